@@ -1,0 +1,16 @@
+//! drover: an agentless fleet-upgrade orchestrator over SSH.
+//!
+//! Stages, data flowing one way:
+//! `inventory` -> `playbook` (load + validate, with spans) -> `plan` (hosts x plays, batches)
+//! -> `engine` (execute over `transport`, emit events) -> `report` (render events).
+//! `lab` runs a disposable fleet of real OpenSSH servers on loopback for the demo and the tests.
+//! Nothing in this library parses command-line flags: `main.rs` resolves them into plain configs.
+
+pub mod engine;
+pub mod inventory;
+pub mod lab;
+pub mod plan;
+pub mod playbook;
+pub mod report;
+pub mod template;
+pub mod transport;
