@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod inventory;
 pub mod lab;
+pub mod modules;
 pub mod plan;
 pub mod playbook;
 pub mod report;

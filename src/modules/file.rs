@@ -1,0 +1,325 @@
+//! `copy` and `template`: put a file on the host with the wanted content and mode. The node is
+//! asked for the file's checksum, mode and owner first; the file is written only when they
+//! differ, atomically (temp file and rename, by the transport), so a dropped connection never
+//! leaves a half-written config file.
+
+use super::{Args, BoxFuture, Context, FileDiff, Module, ModuleError, ModuleSpec, Outcome};
+use crate::template::{Origin, shell_quote};
+use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
+use std::path::{Path, PathBuf};
+
+pub struct Copy;
+pub struct Template;
+
+static COPY: ModuleSpec = ModuleSpec {
+    name: "copy",
+    args: &[
+        "src", "content", "dest", "mode", "owner", "group", "force", "backup",
+    ],
+    required: &["dest"],
+    one_of: &[&["src", "content"]],
+    free_form: false,
+    local: false,
+};
+
+static TEMPLATE: ModuleSpec = ModuleSpec {
+    name: "template",
+    args: &["src", "dest", "mode", "owner", "group", "force", "backup"],
+    required: &["src", "dest"],
+    one_of: &[],
+    free_form: false,
+    local: false,
+};
+
+/// Diffs of files larger than this are not shown (Ansible's `max_diff_size` is 100 KiB too).
+const MAX_DIFF_BYTES: u64 = 100 * 1024;
+
+impl Module for Copy {
+    fn spec(&self) -> &'static ModuleSpec {
+        &COPY
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
+        Box::pin(async move {
+            let (content, src) = match args.0.get("content") {
+                Some(Value::String(s)) => (s.clone().into_bytes(), None),
+                Some(Value::Null) | None => {
+                    let src = args.required_str("src")?;
+                    let path = find_local(ctx.playbook_dir, "files", &src)?;
+                    let bytes = std::fs::read(&path).map_err(|source| ModuleError::Local {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    (bytes, Some(src))
+                }
+                // Ansible writes non-string content as JSON.
+                Some(other) => (other.to_string().into_bytes(), None),
+            };
+            put_file(ctx, &args, content, src.as_deref()).await
+        })
+    }
+}
+
+impl Module for Template {
+    fn spec(&self) -> &'static ModuleSpec {
+        &TEMPLATE
+    }
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
+        Box::pin(async move {
+            let src = args.required_str("src")?;
+            let path = find_local(ctx.playbook_dir, "templates", &src)?;
+            let text = std::fs::read_to_string(&path).map_err(|source| ModuleError::Local {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let name = path.display().to_string();
+            let rendered = ctx
+                .templates
+                .render_str(&text, ctx.vars, Origin::File(&name))?;
+            put_file(ctx, &args, rendered.into_bytes(), Some(&src)).await
+        })
+    }
+}
+
+/// Ansible's search path for a role-less playbook: `DIR/files/src` (or `templates/`), then
+/// `DIR/src`.
+fn find_local(playbook_dir: &Path, kind: &str, src: &str) -> Result<PathBuf, ModuleError> {
+    let given = Path::new(src);
+    let candidates = if given.is_absolute() {
+        vec![given.to_path_buf()]
+    } else {
+        vec![playbook_dir.join(kind).join(src), playbook_dir.join(src)]
+    };
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| ModuleError::Args {
+            message: format!(
+                "could not find `{src}`; looked in: {}",
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
+/// What the node has at `dest` now.
+#[derive(Debug, PartialEq)]
+enum Remote {
+    Absent,
+    Directory,
+    File {
+        mode: u32,
+        owner: String,
+        group: String,
+        size: u64,
+        sha1: String,
+    },
+}
+
+async fn query(ctx: &Context<'_>, dest: &str) -> Result<Remote, ModuleError> {
+    let q = shell_quote(dest);
+    let out = ctx
+        .sh(&format!(
+            "if [ -d {q} ]; then echo directory; elif [ -e {q} ]; then echo file; \
+             stat -c '%a %U %G %s' {q} && sha1sum < {q}; else echo absent; fi"
+        ))
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    match lines.next() {
+        Some("absent") => Ok(Remote::Absent),
+        Some("directory") => Ok(Remote::Directory),
+        Some("file") => {
+            let stat: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+            let sha1 = lines
+                .next()
+                .and_then(|l| l.split_whitespace().next())
+                .unwrap_or_default();
+            match (stat.as_slice(), sha1.len()) {
+                ([mode, owner, group, size], 40) => Ok(Remote::File {
+                    mode: u32::from_str_radix(mode, 8).unwrap_or(0),
+                    owner: owner.to_string(),
+                    group: group.to_string(),
+                    size: size.parse().unwrap_or(0),
+                    sha1: sha1.to_string(),
+                }),
+                _ => Err(ModuleError::Args {
+                    message: format!(
+                        "cannot read the state of {dest} on the host: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                }),
+            }
+        }
+        _ => Err(ModuleError::Args {
+            message: format!(
+                "cannot read the state of {dest} on the host: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        }),
+    }
+}
+
+async fn put_file(
+    ctx: &Context<'_>,
+    args: &Args,
+    content: Vec<u8>,
+    src: Option<&str>,
+) -> Result<Outcome, ModuleError> {
+    let mut dest = args.required_str("dest")?;
+    let mode = args.mode("mode")?;
+    let owner = args.str("owner")?;
+    let group = args.str("group")?;
+    let force = args.bool("force", true)?;
+    let backup = args.bool("backup", false)?;
+    let conn = ctx.conn()?;
+
+    if dest.ends_with('/') {
+        if let Some(src) = src {
+            dest.push_str(src.rsplit('/').next().unwrap_or(src));
+        }
+    }
+    let mut remote = query(ctx, &dest).await?;
+    if remote == Remote::Directory {
+        let Some(src) = src else {
+            return Ok(Outcome::failed(format!(
+                "{dest} is a directory; give a file path as dest"
+            )));
+        };
+        dest = format!(
+            "{}/{}",
+            dest.trim_end_matches('/'),
+            src.rsplit('/').next().unwrap_or(src)
+        );
+        remote = query(ctx, &dest).await?;
+    }
+
+    let sha1 = hex(&Sha1::digest(&content));
+    let (content_same, mode_same, owner_same, existing_mode, before_size) = match &remote {
+        Remote::File {
+            mode: m,
+            owner: o,
+            group: g,
+            size,
+            sha1: s,
+        } => (
+            *s == sha1,
+            mode.is_none_or(|want| want == *m),
+            owner.as_ref().is_none_or(|w| w == o) && group.as_ref().is_none_or(|w| w == g),
+            Some(*m),
+            *size,
+        ),
+        _ => (false, false, false, None, 0),
+    };
+    let mut outcome = Outcome::default();
+    let final_mode = mode.or(existing_mode).unwrap_or(0o644);
+    outcome.data.insert("dest".into(), json!(dest));
+    outcome.data.insert("checksum".into(), json!(sha1));
+    outcome.data.insert("size".into(), json!(content.len()));
+    outcome
+        .data
+        .insert("mode".into(), json!(format!("{final_mode:04o}")));
+
+    let exists = existing_mode.is_some();
+    if (content_same && mode_same && owner_same) || (exists && !force) {
+        return Ok(outcome);
+    }
+    outcome.changed = true;
+    if ctx.diff && !content_same && content.len() as u64 <= MAX_DIFF_BYTES {
+        let before = if exists && before_size <= MAX_DIFF_BYTES {
+            let bytes = conn.download(&dest).await?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        } else {
+            None
+        };
+        outcome.diff = Some(FileDiff {
+            path: dest.clone(),
+            before,
+            after: String::from_utf8_lossy(&content).into_owned(),
+        });
+    }
+    if ctx.check {
+        return Ok(outcome);
+    }
+
+    if !content_same {
+        if backup && exists {
+            let stamp = backup_stamp();
+            let backup_file = format!("{dest}.{stamp}~");
+            let out = ctx
+                .sh(&format!(
+                    "cp -p {} {}",
+                    shell_quote(&dest),
+                    shell_quote(&backup_file)
+                ))
+                .await?;
+            if out.exit_status != Some(0) {
+                return Ok(Outcome::failed(format!(
+                    "backup of {dest} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            outcome
+                .data
+                .insert("backup_file".into(), json!(backup_file));
+        }
+        conn.upload(&dest, &content, Some(final_mode)).await?;
+    } else if !mode_same {
+        let out = ctx
+            .sh(&format!("chmod {final_mode:o} {}", shell_quote(&dest)))
+            .await?;
+        if out.exit_status != Some(0) {
+            return Ok(Outcome::failed(format!(
+                "chmod {dest} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    if owner.is_some() || group.is_some() {
+        let spec = format!(
+            "{}{}",
+            owner.as_deref().unwrap_or(""),
+            group
+                .as_deref()
+                .map(|g| format!(":{g}"))
+                .unwrap_or_default()
+        );
+        let out = ctx
+            .sh(&format!(
+                "chown {} {}",
+                shell_quote(&spec),
+                shell_quote(&dest)
+            ))
+            .await?;
+        if out.exit_status != Some(0) {
+            return Ok(Outcome::failed(format!(
+                "chown {dest} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+    Ok(outcome)
+}
+
+fn backup_stamp() -> String {
+    let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let format = time::macros::format_description!("[year]-[month]-[day]@[hour]:[minute]:[second]");
+    now.format(&format)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,270 @@
+//! Modules: what a task does on a host. Each module is a handful of POSIX shell commands and
+//! SFTP transfers composed on the control machine — nothing is shipped to the node. A module
+//! first queries the node's state, then acts only if needed, so `ok`/`changed` is truthful
+//! and check mode stops after the query.
+//!
+//! The playbook layer uses only the [`ModuleSpec`]s (names and arguments, for validation); the
+//! engine calls [`Module::run`] with rendered arguments.
+
+mod command;
+mod control;
+mod file;
+
+use crate::template::{TemplateError, Templates};
+use crate::transport::{Connection, TransportError};
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+/// A module's name and arguments, as the playbook validator sees them.
+#[derive(Debug)]
+pub struct ModuleSpec {
+    pub name: &'static str,
+    pub args: &'static [&'static str],
+    pub required: &'static [&'static str],
+    /// Groups of arguments of which exactly one must be given.
+    pub one_of: &'static [&'static [&'static str]],
+    /// Takes a free-form string (`shell: echo hi`), kept as `_raw_params`.
+    pub free_form: bool,
+    /// Runs on the control machine only; no connection needed.
+    pub local: bool,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub trait Module: Sync {
+    fn spec(&self) -> &'static ModuleSpec;
+    fn run<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        args: Args,
+    ) -> BoxFuture<'a, Result<Outcome, ModuleError>>;
+}
+
+static MODULES: &[&dyn Module] = &[
+    &command::Command,
+    &command::Shell,
+    &file::Copy,
+    &file::Template,
+    &control::Debug,
+    &control::Fail,
+    &control::Assert,
+];
+
+/// Ansible modules drover will grow (see the README); named so a playbook using one is told
+/// "not supported yet" rather than "unknown".
+const PLANNED: &[&str] = &[
+    "raw",
+    "script",
+    "fetch",
+    "file",
+    "lineinfile",
+    "blockinfile",
+    "replace",
+    "stat",
+    "find",
+    "slurp",
+    "archive",
+    "unarchive",
+    "get_url",
+    "wait_for",
+    "wait_for_connection",
+    "uri",
+    "service",
+    "systemd",
+    "package",
+    "apt",
+    "dnf",
+    "set_fact",
+    "pause",
+    "meta",
+    "include_vars",
+];
+
+pub fn all() -> Vec<&'static ModuleSpec> {
+    MODULES.iter().map(|m| m.spec()).collect()
+}
+
+/// The module for a task key, accepting Ansible's fully qualified names.
+pub fn module(name: &str) -> Option<&'static dyn Module> {
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name);
+    MODULES.iter().copied().find(|m| m.spec().name == short)
+}
+
+pub fn find(name: &str) -> Option<&'static ModuleSpec> {
+    module(name).map(|m| m.spec())
+}
+
+pub fn is_planned(name: &str) -> bool {
+    let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    PLANNED.contains(&short)
+}
+
+/// What a module may use while it runs on one host.
+pub struct Context<'a> {
+    pub host: &'a str,
+    /// `None` for modules that run on the control machine only.
+    pub conn: Option<&'a Connection>,
+    pub check: bool,
+    pub diff: bool,
+    pub playbook_dir: &'a Path,
+    pub templates: &'a Templates,
+    /// The task's variables, for `template` and for expressions (`assert`, `debug: var=`).
+    pub vars: &'a minijinja::Value,
+}
+
+impl Context<'_> {
+    fn conn(&self) -> Result<&Connection, ModuleError> {
+        self.conn.ok_or_else(|| ModuleError::Args {
+            message: "this module needs a connection to the host".to_string(),
+        })
+    }
+
+    /// Runs a command through `/bin/sh -c`, independent of the user's login shell.
+    async fn sh(&self, script: &str) -> Result<crate::transport::ExecOutput, ModuleError> {
+        let command = format!("/bin/sh -c {}", crate::template::shell_quote(script));
+        Ok(self.conn()?.exec(&command, None).await?)
+    }
+}
+
+/// What a module did on one host.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub changed: bool,
+    pub failed: bool,
+    /// The module did nothing because of check mode or a `creates`/`removes` condition.
+    pub skipped: bool,
+    pub msg: Option<String>,
+    /// Module return values (`rc`, `stdout`, `dest`, …), registered with the task.
+    pub data: Map<String, Value>,
+    pub diff: Option<FileDiff>,
+}
+
+impl Outcome {
+    pub fn failed(msg: impl Into<String>) -> Outcome {
+        Outcome {
+            failed: true,
+            msg: Some(msg.into()),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// A file a module changed (or would change), for `--diff`.
+#[derive(Debug, Clone)]
+pub struct FileDiff {
+    pub path: String,
+    pub before: Option<String>,
+    pub after: String,
+}
+
+impl FileDiff {
+    /// The unified diff, as `diff -u` prints it.
+    pub fn unified(&self) -> String {
+        let before = self.before.as_deref().unwrap_or("");
+        let old_name = if self.before.is_some() {
+            format!("before: {}", self.path)
+        } else {
+            "before: /dev/null".to_string()
+        };
+        similar::TextDiff::from_lines(before, self.after.as_str())
+            .unified_diff()
+            .context_radius(3)
+            .header(&old_name, &format!("after: {}", self.path))
+            .to_string()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("{message}")]
+    Args { message: String },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("{path}: {source}")]
+    Local {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Rendered module arguments with typed accessors that explain what was wrong.
+#[derive(Debug, Clone, Default)]
+pub struct Args(pub Map<String, Value>);
+
+impl Args {
+    pub fn from_value(value: Value) -> Args {
+        match value {
+            Value::Object(map) => Args(map),
+            Value::Null => Args(Map::new()),
+            other => {
+                let mut map = Map::new();
+                map.insert("_raw_params".to_string(), other);
+                Args(map)
+            }
+        }
+    }
+
+    pub fn str(&self, name: &str) -> Result<Option<String>, ModuleError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+            Some(other) => Err(ModuleError::Args {
+                message: format!("argument `{name}` must be a string, not {other}"),
+            }),
+        }
+    }
+
+    pub fn required_str(&self, name: &str) -> Result<String, ModuleError> {
+        self.str(name)?.ok_or_else(|| ModuleError::Args {
+            message: format!("argument `{name}` is required"),
+        })
+    }
+
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, ModuleError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "yes" | "true" | "on" | "1" | "y" => Ok(true),
+                "no" | "false" | "off" | "0" | "n" => Ok(false),
+                _ => Err(ModuleError::Args {
+                    message: format!("argument `{name}` must be a boolean, not `{s}`"),
+                }),
+            },
+            Some(other) => Err(ModuleError::Args {
+                message: format!("argument `{name}` must be a boolean, not {other}"),
+            }),
+        }
+    }
+
+    /// File modes as Ansible reads them: an integer as is (YAML `0644` is already 420), a
+    /// string as octal (`"0644"`, `"644"`).
+    pub fn mode(&self, name: &str) -> Result<Option<u32>, ModuleError> {
+        let bad = |v: &dyn std::fmt::Display| ModuleError::Args {
+            message: format!("argument `{name}` must be an octal mode such as \"0644\", not {v}"),
+        };
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .filter(|m| *m <= 0o7777)
+                .map(|m| Some(m as u32))
+                .ok_or_else(|| bad(n)),
+            Some(Value::String(s)) => u32::from_str_radix(s.trim(), 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .map(Some)
+                .ok_or_else(|| bad(s)),
+            Some(other) => Err(bad(other)),
+        }
+    }
+}

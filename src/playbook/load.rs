@@ -1,0 +1,631 @@
+//! Walks the YAML node tree of a playbook into [`Play`]s and [`Task`]s, collecting every
+//! problem of the file in one pass, each pointing at its key or value.
+
+use super::yaml::{self, Key, Node, NodeValue, Span};
+use super::{BatchSize, Play, PlaybookError, Problem, Source, Task};
+use crate::modules;
+use std::path::Path;
+
+/// Play keywords drover implements.
+const PLAY_KEYWORDS: &[&str] = &["name", "hosts", "vars", "serial", "tasks", "gather_facts"];
+
+/// Ansible play keywords that drover does not implement yet: named so the message is
+/// "not supported yet" rather than "unknown".
+const PLAY_KEYWORDS_LATER: &[&str] = &[
+    "vars_files",
+    "pre_tasks",
+    "post_tasks",
+    "handlers",
+    "roles",
+    "become",
+    "become_user",
+    "become_method",
+    "max_fail_percentage",
+    "any_errors_fatal",
+    "order",
+    "strategy",
+    "environment",
+    "tags",
+    "import_playbook",
+];
+
+const TASK_KEYWORDS: &[&str] = &[
+    "name",
+    "when",
+    "register",
+    "loop",
+    "with_items",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "args",
+];
+
+const TASK_KEYWORDS_LATER: &[&str] = &[
+    "block",
+    "rescue",
+    "always",
+    "until",
+    "retries",
+    "delay",
+    "notify",
+    "run_once",
+    "delegate_to",
+    "tags",
+    "no_log",
+    "become",
+    "become_user",
+    "environment",
+    "loop_control",
+    "with_dict",
+    "check_mode",
+    "include_tasks",
+    "import_tasks",
+];
+
+/// Reads and validates a playbook file.
+pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
+    let text = std::fs::read_to_string(path).map_err(|source| PlaybookError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let source = Source::new(path.display().to_string(), text);
+    let plays = parse(&source).map_err(|err| match err {
+        ParseFailure::Yaml(report) => PlaybookError::Yaml {
+            path: path.to_path_buf(),
+            detail: report.into(),
+        },
+        ParseFailure::Invalid(problems) => PlaybookError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        },
+    })?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+    Ok(super::Playbook {
+        path: path.to_path_buf(),
+        dir,
+        source,
+        plays,
+    })
+}
+
+pub(super) enum ParseFailure {
+    Yaml(miette::Report),
+    Invalid(Vec<Problem>),
+}
+
+pub(super) fn parse(source: &Source) -> Result<Vec<Play>, ParseFailure> {
+    let root = yaml::parse(&source.text).map_err(|err| {
+        ParseFailure::Yaml(serde_saphyr::miette::to_miette_report(
+            &err,
+            &source.text,
+            &source.name,
+        ))
+    })?;
+    let mut checker = Checker {
+        source,
+        problems: Vec::new(),
+    };
+    let plays = checker.plays(&root);
+    if checker.problems.is_empty() {
+        Ok(plays)
+    } else {
+        Err(ParseFailure::Invalid(checker.problems))
+    }
+}
+
+struct Checker<'a> {
+    source: &'a Source,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, span: Span, message: String, label: &str, help: Option<String>) {
+        self.problems.push(Problem {
+            message,
+            src: self.source.named(),
+            span: span.into(),
+            label: label.to_string(),
+            help,
+        });
+    }
+
+    fn expect_kind(&mut self, node: &Node, what: &str, expected: &str) {
+        let message = format!("{what} must be {expected}, not {}", node.kind());
+        self.problem(node.span, message, "here", None);
+    }
+
+    fn plays(&mut self, root: &Node) -> Vec<Play> {
+        let NodeValue::Seq(items) = &root.value else {
+            self.expect_kind(root, "a playbook", "a list of plays");
+            return Vec::new();
+        };
+        items.iter().filter_map(|item| self.play(item)).collect()
+    }
+
+    fn play(&mut self, node: &Node) -> Option<Play> {
+        let Some(entries) = node.as_map() else {
+            self.expect_kind(node, "a play", "a mapping");
+            return None;
+        };
+        let mut play = Play {
+            name: String::new(),
+            hosts: Node {
+                value: NodeValue::Null,
+                span: node.span,
+            },
+            vars: Vec::new(),
+            serial: Vec::new(),
+            tasks: Vec::new(),
+            span: node.span,
+        };
+        let mut has_hosts = false;
+        for (key, value) in entries {
+            match key.name.as_str() {
+                "name" => play.name = value.scalar_text().unwrap_or_default(),
+                "hosts" => {
+                    has_hosts = true;
+                    play.hosts = match &value.value {
+                        NodeValue::Seq(items) => Node {
+                            value: NodeValue::Str(
+                                items
+                                    .iter()
+                                    .filter_map(Node::scalar_text)
+                                    .collect::<Vec<_>>()
+                                    .join(":"),
+                            ),
+                            span: value.span,
+                        },
+                        NodeValue::Str(_) => value.clone(),
+                        _ => {
+                            self.expect_kind(value, "`hosts`", "a host pattern or a list of them");
+                            value.clone()
+                        }
+                    }
+                }
+                "vars" => match &value.value {
+                    NodeValue::Map(vars) => play.vars = vars.clone(),
+                    NodeValue::Null => {}
+                    _ => self.expect_kind(value, "`vars`", "a mapping"),
+                },
+                "serial" => play.serial = self.serial(value),
+                "tasks" => play.tasks = self.tasks(value),
+                "gather_facts" => {}
+                other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
+            }
+        }
+        if !has_hosts {
+            self.problem(
+                first_key_span(node),
+                "this play has no `hosts`".to_string(),
+                "play starts here",
+                Some("add `hosts: all` or a group name".to_string()),
+            );
+        }
+        Some(play)
+    }
+
+    fn unknown_key(&mut self, key: &Key, name: &str, known: &[&str], later: &[&str], what: &str) {
+        if later.contains(&name) {
+            self.problem(
+                key.span,
+                format!("{what} keyword `{name}` is not supported by drover yet"),
+                "not supported yet",
+                Some("remove it, or see the README for the supported subset".to_string()),
+            );
+            return;
+        }
+        let suggestion = did_you_mean(name, known.iter().copied());
+        self.problem(
+            key.span,
+            format!("unknown {what} keyword `{name}`"),
+            "unknown keyword",
+            Some(match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("{what} keywords are: {}", known.join(", ")),
+            }),
+        );
+    }
+
+    fn serial(&mut self, node: &Node) -> Vec<BatchSize> {
+        match &node.value {
+            NodeValue::Seq(items) => items.iter().filter_map(|i| self.batch_size(i)).collect(),
+            _ => self.batch_size(node).into_iter().collect(),
+        }
+    }
+
+    fn batch_size(&mut self, node: &Node) -> Option<BatchSize> {
+        let parsed = match &node.value {
+            NodeValue::Int(n) if *n > 0 => Some(BatchSize::Count(*n as usize)),
+            NodeValue::Str(s) => parse_batch_size(s),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.problem(
+                node.span,
+                "`serial` must be a positive host count, a percentage such as \"25%\", or a list of them".to_string(),
+                "not a batch size",
+                None,
+            );
+        }
+        parsed
+    }
+
+    fn tasks(&mut self, node: &Node) -> Vec<Task> {
+        match &node.value {
+            NodeValue::Seq(items) => items.iter().filter_map(|t| self.task(t)).collect(),
+            NodeValue::Null => Vec::new(),
+            _ => {
+                self.expect_kind(node, "`tasks`", "a list of tasks");
+                Vec::new()
+            }
+        }
+    }
+
+    fn task(&mut self, node: &Node) -> Option<Task> {
+        let Some(entries) = node.as_map() else {
+            self.expect_kind(node, "a task", "a mapping");
+            return None;
+        };
+        let mut task = Task {
+            name: None,
+            module: "",
+            args: Node {
+                value: NodeValue::Null,
+                span: node.span,
+            },
+            when: Vec::new(),
+            register: None,
+            loop_items: None,
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            ignore_errors: None,
+            span: node.span,
+            module_span: node.span,
+        };
+        let mut extra_args: Option<&Node> = None;
+        let mut module_key: Option<&Key> = None;
+        let mut unknown_keys = false;
+        for (key, value) in entries {
+            match key.name.as_str() {
+                "name" => task.name = value.scalar_text(),
+                "when" => task.when = conditions(value),
+                "changed_when" => task.changed_when = conditions(value),
+                "failed_when" => task.failed_when = conditions(value),
+                "register" => match value.as_str() {
+                    Some(name) if is_identifier(name) => task.register = Some(name.to_string()),
+                    _ => self.problem(
+                        value.span,
+                        "`register` must be a variable name".to_string(),
+                        "not a variable name",
+                        None,
+                    ),
+                },
+                "loop" | "with_items" => task.loop_items = Some(value.clone()),
+                "ignore_errors" => task.ignore_errors = Some(value.clone()),
+                "args" => match &value.value {
+                    NodeValue::Map(_) => extra_args = Some(value),
+                    _ => self.expect_kind(value, "`args`", "a mapping"),
+                },
+                name => {
+                    let Some(spec) = modules::find(name) else {
+                        unknown_keys = true;
+                        self.unknown_task_key(key);
+                        continue;
+                    };
+                    if let Some(first) = module_key {
+                        self.problem(
+                            key.span,
+                            format!(
+                                "a task runs one module, but this one names `{}` and `{}`",
+                                first.name, key.name
+                            ),
+                            "second module",
+                            Some("split it into two tasks".to_string()),
+                        );
+                        continue;
+                    }
+                    module_key = Some(key);
+                    task.module = spec.name;
+                    task.module_span = key.span;
+                    task.args = value.clone();
+                }
+            }
+        }
+        let Some(module_key) = module_key else {
+            if unknown_keys {
+                return None;
+            }
+            self.problem(
+                first_key_span(node),
+                "this task names no module".to_string(),
+                "task starts here",
+                Some(format!("modules are: {}", module_names().join(", "))),
+            );
+            return None;
+        };
+        if let Some(extra) = extra_args {
+            task.args = merge_args(&task.args, extra);
+        }
+        self.module_args(module_key, &task);
+        Some(task)
+    }
+
+    fn unknown_task_key(&mut self, key: &Key) {
+        let name = key.name.as_str();
+        if TASK_KEYWORDS_LATER.contains(&name) || modules::is_planned(name) {
+            self.problem(
+                key.span,
+                format!("`{name}` is not supported by drover yet"),
+                "not supported yet",
+                Some("see the README for the supported subset".to_string()),
+            );
+            return;
+        }
+        let specs = modules::all();
+        let candidates = TASK_KEYWORDS
+            .iter()
+            .copied()
+            .chain(specs.iter().map(|m| m.name));
+        let help = match did_you_mean(name, candidates) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("modules are: {}", module_names().join(", ")),
+        };
+        self.problem(
+            key.span,
+            format!("unknown module or task keyword `{name}`"),
+            "unknown module or keyword",
+            Some(help),
+        );
+    }
+
+    /// Checks argument names and required arguments; values are checked after rendering.
+    fn module_args(&mut self, key: &Key, task: &Task) {
+        let Some(spec) = modules::find(task.module) else {
+            return;
+        };
+        match &task.args.value {
+            NodeValue::Map(entries) => {
+                for (arg, _) in entries {
+                    if arg.name == "_raw_params" && spec.free_form {
+                        continue;
+                    }
+                    if !spec.args.contains(&arg.name.as_str()) {
+                        let help = match did_you_mean(&arg.name, spec.args.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!(
+                                "`{}` takes: {}",
+                                spec.name,
+                                if spec.args.is_empty() {
+                                    "no arguments".to_string()
+                                } else {
+                                    spec.args.join(", ")
+                                }
+                            ),
+                        };
+                        self.problem(
+                            arg.span,
+                            format!("module `{}` has no argument `{}`", spec.name, arg.name),
+                            "unknown argument",
+                            Some(help),
+                        );
+                    }
+                }
+                let has_raw = task.args.get("_raw_params").is_some();
+                for required in spec.required {
+                    if task.args.get(required).is_none() && !(has_raw && spec.free_form) {
+                        self.problem(
+                            key.span,
+                            format!("module `{}` needs the argument `{required}`", spec.name),
+                            "missing argument",
+                            None,
+                        );
+                    }
+                }
+                for group in spec.one_of {
+                    let present = group.iter().filter(|a| task.args.get(a).is_some()).count();
+                    if present == 0 && !(has_raw && spec.free_form) {
+                        self.problem(
+                            key.span,
+                            format!("module `{}` needs one of: {}", spec.name, group.join(", ")),
+                            "missing argument",
+                            None,
+                        );
+                    } else if present > 1 {
+                        self.problem(
+                            key.span,
+                            format!(
+                                "module `{}` takes only one of: {}",
+                                spec.name,
+                                group.join(", ")
+                            ),
+                            "conflicting arguments",
+                            None,
+                        );
+                    }
+                }
+            }
+            NodeValue::Str(_) if spec.free_form => {}
+            NodeValue::Null if spec.required.is_empty() && spec.one_of.is_empty() => {}
+            _ => {
+                let expected = if spec.free_form {
+                    "a command string or a mapping of arguments"
+                } else {
+                    "a mapping of arguments"
+                };
+                let message = format!(
+                    "arguments of `{}` must be {expected}, not {}",
+                    spec.name,
+                    task.args.kind()
+                );
+                self.problem(task.args.span, message, "here", None);
+            }
+        }
+    }
+}
+
+fn module_names() -> Vec<&'static str> {
+    modules::all().iter().map(|m| m.name).collect()
+}
+
+/// `when:` and friends: a single expression, a boolean, or a list of them (all must hold).
+fn conditions(node: &Node) -> Vec<Node> {
+    match &node.value {
+        NodeValue::Seq(items) => items.clone(),
+        NodeValue::Null => Vec::new(),
+        _ => vec![node.clone()],
+    }
+}
+
+/// Free-form string arguments become `_raw_params`; `args:` entries are added after the
+/// module's own (the module's own win on conflict, as in Ansible).
+fn merge_args(args: &Node, extra: &Node) -> Node {
+    let mut entries: Vec<(Key, Node)> = match &args.value {
+        NodeValue::Map(entries) => entries.clone(),
+        NodeValue::Str(_) => vec![(
+            Key {
+                name: "_raw_params".to_string(),
+                span: args.span,
+            },
+            args.clone(),
+        )],
+        _ => Vec::new(),
+    };
+    for (key, value) in extra.as_map().unwrap_or_default() {
+        if !entries.iter().any(|(k, _)| k.name == key.name) {
+            entries.push((key.clone(), value.clone()));
+        }
+    }
+    Node {
+        value: NodeValue::Map(entries),
+        span: args.span,
+    }
+}
+
+fn first_key_span(node: &Node) -> Span {
+    node.as_map()
+        .and_then(|entries| entries.first())
+        .map_or(node.span, |(k, _)| k.span)
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `"25%"`, `"3"`, `"12.5%"` → a batch size; zero and negatives are not.
+pub fn parse_batch_size(text: &str) -> Option<BatchSize> {
+    let text = text.trim();
+    if let Some(percent) = text.strip_suffix('%') {
+        let p: f64 = percent.trim().parse().ok()?;
+        return (p > 0.0 && p <= 100.0).then_some(BatchSize::Percent(p));
+    }
+    let n: usize = text.parse().ok()?;
+    (n > 0).then_some(BatchSize::Count(n))
+}
+
+/// The closest candidate within a small edit distance, for "did you mean" hints.
+pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.len() / 3).max(1);
+    candidates
+        .map(|c| (levenshtein(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        let source = Source::new("play.yml", text);
+        match parse(&source) {
+            Ok(_) => Vec::new(),
+            Err(ParseFailure::Invalid(problems)) => problems
+                .iter()
+                .map(|p| {
+                    let offset = p.span.offset();
+                    format!(
+                        "{}: {} ({})",
+                        source.location(Span { offset, len: 0 }),
+                        p.message,
+                        p.help.clone().unwrap_or_default()
+                    )
+                })
+                .collect(),
+            Err(ParseFailure::Yaml(report)) => vec![format!("yaml: {report}")],
+        }
+    }
+
+    #[test]
+    fn unknown_module_is_reported_at_its_key_with_a_suggestion() {
+        let found = problems("- hosts: all\n  tasks:\n    - name: x\n      shel: echo hi\n");
+        assert_eq!(
+            found,
+            vec![
+                "play.yml:4:7: unknown module or task keyword `shel` (did you mean `shell`?)"
+                    .to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_reported_in_one_pass() {
+        let found = problems(
+            "- hosts: all\n  hostz: x\n  tasks:\n    - debug: {msgg: hi}\n    - name: nothing\n",
+        );
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].starts_with("play.yml:2:3: unknown play keyword `hostz`"));
+        assert!(found[1].contains("module `debug` has no argument `msgg` (did you mean `msg`?)"));
+        assert!(found[2].starts_with("play.yml:5:7: this task names no module"));
+    }
+
+    #[test]
+    fn serial_accepts_counts_percentages_and_lists() {
+        assert_eq!(parse_batch_size("25%"), Some(BatchSize::Percent(25.0)));
+        assert_eq!(parse_batch_size("3"), Some(BatchSize::Count(3)));
+        assert_eq!(parse_batch_size("0"), None);
+        assert_eq!(parse_batch_size("150%"), None);
+        let source = Source::new("p.yml", "- hosts: all\n  serial: [1, '50%']\n  tasks: []\n");
+        let Ok(plays) = parse(&source) else {
+            panic!("should parse")
+        };
+        assert_eq!(
+            plays[0].serial,
+            vec![BatchSize::Count(1), BatchSize::Percent(50.0)]
+        );
+    }
+
+    #[test]
+    fn free_form_and_args_merge() {
+        let source = Source::new(
+            "p.yml",
+            "- hosts: all\n  tasks:\n    - shell: echo hi\n      args: {chdir: /tmp}\n",
+        );
+        let Ok(plays) = parse(&source) else {
+            panic!("should parse")
+        };
+        let args = plays[0].tasks[0].args.to_json();
+        assert_eq!(args["_raw_params"], "echo hi");
+        assert_eq!(args["chdir"], "/tmp");
+    }
+}
