@@ -1,1 +1,269 @@
-//! TODO
+//! The engine: executes a [`Plan`] over SSH and emits [`Event`]s. It owns run state (host
+//! connections, registered results, who failed) and scheduling; it prints nothing.
+//!
+//! Strategy is Ansible's `linear`: within a batch, each task runs on every live host
+//! (concurrently, at most `forks` at once) before the next task starts. A failed or
+//! unreachable host stops taking tasks for the rest of the run while the others go on; when
+//! every host of a batch has failed, the play stops. One connection per host is opened on
+//! first use and kept for the whole run.
+
+pub mod events;
+mod task;
+mod vars;
+
+pub use events::{Event, HostStats, Status};
+
+use crate::inventory::{Inventory, Vars};
+use crate::plan::Plan;
+use crate::playbook::Playbook;
+use crate::template::{Templates, from_json};
+use crate::transport::{Connection, Connector, TransportConfig};
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc, watch};
+use vars::PlayScope;
+
+/// Everything a run needs besides the playbook, inventory and plan; resolved from the command
+/// line by the binary.
+#[derive(Clone)]
+pub struct RunConfig {
+    pub forks: usize,
+    pub check: bool,
+    pub diff: bool,
+    pub extra_vars: Vars,
+    pub transport: TransportConfig,
+}
+
+pub type EventSink = mpsc::UnboundedSender<Event>;
+
+/// How many times the user pressed Ctrl-C: 1 drains (finish the current task, start nothing
+/// new), 2 is handled by the binary (abort now).
+pub type Interrupts = watch::Receiver<u32>;
+
+/// How the run ended, for the exit code.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub stats: IndexMap<String, HostStats>,
+    pub interrupted: bool,
+}
+
+impl RunSummary {
+    /// Ansible's exit codes: 2 a host failed, 3 a host unreachable, 99 interrupted.
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            99
+        } else if self.stats.values().any(|s| s.failed > 0) {
+            2
+        } else if self.stats.values().any(|s| s.unreachable > 0) {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Per-host state carried across tasks and plays.
+struct HostState {
+    name: String,
+    conn: Option<Connection>,
+    /// Registered results, highest precedence below extra vars.
+    facts: Map<String, Value>,
+    failed: bool,
+    unreachable: bool,
+}
+
+impl HostState {
+    fn live(&self) -> bool {
+        !self.failed && !self.unreachable
+    }
+}
+
+/// Shared, read-only for the whole run.
+struct Shared {
+    playbook: Arc<Playbook>,
+    inventory: Arc<Inventory>,
+    templates: Templates,
+    connector: Connector,
+    config: RunConfig,
+    events: EventSink,
+    forks: Semaphore,
+}
+
+impl Shared {
+    fn emit(&self, event: Event) {
+        // A reporter that went away is not the run's problem.
+        let _ = self.events.send(event);
+    }
+}
+
+/// Runs the plan to the end (or until interrupted) and returns the recap.
+pub async fn run(
+    playbook: Arc<Playbook>,
+    inventory: Arc<Inventory>,
+    plan: Plan,
+    config: RunConfig,
+    events: EventSink,
+    interrupts: Interrupts,
+) -> RunSummary {
+    let shared = Arc::new(Shared {
+        forks: Semaphore::new(config.forks.max(1)),
+        connector: Connector::new(config.transport.clone()),
+        templates: Templates::new(),
+        playbook: playbook.clone(),
+        inventory,
+        config,
+        events,
+    });
+    shared.emit(Event::PlaybookStart {
+        playbook: playbook.path.display().to_string(),
+        check: shared.config.check,
+    });
+
+    let mut hosts: IndexMap<String, HostState> = IndexMap::new();
+    let mut stats: IndexMap<String, HostStats> = IndexMap::new();
+    let mut interrupted = false;
+
+    'plays: for play_plan in &plan.plays {
+        let play = &playbook.plays[play_plan.play];
+        shared.emit(Event::PlayStart {
+            name: play.name.clone(),
+            pattern: play_plan.pattern.clone(),
+            hosts: play_plan.hosts.clone(),
+            batches: play_plan.batches.len(),
+        });
+        if play_plan.hosts.is_empty() {
+            shared.emit(Event::NoHosts {
+                pattern: play_plan.pattern.clone(),
+            });
+            continue;
+        }
+        for name in &play_plan.hosts {
+            stats.entry(name.clone()).or_default();
+            hosts.entry(name.clone()).or_insert_with(|| HostState {
+                name: name.clone(),
+                conn: None,
+                facts: Map::new(),
+                failed: false,
+                unreachable: false,
+            });
+        }
+        let scope = Arc::new(play_scope(&shared, play_plan));
+        let total = play_plan.batches.len();
+        for (b, batch) in play_plan.batches.iter().enumerate() {
+            if total > 1 {
+                shared.emit(Event::BatchStart {
+                    index: b + 1,
+                    total,
+                    hosts: batch.clone(),
+                });
+            }
+            for (t, task) in play.tasks.iter().enumerate() {
+                if *interrupts.borrow() > 0 {
+                    shared.emit(Event::Interrupted);
+                    interrupted = true;
+                    break 'plays;
+                }
+                let live: Vec<String> = batch
+                    .iter()
+                    .filter(|h| hosts.get(*h).is_some_and(HostState::live))
+                    .cloned()
+                    .collect();
+                if live.is_empty() {
+                    break;
+                }
+                shared.emit(Event::TaskStart {
+                    name: task.display_name(),
+                    location: vars::location(&playbook.source, task.span),
+                });
+                let mut running = tokio::task::JoinSet::new();
+                for name in live {
+                    let Some(state) = hosts.shift_remove(&name) else {
+                        continue;
+                    };
+                    let job = task::Job {
+                        shared: shared.clone(),
+                        scope: scope.clone(),
+                        play: play_plan.play,
+                        task: t,
+                    };
+                    running.spawn(job.run(state));
+                }
+                while let Some(joined) = running.join_next().await {
+                    match joined {
+                        Ok((state, verdict)) => {
+                            if let Some(s) = stats.get_mut(&state.name) {
+                                s.count(verdict.status, verdict.ignored);
+                            }
+                            hosts.insert(state.name.clone(), state);
+                        }
+                        Err(err) => shared.emit(Event::Warning {
+                            message: format!("a host task ended abnormally: {err}"),
+                        }),
+                    }
+                }
+                // Keep inventory order for the next task's scheduling and the recap.
+                hosts.sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
+            }
+            let batch_failed = batch.iter().all(|h| hosts.get(h).is_none_or(|s| !s.live()));
+            if batch_failed {
+                shared.emit(Event::BatchFailed { index: b + 1 });
+                break 'plays;
+            }
+        }
+    }
+
+    for state in hosts.values() {
+        if let Some(conn) = &state.conn {
+            conn.close().await;
+        }
+    }
+    stats.sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
+    shared.emit(Event::Recap {
+        hosts: stats.clone(),
+    });
+    RunSummary { stats, interrupted }
+}
+
+/// Magic variables shared by every host of a play.
+fn play_scope(shared: &Shared, play_plan: &crate::plan::PlayPlan) -> PlayScope {
+    let inventory = &shared.inventory;
+    let mut magic = Map::new();
+    magic.insert("play_hosts".into(), Value::from(play_plan.hosts.clone()));
+    magic.insert(
+        "ansible_play_hosts".into(),
+        Value::from(play_plan.hosts.clone()),
+    );
+    magic.insert(
+        "ansible_play_hosts_all".into(),
+        Value::from(play_plan.hosts.clone()),
+    );
+    magic.insert(
+        "playbook_dir".into(),
+        Value::from(shared.playbook.dir.display().to_string()),
+    );
+    magic.insert(
+        "ansible_check_mode".into(),
+        Value::from(shared.config.check),
+    );
+    magic.insert("ansible_diff_mode".into(), Value::from(shared.config.diff));
+    let hostvars: Map<String, Value> = inventory
+        .hosts
+        .values()
+        .map(|h| {
+            let vars: Map<String, Value> =
+                h.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            (h.name.clone(), Value::Object(vars))
+        })
+        .collect();
+    let groups: Map<String, Value> = inventory
+        .groups_map()
+        .into_iter()
+        .map(|(g, hosts)| (g, Value::from(hosts)))
+        .collect();
+    PlayScope {
+        magic,
+        hostvars: from_json(&Value::Object(hostvars)),
+        groups: from_json(&Value::Object(groups)),
+    }
+}

@@ -1,1 +1,32 @@
-//! TODO
+//! Reporters: the only code that writes run output. Each consumes [`Event`]s from the engine
+//! and renders them whole (one write per event), so concurrent hosts never tear a line.
+
+mod human;
+mod json;
+
+pub use human::Human;
+pub use json::JsonLines;
+
+use crate::engine::Event;
+
+pub trait Reporter: Send {
+    fn event(&mut self, event: &Event);
+}
+
+/// Output format chosen with `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// A reporter writing to stdout in `format`.
+pub fn stdout(format: Format) -> Box<dyn Reporter> {
+    match format {
+        Format::Human => Box::new(Human::new(
+            Box::new(std::io::stdout()),
+            human::Style::detect(),
+        )),
+        Format::Json => Box::new(JsonLines::new(Box::new(std::io::stdout()))),
+    }
+}

@@ -1,0 +1,400 @@
+//! One task on one host: build the host's variables, expand `loop`, check `when`, render the
+//! arguments, run the module (connecting first if needed), apply `changed_when` /
+//! `failed_when` / `ignore_errors`, register the result, and emit the events.
+
+use super::events::{Event, Status};
+use super::vars::{self, PlayScope};
+use super::{HostState, Shared};
+use crate::modules::{self, Args, Context, ModuleError, Outcome};
+use crate::playbook::{Node, Task};
+use crate::template::{TemplateError, truthy};
+use crate::transport::Target;
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+pub(super) struct Job {
+    pub shared: Arc<Shared>,
+    pub scope: Arc<PlayScope>,
+    pub play: usize,
+    pub task: usize,
+}
+
+/// What the task came to on the host, for the recap.
+pub(super) struct Verdict {
+    pub status: Status,
+    pub ignored: bool,
+}
+
+/// Why an item stopped short of a module result.
+enum Stop {
+    Unreachable(String),
+    Failed(String),
+}
+
+impl From<TemplateError> for Stop {
+    fn from(err: TemplateError) -> Self {
+        Stop::Failed(err.to_string())
+    }
+}
+
+impl Job {
+    fn task(&self) -> &Task {
+        &self.shared.playbook.plays[self.play].tasks[self.task]
+    }
+
+    pub async fn run(self, mut host: HostState) -> (HostState, Verdict) {
+        let Ok(_permit) = self.shared.forks.acquire().await else {
+            return (
+                host,
+                Verdict {
+                    status: Status::Skipped,
+                    ignored: false,
+                },
+            );
+        };
+        let verdict = self.run_on(&mut host).await;
+        (host, verdict)
+    }
+
+    async fn run_on(&self, host: &mut HostState) -> Verdict {
+        let task = self.task();
+        let shared = &self.shared;
+        let name = task.display_name();
+        let vars = match self.context(host) {
+            Ok(vars) => vars,
+            Err(err) => return self.finish(host, fail_result(&err.to_string()), false, None),
+        };
+
+        let items: Option<Vec<Value>> = match &task.loop_items {
+            None => None,
+            Some(node) => match self.render_loop(node, &vars) {
+                Ok(items) => Some(items),
+                Err(msg) => return self.finish(host, fail_result(&msg), false, None),
+            },
+        };
+
+        let Some(items) = items else {
+            let result = self.run_item(host, &vars, None).await;
+            return match result {
+                Ok((result, diff)) => self.finish(host, result, false, diff),
+                Err(Stop::Unreachable(msg)) => self.unreachable(host, &msg),
+                Err(Stop::Failed(msg)) => self.finish(host, fail_result(&msg), false, None),
+            };
+        };
+
+        let mut results = Vec::with_capacity(items.len());
+        let mut diffs = Vec::new();
+        for item in items {
+            match self.run_item(host, &vars, Some(&item)).await {
+                Ok((mut result, diff)) => {
+                    result.insert("item".into(), item.clone());
+                    result.insert("ansible_loop_var".into(), json!("item"));
+                    shared.emit(Event::HostItem {
+                        host: host.name.clone(),
+                        task: name.clone(),
+                        status: status_of(&result),
+                        item: item.clone(),
+                        result: Value::Object(result.clone()),
+                    });
+                    diffs.extend(diff);
+                    results.push(Value::Object(result));
+                }
+                Err(Stop::Unreachable(msg)) => return self.unreachable(host, &msg),
+                Err(Stop::Failed(msg)) => {
+                    let mut result = fail_result(&msg);
+                    result.insert("item".into(), item.clone());
+                    shared.emit(Event::HostItem {
+                        host: host.name.clone(),
+                        task: name.clone(),
+                        status: Status::Failed,
+                        item,
+                        result: Value::Object(result.clone()),
+                    });
+                    results.push(Value::Object(result));
+                }
+            }
+        }
+        let flag = |key: &str| results.iter().any(|r| r[key] == json!(true));
+        let all_skipped =
+            !results.is_empty() && results.iter().all(|r| r["skipped"] == json!(true));
+        let mut summary = Map::new();
+        summary.insert("changed".into(), json!(flag("changed")));
+        summary.insert("failed".into(), json!(flag("failed")));
+        if all_skipped || results.is_empty() {
+            summary.insert("skipped".into(), json!(true));
+        }
+        summary.insert(
+            "msg".into(),
+            json!(if flag("failed") {
+                "One or more items failed"
+            } else {
+                "All items completed"
+            }),
+        );
+        summary.insert("results".into(), Value::Array(results));
+        let diff = (!diffs.is_empty()).then(|| diffs.join(""));
+        self.finish(host, summary, true, diff)
+    }
+
+    /// The task's variables on this host, before any loop item.
+    fn context(&self, host: &HostState) -> Result<Map<String, Value>, TemplateError> {
+        let shared = &self.shared;
+        let empty = IndexMap::new();
+        let inv_host = shared.inventory.hosts.get(&host.name);
+        let (inventory_vars, groups) = match inv_host {
+            Some(h) => (&h.vars, h.groups.as_slice()),
+            None => (&empty, &[][..]),
+        };
+        vars::host_context(
+            &shared.templates,
+            &shared.playbook,
+            self.play,
+            &self.scope,
+            &host.name,
+            inventory_vars,
+            groups,
+            &host.facts,
+            &shared.config.extra_vars,
+        )
+    }
+
+    fn render_loop(&self, node: &Node, vars: &Map<String, Value>) -> Result<Vec<Value>, String> {
+        let ctx = vars::jinja(&self.scope, vars);
+        let value = self
+            .shared
+            .templates
+            .render_node(node, &ctx, &self.shared.playbook.source)
+            .map_err(|e| e.to_string())?;
+        match value {
+            Value::Array(items) => Ok(items),
+            Value::Null => Ok(Vec::new()),
+            other => Err(format!(
+                "{}: `loop` must be a list, got {other}",
+                self.shared.playbook.source.location(node.span)
+            )),
+        }
+    }
+
+    /// One pass of the task (one loop item, or the whole task without a loop).
+    async fn run_item(
+        &self,
+        host: &mut HostState,
+        vars: &Map<String, Value>,
+        item: Option<&Value>,
+    ) -> Result<(Map<String, Value>, Option<String>), Stop> {
+        let task = self.task();
+        let shared = &self.shared;
+        let source = &shared.playbook.source;
+        let mut vars = vars.clone();
+        if let Some(item) = item {
+            vars.insert("item".into(), item.clone());
+        }
+        let ctx = vars::jinja(&self.scope, &vars);
+
+        for condition in &task.when {
+            if !shared.templates.is_true(condition, &ctx, source)? {
+                let mut result = Map::new();
+                result.insert("changed".into(), json!(false));
+                result.insert("skipped".into(), json!(true));
+                result.insert("skip_reason".into(), json!("Conditional result was False"));
+                result.insert(
+                    "false_condition".into(),
+                    condition.scalar_text().map_or(Value::Null, Value::String),
+                );
+                return Ok((result, None));
+            }
+        }
+
+        let args = shared.templates.render_node(&task.args, &ctx, source)?;
+        let Some(module) = modules::module(task.module) else {
+            return Err(Stop::Failed(format!("unknown module `{}`", task.module)));
+        };
+        if !module.spec().local && host.conn.is_none() {
+            host.conn = Some(self.connect(&vars).await?);
+        }
+        let context = Context {
+            host: &host.name,
+            conn: host.conn.as_ref(),
+            check: shared.config.check,
+            diff: shared.config.diff,
+            playbook_dir: &shared.playbook.dir,
+            templates: &shared.templates,
+            vars: &ctx,
+        };
+        let outcome = match module.run(&context, Args::from_value(args)).await {
+            Ok(outcome) => outcome,
+            Err(ModuleError::Transport(err)) if err.is_unreachable() => {
+                return Err(Stop::Unreachable(err.to_string()));
+            }
+            Err(err) => Outcome::failed(err.to_string()),
+        };
+        let diff = outcome.diff.as_ref().map(|d| d.unified());
+        let mut result = to_result(outcome);
+
+        // changed_when / failed_when see the result under the `register` name, as in Ansible.
+        if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
+            let mut with_result = vars.clone();
+            if let Some(register) = &task.register {
+                with_result.insert(register.clone(), Value::Object(result.clone()));
+            }
+            for (key, value) in &result {
+                with_result.entry(key.clone()).or_insert(value.clone());
+            }
+            let ctx = vars::jinja(&self.scope, &with_result);
+            if !task.changed_when.is_empty() {
+                let changed = all_true(&shared.templates, &task.changed_when, &ctx, source)?;
+                result.insert("changed".into(), json!(changed));
+            }
+            if !task.failed_when.is_empty() {
+                // A list of failed_when conditions is ANDed, as in Ansible.
+                let failed = all_true(&shared.templates, &task.failed_when, &ctx, source)?;
+                result.insert("failed".into(), json!(failed));
+                if failed && !result.contains_key("msg") {
+                    result.insert("msg".into(), json!("failed_when condition was true"));
+                }
+            }
+        }
+        Ok((result, diff))
+    }
+
+    async fn connect(
+        &self,
+        vars: &Map<String, Value>,
+    ) -> Result<crate::transport::Connection, Stop> {
+        let vars: IndexMap<String, Value> =
+            vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let name = vars
+            .get("inventory_hostname")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let target = Target::from_vars(&name, &vars).map_err(|e| Stop::Failed(e.to_string()))?;
+        self.shared
+            .connector
+            .connect(&target)
+            .await
+            .map_err(|e| Stop::Unreachable(e.to_string()))
+    }
+
+    fn unreachable(&self, host: &mut HostState, msg: &str) -> Verdict {
+        host.unreachable = true;
+        let mut result = Map::new();
+        result.insert("unreachable".into(), json!(true));
+        result.insert("changed".into(), json!(false));
+        result.insert("msg".into(), json!(msg));
+        self.shared.emit(Event::HostResult {
+            host: host.name.clone(),
+            task: self.task().display_name(),
+            module: self.task().module.to_string(),
+            status: Status::Unreachable,
+            result: Value::Object(result),
+            diff: None,
+            ignored: false,
+            looped: false,
+        });
+        Verdict {
+            status: Status::Unreachable,
+            ignored: false,
+        }
+    }
+
+    /// Registers the result, applies `ignore_errors`, marks the host failed if it is, emits.
+    fn finish(
+        &self,
+        host: &mut HostState,
+        result: Map<String, Value>,
+        looped: bool,
+        diff: Option<String>,
+    ) -> Verdict {
+        let task = self.task();
+        let status = status_of(&result);
+        let ignored = status == Status::Failed && self.ignore_errors(host);
+        if let Some(register) = &task.register {
+            host.facts
+                .insert(register.clone(), Value::Object(result.clone()));
+        }
+        if status == Status::Failed && !ignored {
+            host.failed = true;
+        }
+        self.shared.emit(Event::HostResult {
+            host: host.name.clone(),
+            task: task.display_name(),
+            module: task.module.to_string(),
+            status,
+            result: Value::Object(result),
+            diff,
+            ignored,
+            looped,
+        });
+        Verdict { status, ignored }
+    }
+
+    fn ignore_errors(&self, host: &HostState) -> bool {
+        let Some(node) = &self.task().ignore_errors else {
+            return false;
+        };
+        let Ok(vars) = self.context(host) else {
+            return false;
+        };
+        let ctx = vars::jinja(&self.scope, &vars);
+        self.shared
+            .templates
+            .is_true(node, &ctx, &self.shared.playbook.source)
+            .unwrap_or(false)
+    }
+}
+
+fn all_true(
+    templates: &crate::template::Templates,
+    conditions: &[Node],
+    ctx: &minijinja::Value,
+    source: &crate::playbook::Source,
+) -> Result<bool, TemplateError> {
+    for c in conditions {
+        if !templates.is_true(c, ctx, source)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn to_result(outcome: Outcome) -> Map<String, Value> {
+    let mut result = outcome.data;
+    result.insert("changed".into(), json!(outcome.changed));
+    if outcome.failed {
+        result.insert("failed".into(), json!(true));
+    }
+    if outcome.skipped {
+        result.insert("skipped".into(), json!(true));
+    }
+    if let Some(msg) = outcome.msg {
+        result.insert("msg".into(), json!(msg));
+    }
+    result
+}
+
+fn fail_result(msg: &str) -> Map<String, Value> {
+    let mut result = Map::new();
+    result.insert("failed".into(), json!(true));
+    result.insert("changed".into(), json!(false));
+    result.insert("msg".into(), json!(msg));
+    result
+}
+
+fn status_of(result: &Map<String, Value>) -> Status {
+    let flag = |k: &str| {
+        result
+            .get(k)
+            .is_some_and(|v| truthy(&crate::template::from_json(v)))
+    };
+    if flag("failed") {
+        Status::Failed
+    } else if flag("skipped") {
+        Status::Skipped
+    } else if flag("changed") {
+        Status::Changed
+    } else {
+        Status::Ok
+    }
+}

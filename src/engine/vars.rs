@@ -1,0 +1,109 @@
+//! Variables a task sees on a host, layered as Ansible layers them (lowest first):
+//! inventory group and host vars → play `vars` → registered results → `-e` extra vars, plus the
+//! magic variables (`inventory_hostname`, `groups`, `hostvars`, `play_hosts`, …).
+//!
+//! Variables whose values are templates are rendered when the context is built, in layer
+//! order, so a play var may refer to an inventory var and to play vars defined above it.
+
+use crate::inventory::Vars;
+use crate::playbook::{Playbook, Source};
+use crate::template::{Origin, TemplateError, Templates, from_json, has_template_syntax};
+use serde_json::{Map, Value};
+
+/// What is the same for every host of a play.
+pub struct PlayScope {
+    pub magic: Map<String, Value>,
+    /// `hostvars`: every host's inventory vars, shared by all contexts (cheap to clone).
+    pub hostvars: minijinja::Value,
+    pub groups: minijinja::Value,
+}
+
+/// Builds the variables for one host at one task.
+#[allow(clippy::too_many_arguments)]
+pub fn host_context(
+    templates: &Templates,
+    playbook: &Playbook,
+    play_index: usize,
+    scope: &PlayScope,
+    host: &str,
+    inventory_vars: &Vars,
+    group_names: &[String],
+    facts: &Map<String, Value>,
+    extra_vars: &Vars,
+) -> Result<Map<String, Value>, TemplateError> {
+    let mut vars: Map<String, Value> = scope.magic.clone();
+    vars.insert("inventory_hostname".into(), Value::from(host));
+    vars.insert(
+        "inventory_hostname_short".into(),
+        Value::from(host.split('.').next().unwrap_or(host)),
+    );
+    vars.insert("group_names".into(), Value::from(group_names.to_vec()));
+    for (k, v) in inventory_vars {
+        vars.insert(k.clone(), v.clone());
+    }
+    for (k, v) in extra_vars {
+        vars.insert(k.clone(), v.clone());
+    }
+    let origin_inventory = Origin::File("inventory");
+    // Inventory vars may hold templates (`url: "http://{{ ansible_host }}"`).
+    for (k, v) in inventory_vars {
+        if extra_vars.contains_key(k) || !contains_template(v) {
+            continue;
+        }
+        let rendered = templates.render_json(v, &jinja(scope, &vars), origin_inventory)?;
+        vars.insert(k.clone(), rendered);
+    }
+    let play = &playbook.plays[play_index];
+    for (key, node) in &play.vars {
+        if extra_vars.contains_key(&key.name) {
+            continue;
+        }
+        if !node_contains_template(node) {
+            vars.insert(key.name.clone(), node.to_json());
+            continue;
+        }
+        let value = templates.render_node(node, &jinja(scope, &vars), &playbook.source)?;
+        vars.insert(key.name.clone(), value);
+    }
+    for (k, v) in facts {
+        if !extra_vars.contains_key(k) {
+            vars.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(vars)
+}
+
+/// The minijinja view of a context, with the shared `hostvars`/`groups` attached.
+pub fn jinja(scope: &PlayScope, vars: &Map<String, Value>) -> minijinja::Value {
+    let mut map: std::collections::BTreeMap<String, minijinja::Value> = vars
+        .iter()
+        .map(|(k, v)| (k.clone(), from_json(v)))
+        .collect();
+    map.insert("hostvars".into(), scope.hostvars.clone());
+    map.insert("groups".into(), scope.groups.clone());
+    minijinja::Value::from(map)
+}
+
+fn contains_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => has_template_syntax(s),
+        Value::Array(items) => items.iter().any(contains_template),
+        Value::Object(map) => map.values().any(contains_template),
+        _ => false,
+    }
+}
+
+fn node_contains_template(node: &crate::playbook::Node) -> bool {
+    use crate::playbook::NodeValue;
+    match &node.value {
+        NodeValue::Str(s) => has_template_syntax(s),
+        NodeValue::Seq(items) => items.iter().any(node_contains_template),
+        NodeValue::Map(entries) => entries.iter().any(|(_, v)| node_contains_template(v)),
+        _ => false,
+    }
+}
+
+/// `file:line:col` of a task, for events.
+pub fn location(source: &Source, span: crate::playbook::Span) -> String {
+    source.location(span)
+}

@@ -1,0 +1,261 @@
+//! Ansible-like live output: `PLAY [...]`, `TASK [...]`, one line per host result, results
+//! shown for failures and `debug`, diffs in `--diff` mode, and the PLAY RECAP.
+
+use super::Reporter;
+use crate::engine::{Event, HostStats, Status};
+use serde_json::Value;
+use std::io::{IsTerminal, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Color,
+}
+
+impl Style {
+    /// Colour on a terminal unless `NO_COLOR` is set.
+    pub fn detect() -> Style {
+        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            Style::Color
+        } else {
+            Style::Plain
+        }
+    }
+}
+
+pub struct Human {
+    out: Box<dyn Write + Send>,
+    style: Style,
+}
+
+const WIDTH: usize = 80;
+
+impl Human {
+    pub fn new(out: Box<dyn Write + Send>, style: Style) -> Human {
+        Human { out, style }
+    }
+
+    fn paint(&self, text: &str, color: &str) -> String {
+        match self.style {
+            Style::Plain => text.to_string(),
+            Style::Color => format!("\x1b[{color}m{text}\x1b[0m"),
+        }
+    }
+
+    fn banner(title: &str) -> String {
+        let stars = WIDTH.saturating_sub(title.len() + 1).max(3);
+        format!("\n{title} {}\n", "*".repeat(stars))
+    }
+
+    fn render(&self, event: &Event) -> String {
+        match event {
+            Event::PlaybookStart { check, .. } => {
+                if *check {
+                    self.paint("running in check mode: nothing will be changed\n", "35")
+                } else {
+                    String::new()
+                }
+            }
+            Event::PlayStart { name, pattern, .. } => {
+                let title = if name.is_empty() { pattern } else { name };
+                Self::banner(&format!("PLAY [{title}]"))
+            }
+            Event::NoHosts { pattern } => self.paint(
+                &format!("skipping: no hosts matched the pattern `{pattern}`\n"),
+                "35",
+            ),
+            Event::BatchStart {
+                index,
+                total,
+                hosts,
+            } => Self::banner(&format!("BATCH [{index}/{total}] {}", hosts.join(", "))),
+            Event::TaskStart { name, .. } => Self::banner(&format!("TASK [{name}]")),
+            Event::HostItem {
+                host,
+                status,
+                item,
+                result,
+                ..
+            } => {
+                let label = match item {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let (word, color) = status_word(*status);
+                let mut line = format!("{word}: [{host}] => (item={label})");
+                if *status == Status::Failed {
+                    line.push_str(&format!(" => {}", compact(result)));
+                }
+                format!("{}\n", self.paint(&line, color))
+            }
+            Event::HostResult {
+                host,
+                module,
+                status,
+                result,
+                diff,
+                ignored,
+                looped,
+                ..
+            } => self.host_result(
+                host,
+                module,
+                *status,
+                result,
+                diff.as_deref(),
+                *ignored,
+                *looped,
+            ),
+            Event::BatchFailed { index } => self.paint(
+                &format!(
+                    "\nNO MORE HOSTS LEFT: every host of batch {index} failed; stopping the play\n"
+                ),
+                "31",
+            ),
+            Event::Interrupted => self.paint(
+                "\nINTERRUPTED: the current task finished on every host; nothing new was started\n",
+                "35",
+            ),
+            Event::Warning { message } => self.paint(&format!("[WARNING]: {message}\n"), "35"),
+            Event::Recap { hosts } => self.recap(hosts),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn host_result(
+        &self,
+        host: &str,
+        module: &str,
+        status: Status,
+        result: &Value,
+        diff: Option<&str>,
+        ignored: bool,
+        looped: bool,
+    ) -> String {
+        let mut text = String::new();
+        if let Some(diff) = diff {
+            text.push_str(diff);
+            if !diff.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        let line = match status {
+            Status::Failed => {
+                let mut line = format!("fatal: [{host}]: FAILED! => {}", compact(result));
+                if ignored {
+                    line.push_str("\n...ignoring");
+                }
+                line
+            }
+            Status::Unreachable => format!("fatal: [{host}]: UNREACHABLE! => {}", compact(result)),
+            // A loop's items were already shown; Ansible prints no summary line for them.
+            _ if looped => return text,
+            _ if module == "debug" => {
+                let shown = debug_fields(result);
+                format!(
+                    "{}: [{host}] => {}",
+                    status_word(status).0,
+                    serde_json::to_string_pretty(&shown).unwrap_or_default()
+                )
+            }
+            _ => format!("{}: [{host}]", status_word(status).0),
+        };
+        text.push_str(&self.paint(&line, status_word(status).1));
+        text.push('\n');
+        text
+    }
+
+    fn recap(&self, hosts: &indexmap::IndexMap<String, HostStats>) -> String {
+        let mut text = Self::banner("PLAY RECAP");
+        let width = hosts.keys().map(String::len).max().unwrap_or(0).max(26);
+        for (host, s) in hosts {
+            let color = if s.failed > 0 || s.unreachable > 0 {
+                "31"
+            } else if s.changed > 0 {
+                "33"
+            } else {
+                "32"
+            };
+            let name = self.paint(&format!("{host:<width$}"), color);
+            text.push_str(&format!(
+                "{name} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={:<4}\n",
+                s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
+            ));
+        }
+        text
+    }
+}
+
+impl Reporter for Human {
+    fn event(&mut self, event: &Event) {
+        let text = self.render(event);
+        if text.is_empty() {
+            return;
+        }
+        let _ = self.out.write_all(text.as_bytes());
+        let _ = self.out.flush();
+    }
+}
+
+fn status_word(status: Status) -> (&'static str, &'static str) {
+    match status {
+        Status::Ok => ("ok", "32"),
+        Status::Changed => ("changed", "33"),
+        Status::Failed => ("failed", "31"),
+        Status::Skipped => ("skipping", "36"),
+        Status::Unreachable => ("unreachable", "31"),
+    }
+}
+
+/// The result as one JSON line, without the `*_lines` duplicates.
+fn compact(result: &Value) -> String {
+    let mut shown = result.clone();
+    if let Value::Object(map) = &mut shown {
+        map.remove("stdout_lines");
+        map.remove("stderr_lines");
+    }
+    shown.to_string()
+}
+
+/// `debug` shows its message (or variable), not the whole result.
+fn debug_fields(result: &Value) -> Value {
+    let mut shown = result.clone();
+    if let Value::Object(map) = &mut shown {
+        map.remove("changed");
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(event: &Event) -> String {
+        Human::new(Box::new(std::io::sink()), Style::Plain).render(event)
+    }
+
+    #[test]
+    fn lines_look_like_ansible() {
+        let e = Event::HostResult {
+            host: "node1".into(),
+            task: "t".into(),
+            module: "shell".into(),
+            status: Status::Failed,
+            result: json!({"changed": true, "rc": 1, "stdout_lines": []}),
+            diff: None,
+            ignored: false,
+            looped: false,
+        };
+        assert_eq!(
+            render(&e),
+            "fatal: [node1]: FAILED! => {\"changed\":true,\"rc\":1}\n"
+        );
+        let e = Event::TaskStart {
+            name: "Stop".into(),
+            location: "p.yml:3:7".into(),
+        };
+        assert!(render(&e).starts_with("\nTASK [Stop] ****"));
+        assert_eq!(render(&e).trim_end().len(), WIDTH);
+    }
+}

@@ -1,0 +1,207 @@
+//! Test fixtures: a real lab fleet (OpenSSH sshd on loopback, the same code as `drover lab`)
+//! per test, and a builder that runs the real `drover` binary and explains failures.
+#![allow(dead_code)]
+
+use drover::lab::{self, Lab, LabConfig};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// A lab of `n` nodes in its own temp dir, on its own addresses and port; stopped on drop.
+pub struct Fleet {
+    pub lab: Lab,
+    pub dir: tempfile::TempDir,
+}
+
+/// Each test process hands out its own loopback /24 slice so parallel tests never share an
+/// address and port.
+static NEXT_NET: AtomicU8 = AtomicU8::new(0);
+
+impl Fleet {
+    pub fn up(n: usize) -> Fleet {
+        let dir = tempfile::Builder::new()
+            .prefix("drover-test-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        // 127.0.10.x … 127.0.250.x: away from the default lab (127.0.0.x).
+        let slot = NEXT_NET.fetch_add(1, Ordering::SeqCst);
+        let net = 10 + (std::process::id() as u8 % 20) * 10 + slot % 10;
+        let first = Ipv4Addr::new(127, 0, net, 2);
+        let mut config = LabConfig::new(dir.path().join("lab"));
+        config.nodes = n;
+        config.first_address = first;
+        config.port = lab::free_port(first).expect("free port");
+        let lab = lab::up(&config).expect("lab up");
+        Fleet { lab, dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file in the test dir and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    pub fn node_root(&self, name: &str) -> PathBuf {
+        self.lab
+            .nodes
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.root.clone())
+            .expect("node")
+    }
+
+    /// `drover run PLAYBOOK -i <the lab inventory>` with the lab's known_hosts.
+    pub fn run(&self, playbook: &Path) -> Drover {
+        drover()
+            .arg("run")
+            .arg(playbook)
+            .arg("-i")
+            .arg(&self.lab.inventory)
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = lab::down(&self.lab.dir);
+    }
+}
+
+/// The real binary, as a user runs it.
+pub fn drover() -> Drover {
+    Drover {
+        command: Command::new(env!("CARGO_BIN_EXE_drover")),
+        args: Vec::new(),
+    }
+}
+
+#[must_use]
+pub struct Drover {
+    command: Command,
+    args: Vec<String>,
+}
+
+impl Drover {
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_string_lossy().into_owned());
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Self {
+        for a in args {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs to completion (bounded by the binary's own timeouts) and checks the exit code.
+    pub fn expect_code(mut self, code: i32) -> Run {
+        self.command.env("NO_COLOR", "1");
+        let output = self.command.output().expect("run drover");
+        let run = Run {
+            args: self.args,
+            output,
+        };
+        if run.output.status.code() != Some(code) {
+            panic!(
+                "expected exit code {code}, got {:?}\n{}",
+                run.output.status.code(),
+                run.dump()
+            );
+        }
+        run
+    }
+}
+
+pub struct Run {
+    pub args: Vec<String>,
+    pub output: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn dump(&self) -> String {
+        format!(
+            "command: drover {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.args.join(" "),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    /// Asserts stdout contains `needle`, showing everything when it does not.
+    pub fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout().contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr().contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    /// The PLAY RECAP line of a host, e.g. `ok=3 changed=1 unreachable=0 failed=0 …`.
+    pub fn recap(&self, host: &str) -> String {
+        let stdout = self.stdout();
+        let recap = stdout
+            .rsplit_once("PLAY RECAP")
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_else(|| panic!("no PLAY RECAP\n{}", self.dump()));
+        recap
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(host))
+            .map(|l| l.split_once(':').map(|(_, r)| r.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default())
+            .unwrap_or_else(|| panic!("no recap line for {host}\n{}", self.dump()))
+    }
+
+    /// `--output json` events.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{}", self.dump()))
+            })
+            .collect()
+    }
+}
+
+/// Runs a shell command locally (the lab nodes share this machine's filesystem).
+pub fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
