@@ -46,8 +46,11 @@ impl Sshd {
         .expect("authorized_keys");
         let host_key_line = read_pub(&host_key);
         let known_hosts = dir.path().join("known_hosts");
-        std::fs::write(&known_hosts, format!("[{address}]:{port} {host_key_line}\n"))
-            .expect("known_hosts");
+        std::fs::write(
+            &known_hosts,
+            format!("[{address}]:{port} {host_key_line}\n"),
+        )
+        .expect("known_hosts");
 
         let config = dir.path().join("sshd_config");
         let d = dir.path().display();
@@ -110,7 +113,12 @@ impl Sshd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sshd on {}:{} never got ready:\n{}", self.address, self.port, self.log());
+        panic!(
+            "sshd on {}:{} never got ready:\n{}",
+            self.address,
+            self.port,
+            self.log()
+        );
     }
 
     fn log(&self) -> String {
@@ -167,7 +175,16 @@ impl Drop for Sshd {
 
 fn keygen(path: &Path, passphrase: &str) {
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "drover-test", "-f"])
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            passphrase,
+            "-C",
+            "drover-test",
+            "-f",
+        ])
         .arg(path)
         .status()
         .expect("run ssh-keygen");
@@ -177,7 +194,10 @@ fn keygen(path: &Path, passphrase: &str) {
 /// `keytype base64` of a key's `.pub`, comment dropped.
 fn read_pub(private: &Path) -> String {
     let line = std::fs::read_to_string(private.with_extension("pub")).expect("read .pub");
-    line.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -255,7 +275,10 @@ async fn one_mib_of_stdin_round_trips() {
         .await
         .expect("sha256sum");
     let remote = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(remote.split_whitespace().next(), Some(sha256_hex(&data).as_str()));
+    assert_eq!(
+        remote.split_whitespace().next(),
+        Some(sha256_hex(&data).as_str())
+    );
 
     // Echoing stdin back fills both directions at once: must not deadlock.
     let echoed = tokio::time::timeout(
@@ -282,7 +305,11 @@ async fn fifty_concurrent_execs_on_one_connection_all_succeed() {
     let connection = sshd.connect().await;
     let runs = (0..50).map(|i| {
         let connection = connection.clone();
-        tokio::spawn(async move { connection.exec(&format!("sleep 0.05; echo {i}"), None).await })
+        tokio::spawn(async move {
+            connection
+                .exec(&format!("sleep 0.05; echo {i}"), None)
+                .await
+        })
     });
     for (i, handle) in runs.collect::<Vec<_>>().into_iter().enumerate() {
         let out = handle.await.expect("join").expect("exec under the cap");
@@ -323,7 +350,10 @@ async fn sftp_round_trips_three_mib_with_mode() {
         .await
         .expect("upload");
     let upload_time = started.elapsed();
-    assert_eq!(run(&connection, &format!("stat -c %a {remote}")).await, "640");
+    assert_eq!(
+        run(&connection, &format!("stat -c %a {remote}")).await,
+        "640"
+    );
     let remote_sum = run(&connection, &format!("sha256sum {remote}")).await;
     assert!(remote_sum.starts_with(&sha256_hex(&data)), "{remote_sum}");
 
@@ -342,7 +372,10 @@ async fn sftp_round_trips_three_mib_with_mode() {
         .upload(&remote, b"small", None)
         .await
         .expect("replace");
-    assert_eq!(run(&connection, &format!("stat -c %a {remote}")).await, "640");
+    assert_eq!(
+        run(&connection, &format!("stat -c %a {remote}")).await,
+        "640"
+    );
     assert_eq!(connection.download(&remote).await.expect("small"), b"small");
 
     // Streaming both ways through local files.
@@ -360,14 +393,23 @@ async fn sftp_round_trips_three_mib_with_mode() {
         .expect("download_to_file");
     assert_eq!(size, data.len() as u64);
     assert!(std::fs::read(&copy).expect("read copy") == data);
-    assert_eq!(run(&connection, &format!("stat -c %a {streamed}")).await, "600");
+    assert_eq!(
+        run(&connection, &format!("stat -c %a {streamed}")).await,
+        "600"
+    );
 
     // An empty file and a file of exactly one request's size survive the pipeline's edges.
     for len in [0usize, 64 * 1024, 64 * 1024 + 1] {
         let body = pattern(len);
         let path = sshd.path(&format!("edge-{len}"));
-        connection.upload(&path, &body, Some(0o644)).await.expect("edge upload");
-        assert!(connection.download(&path).await.expect("edge download") == body, "{len}");
+        connection
+            .upload(&path, &body, Some(0o644))
+            .await
+            .expect("edge upload");
+        assert!(
+            connection.download(&path).await.expect("edge download") == body,
+            "{len}"
+        );
     }
 
     match connection.download(&sshd.path("missing")).await {
@@ -394,7 +436,10 @@ async fn atomic_upload_leaves_no_temp_files() {
             .await
             .expect("upload");
     }
-    assert_eq!(run(&connection, &format!("ls -A {target_dir}")).await, "config.yml");
+    assert_eq!(
+        run(&connection, &format!("ls -A {target_dir}")).await,
+        "config.yml"
+    );
     assert!(
         run(&connection, &format!("cat {target}"))
             .await
@@ -411,7 +456,10 @@ async fn atomic_upload_leaves_no_temp_files() {
         }
         other => panic!("expected an SFTP error, got {other:?}"),
     }
-    assert_eq!(run(&connection, &format!("ls -A {target_dir}")).await, "config.yml");
+    assert_eq!(
+        run(&connection, &format!("ls -A {target_dir}")).await,
+        "config.yml"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,7 +485,10 @@ async fn changed_host_key_is_refused_with_file_and_line() {
             assert!(message.starts_with("node1: host key for "), "{message}");
             assert!(message.contains(&file_line), "{message}");
             assert!(message.contains("ED25519 SHA256:"), "{message}");
-            assert!(message.contains(&format!("ssh-keygen -R '{name}'")), "{message}");
+            assert!(
+                message.contains(&format!("ssh-keygen -R '{name}'")),
+                "{message}"
+            );
         }
         Err(e) => panic!("expected HostKeyChanged at line 3, got {e}"),
         Ok(_) => panic!("connected despite a changed host key"),
@@ -469,7 +520,10 @@ async fn unknown_host_is_refused_then_accept_new_records_it() {
         Err(e) => panic!("expected HostKeyUnknown, got {e}"),
         Ok(_) => panic!("connected to an unknown host under strict checking"),
     }
-    assert!(!fresh.exists(), "strict checking must not write known_hosts");
+    assert!(
+        !fresh.exists(),
+        "strict checking must not write known_hosts"
+    );
 
     let mut config = sshd.config();
     config.host_key_policy = HostKeyPolicy::AcceptNew;
@@ -518,7 +572,11 @@ async fn closed_port_is_unreachable_quickly() {
         Err(e) => panic!("expected Unreachable, got {e}"),
         Ok(_) => panic!("connected to a closed port"),
     }
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,7 +595,10 @@ async fn unaccepted_key_is_an_auth_error_listing_what_was_tried() {
             assert!(e.is_unreachable());
             let message = e.to_string();
             assert!(message.contains("user root"), "{message}");
-            assert!(message.contains(&stranger.display().to_string()), "{message}");
+            assert!(
+                message.contains(&stranger.display().to_string()),
+                "{message}"
+            );
         }
         Err(e) => panic!("expected Auth, got {e}"),
         Ok(_) => panic!("authenticated with a key the server does not know"),
@@ -570,7 +631,11 @@ async fn encrypted_key_is_decrypted_once_for_many_connects() {
         let connection = connect.await.expect("join").expect("connect");
         assert_eq!(run(&connection, "echo ok").await, "ok");
     }
-    assert_eq!(asked.load(Ordering::SeqCst), 1, "passphrase asked more than once");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "passphrase asked more than once"
+    );
 
     // A wrong passphrase names the key file, and is not asked again for every host.
     let mut config = sshd.config();
@@ -628,4 +693,58 @@ async fn env_passphrase_child() {
         .await
         .expect("connect with the env passphrase");
     assert_eq!(run(&connection, "echo ok").await, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_connection_is_reported_as_disconnected() {
+    let sshd = Sshd::start(23, None);
+    let connection = sshd.connect().await;
+    // The shell's parent is this connection's sshd session process.
+    let killed = connection.exec("kill -KILL $PPID", None).await;
+    match killed {
+        Err(e @ TransportError::Disconnected { .. }) => assert!(e.is_unreachable()),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    match connection.exec("true", None).await {
+        Err(TransportError::Disconnected { host }) => assert_eq!(host, "node1"),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    assert!(connection.is_closed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_agent_keys_are_used_when_no_identity_file_works() {
+    let sshd = Sshd::start(24, None);
+    let socket = sshd.dir.path().join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn ssh-agent");
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let added = Command::new("ssh-add")
+        .arg(&sshd.client_key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .expect("run ssh-add");
+    assert!(added.status.success(), "{added:?}");
+
+    let mut vars = sshd.vars();
+    vars.shift_remove("ansible_ssh_private_key_file");
+    let target = Target::from_vars("node1", &vars).expect("target");
+    let result = Connector::new(sshd.config())
+        .with_agent_socket(Some(socket.clone()))
+        .connect(&target)
+        .await;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let connection = result.expect("agent authentication");
+    assert_eq!(run(&connection, "echo agent").await, "agent");
 }

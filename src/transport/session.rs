@@ -21,6 +21,9 @@ use super::{ExecOutput, HostKeyPolicy, Target, TransportConfig, TransportError};
 const OPEN_RETRIES: u32 = 12;
 const OPEN_BACKOFF_START: Duration = Duration::from_millis(5);
 const OPEN_BACKOFF_MAX: Duration = Duration::from_millis(400);
+/// How long an exec that ended without a status waits to learn the connection is gone.
+const CLOSE_POLLS: u32 = 20;
+const CLOSE_POLL: Duration = Duration::from_millis(10);
 
 /// Verifies the server's host key during the handshake.
 pub(crate) struct HostKeyVerifier {
@@ -243,19 +246,27 @@ pub(crate) async fn exec(
             },
         }
     }
-    if output.exit_status.is_none() && output.exit_signal.is_none() {
+    if output.exit_status.is_some() || output.exit_signal.is_some() {
+        return Ok(output);
+    }
+    if refused {
+        return Err(channel_error(
+            "the server refused to run the command".into(),
+        ));
+    }
+    // sshd always reports how a command ended unless the connection died; the channel may
+    // notice that a moment before the session does.
+    for _ in 0..CLOSE_POLLS {
         if handle.is_closed() {
             return Err(TransportError::Disconnected {
                 host: host.to_string(),
             });
         }
-        if refused {
-            return Err(channel_error(
-                "the server refused to run the command".into(),
-            ));
-        }
+        tokio::time::sleep(CLOSE_POLL).await;
     }
-    Ok(output)
+    Err(channel_error(
+        "the channel closed without an exit status".into(),
+    ))
 }
 
 /// Opens a session channel, retrying while the server refuses for lack of sessions.
