@@ -2,7 +2,15 @@
 //! files over SFTP, host keys checked against known_hosts. Owns nothing about tasks or output:
 //! it returns data and typed errors that always name the host.
 
+mod auth;
+mod error;
 pub mod known_hosts;
+mod session;
+mod sftp;
+mod target;
+
+pub use auth::PASSPHRASE_ENV;
+pub use error::TransportError;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,58 +63,251 @@ pub struct ExecOutput {
     pub exit_signal: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum TransportError {
-    #[error("{host}: {message}")]
-    Other { host: String, message: String },
+impl TransportConfig {
+    /// OpenSSH's defaults: `known_hosts` strict, 10 s connect timeout, 15 s keepalive,
+    /// 8 channels per connection (sshd allows 10 sessions; SFTP keeps one).
+    pub fn new(known_hosts: PathBuf) -> TransportConfig {
+        TransportConfig {
+            known_hosts,
+            host_key_policy: HostKeyPolicy::Strict,
+            connect_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(15),
+            max_channels: 8,
+            passphrase: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportConfig")
+            .field("known_hosts", &self.known_hosts)
+            .field("host_key_policy", &self.host_key_policy)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("max_channels", &self.max_channels)
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "<callback>"),
+            )
+            .finish()
+    }
 }
 
 /// Opens connections; holds what is shared across hosts (decrypted keys, agent socket path).
 pub struct Connector {
     pub config: TransportConfig,
+    keys: auth::KeyCache,
+    agent_socket: Option<PathBuf>,
 }
 
 /// One authenticated SSH connection. Cheap to clone; channels are multiplexed over it.
 #[derive(Clone)]
-pub struct Connection {}
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    host: String,
+    handle: russh::client::Handle<session::HostKeyVerifier>,
+    channels: tokio::sync::Semaphore,
+    sftp: tokio::sync::OnceCell<sftp::Sftp>,
+}
 
 impl Connector {
+    /// Reads `SSH_AUTH_SOCK` and `DROVER_SSH_PASSPHRASE` once, for the whole run.
     pub fn new(config: TransportConfig) -> Connector {
-        Connector { config }
+        let agent_socket = std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        Connector {
+            keys: auth::KeyCache::new(config.passphrase.clone()),
+            config,
+            agent_socket,
+        }
     }
 
+    /// Uses this ssh-agent socket instead of `SSH_AUTH_SOCK` (None: no agent).
+    pub fn with_agent_socket(mut self, socket: Option<PathBuf>) -> Connector {
+        self.agent_socket = socket;
+        self
+    }
+
+    /// Connects, verifies the host key and authenticates. Every failure is one of the
+    /// [`TransportError::is_unreachable`] kinds.
     pub async fn connect(&self, target: &Target) -> Result<Connection, TransportError> {
-        let _ = target;
-        todo!("connect")
+        let known_hosts_file = target
+            .known_hosts
+            .clone()
+            .unwrap_or_else(|| self.config.known_hosts.clone());
+        let name = known_hosts::lookup_name(&target.address, target.port);
+        let known = known_hosts::known_algorithms(&known_hosts_file, &name);
+        let config = Arc::new(session::client_config(&self.config, &known));
+        let verdict = Arc::new(std::sync::Mutex::new(None));
+        let verifier = session::HostKeyVerifier {
+            host: target.host.clone(),
+            name,
+            file: known_hosts_file,
+            policy: self.config.host_key_policy,
+            verdict: verdict.clone(),
+        };
+        let unreachable = |reason: String| TransportError::Unreachable {
+            host: target.host.clone(),
+            address: format!("{}:{}", target.address, target.port),
+            reason,
+        };
+
+        let stream = session::tcp_connect(target, self.config.connect_timeout).await?;
+        // The deadline covers the handshake too: a port that accepts but never speaks SSH
+        // must not hang the run.
+        let handshake = russh::client::connect_stream(config, stream, verifier);
+        let connected = tokio::time::timeout(self.config.connect_timeout, handshake).await;
+        let refusal = || {
+            verdict
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take()
+        };
+        let mut handle = match connected {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(e)) => {
+                return Err(refusal().unwrap_or_else(|| match e {
+                    session::HandlerError::Ssh(e) => {
+                        unreachable(format!("SSH handshake failed: {e}"))
+                    }
+                    session::HandlerError::HostKey => unreachable("host key refused".into()),
+                }));
+            }
+            Err(_) => {
+                return Err(refusal().unwrap_or_else(|| {
+                    unreachable(format!(
+                        "SSH handshake timed out after {:.1}s",
+                        self.config.connect_timeout.as_secs_f64()
+                    ))
+                }));
+            }
+        };
+
+        auth::authenticate(
+            &mut handle,
+            target,
+            &self.keys,
+            self.agent_socket.as_deref(),
+        )
+        .await?;
+
+        Ok(Connection {
+            inner: Arc::new(Inner {
+                host: target.host.clone(),
+                handle,
+                channels: tokio::sync::Semaphore::new(self.config.max_channels.max(1)),
+                sftp: tokio::sync::OnceCell::new(),
+            }),
+        })
     }
 }
 
 impl Connection {
+    /// The inventory name this connection is for.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// Whether the server or the network closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.inner.handle.is_closed()
+    }
+
     /// Runs `command` through the login shell, feeding `stdin` if given, and waits for it.
     pub async fn exec(
         &self,
         command: &str,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, TransportError> {
-        let _ = (command, stdin);
-        todo!("exec")
+        session::exec(
+            &self.inner.host,
+            &self.inner.handle,
+            &self.inner.channels,
+            command,
+            stdin,
+        )
+        .await
     }
 
     /// Writes `data` to `path` atomically (temp file in the same directory, then rename).
+    /// `mode` None keeps the mode of the file being replaced.
     pub async fn upload(
         &self,
         path: &str,
         data: &[u8],
         mode: Option<u32>,
     ) -> Result<(), TransportError> {
-        let _ = (path, data, mode);
-        todo!("upload")
+        self.sftp()
+            .await?
+            .upload(&self.inner.host, path, data, mode)
+            .await
+    }
+
+    /// Like [`Connection::upload`], streaming from a local file without reading it whole.
+    pub async fn upload_file(
+        &self,
+        local: &std::path::Path,
+        remote: &str,
+        mode: Option<u32>,
+    ) -> Result<(), TransportError> {
+        let file = tokio::fs::File::open(local)
+            .await
+            .map_err(|e| TransportError::LocalFile {
+                host: self.inner.host.clone(),
+                path: local.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        self.sftp()
+            .await?
+            .upload(&self.inner.host, remote, file, mode)
+            .await
     }
 
     pub async fn download(&self, path: &str) -> Result<Vec<u8>, TransportError> {
-        let _ = path;
-        todo!("download")
+        let mut data = Vec::new();
+        self.sftp()
+            .await?
+            .download(&self.inner.host, path, &mut data)
+            .await?;
+        Ok(data)
     }
 
-    pub async fn close(&self) {}
+    /// Streams `remote` into the local file `local` (created or truncated); returns its size.
+    pub async fn download_to_file(
+        &self,
+        remote: &str,
+        local: &std::path::Path,
+    ) -> Result<u64, TransportError> {
+        let sftp = self.sftp().await?;
+        let file = tokio::fs::File::create(local)
+            .await
+            .map_err(|e| TransportError::LocalFile {
+                host: self.inner.host.clone(),
+                path: local.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let mut writer = tokio::io::BufWriter::new(file);
+        sftp.download(&self.inner.host, remote, &mut writer).await
+    }
+
+    async fn sftp(&self) -> Result<&sftp::Sftp, TransportError> {
+        self.inner
+            .sftp
+            .get_or_try_init(|| sftp::Sftp::open(&self.inner.host, &self.inner.handle))
+            .await
+    }
+
+    /// Says goodbye to the server; other clones of this connection stop working too.
+    pub async fn close(&self) {
+        let _ = self
+            .inner
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
 }

@@ -1,0 +1,346 @@
+//! One SSH session per host: TCP connect with a deadline, the russh handshake with the host
+//! key checked against known_hosts, and commands run as exec channels multiplexed over it.
+//! Channel opens are capped by a semaphore and retried with a short backoff, because sshd's
+//! MaxSessions frees a slot only after our close reaches it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client::{self, Handle, Msg};
+use russh::keys::PublicKeyOrCertificate;
+use russh::keys::ssh_key::{Algorithm, PublicKey};
+use russh::{Channel, ChannelMsg, Sig};
+use tokio::net::TcpStream;
+
+use super::known_hosts::{self, HostKeyStatus};
+use super::{ExecOutput, HostKeyPolicy, Target, TransportConfig, TransportError};
+
+/// Channel-open retries when the server refuses a session (MaxSessions): about 3 s in all.
+const OPEN_RETRIES: u32 = 12;
+const OPEN_BACKOFF_START: Duration = Duration::from_millis(5);
+const OPEN_BACKOFF_MAX: Duration = Duration::from_millis(400);
+/// How long an exec that ended without a status waits to learn the connection is gone.
+const CLOSE_POLLS: u32 = 20;
+const CLOSE_POLL: Duration = Duration::from_millis(10);
+
+/// Verifies the server's host key during the handshake.
+pub(crate) struct HostKeyVerifier {
+    pub(crate) host: String,
+    /// The known_hosts lookup name: `addr` or `[addr]:port`.
+    pub(crate) name: String,
+    pub(crate) file: PathBuf,
+    pub(crate) policy: HostKeyPolicy,
+    /// The refusal, kept so `connect` reports it even if russh wraps the handler's error.
+    pub(crate) verdict: Arc<Mutex<Option<TransportError>>>,
+}
+
+#[derive(Debug)]
+pub(crate) enum HandlerError {
+    Ssh(russh::Error),
+    HostKey,
+}
+
+impl From<russh::Error> for HandlerError {
+    fn from(e: russh::Error) -> Self {
+        HandlerError::Ssh(e)
+    }
+}
+
+impl HostKeyVerifier {
+    fn refuse(&self, error: TransportError) -> Result<bool, HandlerError> {
+        let mut verdict = self
+            .verdict
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *verdict = Some(error);
+        Err(HandlerError::HostKey)
+    }
+
+    fn verify(&self, key: &PublicKey) -> Result<bool, HandlerError> {
+        let fingerprint = known_hosts::describe_key(key);
+        let unreadable = |e: std::io::Error| TransportError::KnownHosts {
+            host: self.host.clone(),
+            file: self.file.clone(),
+            reason: e.to_string(),
+        };
+        let status = match known_hosts::check_file(&self.file, &self.name, key) {
+            Ok(status) => status,
+            Err(e) => return self.refuse(unreadable(e)),
+        };
+        let status = match (status, self.policy) {
+            (HostKeyStatus::Unknown, HostKeyPolicy::AcceptNew) => {
+                match known_hosts::append(&self.file, &self.name, key) {
+                    Ok(status) => status,
+                    Err(e) => return self.refuse(unreadable(e)),
+                }
+            }
+            (status, _) => status,
+        };
+        match status {
+            HostKeyStatus::Known => Ok(true),
+            HostKeyStatus::Changed { file, line } => self.refuse(TransportError::HostKeyChanged {
+                host: self.host.clone(),
+                name: self.name.clone(),
+                fingerprint,
+                file,
+                line,
+            }),
+            HostKeyStatus::Revoked { file, line } => self.refuse(TransportError::HostKeyRevoked {
+                host: self.host.clone(),
+                name: self.name.clone(),
+                fingerprint,
+                file,
+                line,
+            }),
+            HostKeyStatus::Unknown => self.refuse(TransportError::HostKeyUnknown {
+                host: self.host.clone(),
+                name: self.name.clone(),
+                fingerprint,
+                file: self.file.clone(),
+            }),
+        }
+    }
+}
+
+impl client::Handler for HostKeyVerifier {
+    type Error = HandlerError;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        match server_public_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.verify(key),
+            // We advertise no certificate algorithms; should a server send one anyway, trust
+            // only its plain key, never the (unchecked) certificate authority.
+            PublicKeyOrCertificate::Certificate(cert) => {
+                self.verify(&PublicKey::from(cert.public_key().clone()))
+            }
+        }
+    }
+}
+
+/// russh's client config for one host: keepalives, and host key algorithms ordered so the
+/// server offers a key type known_hosts already lists for it (as OpenSSH does).
+pub(crate) fn client_config(config: &TransportConfig, known: &[Algorithm]) -> client::Config {
+    let mut preferred = russh::Preferred::default();
+    if !known.is_empty() {
+        let mut keys: Vec<Algorithm> = preferred.key.to_vec();
+        keys.sort_by_key(|alg| !known.iter().any(|k| known_hosts::same_type(k, alg)));
+        preferred.key = keys.into();
+    }
+    client::Config {
+        keepalive_interval: (!config.keepalive_interval.is_zero())
+            .then_some(config.keepalive_interval),
+        keepalive_max: 3,
+        nodelay: true,
+        preferred,
+        ..client::Config::default()
+    }
+}
+
+/// Resolves and connects within `timeout`, trying each resolved address in turn.
+pub(crate) async fn tcp_connect(
+    target: &Target,
+    timeout: Duration,
+) -> Result<TcpStream, TransportError> {
+    let unreachable = |reason: String| TransportError::Unreachable {
+        host: target.host.clone(),
+        address: format!("{}:{}", target.address, target.port),
+        reason,
+    };
+    let deadline = Instant::now() + timeout;
+    let lookup = tokio::net::lookup_host((target.address.as_str(), target.port));
+    let addresses: Vec<SocketAddr> = match tokio::time::timeout(timeout, lookup).await {
+        Ok(Ok(addresses)) => addresses.collect(),
+        Ok(Err(e)) => return Err(unreachable(format!("cannot resolve address: {e}"))),
+        Err(_) => return Err(unreachable("name resolution timed out".to_string())),
+    };
+    let mut last = String::from("name resolved to no address");
+    for address in addresses {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => {
+                // Small exec messages should not wait for Nagle.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = describe_io(&e),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "connection timed out after {:.1}s",
+                    timeout.as_secs_f64()
+                )));
+            }
+        }
+    }
+    Err(unreachable(last))
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        std::io::ErrorKind::HostUnreachable => "no route to host".to_string(),
+        std::io::ErrorKind::NetworkUnreachable => "network unreachable".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Runs `command` on `handle`, feeding `stdin`, until the server closes the channel.
+pub(crate) async fn exec(
+    host: &str,
+    handle: &Handle<HostKeyVerifier>,
+    permits: &tokio::sync::Semaphore,
+    command: &str,
+    stdin: Option<Vec<u8>>,
+) -> Result<ExecOutput, TransportError> {
+    let channel_error = |reason: String| TransportError::Channel {
+        host: host.to_string(),
+        reason,
+    };
+    let _permit = permits
+        .acquire()
+        .await
+        .map_err(|_| TransportError::Disconnected {
+            host: host.to_string(),
+        })?;
+    let channel = open_session(host, handle).await?;
+    let (mut reader, writer) = channel.split();
+    writer
+        .exec(true, command)
+        .await
+        .map_err(|e| lost_or(host, handle, e))?;
+
+    // stdin is written while output is read: a command that echoes its input would otherwise
+    // fill both windows and deadlock.
+    let feed = async {
+        if let Some(data) = &stdin {
+            writer.data(data.as_slice()).await?;
+        }
+        writer.eof().await
+    };
+    tokio::pin!(feed);
+    let mut fed = false;
+    let mut output = ExecOutput::default();
+    let mut refused = false;
+    loop {
+        tokio::select! {
+            // Errors writing stdin are not fatal: the command may exit without reading it all.
+            _ = &mut feed, if !fed => fed = true,
+            message = reader.wait() => match message {
+                None => break,
+                Some(ChannelMsg::Data { data }) => output.stdout.extend_from_slice(&data),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    output.stderr.extend_from_slice(&data)
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    output.exit_status = Some(exit_status)
+                }
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    output.exit_signal = Some(signal_text(&signal_name))
+                }
+                Some(ChannelMsg::Failure) if output.exit_status.is_none() => refused = true,
+                Some(_) => {}
+            },
+        }
+    }
+    if output.exit_status.is_some() || output.exit_signal.is_some() {
+        return Ok(output);
+    }
+    if refused {
+        return Err(channel_error(
+            "the server refused to run the command".into(),
+        ));
+    }
+    // sshd always reports how a command ended unless the connection died; the channel may
+    // notice that a moment before the session does.
+    for _ in 0..CLOSE_POLLS {
+        if handle.is_closed() {
+            return Err(TransportError::Disconnected {
+                host: host.to_string(),
+            });
+        }
+        tokio::time::sleep(CLOSE_POLL).await;
+    }
+    Err(channel_error(
+        "the channel closed without an exit status".into(),
+    ))
+}
+
+/// Opens a session channel, retrying while the server refuses for lack of sessions.
+pub(crate) async fn open_session(
+    host: &str,
+    handle: &Handle<HostKeyVerifier>,
+) -> Result<Channel<Msg>, TransportError> {
+    let mut backoff = OPEN_BACKOFF_START;
+    let mut attempt = 0;
+    loop {
+        match handle.channel_open_session().await {
+            Ok(channel) => return Ok(channel),
+            Err(russh::Error::ChannelOpenFailure(reason)) if attempt < OPEN_RETRIES => {
+                let _ = reason;
+                attempt += 1;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(OPEN_BACKOFF_MAX);
+            }
+            Err(russh::Error::ChannelOpenFailure(reason)) => {
+                return Err(TransportError::Channel {
+                    host: host.to_string(),
+                    reason: format!(
+                        "server refused to open a session after {} attempts ({reason:?}); is sshd's MaxSessions below max_channels?",
+                        attempt + 1
+                    ),
+                });
+            }
+            Err(e) => return Err(lost_or(host, handle, e)),
+        }
+    }
+}
+
+/// A failed request on a closed connection is a lost host; otherwise a channel problem.
+pub(crate) fn lost_or(
+    host: &str,
+    handle: &Handle<HostKeyVerifier>,
+    e: russh::Error,
+) -> TransportError {
+    if handle.is_closed()
+        || matches!(
+            e,
+            russh::Error::Disconnect
+                | russh::Error::HUP
+                | russh::Error::SendError
+                | russh::Error::KeepaliveTimeout
+                | russh::Error::ConnectionTimeout
+        )
+    {
+        TransportError::Disconnected {
+            host: host.to_string(),
+        }
+    } else {
+        TransportError::Channel {
+            host: host.to_string(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn signal_text(signal: &Sig) -> String {
+    match signal {
+        Sig::ABRT => "ABRT",
+        Sig::ALRM => "ALRM",
+        Sig::FPE => "FPE",
+        Sig::HUP => "HUP",
+        Sig::ILL => "ILL",
+        Sig::INT => "INT",
+        Sig::KILL => "KILL",
+        Sig::PIPE => "PIPE",
+        Sig::QUIT => "QUIT",
+        Sig::SEGV => "SEGV",
+        Sig::TERM => "TERM",
+        Sig::USR1 => "USR1",
+        Sig::Custom(name) => name.as_str(),
+    }
+    .to_string()
+}

@@ -1,0 +1,345 @@
+//! Files over SFTP: one session per connection, uploads made atomic (temp file in the same
+//! directory, mode set, then renamed over the target) and transfers streamed with pipelined
+//! requests so neither side holds a whole file. Built on `RawSftpSession` because the
+//! high-level session hides the `posix-rename@openssh.com` extension.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use russh::client::Handle;
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::client::error::Error as SftpError;
+use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::task::JoinHandle;
+
+use super::TransportError;
+use super::session::{HostKeyVerifier, lost_or, open_session};
+
+const POSIX_RENAME: &str = "posix-rename@openssh.com";
+const LIMITS: &str = "limits@openssh.com";
+/// Bytes per read/write request; OpenSSH accepts up to 255 KiB, any server at least 32 KiB.
+const CHUNK: u64 = 64 * 1024;
+/// Requests in flight per transfer: 1 MiB, half the default SSH channel window.
+const IN_FLIGHT: usize = 16;
+/// Seconds an SFTP request may take before it fails (a slow disk on a busy node).
+const REQUEST_TIMEOUT_SECS: u64 = 60;
+
+pub(crate) struct Sftp {
+    raw: Arc<RawSftpSession>,
+    posix_rename: bool,
+    chunk: u64,
+}
+
+impl Sftp {
+    pub(crate) async fn open(
+        host: &str,
+        handle: &Handle<HostKeyVerifier>,
+    ) -> Result<Sftp, TransportError> {
+        let failed = |reason: String| TransportError::Sftp {
+            host: host.to_string(),
+            path: "(session)".to_string(),
+            reason,
+        };
+        let channel = open_session(host, handle).await?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| lost_or(host, handle, e))?;
+        let raw = RawSftpSession::new(channel.into_stream());
+        raw.set_timeout(REQUEST_TIMEOUT_SECS);
+        let version = raw
+            .init()
+            .await
+            .map_err(|e| failed(format!("cannot start the sftp subsystem: {e}")))?;
+        let has = |name: &str| version.extensions.contains_key(name);
+        let mut chunk = CHUNK;
+        if has(LIMITS)
+            && let Ok(limits) = raw.limits().await
+        {
+            for limit in [limits.max_read_len, limits.max_write_len] {
+                if limit > 0 {
+                    chunk = chunk.min(limit);
+                }
+            }
+        }
+        Ok(Sftp {
+            raw: Arc::new(raw),
+            posix_rename: has(POSIX_RENAME),
+            chunk,
+        })
+    }
+
+    /// Streams `source` into `path` atomically; `mode` None keeps an existing file's mode.
+    pub(crate) async fn upload<R: AsyncRead + Unpin>(
+        &self,
+        host: &str,
+        path: &str,
+        source: R,
+        mode: Option<u32>,
+    ) -> Result<(), TransportError> {
+        let failed = |reason: String| TransportError::Sftp {
+            host: host.to_string(),
+            path: path.to_string(),
+            reason,
+        };
+        let temp = temp_path(path).ok_or_else(|| failed("not a file path".to_string()))?;
+        let mode = match mode {
+            Some(mode) => Some(mode),
+            None => match self.raw.stat(path).await {
+                Ok(attrs) => attrs.attrs.permissions.map(|p| p & 0o7777),
+                Err(_) => None,
+            },
+        };
+        let mut attrs = FileAttributes::empty();
+        if mode.is_some() {
+            // Private until the final mode is set, so a secret is never briefly readable.
+            attrs.permissions = Some(0o600);
+        }
+        let handle = self
+            .raw
+            .open(
+                temp.as_str(),
+                OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE,
+                attrs,
+            )
+            .await
+            .map_err(|e| failed(format!("cannot create {temp}: {}", describe(&e))))?
+            .handle;
+
+        let written = self.write_all(&handle, source, mode).await;
+        let closed = self.raw.close(handle.as_str()).await;
+        let result = match (written, closed) {
+            (Err(reason), _) => Err(reason),
+            (Ok(()), Err(e)) => Err(format!("closing {temp}: {}", describe(&e))),
+            (Ok(()), Ok(_)) => self.rename_over(&temp, path).await,
+        };
+        if let Err(reason) = result {
+            let _ = self.raw.remove(temp.as_str()).await;
+            return Err(failed(reason));
+        }
+        Ok(())
+    }
+
+    async fn write_all<R: AsyncRead + Unpin>(
+        &self,
+        handle: &str,
+        mut source: R,
+        mode: Option<u32>,
+    ) -> Result<(), String> {
+        let mut pending: VecDeque<JoinHandle<Result<(), SftpError>>> = VecDeque::new();
+        let mut offset: u64 = 0;
+        let result = loop {
+            let mut buffer = Vec::with_capacity(self.chunk as usize);
+            let read = (&mut source)
+                .take(self.chunk)
+                .read_to_end(&mut buffer)
+                .await;
+            match read {
+                Err(e) => break Err(format!("reading the source: {e}")),
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    let raw = self.raw.clone();
+                    let handle = handle.to_string();
+                    let at = offset;
+                    pending.push_back(tokio::spawn(async move {
+                        raw.write(handle, at, buffer).await.map(|_| ())
+                    }));
+                    offset += n as u64;
+                }
+            }
+            if pending.len() >= IN_FLIGHT
+                && let Some(oldest) = pending.pop_front()
+                && let Err(reason) = joined(oldest).await
+            {
+                break Err(reason);
+            }
+        };
+        let mut result = result;
+        for write in pending {
+            if result.is_err() {
+                write.abort();
+            } else if let Err(reason) = joined(write).await {
+                result = Err(reason);
+            }
+        }
+        result?;
+        if let Some(mode) = mode {
+            let mut attrs = FileAttributes::empty();
+            attrs.permissions = Some(mode);
+            self.raw
+                .fsetstat(handle, attrs)
+                .await
+                .map_err(|e| format!("setting mode {mode:o}: {}", describe(&e)))?;
+        }
+        Ok(())
+    }
+
+    async fn rename_over(&self, temp: &str, path: &str) -> Result<(), String> {
+        if self.posix_rename {
+            let mut data = Vec::with_capacity(8 + temp.len() + path.len());
+            for part in [temp, path] {
+                data.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                data.extend_from_slice(part.as_bytes());
+            }
+            return match self.raw.extended(POSIX_RENAME, data).await {
+                Ok(russh_sftp::protocol::Packet::Status(s)) if s.status_code == StatusCode::Ok => {
+                    Ok(())
+                }
+                Ok(russh_sftp::protocol::Packet::Status(s)) => {
+                    Err(format!("renaming {temp}: {}", s.error_message))
+                }
+                Ok(_) => Err(format!("renaming {temp}: unexpected reply")),
+                Err(e) => Err(format!("renaming {temp}: {}", describe(&e))),
+            };
+        }
+        // Plain SFTP rename refuses to replace: remove first (briefly no file at `path`).
+        if self.raw.rename(temp, path).await.is_ok() {
+            return Ok(());
+        }
+        let _ = self.raw.remove(path).await;
+        self.raw
+            .rename(temp, path)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("renaming {temp}: {}", describe(&e)))
+    }
+
+    /// Streams `path` into `sink`, reading ahead with pipelined requests.
+    pub(crate) async fn download<W: AsyncWrite + Unpin>(
+        &self,
+        host: &str,
+        path: &str,
+        mut sink: W,
+    ) -> Result<u64, TransportError> {
+        let failed = |reason: String| TransportError::Sftp {
+            host: host.to_string(),
+            path: path.to_string(),
+            reason,
+        };
+        let handle = self
+            .raw
+            .open(path, OpenFlags::READ, FileAttributes::empty())
+            .await
+            .map_err(|e| failed(describe(&e)))?
+            .handle;
+        let copied = self.read_all(&handle, &mut sink).await;
+        let _ = self.raw.close(handle.as_str()).await;
+        let total = copied.map_err(failed)?;
+        sink.flush()
+            .await
+            .map_err(|e| failed(format!("writing the copy: {e}")))?;
+        Ok(total)
+    }
+
+    async fn read_all<W: AsyncWrite + Unpin>(
+        &self,
+        handle: &str,
+        sink: &mut W,
+    ) -> Result<u64, String> {
+        type Read = JoinHandle<Result<Option<Vec<u8>>, SftpError>>;
+        let chunk = self.chunk;
+        let request = |offset: u64| -> Read {
+            let raw = self.raw.clone();
+            let handle = handle.to_string();
+            tokio::spawn(async move {
+                match raw.read(handle, offset, chunk as u32).await {
+                    Ok(data) => Ok(Some(data.data)),
+                    Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+        };
+        let mut pending: VecDeque<(u64, Read)> = VecDeque::new();
+        let mut next: u64 = 0;
+        let mut done: u64 = 0;
+        let result = loop {
+            while pending.len() < IN_FLIGHT {
+                pending.push_back((next, request(next)));
+                next += chunk;
+            }
+            let Some((offset, read)) = pending.pop_front() else {
+                break Ok(done);
+            };
+            let data = match read.await {
+                Ok(Ok(data)) => data,
+                Ok(Err(e)) => break Err(describe(&e)),
+                Err(e) => break Err(format!("read task failed: {e}")),
+            };
+            let Some(data) = data.filter(|d| !d.is_empty()) else {
+                break Ok(done);
+            };
+            if let Err(e) = sink.write_all(&data).await {
+                break Err(format!("writing the copy: {e}"));
+            }
+            done = offset + data.len() as u64;
+            if (data.len() as u64) < chunk {
+                // A short read leaves a gap before the reads already queued: drop them and
+                // continue from where this one ended (a plain EOF is seen on the next read).
+                for (_, stale) in pending.drain(..) {
+                    stale.abort();
+                }
+                next = done;
+            }
+        };
+        for (_, read) in pending {
+            read.abort();
+        }
+        result
+    }
+}
+
+/// `.<name>.drover-tmp-<random>` beside `path`.
+fn temp_path(path: &str) -> Option<String> {
+    let (dir, name) = match path.rsplit_once('/') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, path),
+    };
+    if name.is_empty() || name == "." || name == ".." {
+        return None;
+    }
+    let suffix: u64 = rand::random();
+    let temp = format!(".{name}.drover-tmp-{suffix:016x}");
+    Some(match dir {
+        Some(dir) => format!("{dir}/{temp}"),
+        None => temp,
+    })
+}
+
+fn describe(e: &SftpError) -> String {
+    match e {
+        SftpError::Status(status) => match status.status_code {
+            StatusCode::NoSuchFile => "no such file or directory".to_string(),
+            StatusCode::PermissionDenied => "permission denied".to_string(),
+            _ if !status.error_message.is_empty() => status.error_message.clone(),
+            code => format!("{code:?}"),
+        },
+        SftpError::Timeout => format!("no reply within {REQUEST_TIMEOUT_SECS}s"),
+        other => other.to_string(),
+    }
+}
+
+async fn joined(task: JoinHandle<Result<(), SftpError>>) -> Result<(), String> {
+    match task.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(describe(&e)),
+        Err(e) => Err(format!("write task failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temp_path;
+
+    #[test]
+    fn temp_file_sits_beside_the_target_and_is_hidden() {
+        let temp = temp_path("/etc/app/config.yml").unwrap_or_default();
+        assert!(
+            temp.starts_with("/etc/app/.config.yml.drover-tmp-"),
+            "{temp}"
+        );
+        let relative = temp_path("notes.txt").unwrap_or_default();
+        assert!(relative.starts_with(".notes.txt.drover-tmp-"), "{relative}");
+        assert_eq!(temp_path("/etc/app/"), None);
+    }
+}
