@@ -468,7 +468,7 @@ mod filters {
     pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
         let parts = |s: &str| -> Vec<String> {
             s.trim_start_matches('v')
-                .split(|c: char| c == '.' || c == '-' || c == '+' || c == '_')
+                .split(['.', '-', '+', '_'])
                 .map(str::to_string)
                 .collect()
         };

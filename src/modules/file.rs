@@ -186,10 +186,8 @@ async fn put_file(
     let backup = args.bool("backup", false)?;
     let conn = ctx.conn()?;
 
-    if dest.ends_with('/') {
-        if let Some(src) = src {
-            dest.push_str(src.rsplit('/').next().unwrap_or(src));
-        }
+    if let (true, Some(src)) = (dest.ends_with('/'), src) {
+        dest.push_str(src.rsplit('/').next().unwrap_or(src));
     }
     let mut remote = query(ctx, &dest).await?;
     if remote == Remote::Directory {
