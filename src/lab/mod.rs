@@ -146,12 +146,10 @@ struct State {
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum LabError {
-    #[error("OpenSSH server (sshd) is not installed")]
-    #[diagnostic(help("install it with: {install}"))]
+    #[error("OpenSSH server (sshd) is not installed; install it with: {install}")]
     SshdMissing { install: String },
 
-    #[error("`{program}` is not installed")]
-    #[diagnostic(help("install it with: {install}"))]
+    #[error("`{program}` is not installed; install it with: {install}")]
     ToolMissing {
         program: &'static str,
         install: String,
@@ -297,9 +295,9 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     // Prepare every node, then start the stopped ones together: sshd daemonizes at once and the
     // readiness waits overlap, so a large lab starts in about the time of one node.
     let mut to_start = Vec::new();
+    make_dir(&dir.join("nodes"))?;
     for node in &mut nodes {
-        make_dir(node.sshd_config.parent().unwrap_or(&dir))?;
-        make_dir(&dir.join("nodes"))?;
+        make_dir(&dir.join("sshd").join(&node.name))?;
         make_dir(&node.root)?;
         account.chown(&node.root)?;
         let host_key_comment = format!("drover-lab-{}", node.name);

@@ -505,6 +505,21 @@ mod tests {
     }
 
     #[test]
+    fn missing_sshd_says_how_to_install_it() {
+        let error = LabError::SshdMissing {
+            install: install_hint("openssh-server"),
+        };
+        let sudo = if running_as_root() { "" } else { "sudo " };
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "OpenSSH server (sshd) is not installed; install it with: \
+                 {sudo}apt-get install -y openssh-server"
+            )
+        );
+    }
+
+    #[test]
     fn is_ours_matches_whole_paths_only() {
         let me = std::process::id();
         let exe = fs::read(format!("/proc/{me}/cmdline")).unwrap_or_default();
