@@ -28,7 +28,7 @@ pub fn render_demo_service(version: &str, node_root: &Path) -> Result<String, La
             version: version.to_string(),
         });
     }
-    super::check_quotable(node_root)?;
+    super::files::check_quotable(node_root)?;
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // A shell script should end with a newline, as the template does.
@@ -54,7 +54,7 @@ pub(super) fn seed(lab: &Lab) -> Result<(), LabError> {
             install(&account, node)?;
             let out = demo_command(&account, node, "init")
                 .output()
-                .map_err(super::io_err("run", &node.demo_service()))?;
+                .map_err(super::files::io_err("run", &node.demo_service()))?;
             check(node, "init", &out)?;
         }
     }
@@ -63,14 +63,14 @@ pub(super) fn seed(lab: &Lab) -> Result<(), LabError> {
     for node in &lab.nodes {
         let child = demo_command(&account, node, "start")
             .spawn()
-            .map_err(super::io_err("run", &node.demo_service()))?;
+            .map_err(super::files::io_err("run", &node.demo_service()))?;
         starts.push((node, child));
     }
     let mut first_error = None;
     for (node, child) in starts {
         let result = child
             .wait_with_output()
-            .map_err(super::io_err("run", &node.demo_service()))
+            .map_err(super::files::io_err("run", &node.demo_service()))
             .and_then(|out| check(node, "start", &out));
         if let Err(e) = result {
             first_error.get_or_insert(e);
@@ -92,11 +92,11 @@ fn install(account: &Account, node: &Node) -> Result<(), LabError> {
     let script = node.demo_service();
     for dir in ["opt", "opt/demo", "opt/demo/bin"] {
         let dir = node.root.join(dir);
-        super::make_dir(&dir)?;
+        super::files::make_dir(&dir)?;
         account.chown(&dir)?;
     }
     let text = render_demo_service(SEED_VERSION, &node.root)?;
-    super::write_atomic(&script, text.as_bytes(), 0o755)?;
+    super::files::write_atomic(&script, text.as_bytes(), 0o755)?;
     account.chown(&script)
 }
 

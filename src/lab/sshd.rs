@@ -229,12 +229,12 @@ fn unlock_lab_user() -> Result<(), LabError> {
 
 /// Generates an ed25519 key pair without passphrase unless both halves exist.
 pub(super) fn ensure_keypair(keygen: &Path, key: &Path, comment: &str) -> Result<(), LabError> {
-    let public = super::pub_path(key);
+    let public = super::files::pub_path(key);
     if key.is_file() && public.is_file() {
         return Ok(());
     }
     for path in [key, public.as_path()] {
-        super::remove_if_exists(path)?;
+        super::files::remove_if_exists(path)?;
     }
     run(Command::new(keygen)
         .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
@@ -288,7 +288,7 @@ pub(super) fn spawn(sshd: &Path, node: &Node) -> Result<(), LabError> {
     }
     check_address_free(node)?;
     // A stale pid file would make readiness trust a dead (or someone else's) pid.
-    super::remove_if_exists(&node.pid_file)?;
+    super::files::remove_if_exists(&node.pid_file)?;
     let mut command = Command::new(sshd);
     // The config path comes first: the listener's process title (what /proc/PID/cmdline shows)
     // repeats the command line and may be cut at the end.
