@@ -1,0 +1,371 @@
+//! The lab against real OpenSSH: each test starts its own sshd nodes (own temp dir, own
+//! 127.0.2.x addresses, a free port) and logs in with the real `ssh` client.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use drover::lab::{self, Lab, LabConfig, Node};
+
+/// Each test gets its own block of ten addresses, so tests running in parallel never collide.
+fn next_first_address() -> Ipv4Addr {
+    static NEXT: AtomicU8 = AtomicU8::new(1);
+    Ipv4Addr::new(127, 0, 2, NEXT.fetch_add(10, Ordering::SeqCst))
+}
+
+/// A lab that is taken down when the test ends, pass or fail.
+struct TestLab {
+    lab: Lab,
+    dir: tempfile::TempDir,
+}
+
+impl TestLab {
+    fn up(nodes: usize) -> TestLab {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first_address = next_first_address();
+        let cfg = LabConfig {
+            dir: dir.path().to_path_buf(),
+            nodes,
+            port: lab::free_port(first_address).expect("free port"),
+            first_address,
+        };
+        let lab = lab::up(&cfg).unwrap_or_else(|e| panic!("lab up: {e}"));
+        TestLab { lab, dir }
+    }
+
+    fn config(&self) -> LabConfig {
+        LabConfig {
+            dir: self.dir.path().to_path_buf(),
+            nodes: self.lab.nodes.len(),
+            port: self.lab.nodes[0].port,
+            first_address: self.lab.nodes[0].address,
+        }
+    }
+
+    fn ssh(&self, node: &Node, command: &str) -> Output {
+        self.ssh_with_input(node, command, None)
+    }
+
+    fn ssh_with_input(&self, node: &Node, command: &str, input: Option<&[u8]>) -> Output {
+        let argv = self.lab.ssh_command(node);
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..argv.len() - 1])
+            // Bounded: a node that does not answer fails the test instead of hanging it.
+            .args(["-o", "ConnectTimeout=5"])
+            .arg(&argv[argv.len() - 1])
+            .arg(command)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ssh");
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().expect("ssh stdin");
+            stdin.write_all(input).expect("write to ssh");
+        }
+        child.wait_with_output().expect("wait for ssh")
+    }
+
+    /// Runs `command` on `node` and returns its stdout; panics with everything on failure.
+    fn ssh_ok(&self, node: &Node, command: &str) -> String {
+        let out = self.ssh(node, command);
+        assert!(
+            out.status.success(),
+            "ssh {}@{}:{} {command:?} failed ({}):\nstdout: {}\nstderr: {}",
+            self.lab.user,
+            node.address,
+            node.port,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn demo(&self, node: &Node, action: &str) -> String {
+        self.ssh_ok(node, &format!("{} {action}", node.demo_service().display()))
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        let _ = lab::down(self.dir.path());
+    }
+}
+
+/// Alive and not a zombie.
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S …": the state follows the last ')'.
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+    !state.starts_with('Z') && !state.starts_with('X')
+}
+
+fn accepts_connections(node: &Node) -> bool {
+    let address = SocketAddr::from((node.address, node.port));
+    TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_ok()
+}
+
+fn demo_pid(node: &Node) -> u32 {
+    let path = node.root.join("run/demo-service.pid");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
+#[test]
+fn nodes_accept_the_lab_key_as_the_lab_user_and_up_is_idempotent() {
+    let t = TestLab::up(2);
+    assert_eq!(t.lab.nodes.len(), 2);
+    let expected_user = if running_as_root() {
+        "drover-lab".to_string()
+    } else {
+        String::from_utf8_lossy(&Command::new("id").arg("-un").output().expect("id").stdout)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(t.lab.user, expected_user);
+
+    for node in &t.lab.nodes {
+        let out = t.ssh_ok(node, "echo ok; id -un");
+        assert_eq!(out, format!("ok\n{}\n", t.lab.user), "{}", node.name);
+    }
+
+    // One line per node, bracketed because the port is not 22.
+    let known_hosts = std::fs::read_to_string(&t.lab.known_hosts).expect("known_hosts");
+    let lines: Vec<&str> = known_hosts.lines().collect();
+    assert_eq!(lines.len(), 2);
+    for (line, node) in lines.iter().zip(&t.lab.nodes) {
+        let prefix = format!("[{}]:{} ssh-ed25519 AAAA", node.address, node.port);
+        assert!(line.starts_with(&prefix), "{line}");
+        assert_eq!(line.split(' ').count(), 3, "no comment: {line}");
+    }
+
+    let inventory = std::fs::read_to_string(&t.lab.inventory).expect("inventory");
+    assert!(inventory.contains(&format!("    ansible_user: {}\n", t.lab.user)));
+    assert!(inventory.contains(&format!("    ansible_port: {}\n", t.lab.nodes[0].port)));
+    assert!(inventory.contains(&format!(
+        "    ansible_ssh_private_key_file: {}\n",
+        t.lab.key.display()
+    )));
+    assert!(inventory.contains(&format!(
+        "    drover_known_hosts_file: {}\n",
+        t.lab.known_hosts.display()
+    )));
+    let node1 = &t.lab.nodes[0];
+    assert!(inventory.contains(&format!(
+        "        node1: {{ ansible_host: {}, node_root: {} }}\n",
+        node1.address,
+        node1.root.display()
+    )));
+
+    let key_mode = std::fs::metadata(&t.lab.key)
+        .expect("key")
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+
+    // Time a full connect + auth + `true`: the login shell must not run slow rc files.
+    let start = Instant::now();
+    t.ssh_ok(node1, "true");
+    eprintln!(
+        "lab: one fresh `ssh … true` round trip took {:?}",
+        start.elapsed()
+    );
+
+    let again = lab::up(&t.config()).expect("second up");
+    let pids = |lab: &Lab| lab.nodes.iter().map(|n| n.pid).collect::<Vec<_>>();
+    assert!(pids(&t.lab).iter().all(Option::is_some));
+    assert_eq!(
+        pids(&again),
+        pids(&t.lab),
+        "up again must reuse the running nodes"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&t.lab.known_hosts).expect("known_hosts"),
+        known_hosts,
+        "host keys must survive a second up"
+    );
+
+    let status = lab::status(t.dir.path()).expect("status").expect("a lab");
+    assert_eq!(pids(&status), pids(&t.lab));
+}
+
+#[test]
+fn a_stopped_node_refuses_connections_until_started_again() {
+    let t = TestLab::up(2);
+    let (node1, node2) = (&t.lab.nodes[0], &t.lab.nodes[1]);
+
+    t.lab.stop_node("node1").expect("stop node1");
+    assert!(
+        !accepts_connections(node1),
+        "node1 still accepts connections"
+    );
+    assert!(!alive(node1.pid.expect("node1 pid")));
+    let out = t.ssh(node1, "true");
+    assert_eq!(out.status.code(), Some(255), "ssh to a stopped node");
+    t.ssh_ok(node2, "true");
+    let status = lab::status(t.dir.path()).expect("status").expect("a lab");
+    assert_eq!(status.nodes[0].pid, None);
+    assert_eq!(status.nodes[1].pid, node2.pid);
+
+    t.lab.stop_node("node1").expect("stopping twice is fine");
+    t.lab.start_node("node1").expect("start node1");
+    assert_eq!(t.ssh_ok(node1, "echo back"), "back\n");
+    let status = lab::status(t.dir.path()).expect("status").expect("a lab");
+    assert!(status.nodes[0].pid.is_some_and(alive));
+
+    assert!(matches!(
+        t.lab.stop_node("node9"),
+        Err(lab::LabError::UnknownNode { .. })
+    ));
+}
+
+#[test]
+fn seeded_demo_service_upgrades_to_2_0_and_keeps_its_rows() {
+    let t = TestLab::up(2);
+    t.lab.seed_demo().expect("seed demo");
+    // One connection per question set: a fresh OpenSSH login costs ~0.3 s on a loaded machine.
+    for node in &t.lab.nodes {
+        let path = node.demo_service().display().to_string();
+        let out = t.ssh_ok(
+            node,
+            &format!("{path} version; {path} check; {path} status"),
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[..2], ["1.0", "rows=5 schema=1"], "{}", node.name);
+        assert!(lines[2].starts_with("running (pid"), "{out}");
+    }
+
+    // The upgrade on node1, as a playbook would do it: stop, install 2.0, migrate, start.
+    let node = &t.lab.nodes[0];
+    let v1_pid = demo_pid(node);
+    let v2 = lab::render_demo_service("2.0", &node.root).expect("render 2.0");
+    let path = node.demo_service().display().to_string();
+    let install = format!(
+        "{path} stop >/dev/null && cat > {path}.new && chmod 755 {path}.new \
+         && mv {path}.new {path} && {path} version"
+    );
+    let out = t.ssh_with_input(node, &install, Some(v2.as_bytes()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2.0\n");
+    assert!(!alive(v1_pid), "1.0 daemon still running after stop");
+
+    // 2.0 refuses the 1.0 database until it is migrated.
+    let refused = t.ssh(node, &format!("{path} start"));
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("needs schema 2"), "{stderr}");
+
+    let out = t.ssh_ok(
+        node,
+        &format!(
+            "{path} migrate && {path} migrate && {path} start && {path} check && {path} status"
+        ),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..2],
+        ["migrated schema 1 -> 2", "already at schema 2"]
+    );
+    assert!(lines[2].starts_with("started (pid"), "{out}");
+    assert_eq!(lines[3], "rows=5 schema=2");
+    assert!(lines[4].ends_with("version 2.0)"), "{out}");
+
+    // Seeding again leaves the upgraded node alone and reseeds nothing.
+    t.lab.seed_demo().expect("seed demo again");
+    let out = t.ssh_ok(node, &format!("{path} version; {path} check"));
+    assert_eq!(out, "2.0\nrows=5 schema=2\n");
+    assert_eq!(t.demo(&t.lab.nodes[1], "check"), "rows=5 schema=1\n");
+}
+
+#[test]
+fn up_refuses_an_address_already_in_use_and_leaves_nothing_running() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first_address = next_first_address();
+    let port = lab::free_port(first_address).expect("free port");
+    // node2's address is taken by someone else.
+    let second = Ipv4Addr::from(u32::from(first_address) + 1);
+    let _squatter = std::net::TcpListener::bind((second, port)).expect("bind");
+    let cfg = LabConfig {
+        dir: dir.path().to_path_buf(),
+        nodes: 2,
+        port,
+        first_address,
+    };
+    match lab::up(&cfg) {
+        Err(lab::LabError::AddressInUse { node, .. }) => assert_eq!(node, "node2"),
+        other => panic!("expected AddressInUse, got {other:?}"),
+    }
+    assert!(lab::status(dir.path()).expect("status").is_none());
+    assert_eq!(
+        lab::down(dir.path()).expect("down"),
+        0,
+        "nothing was left running"
+    );
+}
+
+#[test]
+fn down_stops_what_the_lab_started_and_nothing_else() {
+    let t = TestLab::up(2);
+    t.lab.seed_demo().expect("seed demo");
+    let sshd_pids: Vec<u32> = t.lab.nodes.iter().filter_map(|n| n.pid).collect();
+    let demo_pids: Vec<u32> = t.lab.nodes.iter().map(demo_pid).collect();
+    assert_eq!(sshd_pids.len(), 2);
+    assert!(sshd_pids.iter().chain(&demo_pids).all(|&p| alive(p)));
+
+    // An unrelated process whose pid a stale pid file names, as after pid reuse: never killed.
+    let mut bystander = Command::new("sleep").arg("30").spawn().expect("sleep");
+    let node2 = &t.lab.nodes[1];
+    std::fs::write(&node2.pid_file, format!("{}\n", bystander.id())).expect("pid file");
+
+    assert_eq!(lab::down(t.dir.path()).expect("down"), 2);
+    for pid in sshd_pids.iter().chain(&demo_pids) {
+        assert!(!alive(*pid), "pid {pid} survived lab down");
+    }
+    assert!(alive(bystander.id()), "down killed an unrelated process");
+    assert!(lab::status(t.dir.path()).expect("status").is_none());
+    assert_eq!(lab::down(t.dir.path()).expect("down again"), 0);
+    assert!(!t.lab.dir.join("lab.json").exists());
+    assert!(t.lab.key.exists(), "down keeps the lab directory");
+
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+
+    // The directory is reusable: the same host keys and demo data come back.
+    let again = lab::up(&t.config()).expect("up after down");
+    assert!(again.nodes.iter().all(|n| n.pid.is_some_and(alive)));
+    t.ssh_ok(&again.nodes[0], "true");
+    again.seed_demo().expect("seed demo after down");
+    assert_eq!(t.demo(&again.nodes[0], "check"), "rows=5 schema=1\n");
+}
+
+#[test]
+fn free_ports_differ_and_are_bindable() {
+    let address = Ipv4Addr::new(127, 0, 2, 250);
+    let port = lab::free_port(address).expect("free port");
+    assert!(port > 1024);
+    std::net::TcpListener::bind((address, port)).expect("bind the free port");
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of a file this process just created is its effective uid.
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    file.as_file().metadata().expect("metadata").uid() == 0
+}
