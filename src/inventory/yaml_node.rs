@@ -1,0 +1,175 @@
+//! A YAML document as a tree that keeps the location of every key and value, so that errors
+//! about inventory structure (not only YAML syntax) can point at the offending line.
+
+use regex::Regex;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_saphyr::Spanned;
+use std::fmt;
+use std::sync::LazyLock;
+
+/// One YAML node. Mapping entries stay in file order; duplicate keys were already resolved by
+/// the parser (last wins, like Ansible).
+#[derive(Debug, Clone)]
+pub(crate) enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Node>>),
+    /// Keys are read as text: a host named `yes` or `10` keeps that spelling.
+    Map(Vec<(Spanned<String>, Spanned<Node>)>),
+}
+
+impl Node {
+    /// What a user would call this kind of node, for error messages.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "a boolean",
+            Node::Int(_) | Node::UInt(_) => "an integer",
+            Node::Float(_) => "a float",
+            Node::Str(_) => "a string",
+            Node::Seq(_) => "a list",
+            Node::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// Converts a variable's value to JSON, typing plain scalars as Ansible (PyYAML, YAML 1.1) does.
+///
+/// serde-saphyr's YAML 1.1 mode is broader than PyYAML: it reads `y`/`n` as booleans and
+/// `1e3` or `0o17` as numbers, where Ansible keeps the text. Such scalars are turned back into
+/// their source text, read from `source` through the node's span.
+pub(crate) fn to_json(node: &Spanned<Node>, source: &str) -> Value {
+    match &node.value {
+        Node::Null => Value::Null,
+        Node::Bool(b) => pyyaml_text(node, source, &PY_BOOL).unwrap_or(Value::Bool(*b)),
+        Node::Int(i) => pyyaml_text(node, source, &PY_INT).unwrap_or_else(|| Value::from(*i)),
+        Node::UInt(u) => pyyaml_text(node, source, &PY_INT).unwrap_or_else(|| Value::from(*u)),
+        Node::Float(f) => pyyaml_text(node, source, &PY_FLOAT).unwrap_or_else(|| {
+            // JSON has no NaN/inf: keep YAML's spelling rather than turn it into null.
+            serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(yaml_float_text(*f)))
+        }),
+        Node::Str(s) => Value::String(s.clone()),
+        Node::Seq(items) => Value::Array(items.iter().map(|i| to_json(i, source)).collect()),
+        Node::Map(entries) => Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.value.clone(), to_json(v, source)))
+                .collect(),
+        ),
+    }
+}
+
+// PyYAML's implicit resolvers (yaml/resolver.py) for the types serde-saphyr may over-match.
+static PY_BOOL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$")
+        .expect("constant regex")
+});
+static PY_INT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
+        .expect("constant regex")
+});
+static PY_FLOAT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$").expect("constant regex")
+});
+
+/// `Some(text)` when the scalar's source text is not of the type PyYAML would give it.
+fn pyyaml_text(node: &Spanned<Node>, source: &str, resolver: &Regex) -> Option<Value> {
+    let span = node.defined.span();
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len()?).ok()?;
+    let text = source.get(start..start.checked_add(len)?)?;
+    // Quoted or explicitly tagged scalars were typed on purpose; only plain ones are re-read.
+    if text.is_empty() || text.starts_with(['\'', '"', '!']) {
+        return None;
+    }
+    (!resolver.is_match(text)).then(|| Value::String(text.to_string()))
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::UInt(v))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
+        // Out of JSON's integer range: keep the digits rather than lose precision.
+        Ok(i64::try_from(v)
+            .map(Node::Int)
+            .unwrap_or_else(|_| Node::Str(v.to_string())))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Node, E> {
+        Ok(u64::try_from(v)
+            .map(Node::UInt)
+            .unwrap_or_else(|_| Node::Str(v.to_string())))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Str(v))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Node, E> {
+        Ok(Node::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+            items.push(item);
+        }
+        Ok(Node::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry::<Spanned<String>, Spanned<Node>>()? {
+            entries.push(entry);
+        }
+        Ok(Node::Map(entries))
+    }
+}
+
+fn yaml_float_text(f: f64) -> String {
+    if f.is_nan() {
+        ".nan".to_string()
+    } else if f > 0.0 {
+        ".inf".to_string()
+    } else {
+        "-.inf".to_string()
+    }
+}
