@@ -215,7 +215,15 @@ impl CliError {
 pub fn render_error(err: &CliError) {
     let handler = miette::GraphicalReportHandler::new();
     let mut text = String::new();
-    if handler.render_report(&mut text, err).is_err() {
+    // A playbook's problems are shown one by one, each with its own excerpt, then counted.
+    if let CliError::Playbook(PlaybookError::Invalid { problems, .. }) = err {
+        for problem in problems {
+            if handler.render_report(&mut text, problem).is_err() {
+                text.push_str(&format!("error: {problem}\n"));
+            }
+        }
+        text.push_str(&format!("error: {err}\n"));
+    } else if handler.render_report(&mut text, err).is_err() {
         text = format!("error: {err}\n");
     }
     let _ = std::io::stderr().write_all(text.as_bytes());
@@ -232,9 +240,9 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
 }
 
 fn run(args: RunArgs) -> Result<u8, CliError> {
+    let extra_vars = parse_extra_vars(&args.target.extra_vars)?;
     let inventory = Inventory::load(&args.target.inventory)?;
     let playbook = playbook::load(&args.target.playbook)?;
-    let extra_vars = parse_extra_vars(&args.target.extra_vars)?;
     let plan = plan::plan(
         &playbook,
         &inventory,
@@ -366,9 +374,9 @@ fn parse_mapping(text: &str, name: &str) -> Result<Vars, CliError> {
 }
 
 fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
+    let extra_vars = parse_extra_vars(&args.target.extra_vars)?;
     let inventory = Inventory::load(&args.target.inventory)?;
     let playbook = playbook::load(&args.target.playbook)?;
-    let extra_vars = parse_extra_vars(&args.target.extra_vars)?;
     let plan = plan::plan(
         &playbook,
         &inventory,

@@ -225,7 +225,7 @@ impl Job {
         let outcome = match module.run(&context, Args::from_value(args)).await {
             Ok(outcome) => outcome,
             Err(ModuleError::Transport(err)) if err.is_unreachable() => {
-                return Err(Stop::Unreachable(err.to_string()));
+                return Err(Stop::Unreachable(with_help(&err)));
             }
             Err(err) => Outcome::failed(err.to_string()),
         };
@@ -274,7 +274,7 @@ impl Job {
             .connector
             .connect(&target)
             .await
-            .map_err(|e| Stop::Unreachable(e.to_string()))
+            .map_err(|e| Stop::Unreachable(with_help(&e)))
     }
 
     fn unreachable(&self, host: &mut HostState, msg: &str) -> Verdict {
@@ -357,6 +357,14 @@ fn all_true(
         }
     }
     Ok(true)
+}
+
+/// The error's message and, when it has one, its hint: the operator reads both in one line.
+fn with_help(err: &crate::transport::TransportError) -> String {
+    match miette::Diagnostic::help(err) {
+        Some(help) => format!("{err} (hint: {help})"),
+        None => err.to_string(),
+    }
 }
 
 fn to_result(outcome: Outcome) -> Map<String, Value> {

@@ -179,7 +179,11 @@ impl Run {
         recap
             .lines()
             .find(|l| l.split_whitespace().next() == Some(host))
-            .map(|l| l.split_once(':').map(|(_, r)| r.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default())
+            .map(|l| {
+                l.split_once(':')
+                    .map(|(_, r)| r.split_whitespace().collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default()
+            })
             .unwrap_or_else(|| panic!("no recap line for {host}\n{}", self.dump()))
     }
 
@@ -197,7 +201,11 @@ impl Run {
 
 /// Runs a shell command locally (the lab nodes share this machine's filesystem).
 pub fn sh(script: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(script).output().expect("sh");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh");
     assert!(
         out.status.success(),
         "`{script}` failed: {}",
