@@ -1,0 +1,56 @@
+//! The example inventories and playbooks in the repository stay valid and match the lab.
+
+mod common;
+
+use common::drover;
+use drover::inventory::Inventory;
+use std::path::Path;
+
+fn repo(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+#[test]
+fn inventories_lab_yml_describes_the_default_lab() {
+    let inventory = Inventory::load(&repo("inventories/lab.yml")).expect("load");
+    let lab = inventory.select("lab").expect("select");
+    assert_eq!(lab.len(), drover::lab::DEFAULT_NODES);
+    for (i, host) in lab.iter().enumerate() {
+        let n = i + 1;
+        assert_eq!(host.name, format!("node{n}"));
+        let address = drover::lab::DEFAULT_FIRST_ADDRESS.octets()[3] as usize + i;
+        assert_eq!(host.vars["ansible_host"], format!("127.0.0.{address}"));
+        assert_eq!(host.vars["ansible_port"], drover::lab::DEFAULT_PORT);
+        assert_eq!(host.vars["ansible_user"], drover::lab::LAB_USER);
+        assert_eq!(
+            host.vars["node_root"],
+            format!("/tmp/drover-lab/nodes/node{n}")
+        );
+        assert_eq!(
+            host.vars["ansible_ssh_private_key_file"],
+            "/tmp/drover-lab/id_ed25519"
+        );
+        assert_eq!(
+            host.vars["drover_known_hosts_file"],
+            "/tmp/drover-lab/known_hosts"
+        );
+    }
+}
+
+#[test]
+fn every_example_playbook_passes_check() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(repo("playbooks")).expect("playbooks/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            drover()
+                .arg("check")
+                .arg(&path)
+                .arg("-i")
+                .arg(repo("inventories/lab.yml"))
+                .expect_code(0);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1);
+}
