@@ -67,7 +67,16 @@ fn ansible_list(name: &str) -> Value {
 
 #[test]
 fn fixtures_list_like_ansible_inventory() {
-    for name in ["fleet.yml", "fleet.ini", "precedence.yml", "values.ini"] {
+    let dir = fixture("");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|file| file.strip_suffix(".ansible.json").map(str::to_string))
+        .filter(|name| !name.ends_with(".patterns"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    for name in &names {
         let ours = load(name).to_ansible_list_json();
         let theirs = ansible_list(name);
         assert_eq!(
@@ -234,6 +243,28 @@ fn format_is_detected_from_content_for_other_names() {
 
 // ---- Host patterns ----
 
+/// Every pattern (and `--limit`) in the fixture, resolved by `ansible --list-hosts`.
+#[test]
+fn patterns_resolve_like_ansible_list_hosts() {
+    let inv = load("fleet.yml");
+    let cases = ansible_list("fleet.yml.patterns");
+    for case in cases.as_array().into_iter().flatten() {
+        let pattern = case["pattern"].as_str().unwrap_or_default();
+        let limit = case["limit"].as_str();
+        let expected: Vec<&str> = case["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let ours = match inv.select_limited(pattern, limit) {
+            Ok(hosts) => names(hosts),
+            Err(err) => panic!("{pattern} (limit {limit:?}): {}", render(&err)),
+        };
+        assert_eq!(ours, expected, "pattern {pattern:?}, limit {limit:?}");
+    }
+}
+
 #[test]
 fn patterns_basic() {
     let inv = load("fleet.yml");
@@ -352,9 +383,22 @@ fn implicit_localhost() {
 
 #[test]
 fn play_order_follows_ansible_walk_not_file_order() {
+    // Where Ansible's own order depends on Python set iteration (a grandchild group with
+    // several parents, as in nested.ini), drover takes the parents in the order listed,
+    // which is one of the orders Ansible produces.
+    let nested = load("nested.ini");
+    assert_eq!(
+        select(&nested, "all"),
+        ["top1", "top2", "top3", "d1", "d2", "a1", "a2", "a3", "w1"]
+    );
     // prod's own hosts come first, then its children's, breadth-first.
     let inv = parse_ok("x.ini", "[db]\nd1\n[app]\na1\n[prod:children]\napp\ndb\n");
     assert_eq!(select(&inv, "all"), ["a1", "d1"]);
+    // Order from `ansible edge.yml all --list-hosts`: all's own hosts, then level by level.
+    assert_eq!(
+        select(&load("edge.yml"), "all"),
+        ["solo", "shared", "loner", "single-web", "app1", "cron1"]
+    );
     assert_eq!(inv.groups["all"].children, ["ungrouped", "prod"]);
 }
 
