@@ -467,44 +467,31 @@ fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
-/// `ansible-inventory --graph` layout.
+/// `ansible-inventory --graph` layout: child groups, then the group's own hosts.
 fn graph(inventory: &Inventory) -> String {
     fn walk(inv: &Inventory, group: &str, depth: usize, out: &mut String) {
-        let pad = "  |".repeat(depth);
-        out.push_str(&format!("{pad}--@{group}:\n"));
+        let name = format!("@{group}:");
+        out.push_str(&line(&name, depth));
         if let Some(g) = inv.groups.get(group) {
             for child in &g.children {
                 walk(inv, child, depth + 1, out);
             }
-            for host in &g.hosts {
-                out.push_str(&format!("{pad}  |--{host}\n"));
+            if group != "all" {
+                for host in &g.hosts {
+                    out.push_str(&line(host, depth + 1));
+                }
             }
         }
     }
-    let mut out = String::from("@all:\n");
-    let groups = inventory.groups_map();
-    let top: Vec<&String> = inventory
-        .groups
-        .keys()
-        .filter(|g| g.as_str() != "all")
-        .filter(|g| {
-            !inventory
-                .groups
-                .values()
-                .any(|p| p.name != "all" && p.children.contains(g))
-        })
-        .collect();
-    for group in top {
-        walk(inventory, group, 1, &mut out);
-    }
-    if let Some(ungrouped) = groups.get("ungrouped").filter(|h| !h.is_empty()) {
-        if !inventory.groups.contains_key("ungrouped") {
-            out.push_str("  |--@ungrouped:\n");
-            for host in ungrouped {
-                out.push_str(&format!("  |  |--{host}\n"));
-            }
+    fn line(name: &str, depth: usize) -> String {
+        if depth == 0 {
+            format!("{name}\n")
+        } else {
+            format!("{}--{name}\n", "  |".repeat(depth))
         }
     }
+    let mut out = String::new();
+    walk(inventory, "all", 0, &mut out);
     out
 }
 
