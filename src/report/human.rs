@@ -256,6 +256,6 @@ mod tests {
             location: "p.yml:3:7".into(),
         };
         assert!(render(&e).starts_with("\nTASK [Stop] ****"));
-        assert_eq!(render(&e).trim_end().len(), WIDTH);
+        assert_eq!(render(&e).trim().len(), WIDTH);
     }
 }
