@@ -13,5 +13,7 @@ pub mod modules;
 pub mod plan;
 pub mod playbook;
 pub mod report;
+pub mod suggest;
 pub mod template;
 pub mod transport;
+pub mod yaml;

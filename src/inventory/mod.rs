@@ -23,7 +23,6 @@ mod ini;
 mod pattern;
 mod pyliteral;
 mod yaml;
-mod yaml_node;
 
 pub use error::InventoryError;
 

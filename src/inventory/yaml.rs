@@ -5,11 +5,12 @@
 
 use super::InventoryError;
 use super::build::Builder;
-use super::error::{SourceFile, did_you_mean};
+use super::error::SourceFile;
 use super::host_range;
-use super::yaml_node::{Node, to_json};
+use crate::suggest::did_you_mean;
+use crate::yaml::{Node, to_json};
 use miette::SourceSpan;
-use serde_saphyr::{DuplicateKeyPolicy, Location, Spanned};
+use serde_saphyr::Spanned;
 
 const GROUP_KEYS: [&str; 3] = ["hosts", "vars", "children"];
 
@@ -59,22 +60,7 @@ pub(crate) fn probe(source: &SourceFile) -> Probe {
 }
 
 fn parse(source: &SourceFile) -> Result<Spanned<Node>, InventoryError> {
-    let options = serde_saphyr::options! {
-        // PyYAML (and so Ansible) reads 0644 as octal 420.
-        legacy_octal_numbers: true,
-        // PyYAML keeps the last of duplicate keys.
-        duplicate_keys: DuplicateKeyPolicy::LastWins,
-        // miette draws the snippet; the message alone is wanted here.
-        with_snippet: false,
-    };
-    if source.text.trim().is_empty() {
-        return Ok(Spanned::new(
-            Node::Null,
-            Location::UNKNOWN,
-            Location::UNKNOWN,
-        ));
-    }
-    serde_saphyr::from_str_with_options::<Spanned<Node>>(&source.text, options).map_err(|err| {
+    crate::yaml::parse(&source.text).map_err(|err| {
         let message = err.to_string();
         // The position is shown by the caret; drop it from the sentence.
         let message = match message.rfind(" at line ") {
@@ -191,7 +177,7 @@ impl Reader {
             let section = match key.value.as_str() {
                 s @ ("hosts" | "vars" | "children") => s,
                 unknown => {
-                    let suggestion = did_you_mean(unknown, &GROUP_KEYS);
+                    let suggestion = did_you_mean(unknown, GROUP_KEYS);
                     let help = match suggestion {
                         Some(s) => format!(
                             "did you mean `{s}`? A group holds only `hosts`, `vars` and `children`"

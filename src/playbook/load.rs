@@ -4,6 +4,7 @@
 use super::yaml::{self, Key, Node, NodeValue, Span};
 use super::{BatchSize, Play, PlaybookError, Problem, Source, Task};
 use crate::modules;
+use crate::suggest::did_you_mean;
 use std::path::Path;
 
 /// Play keywords drover implements.
@@ -526,30 +527,6 @@ pub fn parse_batch_size(text: &str) -> Option<BatchSize> {
     }
     let n: usize = text.parse().ok()?;
     (n > 0).then_some(BatchSize::Count(n))
-}
-
-/// The closest candidate within a small edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.len() / 3).max(1);
-    candidates
-        .map(|c| (levenshtein(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

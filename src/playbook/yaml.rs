@@ -2,13 +2,12 @@
 //!
 //! Playbooks are validated by walking this tree rather than by `#[derive(Deserialize)]` on the
 //! final types: a task's module is a dynamic key, and every diagnostic must point at the
-//! offending key or value with a caret. serde-saphyr parses (YAML 1.1 booleans, `0644` octal as
-//! Ansible reads it, last duplicate key wins); this module only records spans and values.
+//! offending key or value with a caret. [`crate::yaml`] parses as Ansible does (PyYAML typing,
+//! `0644` octal, last duplicate key wins); this module gives the playbook loader byte spans.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use crate::yaml::Node as Raw;
 use serde_json::Value;
 use serde_saphyr::Spanned;
-use std::fmt;
 
 /// Byte range of a node in its source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,25 +114,10 @@ impl Node {
     }
 }
 
-/// Parses one YAML document into a node tree with Ansible's reading of YAML 1.1.
+/// Parses one YAML document into a node tree, scalars typed as Ansible (PyYAML) types them.
 pub fn parse(source: &str) -> Result<Node, serde_saphyr::Error> {
-    let options = serde_saphyr::options! {
-        legacy_octal_numbers: true,
-        duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::LastWins,
-    };
-    let root: Spanned<Raw> = serde_saphyr::from_str_with_options(source, options)?;
-    Ok(into_node(root, source))
-}
-
-/// Deserialized value before spans are converted to byte ranges.
-enum Raw {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<Raw>>),
-    Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
+    let root = crate::yaml::parse(source)?;
+    Ok(into_node(&root, source))
 }
 
 fn span_of<T>(spanned: &Spanned<T>, source: &str) -> Span {
@@ -157,106 +141,38 @@ fn char_to_byte(source: &str, chars: usize) -> usize {
         .unwrap_or(source.len())
 }
 
-fn into_node(raw: Spanned<Raw>, source: &str) -> Node {
-    let span = span_of(&raw, source);
-    let value = match raw.value {
-        Raw::Null => NodeValue::Null,
-        Raw::Bool(b) => NodeValue::Bool(b),
-        Raw::Int(i) => NodeValue::Int(i),
-        Raw::Float(f) => NodeValue::Float(f),
-        Raw::Str(s) => NodeValue::Str(s),
-        Raw::Seq(items) => {
-            NodeValue::Seq(items.into_iter().map(|i| into_node(i, source)).collect())
-        }
+fn into_node(raw: &Spanned<Raw>, source: &str) -> Node {
+    let span = span_of(raw, source);
+    let value = match &raw.value {
+        Raw::Seq(items) => NodeValue::Seq(items.iter().map(|i| into_node(i, source)).collect()),
         Raw::Map(entries) => NodeValue::Map(
             entries
-                .into_iter()
+                .iter()
                 .map(|(k, v)| {
-                    let key_node = into_node(k, source);
-                    let name = key_node
-                        .scalar_text()
-                        .unwrap_or_else(|| key_node.to_json().to_string());
-                    let mut key_span = key_node.span;
+                    let mut key_span = span_of(k, source);
                     if key_span.len == 0 {
-                        key_span.len = name.len();
+                        key_span.len = k.value.len();
                     }
-                    (
-                        Key {
-                            name,
-                            span: key_span,
-                        },
-                        into_node(v, source),
-                    )
+                    let key = Key {
+                        name: k.value.clone(),
+                        span: key_span,
+                    };
+                    (key, into_node(v, source))
                 })
                 .collect(),
         ),
+        // Scalars go through the shared PyYAML typing (`y` and `1e3` stay strings).
+        _ => match crate::yaml::to_json(raw, source) {
+            Value::Bool(b) => NodeValue::Bool(b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => NodeValue::Int(i),
+                None => NodeValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => NodeValue::Str(s),
+            _ => NodeValue::Null,
+        },
     };
     Node { value, span }
-}
-
-impl<'de> Deserialize<'de> for Raw {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RawVisitor)
-    }
-}
-
-struct RawVisitor;
-
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = Raw;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Raw, E> {
-        Ok(Raw::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Raw, E> {
-        Ok(Raw::Int(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Raw, E> {
-        Ok(i64::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
-    }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Raw, E> {
-        Ok(i64::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
-    }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Raw, E> {
-        Ok(i64::try_from(v).map_or(Raw::Float(v as f64), Raw::Int))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Raw, E> {
-        Ok(Raw::Float(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Raw, E> {
-        Ok(Raw::Str(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Raw, E> {
-        Ok(Raw::Str(v))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Raw, E> {
-        Ok(Raw::Null)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Raw, E> {
-        Ok(Raw::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
-        Raw::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<Raw>>()? {
-            items.push(item);
-        }
-        Ok(Raw::Seq(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<Spanned<Raw>>()? {
-            let value = map.next_value::<Spanned<Raw>>()?;
-            entries.push((key, value));
-        }
-        Ok(Raw::Map(entries))
-    }
 }
 
 #[cfg(test)]
@@ -285,7 +201,8 @@ mod tests {
 
     #[test]
     fn yaml_1_1_scalars_read_as_ansible_reads_them() {
-        let root = parse("a: yes\nb: 0644\nc: '0644'\nd: 1.5\ne: ~\n").unwrap();
+        let root = parse("a: yes\nb: 0644\nc: '0644'\nd: 1.5\ne: ~\nf: y\n").unwrap();
+        assert_eq!(root.get("f").unwrap().value, NodeValue::Str("y".into()));
         assert_eq!(root.get("a").unwrap().value, NodeValue::Bool(true));
         assert_eq!(root.get("b").unwrap().value, NodeValue::Int(420));
         assert_eq!(root.get("c").unwrap().value, NodeValue::Str("0644".into()));

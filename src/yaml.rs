@@ -1,5 +1,6 @@
-//! A YAML document as a tree that keeps the location of every key and value, so that errors
-//! about inventory structure (not only YAML syntax) can point at the offending line.
+//! YAML as Ansible reads it (PyYAML, YAML 1.1), as a tree that keeps the location of every key
+//! and value, so that errors about structure (not only syntax) point at the offending line.
+//! Inventories and playbooks both read through here.
 
 use regex::Regex;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -11,7 +12,7 @@ use std::sync::LazyLock;
 /// One YAML node. Mapping entries stay in file order; duplicate keys were already resolved by
 /// the parser (last wins, like Ansible).
 #[derive(Debug, Clone)]
-pub(crate) enum Node {
+pub enum Node {
     Null,
     Bool(bool),
     Int(i64),
@@ -25,7 +26,7 @@ pub(crate) enum Node {
 
 impl Node {
     /// What a user would call this kind of node, for error messages.
-    pub(crate) fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Node::Null => "null",
             Node::Bool(_) => "a boolean",
@@ -43,7 +44,7 @@ impl Node {
 /// serde-saphyr's YAML 1.1 mode is broader than PyYAML: it reads `y`/`n` as booleans and
 /// `1e3` or `0o17` as numbers, where Ansible keeps the text. Such scalars are turned back into
 /// their source text, read from `source` through the node's span.
-pub(crate) fn to_json(node: &Spanned<Node>, source: &str) -> Value {
+pub fn to_json(node: &Spanned<Node>, source: &str) -> Value {
     match &node.value {
         Node::Null => Value::Null,
         Node::Bool(b) => pyyaml_text(node, source, &PY_BOOL).unwrap_or(Value::Bool(*b)),
@@ -64,6 +65,28 @@ pub(crate) fn to_json(node: &Spanned<Node>, source: &str) -> Value {
                 .collect(),
         ),
     }
+}
+
+/// serde-saphyr options matching PyYAML: `0644` is octal 420, the last duplicate key wins.
+pub fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        legacy_octal_numbers: true,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+        // miette draws the snippet; the message alone is wanted.
+        with_snippet: false,
+    }
+}
+
+/// Parses one document; an empty one is `Null`.
+pub fn parse(text: &str) -> Result<Spanned<Node>, serde_saphyr::Error> {
+    if text.trim().is_empty() {
+        return Ok(Spanned::new(
+            Node::Null,
+            serde_saphyr::Location::UNKNOWN,
+            serde_saphyr::Location::UNKNOWN,
+        ));
+    }
+    serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options())
 }
 
 // PyYAML's implicit resolvers (yaml/resolver.py) for the types serde-saphyr may over-match.
