@@ -6,7 +6,7 @@ use drover::engine::{self, RunConfig};
 use drover::inventory::{Inventory, InventoryError, Vars};
 use drover::lab::{self, LabConfig, LabError};
 use drover::plan::{self, PlanError};
-use drover::playbook::{self, PlaybookError};
+use drover::playbook::{self, Playbook, PlaybookError};
 use drover::report::{self, Format};
 use drover::template::Templates;
 use drover::transport::{HostKeyPolicy, TransportConfig};
@@ -239,17 +239,25 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
     }
 }
 
-fn run(args: RunArgs) -> Result<u8, CliError> {
-    let extra_vars = parse_extra_vars(&args.target.extra_vars)?;
-    let inventory = Inventory::load(&args.target.inventory)?;
-    let playbook = playbook::load(&args.target.playbook)?;
+type Loaded = (Inventory, Playbook, plan::Plan, Vars);
+
+/// Options first (bad ones exit 5 before any file is read), then inventory, playbook, plan.
+fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
+    let extra_vars = parse_extra_vars(&target.extra_vars)?;
+    let inventory = Inventory::load(&target.inventory)?;
+    let playbook = playbook::load(&target.playbook)?;
     let plan = plan::plan(
         &playbook,
         &inventory,
-        args.target.limit.as_deref(),
+        target.limit.as_deref(),
         &extra_vars,
         &Templates::new(),
     )?;
+    Ok((inventory, playbook, plan, extra_vars))
+}
+
+fn run(args: RunArgs) -> Result<u8, CliError> {
+    let (inventory, playbook, plan, extra_vars) = load(&args.target)?;
     let config = RunConfig {
         forks: usize::from(args.forks),
         check: args.check,
@@ -266,7 +274,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
 
 /// Runs a plan with a reporter on stdout and Ctrl-C handling; returns the exit code.
 fn execute_plan(
-    playbook: drover::playbook::Playbook,
+    playbook: Playbook,
     inventory: Inventory,
     plan: plan::Plan,
     config: RunConfig,
@@ -374,16 +382,7 @@ fn parse_mapping(text: &str, name: &str) -> Result<Vars, CliError> {
 }
 
 fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
-    let extra_vars = parse_extra_vars(&args.target.extra_vars)?;
-    let inventory = Inventory::load(&args.target.inventory)?;
-    let playbook = playbook::load(&args.target.playbook)?;
-    let plan = plan::plan(
-        &playbook,
-        &inventory,
-        args.target.limit.as_deref(),
-        &extra_vars,
-        &Templates::new(),
-    )?;
+    let (_inventory, playbook, plan, _extra_vars) = load(&args.target)?;
     let mut out = String::new();
     match args.format {
         PlanFormat::Json => {
@@ -422,16 +421,7 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
 }
 
 fn check(args: TargetArgs) -> Result<u8, CliError> {
-    let inventory = Inventory::load(&args.inventory)?;
-    let playbook = playbook::load(&args.playbook)?;
-    let extra_vars = parse_extra_vars(&args.extra_vars)?;
-    let plan = plan::plan(
-        &playbook,
-        &inventory,
-        args.limit.as_deref(),
-        &extra_vars,
-        &Templates::new(),
-    )?;
+    let (_inventory, playbook, plan, _extra_vars) = load(&args)?;
     let hosts: usize = plan.plays.iter().map(|p| p.hosts.len()).sum();
     println!(
         "{}: {} play(s), {} task(s), {} host slot(s): OK",

@@ -119,13 +119,7 @@ fn check(node: &Node, action: &'static str, out: &std::process::Output) -> Resul
     Err(LabError::Demo {
         node: node.name.clone(),
         action,
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .trim()
-        .to_string(),
+        output: super::sshd::combined_output(out),
     })
 }
 

@@ -462,14 +462,19 @@ pub(super) fn run(command: &mut Command) -> Result<Output, LabError> {
     Err(LabError::Command {
         command: format!("{command:?}"),
         status: out.status.to_string(),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .trim()
-        .to_string(),
+        output: combined_output(&out),
     })
+}
+
+/// stdout then stderr of a finished command, trimmed, for error messages.
+pub(super) fn combined_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .trim()
+    .to_string()
 }
 
 #[cfg(test)]

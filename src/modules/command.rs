@@ -3,7 +3,7 @@
 //! `/bin/sh -c` (or `executable`). Both always report `changed` unless `creates`/`removes`
 //! say the work is already done; in check mode they are skipped, as Ansible does.
 
-use super::{Args, BoxFuture, Context, Module, ModuleError, ModuleSpec, Outcome};
+use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::shell_quote;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -47,31 +47,9 @@ static SHELL: ModuleSpec = ModuleSpec {
     local: false,
 };
 
-impl Module for Command {
-    fn spec(&self) -> &'static ModuleSpec {
-        &COMMAND
-    }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
-        Box::pin(run(ctx, args, false))
-    }
-}
+module!(Command, COMMAND, |ctx, args| run(ctx, args, false));
 
-impl Module for Shell {
-    fn spec(&self) -> &'static ModuleSpec {
-        &SHELL
-    }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
-        Box::pin(run(ctx, args, true))
-    }
-}
+module!(Shell, SHELL, |ctx, args| run(ctx, args, true));
 
 /// The remote command line for `command`: each word quoted, so no shell syntax applies.
 fn command_line(args: &Args) -> Result<String, ModuleError> {

@@ -1,6 +1,6 @@
 //! Modules that run on the control machine only: `debug`, `fail`, `assert`.
 
-use super::{Args, BoxFuture, Context, Module, ModuleError, ModuleSpec, Outcome};
+use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::{Origin, to_json, truthy};
 use serde_json::{Value, json};
 
@@ -35,104 +35,77 @@ static ASSERT: ModuleSpec = ModuleSpec {
     local: true,
 };
 
-impl Module for Debug {
-    fn spec(&self) -> &'static ModuleSpec {
-        &DEBUG
+module!(Debug, DEBUG, debug);
+
+async fn debug(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let mut outcome = Outcome::default();
+    if let Some(var) = args.str("var")? {
+        let value = ctx
+            .templates
+            .eval(&var, ctx.vars, Origin::File("debug var"));
+        let shown = match value {
+            Ok(v) => to_json(&v),
+            Err(_) => json!("VARIABLE IS NOT DEFINED!"),
+        };
+        outcome.data.insert(var, shown);
+        return Ok(outcome);
     }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
-        Box::pin(async move {
-            let mut outcome = Outcome::default();
-            if let Some(var) = args.str("var")? {
-                let value = ctx
-                    .templates
-                    .eval(&var, ctx.vars, Origin::File("debug var"));
-                let shown = match value {
-                    Ok(v) => to_json(&v),
-                    Err(_) => json!("VARIABLE IS NOT DEFINED!"),
-                };
-                outcome.data.insert(var, shown);
-                return Ok(outcome);
-            }
-            let msg = match args.0.get("msg") {
-                None | Some(Value::Null) => json!("Hello world!"),
-                Some(v) => v.clone(),
-            };
-            outcome.data.insert("msg".into(), msg);
-            Ok(outcome)
-        })
-    }
+    let msg = match args.0.get("msg") {
+        None | Some(Value::Null) => json!("Hello world!"),
+        Some(v) => v.clone(),
+    };
+    outcome.data.insert("msg".into(), msg);
+    Ok(outcome)
 }
 
-impl Module for Fail {
-    fn spec(&self) -> &'static ModuleSpec {
-        &FAIL
-    }
-    fn run<'a>(
-        &'a self,
-        _ctx: &'a Context<'a>,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
-        Box::pin(async move {
-            let msg = args
-                .str("msg")?
-                .unwrap_or_else(|| "Failed as requested from task".to_string());
-            Ok(Outcome::failed(msg))
-        })
-    }
+module!(Fail, FAIL, fail);
+
+async fn fail(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let msg = args
+        .str("msg")?
+        .unwrap_or_else(|| "Failed as requested from task".to_string());
+    Ok(Outcome::failed(msg))
 }
 
-impl Module for Assert {
-    fn spec(&self) -> &'static ModuleSpec {
-        &ASSERT
-    }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
-        Box::pin(async move {
-            let conditions: Vec<Value> = match args.0.get("that") {
-                Some(Value::Array(items)) => items.clone(),
-                Some(other) => vec![other.clone()],
-                None => Vec::new(),
-            };
-            for condition in &conditions {
-                let holds = match condition {
-                    Value::Bool(b) => *b,
-                    Value::String(expr) => {
-                        let value = ctx.templates.eval(expr, ctx.vars, Origin::File("assert"))?;
-                        truthy(&value)
-                    }
-                    other => truthy(&crate::template::from_json(other)),
-                };
-                if !holds {
-                    let text = match condition {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let msg = match args.str("fail_msg")? {
-                        Some(m) => m,
-                        None => args
-                            .str("msg")?
-                            .unwrap_or_else(|| "Assertion failed".to_string()),
-                    };
-                    let mut outcome = Outcome::failed(msg);
-                    outcome.data.insert("assertion".into(), json!(text));
-                    outcome.data.insert("evaluated_to".into(), json!(false));
-                    return Ok(outcome);
-                }
+module!(Assert, ASSERT, assert);
+
+async fn assert(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let conditions: Vec<Value> = match args.0.get("that") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => vec![other.clone()],
+        None => Vec::new(),
+    };
+    for condition in &conditions {
+        let holds = match condition {
+            Value::Bool(b) => *b,
+            Value::String(expr) => {
+                let value = ctx.templates.eval(expr, ctx.vars, Origin::File("assert"))?;
+                truthy(&value)
             }
-            let msg = args
-                .str("success_msg")?
-                .unwrap_or_else(|| "All assertions passed".to_string());
-            Ok(Outcome {
-                msg: Some(msg),
-                ..Outcome::default()
-            })
-        })
+            other => truthy(&crate::template::from_json(other)),
+        };
+        if !holds {
+            let text = match condition {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let msg = match args.str("fail_msg")? {
+                Some(m) => m,
+                None => args
+                    .str("msg")?
+                    .unwrap_or_else(|| "Assertion failed".to_string()),
+            };
+            let mut outcome = Outcome::failed(msg);
+            outcome.data.insert("assertion".into(), json!(text));
+            outcome.data.insert("evaluated_to".into(), json!(false));
+            return Ok(outcome);
+        }
     }
+    let msg = args
+        .str("success_msg")?
+        .unwrap_or_else(|| "All assertions passed".to_string());
+    Ok(Outcome {
+        msg: Some(msg),
+        ..Outcome::default()
+    })
 }

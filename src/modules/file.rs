@@ -3,7 +3,7 @@
 //! differ, atomically (temp file and rename, by the transport), so a dropped connection never
 //! leaves a half-written config file.
 
-use super::{Args, BoxFuture, Context, FileDiff, Module, ModuleError, ModuleSpec, Outcome};
+use super::{Args, Context, FileDiff, ModuleError, ModuleSpec, Outcome};
 use crate::template::{Origin, shell_quote};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
@@ -35,58 +35,40 @@ static TEMPLATE: ModuleSpec = ModuleSpec {
 /// Diffs of files larger than this are not shown (Ansible's `max_diff_size` is 100 KiB too).
 const MAX_DIFF_BYTES: u64 = 100 * 1024;
 
-impl Module for Copy {
-    fn spec(&self) -> &'static ModuleSpec {
-        &COPY
-    }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
-        Box::pin(async move {
-            let (content, src) = match args.0.get("content") {
-                Some(Value::String(s)) => (s.clone().into_bytes(), None),
-                Some(Value::Null) | None => {
-                    let src = args.required_str("src")?;
-                    let path = find_local(ctx.playbook_dir, "files", &src)?;
-                    let bytes = std::fs::read(&path).map_err(|source| ModuleError::Local {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                    (bytes, Some(src))
-                }
-                // Ansible writes non-string content as JSON.
-                Some(other) => (other.to_string().into_bytes(), None),
-            };
-            put_file(ctx, &args, content, src.as_deref()).await
-        })
-    }
-}
+module!(Copy, COPY, copy);
 
-impl Module for Template {
-    fn spec(&self) -> &'static ModuleSpec {
-        &TEMPLATE
-    }
-    fn run<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        args: Args,
-    ) -> BoxFuture<'a, Result<Outcome, ModuleError>> {
-        Box::pin(async move {
+async fn copy(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let (content, src) = match args.0.get("content") {
+        Some(Value::String(s)) => (s.clone().into_bytes(), None),
+        Some(Value::Null) | None => {
             let src = args.required_str("src")?;
-            let path = find_local(ctx.playbook_dir, "templates", &src)?;
-            let text = std::fs::read_to_string(&path).map_err(|source| ModuleError::Local {
+            let path = find_local(ctx.playbook_dir, "files", &src)?;
+            let bytes = std::fs::read(&path).map_err(|source| ModuleError::Local {
                 path: path.display().to_string(),
                 source,
             })?;
-            let name = path.display().to_string();
-            let rendered = ctx
-                .templates
-                .render_str(&text, ctx.vars, Origin::File(&name))?;
-            put_file(ctx, &args, rendered.into_bytes(), Some(&src)).await
-        })
-    }
+            (bytes, Some(src))
+        }
+        // Ansible writes non-string content as JSON.
+        Some(other) => (other.to_string().into_bytes(), None),
+    };
+    put_file(ctx, &args, content, src.as_deref()).await
+}
+
+module!(Template, TEMPLATE, template);
+
+async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let src = args.required_str("src")?;
+    let path = find_local(ctx.playbook_dir, "templates", &src)?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ModuleError::Local {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let name = path.display().to_string();
+    let rendered = ctx
+        .templates
+        .render_str(&text, ctx.vars, Origin::File(&name))?;
+    put_file(ctx, &args, rendered.into_bytes(), Some(&src)).await
 }
 
 /// Ansible's search path for a role-less playbook: `DIR/files/src` (or `templates/`), then
@@ -256,18 +238,9 @@ async fn put_file(
         if backup && exists {
             let stamp = backup_stamp();
             let backup_file = format!("{dest}.{stamp}~");
-            let out = ctx
-                .sh(&format!(
-                    "cp -p {} {}",
-                    shell_quote(&dest),
-                    shell_quote(&backup_file)
-                ))
-                .await?;
-            if out.exit_status != Some(0) {
-                return Ok(Outcome::failed(format!(
-                    "backup of {dest} failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
+            let cp = format!("cp -p {} {}", shell_quote(&dest), shell_quote(&backup_file));
+            if let Err(failed) = step(ctx, &cp, "backup of", &dest).await? {
+                return Ok(failed);
             }
             outcome
                 .data
@@ -275,14 +248,9 @@ async fn put_file(
         }
         conn.upload(&dest, &content, Some(final_mode)).await?;
     } else if !mode_same {
-        let out = ctx
-            .sh(&format!("chmod {final_mode:o} {}", shell_quote(&dest)))
-            .await?;
-        if out.exit_status != Some(0) {
-            return Ok(Outcome::failed(format!(
-                "chmod {dest} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+        let chmod = format!("chmod {final_mode:o} {}", shell_quote(&dest));
+        if let Err(failed) = step(ctx, &chmod, "chmod", &dest).await? {
+            return Ok(failed);
         }
     }
     if owner.is_some() || group.is_some() {
@@ -294,21 +262,29 @@ async fn put_file(
                 .map(|g| format!(":{g}"))
                 .unwrap_or_default()
         );
-        let out = ctx
-            .sh(&format!(
-                "chown {} {}",
-                shell_quote(&spec),
-                shell_quote(&dest)
-            ))
-            .await?;
-        if out.exit_status != Some(0) {
-            return Ok(Outcome::failed(format!(
-                "chown {dest} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+        let chown = format!("chown {} {}", shell_quote(&spec), shell_quote(&dest));
+        if let Err(failed) = step(ctx, &chown, "chown", &dest).await? {
+            return Ok(failed);
         }
     }
     Ok(outcome)
+}
+
+/// Runs one remote step of a change; a non-zero exit is the task's failure, with stderr.
+async fn step(
+    ctx: &Context<'_>,
+    script: &str,
+    what: &str,
+    dest: &str,
+) -> Result<Result<(), Outcome>, ModuleError> {
+    let out = ctx.sh(script).await?;
+    if out.exit_status == Some(0) {
+        return Ok(Ok(()));
+    }
+    Ok(Err(Outcome::failed(format!(
+        "{what} {dest} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))))
 }
 
 fn backup_stamp() -> String {

@@ -6,6 +6,27 @@
 //! The playbook layer uses only the [`ModuleSpec`]s (names and arguments, for validation); the
 //! engine calls [`Module::run`] with rendered arguments.
 
+/// Implements [`Module`] for a unit type from its spec and an `async fn(ctx, args)`.
+macro_rules! module {
+    ($ty:ident, $spec:expr, $run:expr) => {
+        impl $crate::modules::Module for $ty {
+            fn spec(&self) -> &'static $crate::modules::ModuleSpec {
+                &$spec
+            }
+            fn run<'a>(
+                &'a self,
+                ctx: &'a $crate::modules::Context<'a>,
+                args: $crate::modules::Args,
+            ) -> $crate::modules::BoxFuture<
+                'a,
+                Result<$crate::modules::Outcome, $crate::modules::ModuleError>,
+            > {
+                Box::pin($run(ctx, args))
+            }
+        }
+    };
+}
+
 mod command;
 mod control;
 mod file;
