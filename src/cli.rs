@@ -83,6 +83,9 @@ struct RunArgs {
     output: OutputArg,
     #[command(flatten)]
     ssh: SshArgs,
+    /// Answer yes to confirmation prompts (the canary batch), for unattended runs.
+    #[arg(short = 'y', long)]
+    yes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -264,6 +267,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         diff: args.diff,
         extra_vars,
         transport: transport_config(&args.ssh),
+        confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -338,6 +342,32 @@ fn transport_config(ssh: &SshArgs) -> TransportConfig {
         rpassword::prompt_password(format!("Enter passphrase for key '{}': ", path.display())).ok()
     }));
     config
+}
+
+/// Asks on the terminal (not stdin, which may be a pipe); no terminal means no.
+fn ask_tty(question: &str) -> bool {
+    use std::io::BufRead;
+    // Let the printer finish the batch's lines before the question appears.
+    std::thread::sleep(Duration::from_millis(100));
+    let Ok(tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    else {
+        return false;
+    };
+    let mut writer = &tty;
+    if write!(writer, "\n{question} [y/N] ").is_err() || writer.flush().is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    if std::io::BufReader::new(&tty)
+        .read_line(&mut answer)
+        .is_err()
+    {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// `-e` values as Ansible reads them: `@file`, a JSON/YAML mapping, or `k=v` words.
@@ -585,6 +615,7 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
         diff: false,
         extra_vars: Vars::new(),
         transport: transport_config(&ssh),
+        confirm: None,
     };
     let format = match output {
         OutputArg::Human => Format::Human,

@@ -2,7 +2,7 @@
 //! the inventory without touching any host, so `drover plan` and the engine agree.
 
 use crate::inventory::{Inventory, InventoryError, Vars};
-use crate::playbook::{BatchSize, Playbook};
+use crate::playbook::{BatchSize, HostOrder, Play, Playbook};
 use crate::template::{Origin, TemplateError, Templates, from_json};
 use serde::Serialize;
 
@@ -19,8 +19,14 @@ pub struct PlayPlan {
     pub pattern: String,
     /// Matched hosts in inventory order.
     pub hosts: Vec<String>,
-    /// Hosts split by `serial`, in order.
+    /// Hosts split by `serial` (or `rolling.batch`), in order.
     pub batches: Vec<Vec<String>>,
+    /// Whether this play is a rollout (`phases:`).
+    pub rollout: bool,
+    /// Set when `order_by` could not be evaluated from inventory variables alone (it uses
+    /// facts registered by `precheck`): the engine orders the hosts after the precheck.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_deferred: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -68,22 +74,117 @@ pub fn plan(
             &ctx,
             Origin::Node(&playbook.source, play.hosts.span),
         )?;
-        let hosts: Vec<String> = inventory
+        let selected: Vec<String> = inventory
             .select(&pattern)?
             .into_iter()
             .map(|h| h.name.clone())
             .filter(|h| limited.as_ref().is_none_or(|l| l.contains(h)))
             .collect();
-        let batches = split(&hosts, &play.serial);
+        let mut order_deferred = None;
+        let hosts = order_hosts(selected, play, inventory, |host| {
+            let Some(order_by) = play.rolling.as_ref().and_then(|r| r.order_by.as_ref()) else {
+                return Ok(minijinja::Value::from(()));
+            };
+            let vars = static_vars(play, inventory, host, extra_vars);
+            templates
+                .render_value(
+                    order_by.as_str().unwrap_or_default(),
+                    &from_json(&vars),
+                    Origin::Node(&playbook.source, order_by.span),
+                )
+                .map(|v| from_json(&v))
+        })
+        .unwrap_or_else(|(hosts, err)| {
+            order_deferred = Some(err.to_string());
+            hosts
+        });
+        let sizes = match &play.rolling {
+            Some(rolling) if play.phases.is_some() => rolling.batch.as_slice(),
+            _ => play.serial.as_slice(),
+        };
+        let batches = split(&hosts, sizes);
         plays.push(PlayPlan {
             play: index,
             name: play.name.clone(),
             pattern,
             hosts,
             batches,
+            rollout: play.phases.is_some(),
+            order_deferred,
         });
     }
     Ok(Plan { plays })
+}
+
+/// Inventory vars, play vars (as written) and extra vars: what is known before connecting.
+fn static_vars(
+    play: &Play,
+    inventory: &Inventory,
+    host: &str,
+    extra_vars: &Vars,
+) -> serde_json::Value {
+    let mut vars = serde_json::Map::new();
+    if let Some(h) = inventory.hosts.get(host) {
+        vars.extend(h.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    vars.insert("inventory_hostname".into(), host.into());
+    for (key, value) in &play.vars {
+        vars.insert(key.name.clone(), value.to_json());
+    }
+    vars.extend(extra_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    serde_json::Value::Object(vars)
+}
+
+/// Orders a play's hosts: Ansible's `order` first, then (for rollouts) `order_groups` and
+/// `order_by` as sort keys, stable so equal keys keep the previous order. `key` evaluates
+/// `order_by` for a host; when it fails, the hosts come back in `order` order with the error.
+pub fn order_hosts<E>(
+    mut hosts: Vec<String>,
+    play: &Play,
+    inventory: &Inventory,
+    mut key: impl FnMut(&str) -> Result<minijinja::Value, E>,
+) -> Result<Vec<String>, (Vec<String>, E)> {
+    match play.order {
+        HostOrder::Inventory => {}
+        HostOrder::ReverseInventory => hosts.reverse(),
+        HostOrder::Sorted => hosts.sort(),
+        HostOrder::ReverseSorted => {
+            hosts.sort();
+            hosts.reverse();
+        }
+        HostOrder::Shuffle => {
+            use rand::seq::SliceRandom;
+            hosts.shuffle(&mut rand::rng());
+        }
+    }
+    let Some(rolling) = &play.rolling else {
+        return Ok(hosts);
+    };
+    let group_rank = |host: &str| {
+        let groups = inventory
+            .hosts
+            .get(host)
+            .map(|h| h.groups.as_slice())
+            .unwrap_or(&[]);
+        rolling
+            .order_groups
+            .iter()
+            .position(|g| groups.contains(g))
+            .unwrap_or(rolling.order_groups.len())
+    };
+    let mut keyed = Vec::with_capacity(hosts.len());
+    for host in &hosts {
+        match key(host) {
+            Ok(k) => keyed.push((group_rank(host), k, host.clone())),
+            Err(err) => {
+                let mut by_group = hosts.clone();
+                by_group.sort_by_key(|h| group_rank(h));
+                return Err((by_group, err));
+            }
+        }
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    Ok(keyed.into_iter().map(|(_, _, h)| h).collect())
 }
 
 /// Batch sizes for `total` hosts: Ansible's rule — a percentage rounds down but is at least
@@ -112,7 +213,8 @@ pub fn batch_sizes(total: usize, serial: &[BatchSize]) -> Vec<usize> {
     sizes
 }
 
-fn split(hosts: &[String], serial: &[BatchSize]) -> Vec<Vec<String>> {
+/// Splits hosts into batches of [`batch_sizes`].
+pub fn split(hosts: &[String], serial: &[BatchSize]) -> Vec<Vec<String>> {
     let mut rest = hosts;
     batch_sizes(hosts.len(), serial)
         .into_iter()

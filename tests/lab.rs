@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use drover::lab::{self, Lab, LabConfig, Node};
 
 /// Each test gets its own block of ten addresses, so tests running in parallel never collide.
+/// 127.2.P.x: P from the process id, so two test runs at once never share an address.
 fn next_first_address() -> Ipv4Addr {
     static NEXT: AtomicU8 = AtomicU8::new(1);
-    Ipv4Addr::new(127, 0, 2, NEXT.fetch_add(10, Ordering::SeqCst))
+    let process = (std::process::id() % 250) as u8;
+    Ipv4Addr::new(127, 2, process, NEXT.fetch_add(10, Ordering::SeqCst))
 }
 
 /// A lab that is taken down when the test ends, pass or fail.
@@ -165,7 +167,7 @@ fn nodes_accept_the_lab_key_as_the_lab_user_and_up_is_idempotent() {
     )));
     let node1 = &t.lab.nodes[0];
     assert!(inventory.contains(&format!(
-        "        node1: {{ ansible_host: {}, node_root: {} }}\n",
+        "        node1: {{ ansible_host: {}, node_root: {}, role: primary }}\n",
         node1.address,
         node1.root.display()
     )));

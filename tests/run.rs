@@ -21,34 +21,36 @@ fn demo_upgrades_every_node_one_at_a_time_and_a_second_run_changes_nothing() {
         .expect_code(0);
     let events = run.events();
 
-    // One batch per node, in inventory order, each finished before the next starts.
+    // One batch per node, replicas first and the primary (node1) last, each node done
+    // before the next one starts.
     let batches: Vec<Vec<String>> = events
         .iter()
         .filter(|e| e["event"] == "batch_start")
         .map(|e| serde_json::from_value(e["hosts"].clone()).expect("hosts"))
         .collect();
-    assert_eq!(batches, vec![vec!["node1"], vec!["node2"], vec!["node3"]]);
-    let order: Vec<(String, String)> = events
+    assert_eq!(batches, vec![vec!["node2"], vec!["node3"], vec!["node1"]]);
+    // After the precheck (which runs on every host first).
+    let hosts_in_order: Vec<String> = events
         .iter()
-        .filter(|e| e["event"] == "host_result")
-        .map(|e| {
-            (
-                e["host"].as_str().unwrap_or_default().to_string(),
-                e["task"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+        .skip_while(|e| e["event"] != "rollout_start")
+        .filter_map(|e| e["host"].as_str().map(str::to_string))
         .collect();
-    let first_node2 = order
-        .iter()
-        .position(|(h, _)| h == "node2")
-        .expect("node2 ran");
-    let last_node1 = order
-        .iter()
-        .rposition(|(h, _)| h == "node1")
-        .expect("node1 ran");
-    assert!(
-        last_node1 < first_node2,
-        "node2 started before node1 finished: {order:?}"
+    for (earlier, later) in [("node2", "node3"), ("node3", "node1")] {
+        let last = hosts_in_order
+            .iter()
+            .rposition(|h| h == earlier)
+            .expect("ran");
+        let first = hosts_in_order.iter().position(|h| h == later).expect("ran");
+        assert!(last < first, "{later} started before {earlier} finished");
+    }
+    // The cluster-wide migration ran once, on the first node of the rollout.
+    let registry = fleet.lab.shared_dir().join("registry.db");
+    assert_eq!(
+        sh(&format!(
+            "sqlite3 {} 'select version, host from migrations'",
+            registry.display()
+        )),
+        "2.0|node2"
     );
 
     for node in ["node1", "node2", "node3"] {
@@ -82,6 +84,32 @@ fn demo_upgrades_every_node_one_at_a_time_and_a_second_run_changes_nothing() {
                 .contains("changed=0 unreachable=0 failed=0"),
             "{}",
             again.dump()
+        );
+    }
+}
+
+#[test]
+fn failed_demo_rolls_back_one_node_and_protects_the_rest() {
+    let fleet = Fleet::up(3);
+    fleet.lab.seed_demo().expect("seed demo 1.0");
+    let run = fleet
+        .run(&repo("playbooks/demo-failed-upgrade.yml"))
+        .expect_code(6);
+    run.stdout_has("node2 ⇒ ROLLED_BACK")
+        .stdout_has("ROLLOUT HALTED: failure budget spent")
+        .stdout_has("untouched: node3, node1");
+    let service = |node: &str| fleet.node_root(node).join("opt/demo/bin/demo-service");
+    // node2: back on 1.0 with its original rows, running.
+    assert_eq!(
+        sh(&format!("{} check", service("node2").display())),
+        "rows=5 schema=1"
+    );
+    assert!(sh(&format!("{} status", service("node2").display())).contains("version 1.0"));
+    for node in ["node3", "node1"] {
+        assert_eq!(sh(&format!("{} version", service(node).display())), "1.0");
+        assert!(
+            !fleet.node_root(node).join("backup").exists(),
+            "{node} was touched"
         );
     }
 }

@@ -2,6 +2,7 @@
 //! engine prints. Every event is complete in itself, so a reporter writes it whole and output
 //! from concurrent hosts never tears.
 
+use crate::playbook::Phase;
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
@@ -38,6 +39,8 @@ pub enum Event {
     HostItem {
         host: String,
         task: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phase: Option<Phase>,
         status: Status,
         item: Value,
         result: Value,
@@ -46,6 +49,9 @@ pub enum Event {
     HostResult {
         host: String,
         task: String,
+        /// The rollout phase the task belongs to, for rollouts.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phase: Option<Phase>,
         module: String,
         status: Status,
         /// Ansible's registered result (`rc`, `stdout`, `msg`, `changed`, …).
@@ -62,6 +68,62 @@ pub enum Event {
     BatchFailed {
         index: usize,
     },
+    /// An `until` condition did not hold yet; the task runs again after `delay`.
+    Retry {
+        host: String,
+        task: String,
+        attempt: u32,
+        retries_left: u32,
+        delay_ms: u64,
+    },
+    /// A rollout begins (after its precheck): hosts in order, batches and limits.
+    RolloutStart {
+        hosts: Vec<String>,
+        batches: Vec<Vec<String>>,
+        max_unavailable: usize,
+        max_failed: usize,
+    },
+    /// The precheck failed somewhere: the rollout is abandoned with nothing changed.
+    PrecheckFailed {
+        hosts: Vec<String>,
+    },
+    PhaseStart {
+        host: String,
+        phase: Phase,
+        /// The host's position in the rollout (1-based) and the rollout's size.
+        position: usize,
+        total: usize,
+    },
+    PhaseEnd {
+        host: String,
+        phase: Phase,
+        ok: bool,
+        duration_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// A host's rollout is over.
+    HostDone {
+        host: String,
+        outcome: HostOutcome,
+        /// The last phase the host entered.
+        phase: Option<Phase>,
+        duration_ms: u64,
+    },
+    /// Waiting between batches.
+    Pause {
+        after_batch: usize,
+        seconds: f64,
+    },
+    /// The rollout stops early: nothing new starts; `untouched` hosts were never started.
+    RolloutHalted {
+        reason: String,
+        untouched: Vec<String>,
+    },
+    /// The rollout's per-host table.
+    RolloutEnd {
+        hosts: Vec<HostRow>,
+    },
     /// The user asked to stop (Ctrl-C); nothing new is scheduled.
     Interrupted,
     Warning {
@@ -70,6 +132,44 @@ pub enum Event {
     Recap {
         hosts: IndexMap<String, HostStats>,
     },
+}
+
+/// Where a host ended up in a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HostOutcome {
+    Upgraded,
+    /// A phase failed and the rollback phase restored the host.
+    RolledBack,
+    /// A phase failed and so did the rollback: the host needs a human.
+    RollbackFailed,
+    /// A phase failed and there is no rollback phase (or the backup failed).
+    Failed,
+    Unreachable,
+    /// Never started: the rollout halted first.
+    Untouched,
+}
+
+impl HostOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            HostOutcome::Upgraded => "UPGRADED",
+            HostOutcome::RolledBack => "ROLLED_BACK",
+            HostOutcome::RollbackFailed => "ROLLBACK_FAILED",
+            HostOutcome::Failed => "FAILED",
+            HostOutcome::Unreachable => "UNREACHABLE",
+            HostOutcome::Untouched => "UNTOUCHED",
+        }
+    }
+}
+
+/// One line of the rollout's final table.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRow {
+    pub host: String,
+    pub outcome: HostOutcome,
+    pub phase: Option<Phase>,
+    pub duration_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

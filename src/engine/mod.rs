@@ -8,10 +8,13 @@
 //! first use and kept for the whole run.
 
 pub mod events;
+mod linear;
+mod rollout;
+pub mod scheduler;
 mod task;
 mod vars;
 
-pub use events::{Event, HostStats, Status};
+pub use events::{Event, HostOutcome, HostStats, Status};
 
 use crate::inventory::{Inventory, Vars};
 use crate::plan::Plan;
@@ -33,6 +36,9 @@ pub struct RunConfig {
     pub diff: bool,
     pub extra_vars: Vars,
     pub transport: TransportConfig,
+    /// Asked after a rollout's canary batch when it has `confirm_canary`; `None` (`--yes`)
+    /// continues without asking.
+    pub confirm: Option<Confirm>,
 }
 
 pub type EventSink = mpsc::UnboundedSender<Event>;
@@ -46,13 +52,21 @@ pub type Interrupts = watch::Receiver<u32>;
 pub struct RunSummary {
     pub stats: IndexMap<String, HostStats>,
     pub interrupted: bool,
+    /// A rollout halted (failure budget, no capacity, canary not confirmed).
+    pub halted: bool,
 }
 
+/// A rollout halted early and left hosts untouched.
+pub const EXIT_HALTED: i32 = 6;
+
 impl RunSummary {
-    /// Ansible's exit codes: 2 a host failed, 3 a host unreachable, 99 interrupted.
+    /// Ansible's exit codes: 2 a host failed, 3 a host unreachable, 99 interrupted; and 6
+    /// when a rollout halted early.
     pub fn exit_code(&self) -> i32 {
         if self.interrupted {
             99
+        } else if self.halted {
+            EXIT_HALTED
         } else if self.stats.values().any(|s| s.failed > 0) {
             2
         } else if self.stats.values().any(|s| s.unreachable > 0) {
@@ -90,6 +104,9 @@ struct Shared {
     forks: Semaphore,
 }
 
+/// Asks the operator whether to continue after the canary batch; `None` answers yes.
+pub type Confirm = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 impl Shared {
     fn emit(&self, event: Event) {
         // A reporter that went away is not the run's problem.
@@ -120,11 +137,8 @@ pub async fn run(
         check: shared.config.check,
     });
 
-    let mut hosts: IndexMap<String, HostState> = IndexMap::new();
-    let mut stats: IndexMap<String, HostStats> = IndexMap::new();
-    let mut interrupted = false;
-
-    'plays: for play_plan in &plan.plays {
+    let mut state = RunState::default();
+    for play_plan in &plan.plays {
         let play = &playbook.plays[play_plan.play];
         shared.emit(Event::PlayStart {
             name: play.name.clone(),
@@ -139,90 +153,107 @@ pub async fn run(
             continue;
         }
         for name in &play_plan.hosts {
-            stats.entry(name.clone()).or_default();
-            hosts.entry(name.clone()).or_insert_with(|| HostState {
-                name: name.clone(),
-                conn: None,
-                facts: Map::new(),
-                failed: false,
-                unreachable: false,
-            });
+            state.stats.entry(name.clone()).or_default();
+            state
+                .hosts
+                .entry(name.clone())
+                .or_insert_with(|| HostState {
+                    name: name.clone(),
+                    conn: None,
+                    facts: Map::new(),
+                    failed: false,
+                    unreachable: false,
+                });
         }
         let scope = Arc::new(play_scope(&shared, play_plan));
-        let total = play_plan.batches.len();
-        for (b, batch) in play_plan.batches.iter().enumerate() {
-            if total > 1 {
-                shared.emit(Event::BatchStart {
-                    index: b + 1,
-                    total,
-                    hosts: batch.clone(),
-                });
-            }
-            for (t, task) in play.tasks.iter().enumerate() {
-                if *interrupts.borrow() > 0 {
-                    shared.emit(Event::Interrupted);
-                    interrupted = true;
-                    break 'plays;
-                }
-                let live: Vec<String> = batch
-                    .iter()
-                    .filter(|h| hosts.get(*h).is_some_and(HostState::live))
-                    .cloned()
-                    .collect();
-                if live.is_empty() {
-                    break;
-                }
-                shared.emit(Event::TaskStart {
-                    name: task.display_name(),
-                    location: vars::location(&playbook.source, task.span),
-                });
-                let mut running = tokio::task::JoinSet::new();
-                for name in live {
-                    let Some(state) = hosts.shift_remove(&name) else {
-                        continue;
-                    };
-                    let job = task::Job {
-                        shared: shared.clone(),
-                        scope: scope.clone(),
-                        play: play_plan.play,
-                        task: t,
-                    };
-                    running.spawn(job.run(state));
-                }
-                while let Some(joined) = running.join_next().await {
-                    match joined {
-                        Ok((state, verdict)) => {
-                            if let Some(s) = stats.get_mut(&state.name) {
-                                s.count(verdict.status, verdict.ignored);
-                            }
-                            hosts.insert(state.name.clone(), state);
-                        }
-                        Err(err) => shared.emit(Event::Warning {
-                            message: format!("a host task ended abnormally: {err}"),
-                        }),
-                    }
-                }
-                // Keep inventory order for the next task's scheduling and the recap.
-                hosts.sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
-            }
-            let batch_failed = batch.iter().all(|h| hosts.get(h).is_none_or(|s| !s.live()));
-            if batch_failed {
-                shared.emit(Event::BatchFailed { index: b + 1 });
-                break 'plays;
-            }
+        let flow = if play_plan.rollout {
+            rollout::run(&shared, &scope, play_plan, &mut state, &interrupts).await
+        } else {
+            linear::run(&shared, &scope, play_plan, &mut state, &interrupts).await
+        };
+        if flow == Flow::Stop {
+            break;
         }
     }
 
-    for state in hosts.values() {
-        if let Some(conn) = &state.conn {
+    for host in state.hosts.values() {
+        if let Some(conn) = &host.conn {
             conn.close().await;
         }
     }
+    let mut stats = state.stats;
     stats.sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
     shared.emit(Event::Recap {
         hosts: stats.clone(),
     });
-    RunSummary { stats, interrupted }
+    RunSummary {
+        stats,
+        interrupted: state.interrupted,
+        halted: state.halted,
+    }
+}
+
+/// What the run carries from play to play.
+#[derive(Default)]
+struct RunState {
+    hosts: IndexMap<String, HostState>,
+    stats: IndexMap<String, HostStats>,
+    interrupted: bool,
+    /// A rollout halted with hosts it never started.
+    halted: bool,
+}
+
+impl RunState {
+    fn count(&mut self, host: &str, verdict: &task::Verdict) {
+        if let Some(s) = self.stats.get_mut(host) {
+            s.count(verdict.status, verdict.ignored);
+        }
+    }
+
+    /// Runs one task on each of `hosts` concurrently and waits for all of them.
+    async fn run_task(
+        &mut self,
+        shared: &Arc<Shared>,
+        make: impl Fn() -> task::Job,
+        hosts: &[String],
+    ) {
+        let mut running = tokio::task::JoinSet::new();
+        for name in hosts {
+            let Some(host) = self.hosts.shift_remove(name) else {
+                continue;
+            };
+            running.spawn(make().run(host));
+        }
+        while let Some(joined) = running.join_next().await {
+            match joined {
+                Ok((host, verdict)) => {
+                    self.count(&host.name, &verdict);
+                    self.hosts.insert(host.name.clone(), host);
+                }
+                Err(err) => shared.emit(Event::Warning {
+                    message: format!("a host task ended abnormally: {err}"),
+                }),
+            }
+        }
+        // Keep inventory order for the next task's scheduling and the recap.
+        self.hosts
+            .sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
+    }
+
+    fn live(&self, hosts: &[String]) -> Vec<String> {
+        hosts
+            .iter()
+            .filter(|h| self.hosts.get(*h).is_some_and(HostState::live))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Whether the run goes on to the next play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
 }
 
 /// Magic variables shared by every host of a play.

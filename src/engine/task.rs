@@ -6,7 +6,7 @@ use super::events::{Event, Status};
 use super::vars::{self, PlayScope};
 use super::{HostState, Shared};
 use crate::modules::{self, Args, Context, ModuleError, Outcome};
-use crate::playbook::{Node, Task};
+use crate::playbook::{Node, Phase, Section, Task, TaskRef};
 use crate::template::{TemplateError, truthy};
 use crate::transport::Target;
 use indexmap::IndexMap;
@@ -17,7 +17,38 @@ pub(super) struct Job {
     pub shared: Arc<Shared>,
     pub scope: Arc<PlayScope>,
     pub play: usize,
-    pub task: usize,
+    pub task: TaskRef,
+    /// `run_once` results shared by every host of a rollout (rollouts only).
+    pub once: Option<Arc<OnceResults>>,
+}
+
+/// Results of `run_once` tasks in a rollout: the first host to reach such a task runs it,
+/// every other host waits for and reuses that result.
+#[derive(Default)]
+pub(super) struct OnceResults {
+    cells: std::sync::Mutex<Vec<(TaskRef, Arc<tokio::sync::OnceCell<Ran>>)>>,
+}
+
+/// A `run_once` task's result and the host that ran it.
+#[derive(Clone)]
+pub(super) struct Ran {
+    host: String,
+    result: Map<String, Value>,
+}
+
+impl OnceResults {
+    fn cell(&self, task: TaskRef) -> Arc<tokio::sync::OnceCell<Ran>> {
+        let mut cells = match self.cells.lock() {
+            Ok(cells) => cells,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((_, cell)) = cells.iter().find(|(t, _)| *t == task) {
+            return cell.clone();
+        }
+        let cell = Arc::new(tokio::sync::OnceCell::new());
+        cells.push((task, cell.clone()));
+        cell
+    }
 }
 
 /// What the task came to on the host, for the recap.
@@ -40,24 +71,81 @@ impl From<TemplateError> for Stop {
 
 impl Job {
     fn task(&self) -> &Task {
-        &self.shared.playbook.plays[self.play].tasks[self.task]
+        self.shared.playbook.plays[self.play].task(self.task)
+    }
+
+    fn phase(&self) -> Option<Phase> {
+        match self.task.section {
+            Section::Phase(phase) => Some(phase),
+            Section::Tasks => None,
+        }
     }
 
     pub async fn run(self, mut host: HostState) -> (HostState, Verdict) {
-        let Ok(_permit) = self.shared.forks.acquire().await else {
-            return (
-                host,
-                Verdict {
-                    status: Status::Skipped,
-                    ignored: false,
-                },
-            );
-        };
         let verdict = self.run_on(&mut host).await;
         (host, verdict)
     }
 
-    async fn run_on(&self, host: &mut HostState) -> Verdict {
+    /// Runs the task on `host` within the fork limit.
+    pub async fn run_on(&self, host: &mut HostState) -> Verdict {
+        let Ok(_permit) = self.shared.forks.acquire().await else {
+            return Verdict {
+                status: Status::Skipped,
+                ignored: false,
+            };
+        };
+        if let (true, Some(once)) = (self.task().run_once, &self.once) {
+            return self.run_once(host, once).await;
+        }
+        self.run_here(host).await
+    }
+
+    /// A rollout's `run_once` task: the first host runs it, the others reuse its result.
+    async fn run_once(&self, host: &mut HostState, once: &OnceResults) -> Verdict {
+        let cell = once.cell(self.task);
+        let mut verdict = None;
+        let ran = cell
+            .get_or_init(|| async {
+                let v = self.run_here(host).await;
+                let result = match (&self.task().register, v.status) {
+                    (Some(register), _) => host
+                        .facts
+                        .get(register)
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default(),
+                    (None, Status::Failed | Status::Unreachable) => fail_result("failed"),
+                    (None, _) => Map::new(),
+                };
+                verdict = Some(v);
+                Ran {
+                    host: host.name.clone(),
+                    result,
+                }
+            })
+            .await
+            .clone();
+        if let Some(verdict) = verdict {
+            return verdict;
+        }
+        let mut result = ran.result.clone();
+        result.insert("changed".into(), json!(false));
+        let failed = status_of(&ran.result) == Status::Failed;
+        result.insert(
+            "msg".into(),
+            json!(if failed {
+                format!("run_once task failed on {}", ran.host)
+            } else {
+                format!("ran once for the rollout, on {}", ran.host)
+            }),
+        );
+        if !failed {
+            result.remove("failed");
+        }
+        self.finish(host, result, false, None)
+    }
+
+    async fn run_here(&self, host: &mut HostState) -> Verdict {
         let task = self.task();
         let shared = &self.shared;
         let name = task.display_name();
@@ -93,6 +181,7 @@ impl Job {
                     shared.emit(Event::HostItem {
                         host: host.name.clone(),
                         task: name.clone(),
+                        phase: self.phase(),
                         status: status_of(&result),
                         item: item.clone(),
                         result: Value::Object(result.clone()),
@@ -107,6 +196,7 @@ impl Job {
                     shared.emit(Event::HostItem {
                         host: host.name.clone(),
                         task: name.clone(),
+                        phase: self.phase(),
                         status: Status::Failed,
                         item,
                         result: Value::Object(result.clone()),
@@ -135,6 +225,11 @@ impl Job {
         summary.insert("results".into(), Value::Array(results));
         let diff = (!diffs.is_empty()).then(|| diffs.join(""));
         self.finish(host, summary, true, diff)
+    }
+
+    /// The variables this task sees on `host` (for `order_by` after the precheck).
+    pub fn context_for(&self, host: &HostState) -> Result<Map<String, Value>, TemplateError> {
+        self.context(host)
     }
 
     /// The task's variables on this host, before any loop item.
@@ -206,6 +301,89 @@ impl Job {
             }
         }
 
+        if task.until.is_none() && task.retries.is_none() {
+            return self.attempt(host, &vars, &ctx).await;
+        }
+        // `until` (or, with only `retries`, success) decides; the last attempt's result stands.
+        let retries = self.number(task.retries.as_ref(), &ctx, 3)?;
+        let delay = self.number(task.delay.as_ref(), &ctx, 5)?;
+        let mut attempt = 1u32;
+        loop {
+            let (mut result, diff) = self.attempt(host, &vars, &ctx).await?;
+            result.insert("attempts".into(), json!(attempt));
+            let done = match &task.until {
+                Some(until) => {
+                    let mut with_result = vars.clone();
+                    if let Some(register) = &task.register {
+                        with_result.insert(register.clone(), Value::Object(result.clone()));
+                    }
+                    let ctx = vars::jinja(&self.scope, &with_result);
+                    shared.templates.is_true(until, &ctx, source)?
+                }
+                None => status_of(&result) != Status::Failed,
+            };
+            if done {
+                result.remove("failed");
+                return Ok((result, diff));
+            }
+            if attempt > retries {
+                result.insert("failed".into(), json!(true));
+                result
+                    .entry("msg")
+                    .or_insert(json!(format!("condition not met after {attempt} attempts")));
+                return Ok((result, diff));
+            }
+            shared.emit(Event::Retry {
+                host: host.name.clone(),
+                task: task.display_name(),
+                attempt,
+                retries_left: retries + 1 - attempt,
+                delay_ms: u64::from(delay) * 1000,
+            });
+            tokio::time::sleep(std::time::Duration::from_secs(u64::from(delay))).await;
+            attempt += 1;
+        }
+    }
+
+    /// `retries:`/`delay:` as numbers (they may be templates).
+    fn number(
+        &self,
+        node: Option<&Node>,
+        ctx: &minijinja::Value,
+        default: u32,
+    ) -> Result<u32, Stop> {
+        let Some(node) = node else {
+            return Ok(default);
+        };
+        let value = self
+            .shared
+            .templates
+            .render_node(node, ctx, &self.shared.playbook.source)?;
+        let number = match &value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        number.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+            Stop::Failed(format!(
+                "{}: expected a whole number, got {value}",
+                self.shared.playbook.source.location(node.span)
+            ))
+        })
+    }
+
+    /// One execution of the module: render arguments, run, apply changed_when/failed_when.
+    async fn attempt(
+        &self,
+        host: &mut HostState,
+        vars: &Map<String, Value>,
+        ctx: &minijinja::Value,
+    ) -> Result<(Map<String, Value>, Option<String>), Stop> {
+        let task = self.task();
+        let shared = &self.shared;
+        let source = &shared.playbook.source;
+        let ctx = ctx.clone();
+        let vars = vars.clone();
         let args = shared.templates.render_node(&task.args, &ctx, source)?;
         let Some(module) = modules::module(task.module) else {
             return Err(Stop::Failed(format!("unknown module `{}`", task.module)));
@@ -286,6 +464,7 @@ impl Job {
         self.shared.emit(Event::HostResult {
             host: host.name.clone(),
             task: self.task().display_name(),
+            phase: self.phase(),
             module: self.task().module.to_string(),
             status: Status::Unreachable,
             result: Value::Object(result),
@@ -320,6 +499,7 @@ impl Job {
         self.shared.emit(Event::HostResult {
             host: host.name.clone(),
             task: task.display_name(),
+            phase: self.phase(),
             module: task.module.to_string(),
             status,
             result: Value::Object(result),

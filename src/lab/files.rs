@@ -52,23 +52,39 @@ pub(super) fn write_known_hosts(lab: &Lab) -> Result<(), LabError> {
 }
 
 /// The Ansible YAML inventory of the lab: group `lab`, one shared port, `node_root` per host.
+/// The lab as an Ansible inventory. node1 plays a cluster's primary (`role: primary`, group
+/// `primary`), the others its replicas, so rollouts can order "replicas first, primary last".
 pub(super) fn write_inventory(lab: &Lab, port: u16) -> Result<(), LabError> {
     let mut out = format!(
         "# drover lab inventory, written by `drover lab up` (rewritten on every `up`).\n\
          all:\n  vars:\n    ansible_user: {}\n    ansible_port: {port}\n    \
-         ansible_ssh_private_key_file: {}\n    drover_known_hosts_file: {}\n  \
+         ansible_ssh_private_key_file: {}\n    drover_known_hosts_file: {}\n    \
+         lab_shared: {}\n  \
          children:\n    lab:\n      hosts:\n",
         yaml_scalar(&lab.user),
         yaml_scalar(&lab.key.display().to_string()),
         yaml_scalar(&lab.known_hosts.display().to_string()),
+        yaml_scalar(&lab.shared_dir().display().to_string()),
     );
-    for node in &lab.nodes {
+    let role = |i: usize| if i == 0 { "primary" } else { "replica" };
+    for (i, node) in lab.nodes.iter().enumerate() {
         out.push_str(&format!(
-            "        {}: {{ ansible_host: {}, node_root: {} }}\n",
+            "        {}: {{ ansible_host: {}, node_root: {}, role: {} }}\n",
             node.name,
             node.address,
             yaml_scalar(&node.root.display().to_string()),
+            role(i),
         ));
+    }
+    out.push_str("    primary:\n      hosts:\n");
+    for node in lab.nodes.iter().take(1) {
+        out.push_str(&format!("        {}:\n", node.name));
+    }
+    if lab.nodes.len() > 1 {
+        out.push_str("    replicas:\n      hosts:\n");
+        for node in lab.nodes.iter().skip(1) {
+            out.push_str(&format!("        {}:\n", node.name));
+        }
     }
     write_atomic(&lab.inventory, out.as_bytes(), 0o644)
 }

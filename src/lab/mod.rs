@@ -44,6 +44,8 @@ use files::{
 
 /// The login user created for the lab when drover runs as root.
 pub const LAB_USER: &str = "drover-lab";
+/// Directory under the lab dir that every node can write: the "cluster-wide" state.
+pub const SHARED_DIR: &str = "shared";
 /// Nodes started by `drover lab up` without a count.
 pub const DEFAULT_NODES: usize = 3;
 pub const DEFAULT_PORT: u16 = 2222;
@@ -289,6 +291,9 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     // readiness waits overlap, so a large lab starts in about the time of one node.
     let mut to_start = Vec::new();
     make_dir(&dir.join("nodes"))?;
+    // State the nodes share, as a cluster's shared database would be (`lab_shared`).
+    make_dir(&dir.join(SHARED_DIR))?;
+    account.chown(&dir.join(SHARED_DIR))?;
     for node in &mut nodes {
         make_dir(&dir.join("sshd").join(&node.name))?;
         make_dir(&node.root)?;
@@ -400,6 +405,11 @@ pub fn free_port(address: Ipv4Addr) -> Result<u16, LabError> {
 }
 
 impl Lab {
+    /// The directory every node can write (`lab_shared` in the inventory).
+    pub fn shared_dir(&self) -> PathBuf {
+        self.dir.join(SHARED_DIR)
+    }
+
     pub fn node(&self, name: &str) -> Result<&Node, LabError> {
         self.nodes
             .iter()

@@ -2,13 +2,37 @@
 //! problem of the file in one pass, each pointing at its key or value.
 
 use super::yaml::{self, Key, Node, NodeValue, Span};
-use super::{BatchSize, Play, PlaybookError, Problem, Source, Task};
+use super::{
+    BatchSize, HostOrder, Limit, Phase, Phases, Play, PlaybookError, Problem, Rolling, Source, Task,
+};
 use crate::modules;
 use crate::suggest::did_you_mean;
 use std::path::Path;
+use std::time::Duration;
 
 /// Play keywords drover implements.
-const PLAY_KEYWORDS: &[&str] = &["name", "hosts", "vars", "serial", "tasks", "gather_facts"];
+const PLAY_KEYWORDS: &[&str] = &[
+    "name",
+    "hosts",
+    "vars",
+    "serial",
+    "tasks",
+    "gather_facts",
+    "order",
+    "rolling",
+    "phases",
+];
+
+const ROLLING_KEYWORDS: &[&str] = &[
+    "batch",
+    "order_by",
+    "order_groups",
+    "max_unavailable",
+    "max_failed",
+    "pause",
+    "confirm_canary",
+    "verify_timeout",
+];
 
 /// Ansible play keywords that drover does not implement yet: named so the message is
 /// "not supported yet" rather than "unknown".
@@ -23,7 +47,6 @@ const PLAY_KEYWORDS_LATER: &[&str] = &[
     "become_method",
     "max_fail_percentage",
     "any_errors_fatal",
-    "order",
     "strategy",
     "environment",
     "tags",
@@ -40,17 +63,17 @@ const TASK_KEYWORDS: &[&str] = &[
     "failed_when",
     "ignore_errors",
     "args",
+    "until",
+    "retries",
+    "delay",
+    "run_once",
 ];
 
 const TASK_KEYWORDS_LATER: &[&str] = &[
     "block",
     "rescue",
     "always",
-    "until",
-    "retries",
-    "delay",
     "notify",
-    "run_once",
     "delegate_to",
     "tags",
     "no_log",
@@ -161,9 +184,13 @@ impl Checker<'_> {
             vars: Vec::new(),
             serial: Vec::new(),
             tasks: Vec::new(),
+            order: HostOrder::Inventory,
+            rolling: None,
+            phases: None,
             span: node.span,
         };
         let mut has_hosts = false;
+        let mut serial_key: Option<&Key> = None;
         for (key, value) in entries {
             match key.name.as_str() {
                 "name" => play.name = value.scalar_text().unwrap_or_default(),
@@ -192,8 +219,14 @@ impl Checker<'_> {
                     NodeValue::Null => {}
                     _ => self.expect_kind(value, "`vars`", "a mapping"),
                 },
-                "serial" => play.serial = self.serial(value),
+                "serial" => {
+                    serial_key = Some(key);
+                    play.serial = self.serial(value);
+                }
                 "tasks" => play.tasks = self.tasks(value),
+                "order" => play.order = self.order(value),
+                "rolling" => play.rolling = self.rolling(value),
+                "phases" => play.phases = self.phases(value),
                 "gather_facts" => {}
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
             }
@@ -205,6 +238,28 @@ impl Checker<'_> {
                 "play starts here",
                 Some("add `hosts: all` or a group name".to_string()),
             );
+        }
+        if let (Some(rolling), None) = (&play.rolling, &play.phases) {
+            self.problem(
+                rolling.span,
+                "`rolling` needs `phases` to roll out".to_string(),
+                "no phases",
+                Some(
+                    "add `phases:` with `upgrade:` (and `backup:`, `verify:`, `rollback:`)"
+                        .to_string(),
+                ),
+            );
+        }
+        if let (Some(key), Some(_)) = (serial_key, &play.phases) {
+            self.problem(
+                key.span,
+                "a rollout batches with `rolling.batch`, not `serial`".to_string(),
+                "use rolling.batch",
+                None,
+            );
+        }
+        if play.phases.is_some() && play.rolling.is_none() {
+            play.rolling = Some(default_rolling(node.span));
         }
         Some(play)
     }
@@ -229,6 +284,151 @@ impl Checker<'_> {
                 None => format!("{what} keywords are: {}", known.join(", ")),
             }),
         );
+    }
+
+    fn order(&mut self, node: &Node) -> HostOrder {
+        let order = match node.as_str() {
+            Some("inventory") => Some(HostOrder::Inventory),
+            Some("reverse_inventory") => Some(HostOrder::ReverseInventory),
+            Some("sorted") => Some(HostOrder::Sorted),
+            Some("reverse_sorted") => Some(HostOrder::ReverseSorted),
+            Some("shuffle") => Some(HostOrder::Shuffle),
+            _ => None,
+        };
+        order.unwrap_or_else(|| {
+            self.problem(
+                node.span,
+                "`order` must be one of inventory, reverse_inventory, sorted, reverse_sorted, shuffle".to_string(),
+                "unknown order",
+                None,
+            );
+            HostOrder::Inventory
+        })
+    }
+
+    fn rolling(&mut self, node: &Node) -> Option<Rolling> {
+        let Some(entries) = node.as_map() else {
+            self.expect_kind(node, "`rolling`", "a mapping");
+            return None;
+        };
+        let mut rolling = default_rolling(node.span);
+        for (key, value) in entries {
+            match key.name.as_str() {
+                "batch" => rolling.batch = self.serial(value),
+                "order_by" => rolling.order_by = Some(value.clone()),
+                "order_groups" => rolling.order_groups = self.names(value, "`order_groups`"),
+                "max_unavailable" => {
+                    rolling.max_unavailable = self.limit(value, "`max_unavailable`", false)
+                }
+                "max_failed" => {
+                    rolling.max_failed = self
+                        .limit(value, "`max_failed`", true)
+                        .unwrap_or(Limit::Count(0))
+                }
+                "pause" => rolling.pause = self.duration(value, "`pause`").unwrap_or_default(),
+                "confirm_canary" => match value.value {
+                    NodeValue::Bool(b) => rolling.confirm_canary = b,
+                    _ => self.expect_kind(value, "`confirm_canary`", "true or false"),
+                },
+                "verify_timeout" => {
+                    rolling.verify_timeout = self.duration(value, "`verify_timeout`")
+                }
+                other => {
+                    let help = match did_you_mean(other, ROLLING_KEYWORDS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("`rolling` takes: {}", ROLLING_KEYWORDS.join(", ")),
+                    };
+                    self.problem(
+                        key.span,
+                        format!("unknown `rolling` keyword `{other}`"),
+                        "unknown keyword",
+                        Some(help),
+                    );
+                }
+            }
+        }
+        Some(rolling)
+    }
+
+    fn phases(&mut self, node: &Node) -> Option<Phases> {
+        let Some(entries) = node.as_map() else {
+            self.expect_kind(node, "`phases`", "a mapping of phase name to tasks");
+            return None;
+        };
+        let mut phases = Phases::default();
+        for (key, value) in entries {
+            let Some(phase) = Phase::from_name(&key.name) else {
+                let names = Phase::ALL.map(Phase::name);
+                let help = match did_you_mean(&key.name, names.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("phases are: {}", names.join(", ")),
+                };
+                self.problem(
+                    key.span,
+                    format!("unknown phase `{}`", key.name),
+                    "unknown phase",
+                    Some(help),
+                );
+                continue;
+            };
+            phases.set(phase, self.tasks(value));
+        }
+        Some(phases)
+    }
+
+    fn names(&mut self, node: &Node, what: &str) -> Vec<String> {
+        match &node.value {
+            NodeValue::Seq(items) => items.iter().filter_map(Node::scalar_text).collect(),
+            NodeValue::Str(s) => vec![s.clone()],
+            _ => {
+                self.expect_kind(node, what, "a list of names");
+                Vec::new()
+            }
+        }
+    }
+
+    fn limit(&mut self, node: &Node, what: &str, zero_ok: bool) -> Option<Limit> {
+        let parsed = match &node.value {
+            NodeValue::Int(n) if *n > 0 || (zero_ok && *n == 0) => Some(Limit::Count(*n as usize)),
+            NodeValue::Str(s) => match parse_batch_size(s) {
+                Some(BatchSize::Count(n)) => Some(Limit::Count(n)),
+                Some(BatchSize::Percent(p)) => Some(Limit::Percent(p)),
+                None if zero_ok && matches!(s.trim(), "0" | "0%") => Some(Limit::Count(0)),
+                None => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            let least = if zero_ok {
+                "zero or more"
+            } else {
+                "at least one"
+            };
+            self.problem(
+                node.span,
+                format!("{what} must be a host count ({least}) or a percentage such as \"25%\""),
+                "not a host count",
+                None,
+            );
+        }
+        parsed
+    }
+
+    fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let parsed = match &node.value {
+            NodeValue::Int(n) if *n >= 0 => Some(Duration::from_secs(*n as u64)),
+            NodeValue::Str(s) => parse_duration(s),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.problem(
+                node.span,
+                format!("{what} must be a duration such as 30s, 5m, 1h or 500ms"),
+                "not a duration",
+                None,
+            );
+        }
+        parsed
     }
 
     fn serial(&mut self, node: &Node) -> Vec<BatchSize> {
@@ -284,6 +484,10 @@ impl Checker<'_> {
             changed_when: Vec::new(),
             failed_when: Vec::new(),
             ignore_errors: None,
+            until: None,
+            retries: None,
+            delay: None,
+            run_once: false,
             span: node.span,
             module_span: node.span,
         };
@@ -307,6 +511,13 @@ impl Checker<'_> {
                 },
                 "loop" | "with_items" => task.loop_items = Some(value.clone()),
                 "ignore_errors" => task.ignore_errors = Some(value.clone()),
+                "until" => task.until = Some(value.clone()),
+                "retries" => task.retries = Some(value.clone()),
+                "delay" => task.delay = Some(value.clone()),
+                "run_once" => match value.value {
+                    NodeValue::Bool(b) => task.run_once = b,
+                    _ => self.expect_kind(value, "`run_once`", "true or false"),
+                },
                 "args" => match &value.value {
                     NodeValue::Map(_) => extra_args = Some(value),
                     _ => self.expect_kind(value, "`args`", "a mapping"),
@@ -518,6 +729,38 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+fn default_rolling(span: Span) -> Rolling {
+    Rolling {
+        batch: vec![BatchSize::Count(1)],
+        order_by: None,
+        order_groups: Vec::new(),
+        max_unavailable: None,
+        max_failed: Limit::Count(0),
+        pause: Duration::ZERO,
+        confirm_canary: false,
+        verify_timeout: None,
+        span,
+    }
+}
+
+/// `"30s"`, `"5m"`, `"1h"`, `"500ms"`, `"90"` (seconds) → a duration.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" | "secs" => number,
+        "ms" => number / 1000.0,
+        "m" | "min" | "mins" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
 /// `"25%"`, `"3"`, `"12.5%"` → a batch size; zero and negatives are not.
 pub fn parse_batch_size(text: &str) -> Option<BatchSize> {
     let text = text.trim();
@@ -590,6 +833,44 @@ mod tests {
             plays[0].serial,
             vec![BatchSize::Count(1), BatchSize::Percent(50.0)]
         );
+    }
+
+    #[test]
+    fn rollout_plays_parse_and_mistakes_point_at_their_key() {
+        let source = Source::new(
+            "p.yml",
+            "- hosts: all\n  rolling:\n    batch: [1, '50%']\n    max_failed: 0\n    pause: 2s\n  phases:\n    upgrade:\n      - command: 'true'\n        run_once: true\n",
+        );
+        let Ok(plays) = parse(&source) else {
+            panic!("should parse")
+        };
+        let rolling = plays[0].rolling.as_ref().unwrap();
+        assert_eq!(rolling.pause, Duration::from_secs(2));
+        assert_eq!(rolling.max_failed, Limit::Count(0));
+        let phases = plays[0].phases.as_ref().unwrap();
+        assert!(phases.get(Phase::Upgrade)[0].run_once);
+        let found = problems("- hosts: all\n  rolling: {batchh: 1}\n  phases:\n    upgrad: []\n");
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[0]
+                .contains("p.yml:2:13: unknown `rolling` keyword `batchh` (did you mean `batch`?)")
+                || found[0].contains(
+                    "play.yml:2:13: unknown `rolling` keyword `batchh` (did you mean `batch`?)"
+                ),
+            "{found:#?}"
+        );
+        assert!(found[1].contains("unknown phase `upgrad` (did you mean `upgrade`?)"));
+        let found = problems("- hosts: all\n  serial: 1\n  phases: {upgrade: []}\n");
+        assert!(found[0].contains("play.yml:2:3: a rollout batches with `rolling.batch`"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("soon"), None);
     }
 
     #[test]

@@ -34,7 +34,153 @@ pub struct Play {
     /// Batch sizes from `serial`; empty means all hosts in one batch. The last size repeats.
     pub serial: Vec<BatchSize>,
     pub tasks: Vec<Task>,
+    /// Ansible's `order`: how the play's hosts are sorted before batching.
+    pub order: HostOrder,
+    /// `rolling:` — how a rollout batches, orders and guards its hosts.
+    pub rolling: Option<Rolling>,
+    /// `phases:` — the rollout's task lists; present iff this play is a rollout.
+    pub phases: Option<Phases>,
     pub span: Span,
+}
+
+impl Play {
+    pub fn task(&self, at: TaskRef) -> &Task {
+        match at.section {
+            Section::Tasks => &self.tasks[at.index],
+            Section::Phase(phase) => match &self.phases {
+                Some(phases) => &phases.get(phase)[at.index],
+                None => &self.tasks[at.index],
+            },
+        }
+    }
+}
+
+/// Ansible's `order` play keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostOrder {
+    #[default]
+    Inventory,
+    ReverseInventory,
+    Sorted,
+    ReverseSorted,
+    Shuffle,
+}
+
+/// `rolling:` — the rollout's shape and its safety limits.
+#[derive(Debug, Clone)]
+pub struct Rolling {
+    /// Batch sizes; the last repeats (`[1, "25%", "100%"]` is a canary, then quarters, then all).
+    pub batch: Vec<BatchSize>,
+    /// Template expression per host; hosts sort by its value, stable in inventory order.
+    pub order_by: Option<Node>,
+    /// Groups whose hosts go first, in this order; hosts in none of them come last.
+    pub order_groups: Vec<String>,
+    /// Most hosts allowed between "backup started" and "verified" at once (default: no limit
+    /// beyond the batch).
+    pub max_unavailable: Option<Limit>,
+    /// Failed hosts the whole rollout tolerates; one more halts it (default 0).
+    pub max_failed: Limit,
+    /// Wait between batches.
+    pub pause: std::time::Duration,
+    /// Ask for confirmation after the first batch (the canary); `--yes` answers.
+    pub confirm_canary: bool,
+    /// Overall deadline for one host's `verify` phase, retries included.
+    pub verify_timeout: Option<std::time::Duration>,
+    pub span: Span,
+}
+
+/// A count of hosts or a percentage of the rollout's hosts (rounded down); zero allowed.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub enum Limit {
+    Count(usize),
+    Percent(f64),
+}
+
+impl Limit {
+    pub fn of(self, total: usize) -> usize {
+        match self {
+            Limit::Count(n) => n,
+            Limit::Percent(p) => ((total as f64) * p / 100.0).floor() as usize,
+        }
+    }
+}
+
+/// The phases of a rollout, in the order a host goes through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Precheck,
+    Backup,
+    Upgrade,
+    Migrate,
+    Verify,
+    Rollback,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] = [
+        Phase::Precheck,
+        Phase::Backup,
+        Phase::Upgrade,
+        Phase::Migrate,
+        Phase::Verify,
+        Phase::Rollback,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Precheck => "precheck",
+            Phase::Backup => "backup",
+            Phase::Upgrade => "upgrade",
+            Phase::Migrate => "migrate",
+            Phase::Verify => "verify",
+            Phase::Rollback => "rollback",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The task lists of a rollout's phases (missing phases are empty).
+#[derive(Debug, Clone, Default)]
+pub struct Phases {
+    lists: Vec<(Phase, Vec<Task>)>,
+}
+
+impl Phases {
+    pub fn set(&mut self, phase: Phase, tasks: Vec<Task>) {
+        self.lists.retain(|(p, _)| *p != phase);
+        self.lists.push((phase, tasks));
+    }
+
+    pub fn get(&self, phase: Phase) -> &[Task] {
+        self.lists
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map_or(&[][..], |(_, tasks)| tasks.as_slice())
+    }
+}
+
+/// Where a task lives in its play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskRef {
+    pub section: Section,
+    pub index: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Tasks,
+    Phase(Phase),
 }
 
 /// One element of `serial`: a host count or a percentage of the play's hosts.
@@ -57,6 +203,12 @@ pub struct Task {
     pub changed_when: Vec<Node>,
     pub failed_when: Vec<Node>,
     pub ignore_errors: Option<Node>,
+    /// `until`: retry until this holds (with `retries`, default 3, and `delay`, default 5 s).
+    pub until: Option<Node>,
+    pub retries: Option<Node>,
+    pub delay: Option<Node>,
+    /// Ordinary plays: once per batch (Ansible). Rollouts: once for the whole rollout.
+    pub run_once: bool,
     /// The whole task mapping, for messages about the task.
     pub span: Span,
     /// The module key, for messages about its arguments.

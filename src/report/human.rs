@@ -2,7 +2,8 @@
 //! shown for failures and `debug`, diffs in `--diff` mode, and the PLAY RECAP.
 
 use super::Reporter;
-use crate::engine::{Event, HostStats, Status};
+use crate::engine::events::HostRow;
+use crate::engine::{Event, HostOutcome, HostStats, Status};
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 
@@ -26,13 +27,28 @@ impl Style {
 pub struct Human {
     out: Box<dyn Write + Send>,
     style: Style,
+    /// Each rollout host's position (`i` of `n`), from its first phase event.
+    positions: std::collections::HashMap<String, (usize, usize)>,
 }
 
 const WIDTH: usize = 80;
 
+/// A host's task result, with the rollout step (`" upgrade › Install"`) when there is one.
+struct ShownResult<'a> {
+    host: &'a str,
+    step: &'a str,
+    module: &'a str,
+    status: Status,
+    result: &'a Value,
+}
+
 impl Human {
     pub fn new(out: Box<dyn Write + Send>, style: Style) -> Human {
-        Human { out, style }
+        Human {
+            out,
+            style,
+            positions: std::collections::HashMap::new(),
+        }
     }
 
     fn paint(&self, text: &str, color: &str) -> String {
@@ -47,8 +63,112 @@ impl Human {
         format!("\n{title} {}\n", "*".repeat(stars))
     }
 
-    fn render(&self, event: &Event) -> String {
+    fn progress(&self, host: &str) -> String {
+        match self.positions.get(host) {
+            Some((i, n)) => format!("[{i}/{n}] {host}"),
+            None => host.to_string(),
+        }
+    }
+
+    fn render(&mut self, event: &Event) -> String {
         match event {
+            Event::Retry {
+                host,
+                task,
+                retries_left,
+                ..
+            } => self.paint(
+                &format!("FAILED - RETRYING: [{host}]: {task} ({retries_left} retries left).\n"),
+                "35",
+            ),
+            Event::RolloutStart {
+                hosts,
+                batches,
+                max_unavailable,
+                max_failed,
+            } => format!(
+                "{}order: {}\n",
+                Self::banner(&format!(
+                    "ROLLOUT [{} hosts in {} batches, max_unavailable {max_unavailable}, max_failed {max_failed}]",
+                    hosts.len(),
+                    batches.len()
+                )),
+                hosts.join(", ")
+            ),
+            Event::PrecheckFailed { hosts } => self.paint(
+                &format!(
+                    "\nPRECHECK FAILED on {}: the rollout is abandoned; nothing was changed on any host\n",
+                    hosts.join(", ")
+                ),
+                "31",
+            ),
+            Event::PhaseStart {
+                host,
+                phase,
+                position,
+                total,
+            } => {
+                self.positions.insert(host.clone(), (*position, *total));
+                self.paint(&format!("{} ▸ {phase}\n", self.progress(host)), "1")
+            }
+            Event::PhaseEnd {
+                host,
+                phase,
+                ok,
+                duration_ms,
+                message,
+            } => {
+                if *ok {
+                    return String::new();
+                }
+                let why = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+                self.paint(
+                    &format!(
+                        "{} ✗ {phase} failed after {}{why}\n",
+                        self.progress(host),
+                        seconds(*duration_ms)
+                    ),
+                    "31",
+                )
+            }
+            Event::HostDone {
+                host,
+                outcome,
+                phase,
+                duration_ms,
+            } => {
+                let line = format!(
+                    "{} ⇒ {} ({}, {})",
+                    self.progress(host),
+                    outcome.name(),
+                    phase.map_or("-", |p| p.name()),
+                    seconds(*duration_ms)
+                );
+                match outcome {
+                    HostOutcome::Upgraded => self.paint(&format!("{line}\n"), "32"),
+                    HostOutcome::RolledBack => self.paint(
+                        &format!("!!! {line}: rolled back to its backup\n"),
+                        "33",
+                    ),
+                    _ => self.paint(
+                        &format!("!!! {line}: NEEDS ATTENTION, the host may be out of service\n"),
+                        "31",
+                    ),
+                }
+            }
+            Event::Pause {
+                after_batch,
+                seconds,
+            } => format!("pausing {seconds}s after batch {after_batch}\n"),
+            Event::RolloutHalted { reason, untouched } => {
+                let left = if untouched.is_empty() {
+                    String::new()
+                } else {
+                    format!("; untouched: {}", untouched.join(", "))
+                };
+                self.paint(&format!("\nROLLOUT HALTED: {reason}{left}\n"), "31")
+            }
+            Event::RolloutEnd { hosts } => self.rollout_table(hosts),
             Event::PlaybookStart { check, .. } => {
                 if *check {
                     self.paint("running in check mode: nothing will be changed\n", "35")
@@ -72,17 +192,22 @@ impl Human {
             Event::TaskStart { name, .. } => Self::banner(&format!("TASK [{name}]")),
             Event::HostItem {
                 host,
+                task,
+                phase,
                 status,
                 item,
                 result,
-                ..
             } => {
+                let step = match phase {
+                    Some(phase) => format!(" {phase} › {task}"),
+                    None => String::new(),
+                };
                 let label = match item {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
                 let (word, color) = status_word(*status);
-                let mut line = format!("{word}: [{host}] => (item={label})");
+                let mut line = format!("{word}: [{host}]{step} => (item={label})");
                 if *status == Status::Failed {
                     line.push_str(&format!(" => {}", compact(result)));
                 }
@@ -90,22 +215,29 @@ impl Human {
             }
             Event::HostResult {
                 host,
+                task,
+                phase,
                 module,
                 status,
                 result,
                 diff,
                 ignored,
                 looped,
-                ..
-            } => self.host_result(
-                host,
-                module,
-                *status,
-                result,
-                diff.as_deref(),
-                *ignored,
-                *looped,
-            ),
+            } => {
+                // In a rollout, hosts run their pipelines side by side: name the step.
+                let step = match phase {
+                    Some(phase) => format!(" {phase} › {task}"),
+                    None => String::new(),
+                };
+                let shown = ShownResult {
+                    host,
+                    step: &step,
+                    module,
+                    status: *status,
+                    result,
+                };
+                self.host_result(&shown, diff.as_deref(), *ignored, *looped)
+            }
             Event::BatchFailed { index } => self.paint(
                 &format!(
                     "\nNO MORE HOSTS LEFT: every host of batch {index} failed; stopping the play\n"
@@ -121,17 +253,20 @@ impl Human {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn host_result(
         &self,
-        host: &str,
-        module: &str,
-        status: Status,
-        result: &Value,
+        shown: &ShownResult,
         diff: Option<&str>,
         ignored: bool,
         looped: bool,
     ) -> String {
+        let ShownResult {
+            host,
+            step,
+            module,
+            status,
+            result,
+        } = shown;
         let mut text = String::new();
         if let Some(diff) = diff {
             text.push_str(diff);
@@ -141,27 +276,59 @@ impl Human {
         }
         let line = match status {
             Status::Failed => {
-                let mut line = format!("fatal: [{host}]: FAILED! => {}", compact(result));
+                let mut line = format!("fatal: [{host}]{step}: FAILED! => {}", compact(result));
                 if ignored {
                     line.push_str("\n...ignoring");
                 }
                 line
             }
-            Status::Unreachable => format!("fatal: [{host}]: UNREACHABLE! => {}", compact(result)),
+            Status::Unreachable => {
+                format!("fatal: [{host}]{step}: UNREACHABLE! => {}", compact(result))
+            }
             // A loop's items were already shown; Ansible prints no summary line for them.
             _ if looped => return text,
-            _ if module == "debug" => {
+            _ if *module == "debug" || *module == "assert" => {
                 let shown = debug_fields(result);
                 format!(
-                    "{}: [{host}] => {}",
-                    status_word(status).0,
+                    "{}: [{host}]{step} => {}",
+                    status_word(*status).0,
                     serde_json::to_string_pretty(&shown).unwrap_or_default()
                 )
             }
-            _ => format!("{}: [{host}]", status_word(status).0),
+            _ => format!("{}: [{host}]{step}", status_word(*status).0),
         };
-        text.push_str(&self.paint(&line, status_word(status).1));
+        text.push_str(&self.paint(&line, status_word(*status).1));
         text.push('\n');
+        text
+    }
+
+    fn rollout_table(&self, rows: &[HostRow]) -> String {
+        let mut text = Self::banner("ROLLOUT SUMMARY");
+        let width = rows.iter().map(|r| r.host.len()).max().unwrap_or(4).max(4);
+        text.push_str(&format!(
+            "{:<width$}  {:<16} {:<9} {:>9}\n",
+            "host", "outcome", "phase", "duration"
+        ));
+        for row in rows {
+            let color = match row.outcome {
+                HostOutcome::Upgraded => "32",
+                HostOutcome::RolledBack | HostOutcome::Untouched => "33",
+                _ => "31",
+            };
+            let line = format!(
+                "{:<width$}  {:<16} {:<9} {:>9}",
+                row.host,
+                row.outcome.name(),
+                row.phase.map_or("-", |p| p.name()),
+                if row.outcome == HostOutcome::Untouched {
+                    "-".to_string()
+                } else {
+                    seconds(row.duration_ms)
+                }
+            );
+            text.push_str(&self.paint(&line, color));
+            text.push('\n');
+        }
         text
     }
 
@@ -195,6 +362,10 @@ impl Reporter for Human {
         let _ = self.out.write_all(text.as_bytes());
         let _ = self.out.flush();
     }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
 }
 
 fn status_word(status: Status) -> (&'static str, &'static str) {
@@ -240,6 +411,7 @@ mod tests {
         let e = Event::HostResult {
             host: "node1".into(),
             task: "t".into(),
+            phase: None,
             module: "shell".into(),
             status: Status::Failed,
             result: json!({"changed": true, "rc": 1, "stdout_lines": []}),

@@ -14,9 +14,9 @@ pub struct Fleet {
     pub dir: tempfile::TempDir,
 }
 
-/// Each test process hands out its own loopback /24 slice so parallel tests never share an
-/// address and port.
-static NEXT_NET: AtomicU8 = AtomicU8::new(0);
+/// Each test process hands out its own addresses, 127.(10+k).P.x with P from the process
+/// id, so parallel tests (and parallel test runs) never share an address and port.
+static NEXT_SLOT: AtomicU8 = AtomicU8::new(0);
 
 impl Fleet {
     pub fn up(n: usize) -> Fleet {
@@ -24,10 +24,9 @@ impl Fleet {
             .prefix("drover-test-")
             .tempdir_in("/tmp")
             .expect("temp dir");
-        // 127.0.10.x … 127.0.250.x: away from the default lab (127.0.0.x).
-        let slot = NEXT_NET.fetch_add(1, Ordering::SeqCst);
-        let net = 10 + (std::process::id() as u8 % 20) * 10 + slot % 10;
-        let first = Ipv4Addr::new(127, 0, net, 2);
+        let slot = NEXT_SLOT.fetch_add(1, Ordering::SeqCst);
+        let process = (std::process::id() % 250) as u8;
+        let first = Ipv4Addr::new(127, 10 + slot / 20, process, 2 + (slot % 20) * 10);
         let mut config = LabConfig::new(dir.path().join("lab"));
         config.nodes = n;
         config.first_address = first;

@@ -1,0 +1,515 @@
+//! Rollouts: plays with `phases:`. The order of events for a rollout:
+//!
+//! 1. the play's ordinary `tasks:` (if any), linear over all its hosts;
+//! 2. `precheck` on every host; a failure anywhere abandons the rollout, nothing changed;
+//! 3. hosts ordered (`order_by` may use facts the precheck registered) and batched;
+//! 4. per host, a pipeline `backup → upgrade → migrate → verify` (verify under
+//!    `verify_timeout`); a failure in upgrade, migrate or verify runs `rollback` with the
+//!    facts the backup registered. Which host starts when is decided by the pure
+//!    [`Scheduler`]: batches in order, `max_unavailable`, the failure budget `max_failed`;
+//! 5. between batches: the canary confirmation (after the first) and `pause`.
+//!
+//! Ctrl-C stops scheduling; hosts already in their pipeline finish it (upgraded or rolled
+//! back), so no host is left between backup and verify without an outcome.
+
+use super::events::{Event, HostOutcome, HostRow};
+use super::scheduler::{Decision, Halt, HostEnd, Scheduler};
+use super::task::{Job, OnceResults, Verdict};
+use super::vars::PlayScope;
+use super::{Flow, HostState, Interrupts, RunState, Shared};
+use crate::plan::{self, PlayPlan};
+use crate::playbook::{Phase, Rolling, Section, TaskRef};
+use crate::template::{Origin, from_json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a rollout play needs while it runs, shared by every host pipeline.
+struct Rollout {
+    shared: Arc<Shared>,
+    scope: Arc<PlayScope>,
+    play: usize,
+    once: Arc<OnceResults>,
+    total: usize,
+}
+
+/// How a host's pipeline ended.
+struct PipelineEnd {
+    outcome: HostOutcome,
+    phase: Option<Phase>,
+    duration: Duration,
+    verdicts: Vec<Verdict>,
+}
+
+pub(super) async fn run(
+    shared: &Arc<Shared>,
+    scope: &Arc<PlayScope>,
+    play_plan: &PlayPlan,
+    state: &mut RunState,
+    interrupts: &Interrupts,
+) -> Flow {
+    let play = &shared.playbook.plays[play_plan.play];
+    let (Some(rolling), Some(_)) = (&play.rolling, &play.phases) else {
+        return Flow::Continue;
+    };
+    let rollout = Arc::new(Rollout {
+        shared: shared.clone(),
+        scope: scope.clone(),
+        play: play_plan.play,
+        once: Arc::new(OnceResults::default()),
+        total: play_plan.hosts.len(),
+    });
+
+    // 1 and 2: ordinary tasks, then the precheck, on every host, before anything changes.
+    for index in 0..play.tasks.len() {
+        let at = TaskRef {
+            section: Section::Tasks,
+            index,
+        };
+        rollout.on_all(state, at, &play_plan.hosts).await;
+    }
+    let precheck = play
+        .phases
+        .as_ref()
+        .map_or(0, |p| p.get(Phase::Precheck).len());
+    for index in 0..precheck {
+        let at = TaskRef {
+            section: Section::Phase(Phase::Precheck),
+            index,
+        };
+        rollout.on_all(state, at, &play_plan.hosts).await;
+    }
+    let failed: Vec<String> = play_plan
+        .hosts
+        .iter()
+        .filter(|h| state.hosts.get(*h).is_none_or(|s| !s.live()))
+        .cloned()
+        .collect();
+    if !failed.is_empty() {
+        shared.emit(Event::PrecheckFailed { hosts: failed });
+        return Flow::Stop;
+    }
+
+    // 3: order (now that precheck facts exist) and batch.
+    let hosts = rollout.order(play_plan, state);
+    let batches = plan::split(&hosts, &rolling.batch);
+    let max_unavailable = rolling
+        .max_unavailable
+        .map_or(hosts.len(), |l| l.of(hosts.len()))
+        .max(1);
+    let max_failed = rolling.max_failed.of(hosts.len());
+    shared.emit(Event::RolloutStart {
+        hosts: hosts.clone(),
+        batches: batches.clone(),
+        max_unavailable,
+        max_failed,
+    });
+
+    // 4 and 5: the scheduler decides; this loop only carries its decisions out.
+    let mut offset = 0;
+    let indices: Vec<Vec<usize>> = batches
+        .iter()
+        .map(|b| {
+            let range = (offset..offset + b.len()).collect();
+            offset += b.len();
+            range
+        })
+        .collect();
+    let mut scheduler = Scheduler::new(indices, max_unavailable, max_failed);
+    let mut rows: Vec<Option<HostRow>> = vec![None; hosts.len()];
+    let mut running = tokio::task::JoinSet::new();
+    let mut interrupts = interrupts.clone();
+    let mut stop_reason: Option<String> = None;
+    announce_batch(shared, &batches, 0);
+    loop {
+        if stop_reason.is_none() && *interrupts.borrow() > 0 {
+            shared.emit(Event::Interrupted);
+            state.interrupted = true;
+            stop_reason = Some("interrupted".to_string());
+            scheduler.stop();
+        }
+        match scheduler.decide() {
+            Decision::Start(i) => {
+                let Some(host) = state.hosts.shift_remove(&hosts[i]) else {
+                    continue;
+                };
+                let rollout = rollout.clone();
+                running.spawn(async move {
+                    let (host, end) = rollout.pipeline(host, i + 1).await;
+                    (i, host, end)
+                });
+            }
+            Decision::Wait => {
+                tokio::select! {
+                    joined = running.join_next() => {
+                        let Some(joined) = joined else { continue };
+                        match joined {
+                            Ok((i, host, end)) => {
+                                for verdict in &end.verdicts {
+                                    state.count(&host.name, verdict);
+                                }
+                                scheduler.finished(host_end(end.outcome));
+                                rows[i] = Some(HostRow {
+                                    host: host.name.clone(),
+                                    outcome: end.outcome,
+                                    phase: end.phase,
+                                    duration_ms: millis(end.duration),
+                                });
+                                shared.emit(Event::HostDone {
+                                    host: host.name.clone(),
+                                    outcome: end.outcome,
+                                    phase: end.phase,
+                                    duration_ms: millis(end.duration),
+                                });
+                                state.hosts.insert(host.name.clone(), host);
+                            }
+                            Err(err) => {
+                                // A pipeline that panicked is a host in an unknown state.
+                                shared.emit(Event::Warning {
+                                    message: format!("a host pipeline ended abnormally: {err}"),
+                                });
+                                scheduler.finished(HostEnd::Broken);
+                            }
+                        }
+                    }
+                    _ = interrupts.changed() => {}
+                }
+            }
+            Decision::BatchDone(b) => {
+                if b == 0 && rolling.confirm_canary && !confirm_canary(shared, &batches).await {
+                    stop_reason = Some(
+                        "the canary batch was not confirmed (answer y, or pass --yes)".to_string(),
+                    );
+                    scheduler.stop();
+                    continue;
+                }
+                if !rolling.pause.is_zero() {
+                    shared.emit(Event::Pause {
+                        after_batch: b + 1,
+                        seconds: rolling.pause.as_secs_f64(),
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(rolling.pause) => {}
+                        _ = interrupts.changed() => {}
+                    }
+                    if *interrupts.borrow() > 0 {
+                        continue;
+                    }
+                }
+                scheduler.next_batch();
+                announce_batch(shared, &batches, b + 1);
+            }
+            Decision::Halt(halt) => {
+                let reason = match (halt, &stop_reason) {
+                    (Halt::Stopped, Some(reason)) => reason.clone(),
+                    (Halt::Stopped, None) => "stopped".to_string(),
+                    (Halt::FailureBudget { failed, allowed }, _) => format!(
+                        "failure budget spent: {failed} host(s) failed, max_failed allows {allowed}"
+                    ),
+                    (
+                        Halt::NoCapacity {
+                            broken,
+                            max_unavailable,
+                        },
+                        _,
+                    ) => format!(
+                        "{broken} failed host(s) are still out of service and max_unavailable is {max_unavailable}: taking another host down would exceed it"
+                    ),
+                };
+                let untouched: Vec<String> = scheduler
+                    .untouched()
+                    .into_iter()
+                    .map(|i| hosts[i].clone())
+                    .collect();
+                if !state.interrupted {
+                    state.halted = true;
+                }
+                shared.emit(Event::RolloutHalted { reason, untouched });
+                break;
+            }
+            Decision::Done => break,
+        }
+    }
+
+    let rows: Vec<HostRow> = rows
+        .into_iter()
+        .zip(&hosts)
+        .map(|(row, host)| {
+            row.unwrap_or(HostRow {
+                host: host.clone(),
+                outcome: HostOutcome::Untouched,
+                phase: None,
+                duration_ms: 0,
+            })
+        })
+        .collect();
+    shared.emit(Event::RolloutEnd { hosts: rows });
+    if state.halted || state.interrupted {
+        Flow::Stop
+    } else {
+        Flow::Continue
+    }
+}
+
+impl Rollout {
+    fn job(&self, at: TaskRef) -> Job {
+        Job {
+            shared: self.shared.clone(),
+            scope: self.scope.clone(),
+            play: self.play,
+            task: at,
+            once: Some(self.once.clone()),
+        }
+    }
+
+    /// One task on every live host of `hosts`, concurrently.
+    async fn on_all(&self, state: &mut RunState, at: TaskRef, hosts: &[String]) {
+        let live = state.live(hosts);
+        state.run_task(&self.shared, || self.job(at), &live).await;
+    }
+
+    /// The hosts in rollout order: the plan's order, or, when `order_by` needed facts, the
+    /// order computed now with each host's registered facts.
+    fn order(&self, play_plan: &PlayPlan, state: &RunState) -> Vec<String> {
+        if play_plan.order_deferred.is_none() {
+            return play_plan.hosts.clone();
+        }
+        let shared = &self.shared;
+        let play = &shared.playbook.plays[self.play];
+        let order_by = play.rolling.as_ref().and_then(|r| r.order_by.as_ref());
+        let ordered = plan::order_hosts(play_plan.hosts.clone(), play, &shared.inventory, |host| {
+            let Some(order_by) = order_by else {
+                return Ok(minijinja::Value::from(()));
+            };
+            let Some(host_state) = state.hosts.get(host) else {
+                return Ok(minijinja::Value::from(()));
+            };
+            let job = self.job(TaskRef {
+                section: Section::Phase(Phase::Precheck),
+                index: 0,
+            });
+            let vars = job.context_for(host_state).map_err(|e| e.to_string())?;
+            let ctx = super::vars::jinja(&self.scope, &vars);
+            shared
+                .templates
+                .render_value(
+                    order_by.as_str().unwrap_or_default(),
+                    &ctx,
+                    Origin::Node(&shared.playbook.source, order_by.span),
+                )
+                .map(|v| from_json(&v))
+                .map_err(|e| e.to_string())
+        });
+        match ordered {
+            Ok(hosts) => hosts,
+            Err((hosts, err)) => {
+                shared.emit(Event::Warning {
+                    message: format!(
+                        "order_by could not be evaluated ({err}); keeping inventory order"
+                    ),
+                });
+                hosts
+            }
+        }
+    }
+
+    /// backup → upgrade → migrate → verify, and rollback when upgrade, migrate or verify fails.
+    async fn pipeline(&self, mut host: HostState, position: usize) -> (HostState, PipelineEnd) {
+        let started = Instant::now();
+        let mut verdicts = Vec::new();
+        let mut reached = None;
+        let rolling = self.rolling();
+        for phase in [Phase::Backup, Phase::Upgrade, Phase::Migrate, Phase::Verify] {
+            reached = Some(phase);
+            let timeout = (phase == Phase::Verify)
+                .then_some(rolling.verify_timeout)
+                .flatten();
+            let result = self
+                .phase(&mut host, phase, position, timeout, &mut verdicts)
+                .await;
+            let outcome = match result {
+                PhaseResult::Ok => continue,
+                PhaseResult::Unreachable => HostOutcome::Unreachable,
+                PhaseResult::Failed if phase == Phase::Backup => HostOutcome::Failed,
+                PhaseResult::Failed if self.has(Phase::Rollback) => {
+                    reached = Some(Phase::Rollback);
+                    // The rollback runs on a host that just failed: let it take tasks again.
+                    host.failed = false;
+                    let rolled = self
+                        .phase(&mut host, Phase::Rollback, position, None, &mut verdicts)
+                        .await;
+                    host.failed = true;
+                    match rolled {
+                        PhaseResult::Ok => HostOutcome::RolledBack,
+                        PhaseResult::Unreachable => HostOutcome::Unreachable,
+                        PhaseResult::Failed => HostOutcome::RollbackFailed,
+                    }
+                }
+                PhaseResult::Failed => HostOutcome::Failed,
+            };
+            return (
+                host,
+                PipelineEnd {
+                    outcome,
+                    phase: reached,
+                    duration: started.elapsed(),
+                    verdicts,
+                },
+            );
+        }
+        (
+            host,
+            PipelineEnd {
+                outcome: HostOutcome::Upgraded,
+                phase: reached,
+                duration: started.elapsed(),
+                verdicts,
+            },
+        )
+    }
+
+    fn rolling(&self) -> &Rolling {
+        self.shared.playbook.plays[self.play]
+            .rolling
+            .as_ref()
+            .unwrap_or_else(|| unreachable_rolling())
+    }
+
+    fn has(&self, phase: Phase) -> bool {
+        self.shared.playbook.plays[self.play]
+            .phases
+            .as_ref()
+            .is_some_and(|p| !p.get(phase).is_empty())
+    }
+
+    /// Runs a phase's tasks in order on one host, under `timeout` if given.
+    async fn phase(
+        &self,
+        host: &mut HostState,
+        phase: Phase,
+        position: usize,
+        timeout: Option<Duration>,
+        verdicts: &mut Vec<Verdict>,
+    ) -> PhaseResult {
+        let count = self.shared.playbook.plays[self.play]
+            .phases
+            .as_ref()
+            .map_or(0, |p| p.get(phase).len());
+        self.shared.emit(Event::PhaseStart {
+            host: host.name.clone(),
+            phase,
+            position,
+            total: self.total,
+        });
+        let started = Instant::now();
+        let tasks = async {
+            for index in 0..count {
+                let job = self.job(TaskRef {
+                    section: Section::Phase(phase),
+                    index,
+                });
+                verdicts.push(job.run_on(host).await);
+                if host.unreachable {
+                    return (PhaseResult::Unreachable, None);
+                }
+                if host.failed {
+                    return (PhaseResult::Failed, None);
+                }
+            }
+            (PhaseResult::Ok, None)
+        };
+        let (result, message) = match timeout {
+            None => tasks.await,
+            Some(limit) => match tokio::time::timeout(limit, tasks).await {
+                Ok(done) => done,
+                Err(_) => (
+                    PhaseResult::Failed,
+                    Some(format!(
+                        "{phase} did not pass within {}",
+                        human_duration(limit)
+                    )),
+                ),
+            },
+        };
+        if message.is_some() {
+            host.failed = true;
+        }
+        self.shared.emit(Event::PhaseEnd {
+            host: host.name.clone(),
+            phase,
+            ok: result == PhaseResult::Ok,
+            duration_ms: millis(started.elapsed()),
+            message,
+        });
+        result
+    }
+}
+
+fn unreachable_rolling() -> &'static Rolling {
+    // Plays with phases always carry `rolling` (the loader fills in the defaults).
+    static FALLBACK: std::sync::OnceLock<Rolling> = std::sync::OnceLock::new();
+    FALLBACK.get_or_init(|| Rolling {
+        batch: vec![crate::playbook::BatchSize::Count(1)],
+        order_by: None,
+        order_groups: Vec::new(),
+        max_unavailable: None,
+        max_failed: crate::playbook::Limit::Count(0),
+        pause: Duration::ZERO,
+        confirm_canary: false,
+        verify_timeout: None,
+        span: crate::playbook::Span::default(),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhaseResult {
+    Ok,
+    Failed,
+    Unreachable,
+}
+
+fn host_end(outcome: HostOutcome) -> HostEnd {
+    match outcome {
+        HostOutcome::Upgraded => HostEnd::Verified,
+        // A failed backup changed nothing; a rolled-back host is back in service.
+        HostOutcome::RolledBack | HostOutcome::Failed => HostEnd::Restored,
+        HostOutcome::RollbackFailed | HostOutcome::Unreachable | HostOutcome::Untouched => {
+            HostEnd::Broken
+        }
+    }
+}
+
+fn announce_batch(shared: &Shared, batches: &[Vec<String>], index: usize) {
+    if let Some(hosts) = batches.get(index) {
+        shared.emit(Event::BatchStart {
+            index: index + 1,
+            total: batches.len(),
+            hosts: hosts.clone(),
+        });
+    }
+}
+
+async fn confirm_canary(shared: &Shared, batches: &[Vec<String>]) -> bool {
+    let Some(confirm) = shared.config.confirm.clone() else {
+        return true;
+    };
+    let left: usize = batches.iter().skip(1).map(Vec::len).sum();
+    let question = format!(
+        "Canary batch ({}) is done. Continue with the remaining {left} host(s)?",
+        batches.first().map(|b| b.join(", ")).unwrap_or_default()
+    );
+    tokio::task::spawn_blocking(move || confirm(&question))
+        .await
+        .unwrap_or(false)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn human_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,329 @@
+//! Rollouts (`rolling:` + `phases:`) end to end on real sshd nodes: ordering, the failure
+//! budget, rollback to the exact prior data, run_once, precheck, verify gates, and the
+//! max_unavailable invariant as seen in the event stream.
+
+mod common;
+
+use common::{Fleet, sh};
+use serde_json::Value;
+
+/// Gives every node version 1 and some data, as a first, ordinary play.
+const SETUP: &str = r#"- hosts: lab
+  tasks:
+    - shell: >-
+        mkdir -p {{ node_root }}/app &&
+        echo 1 > {{ node_root }}/app/version &&
+        head -c 4096 /dev/urandom | base64 > {{ node_root }}/app/data.txt
+"#;
+
+/// A rollout over the nodes' `app` dirs. `rolling` and `verify` are YAML indented to fit.
+fn rollout(rolling: &str, precheck_extra: &str, verify: &str) -> String {
+    format!(
+        r#"- name: rollout
+  hosts: lab
+  vars:
+    app: "{{{{ node_root }}}}/app"
+    fail_on: []
+  rolling:
+{rolling}
+  phases:
+    precheck:
+      - command: cat {{{{ app }}}}/version
+        register: current
+        changed_when: false
+{precheck_extra}
+    backup:
+      - shell: cp {{{{ app }}}}/data.txt {{{{ app }}}}/data.bak && echo {{{{ app }}}}/data.bak
+        register: backup
+    upgrade:
+      - shell: echo 2 > {{{{ app }}}}/version && echo migrated >> {{{{ app }}}}/data.txt
+    migrate:
+      - name: cluster migration
+        shell: echo {{{{ inventory_hostname }}}} >> {{{{ lab_shared }}}}/migrations.log
+        run_once: true
+    verify:
+{verify}
+    rollback:
+      - shell: cp {{{{ backup.stdout }}}} {{{{ app }}}}/data.txt && echo 1 > {{{{ app }}}}/version
+"#
+    )
+}
+
+const VERIFY_FAIL_ON: &str = "      - assert:\n          that: inventory_hostname not in fail_on\n";
+
+struct Node {
+    version: String,
+    data_sum: String,
+    backed_up: bool,
+}
+
+fn node(fleet: &Fleet, name: &str) -> Node {
+    let app = fleet.node_root(name).join("app");
+    Node {
+        version: sh(&format!("cat {}/version", app.display())),
+        data_sum: sh(&format!("sha256sum < {}/data.txt", app.display())),
+        backed_up: app.join("data.bak").exists(),
+    }
+}
+
+fn setup(fleet: &Fleet) -> Vec<String> {
+    let playbook = fleet.write("setup.yml", SETUP);
+    fleet.run(&playbook).expect_code(0);
+    fleet
+        .lab
+        .nodes
+        .iter()
+        .map(|n| node(fleet, &n.name).data_sum)
+        .collect()
+}
+
+fn outcomes(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "rollout_end")
+        .flat_map(|e| e["hosts"].as_array().cloned().unwrap_or_default())
+        .map(|row| {
+            (
+                row["host"].as_str().unwrap_or_default().to_string(),
+                row["outcome"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn verify_failing_on_the_third_of_five_rolls_it_back_and_spares_the_rest() {
+    let fleet = Fleet::up(5);
+    let before = setup(&fleet);
+    let playbook = fleet.write(
+        "rollout.yml",
+        &rollout("    batch: 1\n    max_failed: 0", "", VERIFY_FAIL_ON),
+    );
+    let run = fleet
+        .run(&playbook)
+        .args(["--output", "json", "-e", r#"{"fail_on": ["node3"]}"#])
+        .expect_code(6);
+    assert_eq!(
+        outcomes(&run.events()),
+        pairs(&[
+            ("node1", "UPGRADED"),
+            ("node2", "UPGRADED"),
+            ("node3", "ROLLED_BACK"),
+            ("node4", "UNTOUCHED"),
+            ("node5", "UNTOUCHED"),
+        ]),
+        "{}",
+        run.dump()
+    );
+    for (i, name) in ["node1", "node2"].iter().enumerate() {
+        let n = node(&fleet, name);
+        assert_eq!(n.version, "2");
+        assert_ne!(n.data_sum, before[i], "{name} was migrated");
+    }
+    let third = node(&fleet, "node3");
+    assert_eq!(third.version, "1");
+    assert_eq!(
+        third.data_sum, before[2],
+        "node3 has exactly its prior data"
+    );
+    for (i, name) in [(3, "node4"), (4, "node5")] {
+        let n = node(&fleet, name);
+        assert_eq!(
+            (n.version.as_str(), n.backed_up),
+            ("1", false),
+            "{name} untouched"
+        );
+        assert_eq!(n.data_sum, before[i]);
+    }
+    // The halt is explained in the human output too.
+    let human = fleet
+        .run(&playbook)
+        .args(["-e", r#"{"fail_on": ["node4"]}"#])
+        .expect_code(6);
+    human
+        .stdout_has("ROLLOUT HALTED: failure budget spent")
+        .stdout_has("node4 ⇒ ROLLED_BACK");
+}
+
+#[test]
+fn the_failure_budget_counts_the_whole_rollout_not_one_batch() {
+    let fleet = Fleet::up(5);
+    setup(&fleet);
+    let playbook = fleet.write(
+        "rollout.yml",
+        &rollout("    batch: 1\n    max_failed: 1", "", VERIFY_FAIL_ON),
+    );
+    let run = fleet
+        .run(&playbook)
+        .args([
+            "--output",
+            "json",
+            "-e",
+            r#"{"fail_on": ["node2", "node4"]}"#,
+        ])
+        .expect_code(6);
+    assert_eq!(
+        outcomes(&run.events()),
+        pairs(&[
+            ("node1", "UPGRADED"),
+            ("node2", "ROLLED_BACK"),
+            ("node3", "UPGRADED"),
+            ("node4", "ROLLED_BACK"),
+            ("node5", "UNTOUCHED"),
+        ])
+    );
+    // One failure within the budget: the rollout completes, and the exit code says a host failed.
+    let fleet = Fleet::up(3);
+    setup(&fleet);
+    let playbook = fleet.write(
+        "rollout.yml",
+        &rollout("    batch: 1\n    max_failed: 1", "", VERIFY_FAIL_ON),
+    );
+    fleet
+        .run(&playbook)
+        .args(["-e", r#"{"fail_on": ["node2"]}"#])
+        .expect_code(2);
+    assert_eq!(node(&fleet, "node3").version, "2");
+}
+
+#[test]
+fn run_once_runs_once_for_the_whole_rollout_across_batches() {
+    let fleet = Fleet::up(3);
+    setup(&fleet);
+    let playbook = fleet.write("rollout.yml", &rollout("    batch: 1", "", VERIFY_FAIL_ON));
+    fleet.run(&playbook).expect_code(0);
+    let log = std::fs::read_to_string(fleet.lab.shared_dir().join("migrations.log"))
+        .expect("migrations.log");
+    assert_eq!(log, "node1\n", "run_once ran on: {log:?}");
+    for n in ["node1", "node2", "node3"] {
+        assert_eq!(node(&fleet, n).version, "2");
+    }
+}
+
+#[test]
+fn order_by_and_order_groups_put_the_primary_last() {
+    let fleet = Fleet::up(3);
+    setup(&fleet);
+    for rolling in [
+        "    batch: [1, 2]\n    order_by: \"{{ role == 'primary' }}\"",
+        "    batch: [1, 2]\n    order_groups: [replicas, primary]",
+    ] {
+        let playbook = fleet.write("rollout.yml", &rollout(rolling, "", VERIFY_FAIL_ON));
+        // The plan shows the order and the batches without connecting.
+        let plan = common::drover()
+            .arg("plan")
+            .arg(&playbook)
+            .arg("-i")
+            .arg(&fleet.lab.inventory)
+            .expect_code(0);
+        plan.stdout_has("batch 1: node2\n")
+            .stdout_has("batch 2: node3, node1\n");
+        let run = fleet
+            .run(&playbook)
+            .args(["--output", "json"])
+            .expect_code(0);
+        let start = run
+            .events()
+            .into_iter()
+            .find(|e| e["event"] == "rollout_start")
+            .expect("rollout_start");
+        assert_eq!(
+            start["hosts"],
+            serde_json::json!(["node2", "node3", "node1"])
+        );
+        assert_eq!(
+            start["batches"],
+            serde_json::json!([["node2"], ["node3", "node1"]])
+        );
+    }
+}
+
+#[test]
+fn a_precheck_failure_anywhere_changes_nothing_anywhere() {
+    let fleet = Fleet::up(3);
+    let before = setup(&fleet);
+    let playbook = fleet.write(
+        "rollout.yml",
+        &rollout(
+            "    batch: 1",
+            "      - assert:\n          that: inventory_hostname != 'node3'\n",
+            VERIFY_FAIL_ON,
+        ),
+    );
+    let run = fleet.run(&playbook).expect_code(2);
+    run.stdout_has("PRECHECK FAILED on node3");
+    for (i, name) in ["node1", "node2", "node3"].iter().enumerate() {
+        let n = node(&fleet, name);
+        assert_eq!((n.version.as_str(), n.backed_up), ("1", false), "{name}");
+        assert_eq!(n.data_sum, before[i]);
+    }
+}
+
+#[test]
+fn a_verify_gate_passes_once_green_and_fails_at_its_deadline() {
+    let fleet = Fleet::up(2);
+    setup(&fleet);
+    // Green on the third try.
+    let eventually = "      - shell: >-\n          n=$(cat {{ app }}/tries 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{ app }}/tries; echo $n\n        register: tries\n        until: tries.stdout | int >= 3\n        retries: 5\n        delay: 1\n        changed_when: false\n";
+    let playbook = fleet.write("eventually.yml", &rollout("    batch: 2", "", eventually));
+    let run = fleet.run(&playbook).expect_code(0);
+    run.stdout_has("FAILED - RETRYING: [node1]");
+    assert_eq!(
+        sh(&format!(
+            "cat {}/app/tries",
+            fleet.node_root("node2").display()
+        )),
+        "3"
+    );
+
+    // Never green: the deadline ends it long before the retries would.
+    let fleet = Fleet::up(1);
+    setup(&fleet);
+    let never = "      - command: \"false\"\n        register: gate\n        until: gate.rc == 0\n        retries: 1000\n        delay: 1\n";
+    let playbook = fleet.write(
+        "never.yml",
+        &rollout("    batch: 1\n    verify_timeout: 2s", "", never),
+    );
+    let run = fleet.run(&playbook).expect_code(6);
+    run.stdout_has("verify failed after")
+        .stdout_has("verify did not pass within 2s")
+        .stdout_has("node1 ⇒ ROLLED_BACK");
+    assert_eq!(node(&fleet, "node1").version, "1");
+}
+
+#[test]
+fn never_more_than_max_unavailable_hosts_between_backup_and_verified() {
+    let fleet = Fleet::up(4);
+    setup(&fleet);
+    let verify = "      - command: sleep 0.3\n";
+    let playbook = fleet.write(
+        "rollout.yml",
+        &rollout("    batch: 4\n    max_unavailable: 2", "", verify),
+    );
+    let run = fleet
+        .run(&playbook)
+        .args(["--output", "json"])
+        .expect_code(0);
+    let mut out = std::collections::BTreeSet::new();
+    let mut most = 0;
+    for e in run.events() {
+        match e["event"].as_str() {
+            Some("phase_start") if e["phase"] == "backup" => {
+                out.insert(e["host"].as_str().unwrap_or_default().to_string());
+            }
+            Some("host_done") => {
+                out.remove(e["host"].as_str().unwrap_or_default());
+            }
+            _ => {}
+        }
+        assert!(out.len() <= 2, "more than 2 hosts out of service: {out:?}");
+        most = most.max(out.len());
+    }
+    assert_eq!(most, 2, "the batch of 4 ran two at a time");
+}
