@@ -344,9 +344,12 @@ fn transport_config(ssh: &SshArgs) -> TransportConfig {
     config
 }
 
-/// Asks on the terminal (not stdin, which may be a pipe); no terminal means no.
+/// Asks on the terminal when drover runs in one; unattended (stdin not a terminal) means no.
 fn ask_tty(question: &str) -> bool {
-    use std::io::BufRead;
+    use std::io::{BufRead, IsTerminal};
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
     // Let the printer finish the batch's lines before the question appears.
     std::thread::sleep(Duration::from_millis(100));
     let Ok(tty) = std::fs::OpenOptions::new()
@@ -413,39 +416,13 @@ fn parse_mapping(text: &str, name: &str) -> Result<Vars, CliError> {
 
 fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
     let (_inventory, playbook, plan, _extra_vars) = load(&args.target)?;
-    let mut out = String::new();
-    match args.format {
-        PlanFormat::Json => {
-            out = serde_json::to_string_pretty(&plan).unwrap_or_default();
-            out.push('\n');
-        }
-        PlanFormat::Text => {
-            for p in &plan.plays {
-                let play = &playbook.plays[p.play];
-                let title = if p.name.is_empty() {
-                    &p.pattern
-                } else {
-                    &p.name
-                };
-                out.push_str(&format!(
-                    "PLAY [{title}] — hosts `{}`: {} host(s) in {} batch(es)\n",
-                    p.pattern,
-                    p.hosts.len(),
-                    p.batches.len()
-                ));
-                for (i, batch) in p.batches.iter().enumerate() {
-                    out.push_str(&format!("  batch {}: {}\n", i + 1, batch.join(", ")));
-                }
-                for task in &play.tasks {
-                    out.push_str(&format!(
-                        "  - {} ({})\n",
-                        task.display_name(),
-                        playbook.source.location(task.span)
-                    ));
-                }
-            }
-        }
-    }
+    let out = match args.format {
+        PlanFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&plan).unwrap_or_default()
+        ),
+        PlanFormat::Text => report::plan::text(&playbook, &plan),
+    };
     print!("{out}");
     Ok(0)
 }

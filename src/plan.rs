@@ -260,7 +260,67 @@ mod tests {
         ]
     }
 
+    fn rollout_play(order_groups: Vec<String>) -> Play {
+        let source =
+            crate::playbook::Source::new("p.yml", "- hosts: all\n  phases:\n    upgrade: []\n");
+        let Ok(mut plays) = crate::playbook::load::parse_for_tests(&source) else {
+            panic!("parse")
+        };
+        let mut play = plays.remove(0);
+        if let Some(rolling) = play.rolling.as_mut() {
+            rolling.order_groups = order_groups;
+        }
+        play
+    }
+
+    fn inventory(groups: &[(&str, &[usize])], n: usize) -> Inventory {
+        let mut text = String::from("all:\n  hosts:\n");
+        for i in 0..n {
+            text.push_str(&format!("    h{i}:\n"));
+        }
+        text.push_str("  children:\n");
+        for (group, members) in groups {
+            text.push_str(&format!("    {group}:\n      hosts:\n"));
+            for m in *members {
+                text.push_str(&format!("        h{m}:\n"));
+            }
+        }
+        match Inventory::from_source(std::path::Path::new("inv.yml"), text) {
+            Ok(inv) => inv,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     proptest! {
+        #[test]
+        fn ordering_is_stable_and_puts_groups_then_keys_in_order(
+            n in 1usize..12,
+            keys in proptest::collection::vec(0i32..3, 12),
+            primary in proptest::collection::vec(0usize..12, 0..4),
+        ) {
+            let primary: Vec<usize> = primary.into_iter().filter(|&p| p < n).collect();
+            let inv = inventory(&[("first", &primary)], n);
+            let play = rollout_play(vec!["first".to_string()]);
+            let hosts: Vec<String> = (0..n).map(|i| format!("h{i}")).collect();
+            let key_of = |h: &str| keys[h[1..].parse::<usize>().unwrap_or(0)];
+            let ordered = order_hosts(hosts.clone(), &play, &inv, |h| {
+                Ok::<_, ()>(minijinja::Value::from(key_of(h)))
+            })
+            .unwrap_or_else(|(h, _)| h);
+            // A permutation of the hosts…
+            let mut sorted = ordered.clone();
+            sorted.sort_by_key(|h| h[1..].parse::<usize>().unwrap_or(0));
+            prop_assert_eq!(&sorted, &hosts);
+            // …sorted by (in `first`? first : last, key), ties in inventory order.
+            let rank = |h: &String| {
+                let i = h[1..].parse::<usize>().unwrap_or(0);
+                (usize::from(!primary.contains(&i)), key_of(h), i)
+            };
+            for pair in ordered.windows(2) {
+                prop_assert!(rank(&pair[0]) < rank(&pair[1]), "{:?}", ordered);
+            }
+        }
+
         #[test]
         fn batches_cover_every_host_once_in_order(
             n in 0usize..200,

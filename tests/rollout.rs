@@ -327,3 +327,61 @@ fn never_more_than_max_unavailable_hosts_between_backup_and_verified() {
     }
     assert_eq!(most, 2, "the batch of 4 ran two at a time");
 }
+
+#[test]
+fn the_canary_batch_waits_for_confirmation_and_yes_gives_it() {
+    let fleet = Fleet::up(3);
+    setup(&fleet);
+    let playbook = fleet.write(
+        "rollout.yml",
+        &rollout(
+            "    batch: [1, \"100%\"]\n    confirm_canary: true\n    pause: 1s",
+            "",
+            VERIFY_FAIL_ON,
+        ),
+    );
+    // No terminal to ask on and no --yes: stop after the canary, the rest untouched.
+    let run = fleet
+        .run(&playbook)
+        .args(["--output", "json"])
+        .expect_code(6);
+    assert_eq!(
+        outcomes(&run.events()),
+        pairs(&[
+            ("node1", "UPGRADED"),
+            ("node2", "UNTOUCHED"),
+            ("node3", "UNTOUCHED"),
+        ])
+    );
+    assert!(run.stdout().contains("the canary batch was not confirmed"));
+    // --yes: the canary, a pause, then everyone else in one batch.
+    let run = fleet
+        .run(&playbook)
+        .args(["--yes", "--output", "json"])
+        .expect_code(0);
+    let events = run.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "pause" && e["seconds"] == 1.0),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(node(&fleet, "node3").version, "2");
+}
+
+#[test]
+fn ansible_order_values_apply_before_batching() {
+    let fleet = Fleet::up(3);
+    let playbook = fleet.write(
+        "order.yml",
+        "- hosts: lab\n  order: reverse_inventory\n  serial: 1\n  tasks:\n    - command: 'true'\n",
+    );
+    let plan = common::drover()
+        .arg("plan")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .expect_code(0);
+    plan.stdout_has("batch 1: node3\n  batch 2: node2\n  batch 3: node1\n");
+}

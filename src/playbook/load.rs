@@ -121,6 +121,12 @@ pub(super) enum ParseFailure {
     Invalid(Vec<Problem>),
 }
 
+/// Parses playbook text without a file, for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn parse_for_tests(source: &Source) -> Result<Vec<Play>, String> {
+    parse(source).map_err(|_| "invalid playbook".to_string())
+}
+
 pub(super) fn parse(source: &Source) -> Result<Vec<Play>, ParseFailure> {
     let root = yaml::parse(&source.text).map_err(|err| {
         ParseFailure::Yaml(serde_saphyr::miette::to_miette_report(

@@ -4,7 +4,7 @@
 //! Owns the playbook's *shape* only. Templates inside it stay unrendered [`Node`]s: they are
 //! rendered per host by the engine, which reports template errors with these same spans.
 
-mod load;
+pub(crate) mod load;
 pub mod source;
 pub mod yaml;
 

@@ -3,6 +3,7 @@
 
 mod human;
 mod json;
+pub mod plan;
 
 pub use human::Human;
 pub use json::JsonLines;
