@@ -493,6 +493,15 @@ impl Job {
             host.facts
                 .insert(register.clone(), Value::Object(result.clone()));
         }
+        // Modules that set facts (`set_fact`, `include_vars`) return them as `ansible_facts`,
+        // as in Ansible; they join the host's variables for the rest of the run.
+        if status != Status::Failed
+            && let Some(Value::Object(facts)) = result.get("ansible_facts")
+        {
+            for (k, v) in facts {
+                host.facts.insert(k.clone(), v.clone());
+            }
+        }
         if status == Status::Failed && !ignored {
             host.failed = true;
         }
