@@ -208,6 +208,7 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
+            CliError::Plan(PlanError::LimitMatchesNothing(_)) => EXIT_ERROR,
             CliError::Playbook(_) | CliError::Inventory(_) | CliError::Plan(_) => EXIT_PARSE,
             CliError::ExtraVars(_) | CliError::NoSuchHost(_) => EXIT_BAD_OPTIONS,
             CliError::Lab(_) | CliError::Runtime(_) => EXIT_ERROR,
@@ -248,6 +249,7 @@ type Loaded = (Inventory, Playbook, plan::Plan, Vars);
 fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
     let extra_vars = parse_extra_vars(&target.extra_vars)?;
     let inventory = Inventory::load(&target.inventory)?;
+    warn_unread_var_dirs(&target.inventory, &target.playbook);
     let playbook = playbook::load(&target.playbook)?;
     let plan = plan::plan(
         &playbook,
@@ -257,6 +259,34 @@ fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
         &Templates::new(),
     )?;
     Ok((inventory, playbook, plan, extra_vars))
+}
+
+/// group_vars/ and host_vars/ beside the inventory or the playbook are not read yet: say so
+/// rather than let their variables vanish silently.
+fn warn_unread_var_dirs(inventory: &Path, playbook: &Path) {
+    let mut dirs = Vec::new();
+    for base in [inventory.parent(), playbook.parent()]
+        .into_iter()
+        .flatten()
+    {
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        for name in ["group_vars", "host_vars"] {
+            let dir = base.join(name);
+            if dir.is_dir() && !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    for dir in dirs {
+        eprintln!(
+            "[WARNING]: {} is not read: drover does not load group_vars/ and host_vars/ yet",
+            dir.display()
+        );
+    }
 }
 
 fn run(args: RunArgs) -> Result<u8, CliError> {
@@ -394,7 +424,7 @@ fn parse_extra_vars(values: &[String]) -> Result<Vars, CliError> {
                     CliError::ExtraVars(format!("unbalanced quotes in `{value}`"))
                 })?;
                 for word in words {
-                    let Some((k, v)) = word.split_once('=') else {
+                    let Some((k, v)) = word.split_once('=').filter(|(k, _)| !k.is_empty()) else {
                         return Err(CliError::ExtraVars(format!("`{word}` is not `key=value`")));
                     };
                     vars.insert(k.to_string(), serde_json::Value::String(v.to_string()));

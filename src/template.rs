@@ -198,7 +198,12 @@ impl Templates {
         origin: Origin,
     ) -> TemplateError {
         if err.kind() == ErrorKind::UndefinedError {
-            return undefined(origin, self.first_undefined(text, ctx));
+            let mut error = undefined(origin, self.first_undefined(text, ctx));
+            // In a template file, the line within it is what the user needs.
+            if let (Origin::File(_), Some(line)) = (origin, err.line()) {
+                error.location = format!("{}:{line}", origin.describe());
+            }
+            return error;
         }
         let mut message = err.kind().to_string();
         if let Some(detail) = err.detail() {

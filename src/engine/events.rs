@@ -41,6 +41,7 @@ pub enum Event {
         task: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         phase: Option<Phase>,
+        module: String,
         status: Status,
         item: Value,
         result: Value,

@@ -17,7 +17,7 @@ mod vars;
 pub use events::{Event, HostOutcome, HostStats, Status};
 
 use crate::inventory::{Inventory, Vars};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlayPlan};
 use crate::playbook::Playbook;
 use crate::template::{Templates, from_json};
 use crate::transport::{Connection, Connector, TransportConfig};
@@ -165,6 +165,12 @@ pub async fn run(
                     unreachable: false,
                 });
         }
+        // Hosts that failed or were unreachable in an earlier play take no part in this one,
+        // as in Ansible.
+        let play_plan = &state.without_fallen(play_plan, play);
+        if play_plan.hosts.is_empty() {
+            continue;
+        }
         let scope = Arc::new(play_scope(&shared, play_plan));
         let flow = if play_plan.rollout {
             rollout::run(&shared, &scope, play_plan, &mut state, &interrupts).await
@@ -238,6 +244,23 @@ impl RunState {
         // Keep inventory order for the next task's scheduling and the recap.
         self.hosts
             .sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
+    }
+
+    /// The play's plan without the hosts that fell in earlier plays, re-batched.
+    fn without_fallen(&self, play_plan: &PlayPlan, play: &crate::playbook::Play) -> PlayPlan {
+        let hosts = self.live(&play_plan.hosts);
+        if hosts.len() == play_plan.hosts.len() {
+            return play_plan.clone();
+        }
+        let sizes = match (&play.rolling, play_plan.rollout) {
+            (Some(rolling), true) => rolling.batch.as_slice(),
+            _ => play.serial.as_slice(),
+        };
+        PlayPlan {
+            batches: crate::plan::split(&hosts, sizes),
+            hosts,
+            ..play_plan.clone()
+        }
     }
 
     fn live(&self, hosts: &[String]) -> Vec<String> {

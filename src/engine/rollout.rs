@@ -287,7 +287,7 @@ impl Rollout {
                 section: Section::Phase(Phase::Precheck),
                 index: 0,
             });
-            let vars = job.context_for(host_state).map_err(|e| e.to_string())?;
+            let vars = job.context_for(host_state);
             let ctx = super::vars::jinja(&self.scope, &vars);
             shared
                 .templates

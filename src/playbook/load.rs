@@ -549,7 +549,20 @@ impl Checker<'_> {
                     module_key = Some(key);
                     task.module = spec.name;
                     task.module_span = key.span;
-                    task.args = value.clone();
+                    task.args = match &value.value {
+                        NodeValue::Str(text) => {
+                            match key_value_args(text, spec, value.span) {
+                                Ok(args) => args,
+                                Err(message) => {
+                                    self.problem(value.span, message, "here", Some(
+                                    "write the arguments as a mapping, or as `key=value` words".to_string(),
+                                ));
+                                    value.clone()
+                                }
+                            }
+                        }
+                        _ => value.clone(),
+                    };
                 }
             }
         }
@@ -723,6 +736,99 @@ fn merge_args(args: &Node, extra: &Node) -> Node {
     }
 }
 
+/// Ansible's `key=value` shorthand (`copy: src=a dest=b`, `command: touch x creates=x`):
+/// for free-form modules, words naming one of the module's arguments become that argument
+/// and the rest stays the command; for the others every word must be `key=value`.
+fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<Node, String> {
+    let mut entries: Vec<(Key, Node)> = Vec::new();
+    let mut rest: Vec<&str> = Vec::new();
+    let node = |value: NodeValue| Node { value, span };
+    for word in split_words(text) {
+        let pair = word.split_once('=').filter(|(k, _)| {
+            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        match pair {
+            Some((k, v)) if !spec.free_form || spec.args.contains(&k) => {
+                let key = Key {
+                    name: k.to_string(),
+                    span,
+                };
+                entries.push((key, node(NodeValue::Str(unquote(v)))));
+            }
+            _ if spec.free_form => rest.push(word),
+            _ => {
+                return Err(format!(
+                    "`{word}` is not `key=value`; module `{}` takes no free-form text",
+                    spec.name
+                ));
+            }
+        }
+    }
+    if spec.free_form {
+        if entries.is_empty() {
+            return Ok(node(NodeValue::Str(text.to_string())));
+        }
+        let raw = Key {
+            name: "_raw_params".to_string(),
+            span,
+        };
+        entries.insert(0, (raw, node(NodeValue::Str(rest.join(" ")))));
+    }
+    Ok(node(NodeValue::Map(entries)))
+}
+
+/// Splits on whitespace outside quotes and `{{ … }}`/`{% … %}`, keeping both as written
+/// (the command is passed on as the user wrote it; templates render later).
+fn split_words(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut start = None;
+    let mut quote: Option<char> = None;
+    let mut jinja = 0usize;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|(_, n)| *n);
+        match (quote, c) {
+            (_, '{') if matches!(next, Some('{' | '%')) => {
+                jinja += 1;
+                start.get_or_insert(i);
+                chars.next();
+            }
+            (_, '}' | '%') if jinja > 0 && next == Some('}') => {
+                jinja -= 1;
+                chars.next();
+            }
+            _ if jinja > 0 => {}
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                start.get_or_insert(i);
+            }
+            (None, c) if c.is_whitespace() => {
+                if let Some(s) = start.take() {
+                    words.push(&text[s..i]);
+                }
+            }
+            (None, _) => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    if let Some(s) = start {
+        words.push(&text[s..]);
+    }
+    words
+}
+
+fn unquote(value: &str) -> String {
+    for q in ['\'', '"'] {
+        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
+            return inner.to_string();
+        }
+    }
+    value.to_string()
+}
+
 fn first_key_span(node: &Node) -> Span {
     node.as_map()
         .and_then(|entries| entries.first())
@@ -877,6 +983,31 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn key_value_shorthand_as_ansible_reads_it() {
+        let source = Source::new(
+            "p.yml",
+            "- hosts: all\n  tasks:\n    - command: touch \"/tmp/a b\" creates=/tmp/x chdir=/tmp\n    - copy: src=a.txt dest='/tmp/b c'\n    - shell: echo x=1 | grep x\n    - copy: content={{ a | default('x y') }} dest={{ b }}/c\n",
+        );
+        let Ok(plays) = parse(&source) else {
+            panic!("should parse")
+        };
+        let args = plays[0].tasks[0].args.to_json();
+        assert_eq!(args["_raw_params"], "touch \"/tmp/a b\"");
+        assert_eq!(args["creates"], "/tmp/x");
+        assert_eq!(args["chdir"], "/tmp");
+        let args = plays[0].tasks[1].args.to_json();
+        assert_eq!(args["src"], "a.txt");
+        assert_eq!(args["dest"], "/tmp/b c");
+        // `x=1` is not an argument of shell: it stays in the command.
+        assert_eq!(plays[0].tasks[2].args.to_json(), "echo x=1 | grep x");
+        let args = plays[0].tasks[3].args.to_json();
+        assert_eq!(args["content"], "{{ a | default('x y') }}");
+        assert_eq!(args["dest"], "{{ b }}/c");
+        let found = problems("- hosts: all\n  tasks:\n    - copy: a.txt /tmp\n");
+        assert!(found[0].contains("`a.txt` is not `key=value`"), "{found:?}");
     }
 
     #[test]

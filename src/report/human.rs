@@ -194,6 +194,7 @@ impl Human {
                 host,
                 task,
                 phase,
+                module,
                 status,
                 item,
                 result,
@@ -207,10 +208,17 @@ impl Human {
                     other => other.to_string(),
                 };
                 let (word, color) = status_word(*status);
-                let mut line = format!("{word}: [{host}]{step} => (item={label})");
-                if *status == Status::Failed {
-                    line.push_str(&format!(" => {}", compact(result)));
-                }
+                // Ansible's shapes: `ok: [h] => (item=x)`, `failed: [h] (item=x) => {…}`.
+                let line = match status {
+                    Status::Failed => {
+                        format!("{word}: [{host}]{step} (item={label}) => {}", compact(result))
+                    }
+                    _ if module == "debug" && *status != Status::Skipped => format!(
+                        "{word}: [{host}]{step} => (item={label}) => {}",
+                        serde_json::to_string_pretty(&debug_fields(result)).unwrap_or_default()
+                    ),
+                    _ => format!("{word}: [{host}]{step} => (item={label})"),
+                };
                 format!("{}\n", self.paint(&line, color))
             }
             Event::HostResult {
@@ -240,7 +248,7 @@ impl Human {
             }
             Event::BatchFailed { index } => self.paint(
                 &format!(
-                    "\nNO MORE HOSTS LEFT: every host of batch {index} failed; stopping the play\n"
+                    "\nNO MORE HOSTS LEFT: every host of batch {index} failed; stopping the run\n"
                 ),
                 "31",
             ),
@@ -287,7 +295,7 @@ impl Human {
             }
             // A loop's items were already shown; Ansible prints no summary line for them.
             _ if looped => return text,
-            _ if *module == "debug" || *module == "assert" => {
+            _ if (*module == "debug" || *module == "assert") && *status != Status::Skipped => {
                 let shown = debug_fields(result);
                 format!(
                     "{}: [{host}]{step} => {}",
@@ -392,7 +400,9 @@ fn compact(result: &Value) -> String {
 fn debug_fields(result: &Value) -> Value {
     let mut shown = result.clone();
     if let Value::Object(map) = &mut shown {
-        map.remove("changed");
+        for key in ["changed", "item", "ansible_loop_var"] {
+            map.remove(key);
+        }
     }
     shown
 }
