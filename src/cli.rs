@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use drover::engine::{self, RunConfig};
 use drover::inventory::{Inventory, InventoryError, Vars};
+use drover::journal::{self, Journal, JournalError, Record, RunInputs};
 use drover::lab::{self, LabConfig, LabError};
 use drover::plan::{self, PlanError};
 use drover::playbook::{self, Playbook, PlaybookError};
@@ -48,6 +49,52 @@ enum Command {
         #[command(subcommand)]
         action: LabAction,
     },
+    /// Continue an interrupted run from its journal (default: the latest unfinished run).
+    Resume(ResumeArgs),
+    /// Past runs and their outcome; `runs show ID` for one run's per-host story.
+    Runs(RunsArgs),
+}
+
+#[derive(Args, Debug)]
+struct StateArgs {
+    /// Where run journals live [default: $DROVER_STATE_DIR or ./.drover].
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ResumeArgs {
+    /// The run to continue [default: the latest unfinished run].
+    run_id: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Resume even though the playbook or inventory changed since the run started.
+    #[arg(long)]
+    force: bool,
+    /// Values for extra vars the journal redacted (secrets), `key=value`.
+    #[arg(short = 'e', long = "extra-vars")]
+    extra_vars: Vec<String>,
+    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    output: OutputArg,
+    #[command(flatten)]
+    ssh: SshArgs,
+    /// Answer yes to confirmation prompts.
+    #[arg(short = 'y', long)]
+    yes: bool,
+}
+
+#[derive(Args, Debug)]
+struct RunsArgs {
+    #[command(subcommand)]
+    action: Option<RunsAction>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunsAction {
+    /// One run's inputs and what each host went through.
+    Show { run_id: String },
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +133,11 @@ struct RunArgs {
     /// Answer yes to confirmation prompts (the canary batch), for unattended runs.
     #[arg(short = 'y', long)]
     yes: bool,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Write no journal (such a run cannot be resumed).
+    #[arg(long)]
+    no_journal: bool,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +255,21 @@ pub enum CliError {
     NoSuchHost(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{what} changed since run {run_id} started ({path})")]
+    #[diagnostic(help(
+        "resuming against different inputs is unsafe; pass --force if you are sure"
+    ))]
+    InputsChanged {
+        what: &'static str,
+        path: PathBuf,
+        run_id: String,
+    },
+    #[error("run {run_id} had secret extra vars that were not journaled: {names}")]
+    #[diagnostic(help("give them again: drover resume {run_id} -e NAME=VALUE"))]
+    SecretsMissing { run_id: String, names: String },
 }
 
 impl CliError {
@@ -211,7 +278,8 @@ impl CliError {
             CliError::Plan(PlanError::LimitMatchesNothing(_)) => EXIT_ERROR,
             CliError::Playbook(_) | CliError::Inventory(_) | CliError::Plan(_) => EXIT_PARSE,
             CliError::ExtraVars(_) | CliError::NoSuchHost(_) => EXIT_BAD_OPTIONS,
-            CliError::Lab(_) | CliError::Runtime(_) => EXIT_ERROR,
+            CliError::Lab(_) | CliError::Runtime(_) | CliError::Journal(_) => EXIT_ERROR,
+            CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
         }
     }
 }
@@ -240,6 +308,8 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
         Command::Check(args) => check(args),
         Command::Inventory(args) => inventory_cmd(args),
         Command::Lab { action } => lab_cmd(action),
+        Command::Resume(args) => resume(args),
+        Command::Runs(args) => runs(args),
     }
 }
 
@@ -289,8 +359,33 @@ fn warn_unread_var_dirs(inventory: &Path, playbook: &Path) {
     }
 }
 
+fn state_dir(args: &StateArgs) -> PathBuf {
+    args.state_dir
+        .clone()
+        .or_else(|| std::env::var_os("DROVER_STATE_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".drover"))
+}
+
 fn run(args: RunArgs) -> Result<u8, CliError> {
     let (inventory, playbook, plan, extra_vars) = load(&args.target)?;
+    // A check run changes nothing, so there is nothing to resume.
+    let journal = if args.check || args.no_journal {
+        None
+    } else {
+        let inputs = RunInputs {
+            run_id: journal::new_run_id(),
+            started: journal::now_rfc3339(),
+            playbook: args.target.playbook.clone(),
+            playbook_sha256: journal::sha256_file(&args.target.playbook),
+            inventory: args.target.inventory.clone(),
+            inventory_sha256: journal::sha256_file(&args.target.inventory),
+            limit: args.target.limit.clone(),
+            extra_vars: journal::redact(&extra_vars.clone().into_iter().collect()),
+            check: args.check,
+            forks: usize::from(args.forks),
+        };
+        Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
+    };
     let config = RunConfig {
         forks: usize::from(args.forks),
         check: args.check,
@@ -298,6 +393,8 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         extra_vars,
         transport: transport_config(&args.ssh),
         confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
+        journal,
+        resume: None,
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -318,6 +415,7 @@ fn execute_plan(
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
+    let journal = config.journal.clone();
     let code = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (interrupt_tx, interrupts) = tokio::sync::watch::channel(0u32);
@@ -327,11 +425,23 @@ fn execute_plan(
                 reporter.event(&event);
             }
         });
-        // First Ctrl-C: finish the current task everywhere and start nothing new.
-        // Second: abort now.
+        // First Ctrl-C (or SIGTERM): finish the current step everywhere and start nothing
+        // new. Second: abort now (the journal says which steps were in flight).
         tokio::spawn(async move {
             let mut presses = 0u32;
-            while tokio::signal::ctrl_c().await.is_ok() {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                let term_recv = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { break },
+                    _ = term_recv => {}
+                }
                 presses += 1;
                 if presses >= 2 {
                     let _ = std::io::stdout().flush();
@@ -352,7 +462,149 @@ fn execute_plan(
         let _ = printer.await;
         summary.exit_code()
     });
+    if let Some(journal) = journal {
+        journal.record(&Record::RunEnd {
+            exit_code: code,
+            at: journal::now_rfc3339(),
+        })?;
+    }
     Ok(u8::try_from(code).unwrap_or(EXIT_ERROR))
+}
+
+fn resume(args: ResumeArgs) -> Result<u8, CliError> {
+    let dir = state_dir(&args.state);
+    let log = journal::find(&dir, args.run_id.as_deref())?;
+    let inputs = &log.inputs;
+    if !args.force {
+        for (what, path, sum) in [
+            ("the playbook", &inputs.playbook, &inputs.playbook_sha256),
+            ("the inventory", &inputs.inventory, &inputs.inventory_sha256),
+        ] {
+            if journal::sha256_file(path) != *sum {
+                return Err(CliError::InputsChanged {
+                    what,
+                    path: path.clone(),
+                    run_id: inputs.run_id.clone(),
+                });
+            }
+        }
+    }
+    let mut extra_vars: Vars = inputs.extra_vars.clone().into_iter().collect();
+    extra_vars.extend(parse_extra_vars(&args.extra_vars)?);
+    let missing: Vec<String> = extra_vars
+        .iter()
+        .filter(|(_, v)| v.as_str() == Some(journal::REDACTED))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError::SecretsMissing {
+            run_id: inputs.run_id.clone(),
+            names: missing.join(", "),
+        });
+    }
+    let target = TargetArgs {
+        playbook: inputs.playbook.clone(),
+        inventory: inputs.inventory.clone(),
+        limit: inputs.limit.clone(),
+        extra_vars: Vec::new(),
+    };
+    let inventory = Inventory::load(&target.inventory)?;
+    let playbook = playbook::load(&target.playbook)?;
+    let plan = plan::plan(
+        &playbook,
+        &inventory,
+        target.limit.as_deref(),
+        &extra_vars,
+        &Templates::new(),
+    )?;
+    let journal = Journal::append_to(&log.path)?;
+    journal.record(&Record::Resume {
+        at: journal::now_rfc3339(),
+    })?;
+    let config = RunConfig {
+        forks: inputs.forks,
+        check: false,
+        diff: false,
+        extra_vars,
+        transport: transport_config(&args.ssh),
+        confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
+        journal: Some(Arc::new(journal)),
+        resume: Some(log.progress()),
+    };
+    let format = match args.output {
+        OutputArg::Human => Format::Human,
+        OutputArg::Json => Format::Json,
+    };
+    execute_plan(playbook, inventory, plan, config, format)
+}
+
+fn runs(args: RunsArgs) -> Result<u8, CliError> {
+    let dir = state_dir(&args.state);
+    let outcome = |code: Option<i32>| match code {
+        None => "unfinished (resumable)".to_string(),
+        Some(0) => "ok".to_string(),
+        Some(2) => "host failed".to_string(),
+        Some(3) => "host unreachable".to_string(),
+        Some(6) => "halted".to_string(),
+        Some(99) => "interrupted (resumable)".to_string(),
+        Some(code) => format!("exit {code}"),
+    };
+    match args.action {
+        None => {
+            let mut out = format!(
+                "{:<24} {:<25} {:<24} {:>4} {:>6} {}\n",
+                "run", "started", "outcome", "done", "failed", "playbook"
+            );
+            for log in journal::list(&dir)? {
+                let progress = log.progress();
+                let done = progress
+                    .hosts
+                    .values()
+                    .filter(|h| h.outcome.is_some())
+                    .count();
+                let failed = progress
+                    .hosts
+                    .values()
+                    .filter(|h| {
+                        h.outcome
+                            .is_some_and(|o| o != engine::HostOutcome::Upgraded)
+                    })
+                    .count();
+                out.push_str(&format!(
+                    "{:<24} {:<25} {:<24} {:>4} {:>6} {}\n",
+                    log.inputs.run_id,
+                    log.inputs.started,
+                    outcome(log.ended()),
+                    done,
+                    failed,
+                    log.inputs.playbook.display()
+                ));
+            }
+            print!("{out}");
+        }
+        Some(RunsAction::Show { run_id }) => {
+            let log = journal::find(&dir, Some(&run_id))?;
+            let mut out = format!(
+                "run {}\n  started:   {}\n  playbook:  {}\n  inventory: {}\n  outcome:   {}\n  journal:   {}{}\n",
+                log.inputs.run_id,
+                log.inputs.started,
+                log.inputs.playbook.display(),
+                log.inputs.inventory.display(),
+                outcome(log.ended()),
+                log.path.display(),
+                if log.torn_tail {
+                    " (torn last line ignored)"
+                } else {
+                    ""
+                }
+            );
+            for (host, steps) in log.story() {
+                out.push_str(&format!("  {host}: {}\n", steps.join(", ")));
+            }
+            print!("{out}");
+        }
+    }
+    Ok(0)
 }
 
 fn transport_config(ssh: &SshArgs) -> TransportConfig {
@@ -623,6 +875,8 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
         extra_vars: Vars::new(),
         transport: transport_config(&ssh),
         confirm: None,
+        journal: None,
+        resume: None,
     };
     let format = match output {
         OutputArg::Human => Format::Human,

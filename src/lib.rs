@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod inventory;
+pub mod journal;
 pub mod lab;
 pub mod modules;
 pub mod plan;

@@ -13,6 +13,11 @@ pub enum Event {
     PlaybookStart {
         playbook: String,
         check: bool,
+        /// The run's journal, when one is written.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        journal: Option<String>,
+        /// This run continues an interrupted one.
+        resumed: bool,
     },
     PlayStart {
         name: String,
@@ -136,7 +141,7 @@ pub enum Event {
 }
 
 /// Where a host ended up in a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HostOutcome {
     Upgraded,

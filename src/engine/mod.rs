@@ -17,6 +17,7 @@ mod vars;
 pub use events::{Event, HostOutcome, HostStats, Status};
 
 use crate::inventory::{Inventory, Vars};
+use crate::journal::{Journal, Progress, Record};
 use crate::plan::{Plan, PlayPlan};
 use crate::playbook::Playbook;
 use crate::template::{Templates, from_json};
@@ -39,6 +40,10 @@ pub struct RunConfig {
     /// Asked after a rollout's canary batch when it has `confirm_canary`; `None` (`--yes`)
     /// continues without asking.
     pub confirm: Option<Confirm>,
+    /// Where every step is recorded before it proceeds (none in check mode).
+    pub journal: Option<Arc<Journal>>,
+    /// What an interrupted run already did, when resuming it.
+    pub resume: Option<Progress>,
 }
 
 pub type EventSink = mpsc::UnboundedSender<Event>;
@@ -102,6 +107,7 @@ struct Shared {
     config: RunConfig,
     events: EventSink,
     forks: Semaphore,
+    journal_failed: std::sync::atomic::AtomicBool,
 }
 
 /// Asks the operator whether to continue after the canary batch; `None` answers yes.
@@ -111,6 +117,29 @@ impl Shared {
     fn emit(&self, event: Event) {
         // A reporter that went away is not the run's problem.
         let _ = self.events.send(event);
+    }
+
+    /// Writes a journal record (fsynced) before the step it describes goes on. A journal
+    /// that cannot be written stops the rollout from starting anything new: a step that is
+    /// not recorded could not be resumed.
+    fn record(&self, record: Record) {
+        let Some(journal) = &self.config.journal else {
+            return;
+        };
+        if let Err(err) = journal.record(&record)
+            && !self
+                .journal_failed
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.emit(Event::Warning {
+                message: format!("{err}; nothing new will start"),
+            });
+        }
+    }
+
+    fn journal_failed(&self) -> bool {
+        self.journal_failed
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -125,6 +154,7 @@ pub async fn run(
 ) -> RunSummary {
     let shared = Arc::new(Shared {
         forks: Semaphore::new(config.forks.max(1)),
+        journal_failed: std::sync::atomic::AtomicBool::new(false),
         connector: Connector::new(config.transport.clone()),
         templates: Templates::new(),
         playbook: playbook.clone(),
@@ -135,11 +165,25 @@ pub async fn run(
     shared.emit(Event::PlaybookStart {
         playbook: playbook.path.display().to_string(),
         check: shared.config.check,
+        journal: shared
+            .config
+            .journal
+            .as_ref()
+            .map(|j| j.path().display().to_string()),
+        resumed: shared.config.resume.is_some(),
     });
 
     let mut state = RunState::default();
     for play_plan in &plan.plays {
         let play = &playbook.plays[play_plan.play];
+        if shared
+            .config
+            .resume
+            .as_ref()
+            .is_some_and(|p| p.plays_done.contains(&play_plan.play))
+        {
+            continue;
+        }
         shared.emit(Event::PlayStart {
             name: play.name.clone(),
             pattern: play_plan.pattern.clone(),
@@ -180,6 +224,9 @@ pub async fn run(
         if flow == Flow::Stop {
             break;
         }
+        shared.record(Record::PlayEnd {
+            play: play_plan.play,
+        });
     }
 
     for host in state.hosts.values() {

@@ -17,6 +17,7 @@ use super::scheduler::{Decision, Halt, HostEnd, Scheduler};
 use super::task::{Job, OnceResults, Verdict};
 use super::vars::PlayScope;
 use super::{Flow, HostState, Interrupts, RunState, Shared};
+use crate::journal::Record;
 use crate::plan::{self, PlayPlan};
 use crate::playbook::{Phase, Rolling, Section, TaskRef};
 use crate::template::{Origin, from_json};
@@ -59,13 +60,28 @@ pub(super) async fn run(
         total: play_plan.hosts.len(),
     });
 
-    // 1 and 2: ordinary tasks, then the precheck, on every host, before anything changes.
+    // A resumed rollout: hosts that ended are not touched again; a host interrupted
+    // mid-pipeline gets back the facts it had registered and restarts at its phase.
+    let resume = Resumed::new(shared, play_plan);
+    for (host, facts) in &resume.restored {
+        if let Some(h) = state.hosts.get_mut(host) {
+            h.facts.extend(facts.clone());
+        }
+    }
+    let fresh: Vec<String> = play_plan
+        .hosts
+        .iter()
+        .filter(|h| resume.is_fresh(h))
+        .cloned()
+        .collect();
+
+    // 1 and 2: ordinary tasks, then the precheck, on every new host, before anything changes.
     for index in 0..play.tasks.len() {
         let at = TaskRef {
             section: Section::Tasks,
             index,
         };
-        rollout.on_all(state, at, &play_plan.hosts).await;
+        rollout.on_all(state, at, &fresh).await;
     }
     let precheck = play
         .phases
@@ -76,10 +92,9 @@ pub(super) async fn run(
             section: Section::Phase(Phase::Precheck),
             index,
         };
-        rollout.on_all(state, at, &play_plan.hosts).await;
+        rollout.on_all(state, at, &fresh).await;
     }
-    let failed: Vec<String> = play_plan
-        .hosts
+    let failed: Vec<String> = fresh
         .iter()
         .filter(|h| state.hosts.get(*h).is_none_or(|s| !s.live()))
         .cloned()
@@ -89,8 +104,14 @@ pub(super) async fn run(
         return Flow::Stop;
     }
 
-    // 3: order (now that precheck facts exist) and batch.
-    let hosts = rollout.order(play_plan, state);
+    // 3: order (now that precheck facts exist) and batch; hosts that already ended keep
+    // their place in the report but are not scheduled again.
+    let ordered = rollout.order(play_plan, state);
+    let hosts: Vec<String> = ordered
+        .iter()
+        .filter(|h| resume.outcome(h).is_none())
+        .cloned()
+        .collect();
     let batches = plan::split(&hosts, &rolling.batch);
     let max_unavailable = rolling
         .max_unavailable
@@ -115,6 +136,18 @@ pub(super) async fn run(
         })
         .collect();
     let mut scheduler = Scheduler::new(indices, max_unavailable, max_failed);
+    let mut earlier: Vec<HostRow> = Vec::new();
+    for host in &ordered {
+        if let Some(outcome) = resume.outcome(host) {
+            scheduler.carried(host_end(outcome));
+            earlier.push(HostRow {
+                host: host.clone(),
+                outcome,
+                phase: None,
+                duration_ms: 0,
+            });
+        }
+    }
     let mut rows: Vec<Option<HostRow>> = vec![None; hosts.len()];
     let mut running = tokio::task::JoinSet::new();
     let mut interrupts = interrupts.clone();
@@ -127,14 +160,19 @@ pub(super) async fn run(
             stop_reason = Some("interrupted".to_string());
             scheduler.stop();
         }
+        if stop_reason.is_none() && shared.journal_failed() {
+            stop_reason = Some("the journal cannot be written".to_string());
+            scheduler.stop();
+        }
         match scheduler.decide() {
             Decision::Start(i) => {
                 let Some(host) = state.hosts.shift_remove(&hosts[i]) else {
                     continue;
                 };
                 let rollout = rollout.clone();
+                let from = resume.restart_phase(&hosts[i]);
                 running.spawn(async move {
-                    let (host, end) = rollout.pipeline(host, i + 1).await;
+                    let (host, end) = rollout.pipeline(host, i + 1, from).await;
                     (i, host, end)
                 });
             }
@@ -153,6 +191,11 @@ pub(super) async fn run(
                                     outcome: end.outcome,
                                     phase: end.phase,
                                     duration_ms: millis(end.duration),
+                                });
+                                shared.record(Record::HostDone {
+                                    play: rollout.play,
+                                    host: host.name.clone(),
+                                    outcome: end.outcome,
                                 });
                                 shared.emit(Event::HostDone {
                                     host: host.name.clone(),
@@ -230,18 +273,18 @@ pub(super) async fn run(
         }
     }
 
-    let rows: Vec<HostRow> = rows
+    let mut rows: Vec<HostRow> = earlier
         .into_iter()
-        .zip(&hosts)
-        .map(|(row, host)| {
+        .chain(rows.into_iter().zip(&hosts).map(|(row, host)| {
             row.unwrap_or(HostRow {
                 host: host.clone(),
                 outcome: HostOutcome::Untouched,
                 phase: None,
                 duration_ms: 0,
             })
-        })
+        }))
         .collect();
+    rows.sort_by_key(|r| ordered.iter().position(|h| *h == r.host));
     shared.emit(Event::RolloutEnd { hosts: rows });
     if state.halted || state.interrupted {
         Flow::Stop
@@ -313,12 +356,30 @@ impl Rollout {
     }
 
     /// backup → upgrade → migrate → verify, and rollback when upgrade, migrate or verify fails.
-    async fn pipeline(&self, mut host: HostState, position: usize) -> (HostState, PipelineEnd) {
+    async fn pipeline(
+        &self,
+        mut host: HostState,
+        position: usize,
+        from: Phase,
+    ) -> (HostState, PipelineEnd) {
         let started = Instant::now();
         let mut verdicts = Vec::new();
         let mut reached = None;
         let rolling = self.rolling();
-        for phase in [Phase::Backup, Phase::Upgrade, Phase::Migrate, Phase::Verify] {
+        if from == Phase::Rollback {
+            // Interrupted while rolling back: finish the rollback.
+            let outcome = self.roll_back(&mut host, position, &mut verdicts).await;
+            let end = PipelineEnd {
+                outcome,
+                phase: Some(Phase::Rollback),
+                duration: started.elapsed(),
+                verdicts,
+            };
+            return (host, end);
+        }
+        let pipeline = [Phase::Backup, Phase::Upgrade, Phase::Migrate, Phase::Verify];
+        let skip = pipeline.iter().position(|p| *p == from).unwrap_or(0);
+        for phase in pipeline.into_iter().skip(skip) {
             reached = Some(phase);
             let timeout = (phase == Phase::Verify)
                 .then_some(rolling.verify_timeout)
@@ -332,17 +393,7 @@ impl Rollout {
                 PhaseResult::Failed if phase == Phase::Backup => HostOutcome::Failed,
                 PhaseResult::Failed if self.has(Phase::Rollback) => {
                     reached = Some(Phase::Rollback);
-                    // The rollback runs on a host that just failed: let it take tasks again.
-                    host.failed = false;
-                    let rolled = self
-                        .phase(&mut host, Phase::Rollback, position, None, &mut verdicts)
-                        .await;
-                    host.failed = true;
-                    match rolled {
-                        PhaseResult::Ok => HostOutcome::RolledBack,
-                        PhaseResult::Unreachable => HostOutcome::Unreachable,
-                        PhaseResult::Failed => HostOutcome::RollbackFailed,
-                    }
+                    self.roll_back(&mut host, position, &mut verdicts).await
                 }
                 PhaseResult::Failed => HostOutcome::Failed,
             };
@@ -365,6 +416,25 @@ impl Rollout {
                 verdicts,
             },
         )
+    }
+
+    async fn roll_back(
+        &self,
+        host: &mut HostState,
+        position: usize,
+        verdicts: &mut Vec<Verdict>,
+    ) -> HostOutcome {
+        // The rollback runs on a host that just failed: let it take tasks again.
+        host.failed = false;
+        let rolled = self
+            .phase(host, Phase::Rollback, position, None, verdicts)
+            .await;
+        host.failed = true;
+        match rolled {
+            PhaseResult::Ok => HostOutcome::RolledBack,
+            PhaseResult::Unreachable => HostOutcome::Unreachable,
+            PhaseResult::Failed => HostOutcome::RollbackFailed,
+        }
     }
 
     fn rolling(&self) -> &Rolling {
@@ -394,6 +464,11 @@ impl Rollout {
             .phases
             .as_ref()
             .map_or(0, |p| p.get(phase).len());
+        self.shared.record(Record::PhaseStart {
+            play: self.play,
+            host: host.name.clone(),
+            phase,
+        });
         self.shared.emit(Event::PhaseStart {
             host: host.name.clone(),
             phase,
@@ -433,6 +508,14 @@ impl Rollout {
         if message.is_some() {
             host.failed = true;
         }
+        self.shared.record(Record::PhaseEnd {
+            play: self.play,
+            host: host.name.clone(),
+            phase,
+            ok: result == PhaseResult::Ok,
+            duration_ms: millis(started.elapsed()),
+            facts: host.facts.clone(),
+        });
         self.shared.emit(Event::PhaseEnd {
             host: host.name.clone(),
             phase,
@@ -458,6 +541,50 @@ fn unreachable_rolling() -> &'static Rolling {
         verify_timeout: None,
         span: crate::playbook::Span::default(),
     })
+}
+
+/// What an earlier, interrupted run of this rollout did (empty for a new run).
+struct Resumed {
+    hosts: std::collections::HashMap<String, crate::journal::HostProgress>,
+    /// Facts to give back to hosts interrupted mid-pipeline.
+    restored: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
+}
+
+impl Resumed {
+    fn new(shared: &Shared, play_plan: &PlayPlan) -> Resumed {
+        let mut hosts = std::collections::HashMap::new();
+        let mut restored = Vec::new();
+        if let Some(progress) = &shared.config.resume {
+            for host in &play_plan.hosts {
+                if let Some(p) = progress.host(play_plan.play, host) {
+                    if p.outcome.is_none() && p.phase.is_some_and(|ph| ph != Phase::Precheck) {
+                        restored.push((host.clone(), p.facts.clone()));
+                    }
+                    hosts.insert(host.clone(), p.clone());
+                }
+            }
+        }
+        Resumed { hosts, restored }
+    }
+
+    fn outcome(&self, host: &str) -> Option<HostOutcome> {
+        self.hosts.get(host).and_then(|p| p.outcome)
+    }
+
+    /// Not started before (or only prechecked): runs the precheck and the whole pipeline.
+    fn is_fresh(&self, host: &str) -> bool {
+        self.hosts
+            .get(host)
+            .is_none_or(|p| p.outcome.is_none() && p.phase.is_none_or(|ph| ph == Phase::Precheck))
+    }
+
+    /// The phase a host restarts at: where it was interrupted, else the backup.
+    fn restart_phase(&self, host: &str) -> Phase {
+        match self.hosts.get(host).and_then(|p| p.phase) {
+            Some(Phase::Precheck) | None => Phase::Backup,
+            Some(phase) => phase,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

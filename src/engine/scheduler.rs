@@ -151,6 +151,19 @@ impl Scheduler {
         }
     }
 
+    /// Counts a host that ended in an earlier, interrupted run of this rollout (a resume):
+    /// its failure still counts against the budget, and a broken host still holds a slot.
+    pub fn carried(&mut self, end: HostEnd) {
+        match end {
+            HostEnd::Verified => {}
+            HostEnd::Restored => self.failed += 1,
+            HostEnd::Broken => {
+                self.failed += 1;
+                self.broken += 1;
+            }
+        }
+    }
+
     /// Starts nothing more; running hosts finish.
     pub fn stop(&mut self) {
         if self.halt.is_none() {

@@ -169,12 +169,21 @@ impl Human {
                 self.paint(&format!("\nROLLOUT HALTED: {reason}{left}\n"), "31")
             }
             Event::RolloutEnd { hosts } => self.rollout_table(hosts),
-            Event::PlaybookStart { check, .. } => {
+            Event::PlaybookStart {
+                check,
+                journal,
+                resumed,
+                ..
+            } => {
+                let mut text = String::new();
                 if *check {
-                    self.paint("running in check mode: nothing will be changed\n", "35")
-                } else {
-                    String::new()
+                    text.push_str(&self.paint("running in check mode: nothing will be changed\n", "35"));
                 }
+                if let Some(journal) = journal {
+                    let verb = if *resumed { "resuming; journal" } else { "journal" };
+                    text.push_str(&format!("{verb}: {journal}\n"));
+                }
+                text
             }
             Event::PlayStart { name, pattern, .. } => {
                 let title = if name.is_empty() { pattern } else { name };
