@@ -21,6 +21,16 @@ const PLAY_KEYWORDS: &[&str] = &[
     "order",
     "rolling",
     "phases",
+    "upgrade_path",
+];
+
+const UPGRADE_PATH_KEYWORDS: &[&str] = &[
+    "current",
+    "target",
+    "stops",
+    "every",
+    "available",
+    "allow_downgrade",
 ];
 
 const ROLLING_KEYWORDS: &[&str] = &[
@@ -193,6 +203,7 @@ impl Checker<'_> {
             order: HostOrder::Inventory,
             rolling: None,
             phases: None,
+            upgrade_path: None,
             span: node.span,
         };
         let mut has_hosts = false;
@@ -233,6 +244,7 @@ impl Checker<'_> {
                 "order" => play.order = self.order(value),
                 "rolling" => play.rolling = self.rolling(value),
                 "phases" => play.phases = self.phases(value),
+                "upgrade_path" => play.upgrade_path = self.upgrade_path(value),
                 "gather_facts" => {}
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
             }
@@ -261,6 +273,14 @@ impl Checker<'_> {
                 key.span,
                 "a rollout batches with `rolling.batch`, not `serial`".to_string(),
                 "use rolling.batch",
+                None,
+            );
+        }
+        if let (Some(path), None) = (&play.upgrade_path, &play.phases) {
+            self.problem(
+                path.span,
+                "`upgrade_path` needs `phases`: the upgrade, migrate and verify phases run once per hop".to_string(),
+                "no phases",
                 None,
             );
         }
@@ -354,6 +374,82 @@ impl Checker<'_> {
             }
         }
         Some(rolling)
+    }
+
+    fn upgrade_path(&mut self, node: &Node) -> Option<crate::playbook::UpgradePathSpec> {
+        let Some(entries) = node.as_map() else {
+            self.expect_kind(node, "`upgrade_path`", "a mapping");
+            return None;
+        };
+        let mut current = None;
+        let mut target = None;
+        let mut stops = Vec::new();
+        let mut every = None;
+        let mut available = Vec::new();
+        let mut allow_downgrade = false;
+        for (key, value) in entries {
+            match key.name.as_str() {
+                "current" => current = Some(value.clone()),
+                "target" => target = Some(value.clone()),
+                "stops" => match &value.value {
+                    NodeValue::Seq(items) => stops = items.clone(),
+                    _ => self.expect_kind(value, "`stops`", "a list of versions"),
+                },
+                "every" => match value.as_str() {
+                    Some(unit @ ("minor" | "major")) => every = Some(unit.to_string()),
+                    _ => self.problem(
+                        value.span,
+                        "`every` must be `minor` or `major`".to_string(),
+                        "here",
+                        None,
+                    ),
+                },
+                "available" => match &value.value {
+                    NodeValue::Seq(items) => available = items.clone(),
+                    _ => self.expect_kind(value, "`available`", "a list of versions"),
+                },
+                "allow_downgrade" => match value.value {
+                    NodeValue::Bool(b) => allow_downgrade = b,
+                    _ => self.expect_kind(value, "`allow_downgrade`", "true or false"),
+                },
+                other => {
+                    let help = did_you_mean(other, UPGRADE_PATH_KEYWORDS.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"));
+                    self.problem(
+                        key.span,
+                        format!("unknown `upgrade_path` keyword `{other}`"),
+                        "unknown keyword",
+                        help,
+                    );
+                }
+            }
+        }
+        let (Some(current), Some(target)) = (current, target) else {
+            self.problem(
+                first_key_span(node),
+                "`upgrade_path` needs `current` (how to read a host's version) and `target`"
+                    .to_string(),
+                "incomplete",
+                None,
+            );
+            return None;
+        };
+        if every.is_some() && available.is_empty() {
+            self.problem(
+                node.span,
+                "`every` needs `available`: the versions that exist".to_string(),
+                "incomplete",
+                None,
+            );
+        }
+        Some(crate::playbook::UpgradePathSpec {
+            current,
+            target,
+            stops,
+            every: every.map(|unit| (unit, available)),
+            allow_downgrade,
+            span: node.span,
+        })
     }
 
     fn phases(&mut self, node: &Node) -> Option<Phases> {

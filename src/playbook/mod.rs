@@ -40,6 +40,8 @@ pub struct Play {
     pub rolling: Option<Rolling>,
     /// `phases:` — the rollout's task lists; present iff this play is a rollout.
     pub phases: Option<Phases>,
+    /// `upgrade_path:` — each host's hop chain from its current version to the target.
+    pub upgrade_path: Option<UpgradePathSpec>,
     pub span: Span,
 }
 
@@ -87,6 +89,20 @@ pub struct Rolling {
     pub confirm_canary: bool,
     /// Overall deadline for one host's `verify` phase, retries included.
     pub verify_timeout: Option<std::time::Duration>,
+    pub span: Span,
+}
+
+/// `upgrade_path:` as written; versions are rendered per host after the precheck.
+#[derive(Debug, Clone)]
+pub struct UpgradePathSpec {
+    /// Expression or template giving the host's current version (e.g. a precheck's output).
+    pub current: Node,
+    pub target: Node,
+    /// Required stops, never skipped.
+    pub stops: Vec<Node>,
+    /// `every: minor|major` over `available` versions, instead of (or besides) `stops`.
+    pub every: Option<(String, Vec<Node>)>,
+    pub allow_downgrade: bool,
     pub span: Span,
 }
 
