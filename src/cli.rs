@@ -186,6 +186,12 @@ enum LabAction {
         #[command(flatten)]
         lab: LabArgs,
     },
+    /// Install demo service 1.0 (an SQLite database with five rows) on every node that has
+    /// none yet, and start it.
+    Seed {
+        #[command(flatten)]
+        lab: LabArgs,
+    },
     /// Stop every process this lab started.
     Down {
         #[command(flatten)]
@@ -790,6 +796,24 @@ fn lab_cmd(action: LabAction) -> Result<u8, CliError> {
         LabAction::Up { nodes, lab } => {
             let lab = lab::up(&lab_config(&lab, nodes))?;
             print!("{}", describe_lab(&lab));
+            Ok(0)
+        }
+        LabAction::Seed { lab } => {
+            let dir = lab_dir(&lab);
+            match lab::status(&dir)? {
+                Some(lab) => {
+                    lab.seed_demo()?;
+                    println!(
+                        "demo service 1.0 on {} node(s) of {}",
+                        lab.nodes.len(),
+                        dir.display()
+                    );
+                }
+                None => println!(
+                    "no lab is up in {}; run `drover lab up` first",
+                    dir.display()
+                ),
+            }
             Ok(0)
         }
         LabAction::Down { lab } => {

@@ -31,11 +31,16 @@ pub enum Record {
         play: usize,
         host: String,
         phase: Phase,
+        /// The hop (1-based) of the host's upgrade path, for upgrade/migrate/verify.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop: Option<usize>,
     },
     PhaseEnd {
         play: usize,
         host: String,
         phase: Phase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop: Option<usize>,
         ok: bool,
         duration_ms: u64,
         /// Everything the host registered so far (backup paths, probed versions, …).
@@ -261,9 +266,15 @@ impl RunLog {
         let mut progress = Progress::default();
         for record in &self.records {
             match record {
-                Record::PhaseStart { play, host, phase } => {
+                Record::PhaseStart {
+                    play,
+                    host,
+                    phase,
+                    hop,
+                } => {
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
                     h.phase = Some(*phase);
+                    h.hop = *hop;
                 }
                 Record::PhaseEnd {
                     play, host, facts, ..
@@ -326,6 +337,8 @@ pub struct Progress {
 pub struct HostProgress {
     /// The last phase the host entered.
     pub phase: Option<Phase>,
+    /// The hop it was on, with an upgrade path.
+    pub hop: Option<usize>,
     /// Facts at the end of its last finished phase.
     pub facts: Map<String, Value>,
     pub outcome: Option<HostOutcome>,
@@ -453,6 +466,7 @@ mod tests {
                 play: 0,
                 host: "n1".into(),
                 phase: Phase::Backup,
+                hop: None,
             })
             .unwrap();
         journal
@@ -460,6 +474,7 @@ mod tests {
                 play: 0,
                 host: "n1".into(),
                 phase: Phase::Backup,
+                hop: None,
                 ok: true,
                 duration_ms: 5,
                 facts,
@@ -470,6 +485,7 @@ mod tests {
                 play: 0,
                 host: "n1".into(),
                 phase: Phase::Upgrade,
+                hop: Some(1),
             })
             .unwrap();
         let path = journal.path().to_path_buf();

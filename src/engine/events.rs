@@ -93,9 +93,20 @@ pub enum Event {
     PrecheckFailed {
         hosts: Vec<String>,
     },
+    /// Each host's hop chain, computed after the precheck.
+    UpgradePaths {
+        hosts: Vec<HostPath>,
+    },
+    /// Some host has no valid upgrade path: the rollout is abandoned with nothing changed.
+    UpgradePathInvalid {
+        problems: Vec<(String, String)>,
+    },
     PhaseStart {
         host: String,
         phase: Phase,
+        /// `1.0 -> 1.1 (1/3)` when the host walks an upgrade path.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hop: Option<String>,
         /// The host's position in the rollout (1-based) and the rollout's size.
         position: usize,
         total: usize,
@@ -145,6 +156,8 @@ pub enum Event {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HostOutcome {
     Upgraded,
+    /// Already at the upgrade path's target: nothing to do.
+    UpToDate,
     /// A phase failed and the rollback phase restored the host.
     RolledBack,
     /// A phase failed and so did the rollback: the host needs a human.
@@ -160,6 +173,7 @@ impl HostOutcome {
     pub fn name(self) -> &'static str {
         match self {
             HostOutcome::Upgraded => "UPGRADED",
+            HostOutcome::UpToDate => "UP_TO_DATE",
             HostOutcome::RolledBack => "ROLLED_BACK",
             HostOutcome::RollbackFailed => "ROLLBACK_FAILED",
             HostOutcome::Failed => "FAILED",
@@ -167,6 +181,15 @@ impl HostOutcome {
             HostOutcome::Untouched => "UNTOUCHED",
         }
     }
+}
+
+/// A host's way from its current version to the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostPath {
+    pub host: String,
+    pub current: String,
+    /// Versions after `current`, in order; empty when already at the target.
+    pub hops: Vec<String>,
 }
 
 /// One line of the rollout's final table.

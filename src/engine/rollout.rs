@@ -12,15 +12,17 @@
 //! Ctrl-C stops scheduling; hosts already in their pipeline finish it (upgraded or rolled
 //! back), so no host is left between backup and verify without an outcome.
 
-use super::events::{Event, HostOutcome, HostRow};
+use super::events::{Event, HostOutcome, HostPath, HostRow};
 use super::scheduler::{Decision, Halt, HostEnd, Scheduler};
 use super::task::{Job, OnceResults, Verdict};
 use super::vars::PlayScope;
 use super::{Flow, HostState, Interrupts, RunState, Shared};
 use crate::journal::Record;
 use crate::plan::{self, PlayPlan};
-use crate::playbook::{Phase, Rolling, Section, TaskRef};
+use crate::playbook::{Phase, Rolling, Section, TaskRef, UpgradePathSpec};
 use crate::template::{Origin, from_json};
+use crate::upgrade_path::{Hop, Stops, UpgradePath, Version};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -107,9 +109,49 @@ pub(super) async fn run(
     // 3: order (now that precheck facts exist) and batch; hosts that already ended keep
     // their place in the report but are not scheduled again.
     let ordered = rollout.order(play_plan, state);
+
+    // An upgrade path: each host's own hop chain, from the version its precheck read. A host
+    // with no valid path stops the rollout before anything changes.
+    let mut chains: HashMap<String, Vec<Hop>> = HashMap::new();
+    if let Some(spec) = &play.upgrade_path {
+        let pending: Vec<String> = ordered
+            .iter()
+            .filter(|h| resume.outcome(h).is_none())
+            .cloned()
+            .collect();
+        match rollout.chains(spec, &pending, state) {
+            Ok(found) => {
+                shared.emit(Event::UpgradePaths {
+                    hosts: found
+                        .iter()
+                        .map(|(host, current, hops)| HostPath {
+                            host: host.clone(),
+                            current: current.to_string(),
+                            hops: hops.iter().map(|h| h.to.to_string()).collect(),
+                        })
+                        .collect(),
+                });
+                chains.extend(found.into_iter().map(|(host, _, hops)| (host, hops)));
+            }
+            Err(problems) => {
+                // Like a failed precheck: those hosts failed, nothing changed anywhere.
+                for (host, _) in &problems {
+                    if let Some(h) = state.hosts.get_mut(host) {
+                        h.failed = true;
+                    }
+                    if let Some(stats) = state.stats.get_mut(host) {
+                        stats.failed += 1;
+                    }
+                }
+                shared.emit(Event::UpgradePathInvalid { problems });
+                return Flow::Stop;
+            }
+        }
+    }
+    let up_to_date = |h: &str| chains.get(h).is_some_and(Vec::is_empty);
     let hosts: Vec<String> = ordered
         .iter()
-        .filter(|h| resume.outcome(h).is_none())
+        .filter(|h| resume.outcome(h).is_none() && !up_to_date(h))
         .cloned()
         .collect();
     let batches = plan::split(&hosts, &rolling.batch);
@@ -138,7 +180,10 @@ pub(super) async fn run(
     let mut scheduler = Scheduler::new(indices, max_unavailable, max_failed);
     let mut earlier: Vec<HostRow> = Vec::new();
     for host in &ordered {
-        if let Some(outcome) = resume.outcome(host) {
+        let earlier_outcome = resume
+            .outcome(host)
+            .or_else(|| up_to_date(host).then_some(HostOutcome::UpToDate));
+        if let Some(outcome) = earlier_outcome {
             scheduler.carried(host_end(outcome));
             earlier.push(HostRow {
                 host: host.clone(),
@@ -170,9 +215,10 @@ pub(super) async fn run(
                     continue;
                 };
                 let rollout = rollout.clone();
-                let from = resume.restart_phase(&hosts[i]);
+                let from = resume.restart_at(&hosts[i]);
+                let hops = chains.get(&hosts[i]).cloned().unwrap_or_default();
                 running.spawn(async move {
-                    let (host, end) = rollout.pipeline(host, i + 1, from).await;
+                    let (host, end) = rollout.pipeline(host, i + 1, from, hops).await;
                     (i, host, end)
                 });
             }
@@ -356,17 +402,19 @@ impl Rollout {
     }
 
     /// backup → upgrade → migrate → verify, and rollback when upgrade, migrate or verify fails.
+    /// backup, then upgrade → migrate → verify (once per hop with an upgrade path), and
+    /// rollback when upgrade, migrate or verify fails.
     async fn pipeline(
         &self,
         mut host: HostState,
         position: usize,
-        from: Phase,
+        from: (Phase, Option<usize>),
+        hops: Vec<Hop>,
     ) -> (HostState, PipelineEnd) {
         let started = Instant::now();
         let mut verdicts = Vec::new();
-        let mut reached = None;
         let rolling = self.rolling();
-        if from == Phase::Rollback {
+        if from.0 == Phase::Rollback {
             // Interrupted while rolling back: finish the rollback.
             let outcome = self.roll_back(&mut host, position, &mut verdicts).await;
             let end = PipelineEnd {
@@ -377,16 +425,36 @@ impl Rollout {
             };
             return (host, end);
         }
-        let pipeline = [Phase::Backup, Phase::Upgrade, Phase::Migrate, Phase::Verify];
-        let skip = pipeline.iter().position(|p| *p == from).unwrap_or(0);
-        for phase in pipeline.into_iter().skip(skip) {
+        let mut steps: Vec<(Phase, Option<&Hop>)> = vec![(Phase::Backup, None)];
+        let per_hop = [Phase::Upgrade, Phase::Migrate, Phase::Verify];
+        if hops.is_empty() {
+            steps.extend(per_hop.map(|p| (p, None)));
+        } else {
+            for hop in &hops {
+                steps.extend(per_hop.map(|p| (p, Some(hop))));
+            }
+        }
+        let skip = steps
+            .iter()
+            .position(|(p, h)| *p == from.0 && h.map(|h| h.index) == from.1)
+            .unwrap_or(0);
+        let mut reached = None;
+        for (phase, hop) in steps.into_iter().skip(skip) {
             reached = Some(phase);
+            if let Some(hop) = hop {
+                let value = serde_json::to_value(hop).unwrap_or_default();
+                host.facts.insert("hop".to_string(), value);
+            }
             let timeout = (phase == Phase::Verify)
                 .then_some(rolling.verify_timeout)
                 .flatten();
-            let result = self
-                .phase(&mut host, phase, position, timeout, &mut verdicts)
-                .await;
+            let step = Step {
+                phase,
+                hop,
+                position,
+                timeout,
+            };
+            let result = self.phase(&mut host, &step, &mut verdicts).await;
             let outcome = match result {
                 PhaseResult::Ok => continue,
                 PhaseResult::Unreachable => HostOutcome::Unreachable,
@@ -418,6 +486,80 @@ impl Rollout {
         )
     }
 
+    /// Each pending host's current version and hop chain, or every host's problem.
+    #[allow(clippy::type_complexity)]
+    fn chains(
+        &self,
+        spec: &UpgradePathSpec,
+        hosts: &[String],
+        state: &RunState,
+    ) -> Result<Vec<(String, Version, Vec<Hop>)>, Vec<(String, String)>> {
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        for host in hosts {
+            let Some(host_state) = state.hosts.get(host) else {
+                continue;
+            };
+            match self.chain(spec, host_state) {
+                Ok((current, hops)) => found.push((host.clone(), current, hops)),
+                Err(why) => problems.push((host.clone(), why)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(found)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn chain(
+        &self,
+        spec: &UpgradePathSpec,
+        host: &HostState,
+    ) -> Result<(Version, Vec<Hop>), String> {
+        let job = self.job(TaskRef {
+            section: Section::Phase(Phase::Precheck),
+            index: 0,
+        });
+        let ctx = super::vars::jinja(&self.scope, &job.context_for(host));
+        let shared = &self.shared;
+        let version = |node: &crate::playbook::Node| -> Result<Version, String> {
+            let value = shared
+                .templates
+                .render_node(node, &ctx, &shared.playbook.source)
+                .map_err(|e| e.to_string())?;
+            let text = match value {
+                serde_json::Value::String(s) => s.trim().to_string(),
+                other => other.to_string(),
+            };
+            Version::parse(&text).map_err(|e| {
+                format!(
+                    "{}: `{text}` is not a version: {e}",
+                    shared.playbook.source.location(node.span)
+                )
+            })
+        };
+        let current = version(&spec.current)?;
+        let stops = match &spec.every {
+            Some((unit, available)) => {
+                let available = available.iter().map(&version).collect::<Result<_, _>>()?;
+                if unit == "major" {
+                    Stops::EveryMajor { available }
+                } else {
+                    Stops::EveryMinor { available }
+                }
+            }
+            None => Stops::List(spec.stops.iter().map(&version).collect::<Result<_, _>>()?),
+        };
+        let path = UpgradePath {
+            target: version(&spec.target)?,
+            stops,
+            allow_downgrade: spec.allow_downgrade,
+        };
+        let hops = path.chain(&current).map_err(|e| e.to_string())?;
+        Ok((current, hops))
+    }
+
     async fn roll_back(
         &self,
         host: &mut HostState,
@@ -426,9 +568,13 @@ impl Rollout {
     ) -> HostOutcome {
         // The rollback runs on a host that just failed: let it take tasks again.
         host.failed = false;
-        let rolled = self
-            .phase(host, Phase::Rollback, position, None, verdicts)
-            .await;
+        let step = Step {
+            phase: Phase::Rollback,
+            hop: None,
+            position,
+            timeout: None,
+        };
+        let rolled = self.phase(host, &step, verdicts).await;
         host.failed = true;
         match rolled {
             PhaseResult::Ok => HostOutcome::RolledBack,
@@ -451,15 +597,19 @@ impl Rollout {
             .is_some_and(|p| !p.get(phase).is_empty())
     }
 
-    /// Runs a phase's tasks in order on one host, under `timeout` if given.
+    /// Runs a phase's tasks in order on one host, under the step's timeout if any.
     async fn phase(
         &self,
         host: &mut HostState,
-        phase: Phase,
-        position: usize,
-        timeout: Option<Duration>,
+        step: &Step<'_>,
         verdicts: &mut Vec<Verdict>,
     ) -> PhaseResult {
+        let Step {
+            phase,
+            hop,
+            position,
+            timeout,
+        } = *step;
         let count = self.shared.playbook.plays[self.play]
             .phases
             .as_ref()
@@ -468,10 +618,12 @@ impl Rollout {
             play: self.play,
             host: host.name.clone(),
             phase,
+            hop: hop.map(|h| h.index),
         });
         self.shared.emit(Event::PhaseStart {
             host: host.name.clone(),
             phase,
+            hop: hop.map(ToString::to_string),
             position,
             total: self.total,
         });
@@ -512,6 +664,7 @@ impl Rollout {
             play: self.play,
             host: host.name.clone(),
             phase,
+            hop: hop.map(|h| h.index),
             ok: result == PhaseResult::Ok,
             duration_ms: millis(started.elapsed()),
             facts: host.facts.clone(),
@@ -578,13 +731,22 @@ impl Resumed {
             .is_none_or(|p| p.outcome.is_none() && p.phase.is_none_or(|ph| ph == Phase::Precheck))
     }
 
-    /// The phase a host restarts at: where it was interrupted, else the backup.
-    fn restart_phase(&self, host: &str) -> Phase {
-        match self.hosts.get(host).and_then(|p| p.phase) {
-            Some(Phase::Precheck) | None => Phase::Backup,
-            Some(phase) => phase,
+    /// Where a host restarts: the phase (and hop) it was interrupted in, else the backup.
+    fn restart_at(&self, host: &str) -> (Phase, Option<usize>) {
+        match self.hosts.get(host).map(|p| (p.phase, p.hop)) {
+            Some((Some(Phase::Precheck) | None, _)) | None => (Phase::Backup, None),
+            Some((Some(phase), hop)) => (phase, hop),
         }
     }
+}
+
+/// One phase of a host's pipeline.
+#[derive(Clone, Copy)]
+struct Step<'a> {
+    phase: Phase,
+    hop: Option<&'a Hop>,
+    position: usize,
+    timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -596,7 +758,7 @@ enum PhaseResult {
 
 fn host_end(outcome: HostOutcome) -> HostEnd {
     match outcome {
-        HostOutcome::Upgraded => HostEnd::Verified,
+        HostOutcome::Upgraded | HostOutcome::UpToDate => HostEnd::Verified,
         // A failed backup changed nothing; a rolled-back host is back in service.
         HostOutcome::RolledBack | HostOutcome::Failed => HostEnd::Restored,
         HostOutcome::RollbackFailed | HostOutcome::Unreachable | HostOutcome::Untouched => {

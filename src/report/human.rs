@@ -105,11 +105,35 @@ impl Human {
             Event::PhaseStart {
                 host,
                 phase,
+                hop,
                 position,
                 total,
             } => {
                 self.positions.insert(host.clone(), (*position, *total));
-                self.paint(&format!("{} ▸ {phase}\n", self.progress(host)), "1")
+                let hop = hop.as_deref().map(|h| format!(" {h}")).unwrap_or_default();
+                self.paint(&format!("{} ▸ {phase}{hop}\n", self.progress(host)), "1")
+            }
+            Event::UpgradePaths { hosts } => {
+                let mut text = Self::banner("UPGRADE PATHS");
+                for path in hosts {
+                    let chain = if path.hops.is_empty() {
+                        "already at the target".to_string()
+                    } else {
+                        format!("{} -> {}", path.current, path.hops.join(" -> "))
+                    };
+                    text.push_str(&format!("{}: {chain}\n", path.host));
+                }
+                text
+            }
+            Event::UpgradePathInvalid { problems } => {
+                let mut text = self.paint(
+                    "\nNO VALID UPGRADE PATH: the rollout is abandoned; nothing was changed on any host\n",
+                    "31",
+                );
+                for (host, why) in problems {
+                    text.push_str(&self.paint(&format!("  {host}: {why}\n"), "31"));
+                }
+                text
             }
             Event::PhaseEnd {
                 host,
@@ -145,7 +169,9 @@ impl Human {
                     seconds(*duration_ms)
                 );
                 match outcome {
-                    HostOutcome::Upgraded => self.paint(&format!("{line}\n"), "32"),
+                    HostOutcome::Upgraded | HostOutcome::UpToDate => {
+                        self.paint(&format!("{line}\n"), "32")
+                    }
                     HostOutcome::RolledBack => self.paint(
                         &format!("!!! {line}: rolled back to its backup\n"),
                         "33",
@@ -328,7 +354,7 @@ impl Human {
         ));
         for row in rows {
             let color = match row.outcome {
-                HostOutcome::Upgraded => "32",
+                HostOutcome::Upgraded | HostOutcome::UpToDate => "32",
                 HostOutcome::RolledBack | HostOutcome::Untouched => "33",
                 _ => "31",
             };
