@@ -236,6 +236,7 @@ enum HostKeyArg {
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum PlanFormat {
     Text,
+    Markdown,
     Json,
 }
 
@@ -710,6 +711,7 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
             serde_json::to_string_pretty(&plan).unwrap_or_default()
         ),
         PlanFormat::Text => report::plan::text(&playbook, &plan),
+        PlanFormat::Markdown => report::plan::markdown(&playbook, &plan, &args.target.inventory),
     };
     print!("{out}");
     Ok(0)

@@ -134,6 +134,182 @@ fn tasks(out: &mut String, playbook: &Playbook, list: &[Task], indent: &str) {
     }
 }
 
+/// The upgrade plan as a Markdown document: what GitLab's upgrade guide asks an operator to
+/// write by hand before touching production — hosts in order, batches, limits, the upgrade
+/// path, every phase's steps and the rollback, and a checklist. Offline: versions a precheck
+/// reads are shown as "read at run time".
+pub fn markdown(playbook: &Playbook, plan: &Plan, inventory: &std::path::Path) -> String {
+    let mut out = String::new();
+    for p in &plan.plays {
+        let play = &playbook.plays[p.play];
+        let title = if p.name.is_empty() {
+            &p.pattern
+        } else {
+            &p.name
+        };
+        let _ = writeln!(out, "# Upgrade plan: {title}\n");
+        let _ = writeln!(out, "- Playbook: `{}`", playbook.path.display());
+        let _ = writeln!(out, "- Inventory: `{}`", inventory.display());
+        let _ = writeln!(
+            out,
+            "- Hosts: `{}` — {} host(s) in {} batch(es)",
+            p.pattern,
+            p.hosts.len(),
+            p.batches.len()
+        );
+        if let Some(rolling) = &play.rolling {
+            let total = p.hosts.len();
+            let _ = writeln!(
+                out,
+                "- Limits: at most {} host(s) out of service at once; the rollout halts after {} failed host(s)",
+                rolling
+                    .max_unavailable
+                    .map_or(total, |l| l.of(total).max(1)),
+                rolling.max_failed.of(total) + 1
+            );
+            let _ = writeln!(
+                out,
+                "- Pause between batches: {}; verify deadline per host: {}{}",
+                duration(rolling.pause),
+                rolling.verify_timeout.map_or("none".to_string(), duration),
+                if rolling.confirm_canary {
+                    "; the first batch is a canary and needs confirmation"
+                } else {
+                    ""
+                }
+            );
+        }
+        out.push('\n');
+        let _ = writeln!(out, "## Order and batches\n");
+        if let Some(why) = &p.order_deferred {
+            let _ = writeln!(
+                out,
+                "Order decided after the precheck ({why}); inventory order shown.\n"
+            );
+        }
+        let _ = writeln!(out, "| batch | hosts |\n|---|---|");
+        for (i, batch) in p.batches.iter().enumerate() {
+            let _ = writeln!(out, "| {} | {} |", i + 1, batch.join(", "));
+        }
+        out.push('\n');
+        if let Some(path) = &play.upgrade_path {
+            let text = |n: &crate::playbook::Node| n.scalar_text().unwrap_or_default();
+            let _ = writeln!(out, "## Upgrade path\n");
+            let _ = writeln!(out, "- Target: **{}**", text(&path.target));
+            if !path.stops.is_empty() {
+                let stops: Vec<String> = path.stops.iter().map(text).collect();
+                let _ = writeln!(
+                    out,
+                    "- Required stops (never skipped): {}",
+                    stops.join(" → ")
+                );
+            }
+            if let Some((unit, available)) = &path.every {
+                let versions: Vec<String> = available.iter().map(text).collect();
+                let _ = writeln!(
+                    out,
+                    "- A stop at every {unit} version, latest patch, of: {}",
+                    versions.join(", ")
+                );
+            }
+            let _ = writeln!(
+                out,
+                "- Each host's current version: `{}`, read at run time; each host walks its own chain, hop by hop, the verify gate green before the next hop. A host already at the target is left alone; a host above it stops the rollout before anything changes{}.\n",
+                text(&path.current),
+                if path.allow_downgrade {
+                    " (unless downgrades are allowed)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let Some(phases) = &play.phases else {
+            let _ = writeln!(out, "## Steps\n");
+            md_tasks(&mut out, playbook, &play.tasks);
+            continue;
+        };
+        let _ = writeln!(out, "## Steps\n");
+        let sections = [
+            (
+                Phase::Precheck,
+                "Precheck — every host, before anything changes; any failure abandons the rollout",
+            ),
+            (Phase::Backup, "Backup — per host, first"),
+            (Phase::Upgrade, "Upgrade — per host (per hop)"),
+            (
+                Phase::Migrate,
+                "Migrate — per host (per hop); `once` steps run once for the whole rollout",
+            ),
+            (
+                Phase::Verify,
+                "Verify — the health gate, per host (per hop)",
+            ),
+        ];
+        for (phase, heading) in sections {
+            let list = phases.get(phase);
+            if list.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "### {heading}\n");
+            md_tasks(&mut out, playbook, list);
+        }
+        let _ = writeln!(out, "## Rollback\n");
+        let rollback = phases.get(Phase::Rollback);
+        if rollback.is_empty() {
+            let _ = writeln!(
+                out,
+                "No rollback phase: a host that fails stays as it is and the rollout halts.\n"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "Runs on a host whose upgrade, migrate or verify failed, with the facts its backup registered:\n"
+            );
+            md_tasks(&mut out, playbook, rollback);
+        }
+        let _ = writeln!(
+            out,
+            "## Before you start\n\n- [ ] This plan ran in staging first\n- [ ] The backups it takes have been restored in a test\n- [ ] The maintenance window and the people on call are agreed\n- [ ] `drover resume` is how to continue if the run is interrupted\n"
+        );
+    }
+    out
+}
+
+fn md_tasks(out: &mut String, playbook: &Playbook, list: &[Task]) {
+    for (i, task) in list.iter().enumerate() {
+        let args = match task.args.to_json() {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let args = args.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut notes = Vec::new();
+        if task.run_once {
+            notes.push("once for the rollout");
+        }
+        if task.until.is_some() {
+            notes.push("retried until it holds");
+        }
+        if !task.when.is_empty() {
+            notes.push("conditional");
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" _({})_", notes.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "{}. {}{notes} — `{}`: `{}` ({})",
+            i + 1,
+            task.display_name(),
+            task.module,
+            args.replace('`', "'"),
+            playbook.source.location(task.span)
+        );
+    }
+    out.push('\n');
+}
+
 fn duration(d: std::time::Duration) -> String {
     if d.is_zero() {
         "none".to_string()
