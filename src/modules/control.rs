@@ -1,4 +1,5 @@
-//! Modules that run on the control machine only: `debug`, `fail`, `assert`.
+//! Modules that run on the control machine only: `debug`, `fail`, `assert`, `set_fact`,
+//! `pause`, `meta`.
 
 use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::{Origin, to_json, truthy};
@@ -7,6 +8,9 @@ use serde_json::{Value, json};
 pub struct Debug;
 pub struct Fail;
 pub struct Assert;
+pub struct SetFact;
+pub struct Pause;
+pub struct Meta;
 
 static DEBUG: ModuleSpec = ModuleSpec {
     name: "debug",
@@ -15,6 +19,7 @@ static DEBUG: ModuleSpec = ModuleSpec {
     one_of: &[],
     free_form: false,
     local: true,
+    any_args: false,
 };
 
 static FAIL: ModuleSpec = ModuleSpec {
@@ -24,6 +29,7 @@ static FAIL: ModuleSpec = ModuleSpec {
     one_of: &[],
     free_form: false,
     local: true,
+    any_args: false,
 };
 
 static ASSERT: ModuleSpec = ModuleSpec {
@@ -33,6 +39,38 @@ static ASSERT: ModuleSpec = ModuleSpec {
     one_of: &[],
     free_form: false,
     local: true,
+    any_args: false,
+};
+
+static SET_FACT: ModuleSpec = ModuleSpec {
+    name: "set_fact",
+    args: &["cacheable"],
+    required: &[],
+    one_of: &[],
+    free_form: false,
+    local: true,
+    // Every other argument is a variable to set.
+    any_args: true,
+};
+
+static PAUSE: ModuleSpec = ModuleSpec {
+    name: "pause",
+    args: &["seconds", "minutes", "prompt", "echo"],
+    required: &[],
+    one_of: &[],
+    free_form: false,
+    local: true,
+    any_args: false,
+};
+
+static META: ModuleSpec = ModuleSpec {
+    name: "meta",
+    args: &[],
+    required: &["_raw_params"],
+    one_of: &[],
+    free_form: true,
+    local: true,
+    any_args: false,
 };
 
 module!(Debug, DEBUG, debug);
@@ -108,4 +146,103 @@ async fn assert(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
         msg: Some(msg),
         ..Outcome::default()
     })
+}
+
+module!(SetFact, SET_FACT, set_fact);
+
+/// Returns the (already rendered) arguments as `ansible_facts`; the engine merges them into the
+/// host's variables. Runs in check mode too, as in Ansible: later tasks depend on the facts.
+async fn set_fact(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let mut facts = serde_json::Map::new();
+    for (name, value) in args.0 {
+        // `cacheable` is about Ansible's fact cache, which drover does not have.
+        if name == "cacheable" {
+            continue;
+        }
+        if name == "_raw_params" || !is_identifier(&name) {
+            return Err(ModuleError::Args {
+                message: format!("`{name}` is not a valid variable name"),
+            });
+        }
+        facts.insert(name, value);
+    }
+    if facts.is_empty() {
+        return Err(ModuleError::Args {
+            message: "set_fact needs at least one `name: value`".to_string(),
+        });
+    }
+    let mut outcome = Outcome::default();
+    outcome
+        .data
+        .insert("ansible_facts".into(), Value::Object(facts));
+    Ok(outcome)
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+module!(Pause, PAUSE, pause);
+
+/// Waits `seconds` or `minutes` on the control machine, in check mode too (as Ansible).
+async fn pause(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    if args.str("prompt")?.is_some() {
+        return Err(ModuleError::Args {
+            message: "pause: `prompt` is not supported by drover yet (the terminal belongs to \
+                      the reporter); use `seconds` or `minutes`"
+                .to_string(),
+        });
+    }
+    let seconds = match (args.float("seconds")?, args.float("minutes")?) {
+        (Some(s), None) => s,
+        (None, Some(m)) => m * 60.0,
+        (None, None) => {
+            return Err(ModuleError::Args {
+                message: "pause needs `seconds` or `minutes` (waiting for a key press is not \
+                          supported yet)"
+                    .to_string(),
+            });
+        }
+        (Some(_), Some(_)) => {
+            return Err(ModuleError::Args {
+                message: "pause takes `seconds` or `minutes`, not both".to_string(),
+            });
+        }
+    };
+    if !(0.0..=86400.0).contains(&seconds) {
+        return Err(ModuleError::Args {
+            message: format!("pause: {seconds} seconds is out of range (0 to 1 day)"),
+        });
+    }
+    let started = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+    let mut outcome = Outcome::default();
+    outcome
+        .data
+        .insert("delta".into(), json!(started.elapsed().as_secs()));
+    outcome.data.insert("user_input".into(), json!(""));
+    outcome.data.insert("echo".into(), json!(true));
+    Ok(outcome)
+}
+
+module!(Meta, META, meta);
+
+/// Only `noop` is meaningful without engine support; the others fail clearly rather than be
+/// silently ignored.
+async fn meta(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let action = args.required_str("_raw_params")?;
+    match action.trim() {
+        "noop" => Ok(Outcome::default()),
+        known @ ("flush_handlers" | "refresh_inventory" | "clear_facts" | "clear_host_errors"
+        | "end_play" | "end_host" | "end_batch" | "end_role" | "reset_connection") => Ok(
+            Outcome::failed(format!("meta: `{known}` is not supported by drover yet")),
+        ),
+        other => Err(ModuleError::Args {
+            message: format!("meta: unknown action `{other}`"),
+        }),
+    }
 }

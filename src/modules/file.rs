@@ -21,6 +21,7 @@ static COPY: ModuleSpec = ModuleSpec {
     one_of: &[&["src", "content"]],
     free_form: false,
     local: false,
+    any_args: false,
 };
 
 static TEMPLATE: ModuleSpec = ModuleSpec {
@@ -30,6 +31,7 @@ static TEMPLATE: ModuleSpec = ModuleSpec {
     one_of: &[],
     free_form: false,
     local: false,
+    any_args: false,
 };
 
 /// Diffs of files larger than this are not shown (Ansible's `max_diff_size` is 100 KiB too).
@@ -73,7 +75,11 @@ async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
 
 /// Ansible's search path for a role-less playbook: `DIR/files/src` (or `templates/`), then
 /// `DIR/src`.
-fn find_local(playbook_dir: &Path, kind: &str, src: &str) -> Result<PathBuf, ModuleError> {
+pub(super) fn find_local(
+    playbook_dir: &Path,
+    kind: &str,
+    src: &str,
+) -> Result<PathBuf, ModuleError> {
     let given = Path::new(src);
     let candidates = if given.is_absolute() {
         vec![given.to_path_buf()]
@@ -287,7 +293,7 @@ async fn step(
     ))))
 }
 
-fn backup_stamp() -> String {
+pub(super) fn backup_stamp() -> String {
     let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     let format = time::macros::format_description!("[year]-[month]-[day]@[hour]:[minute]:[second]");
     now.format(&format)
