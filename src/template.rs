@@ -15,14 +15,17 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy)]
 pub enum Origin<'a> {
     Node(&'a Source, Span),
+    /// A template file: errors add the line within it.
     File(&'a str),
+    /// An expression whose `file:line:col` is already known (a task's).
+    At(&'a str),
 }
 
 impl Origin<'_> {
     fn describe(&self) -> String {
         match self {
             Origin::Node(source, span) => source.location(*span),
-            Origin::File(name) => (*name).to_string(),
+            Origin::File(name) | Origin::At(name) => (*name).to_string(),
         }
     }
 }

@@ -240,3 +240,20 @@ fn first_ctrl_c_finishes_the_current_task_then_exits_99() {
     assert!(fleet.node_root("node1").join("finished").exists());
     assert!(!fleet.node_root("node1").join("never").exists());
 }
+
+#[test]
+fn undefined_variables_in_assert_and_template_files_name_where() {
+    let fleet = Fleet::up(1);
+    let tpl = fleet.write("templates/bad.j2", "line one\nline {{ two_is_missing }}\n");
+    let _ = tpl;
+    let playbook = fleet.write(
+        "where.yml",
+        "- hosts: lab\n  tasks:\n    - assert:\n        that: nope == 1\n      ignore_errors: true\n    - template:\n        src: bad.j2\n        dest: \"{{ node_root }}/bad\"\n",
+    );
+    let run = fleet.run(&playbook).expect_code(2);
+    run.stdout_has(&format!(
+        "{}:3:7: undefined variable `nope`",
+        playbook.display()
+    ))
+    .stdout_has("bad.j2:2: undefined variable `two_is_missing`");
+}

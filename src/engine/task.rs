@@ -393,7 +393,9 @@ impl Job {
         if !module.spec().local && host.conn.is_none() {
             host.conn = Some(self.connect(&vars).await?);
         }
+        let location = source.location(task.module_span);
         let context = Context {
+            location: &location,
             host: &host.name,
             conn: host.conn.as_ref(),
             check: shared.config.check,

@@ -78,9 +78,7 @@ module!(Debug, DEBUG, debug);
 async fn debug(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let mut outcome = Outcome::default();
     if let Some(var) = args.str("var")? {
-        let value = ctx
-            .templates
-            .eval(&var, ctx.vars, Origin::File("debug var"));
+        let value = ctx.templates.eval(&var, ctx.vars, Origin::At(ctx.location));
         let shown = match value {
             Ok(v) => to_json(&v),
             Err(_) => json!("VARIABLE IS NOT DEFINED!"),
@@ -117,7 +115,9 @@ async fn assert(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
         let holds = match condition {
             Value::Bool(b) => *b,
             Value::String(expr) => {
-                let value = ctx.templates.eval(expr, ctx.vars, Origin::File("assert"))?;
+                let value = ctx
+                    .templates
+                    .eval(expr, ctx.vars, Origin::At(ctx.location))?;
                 truthy(&value)
             }
             other => truthy(&crate::template::from_json(other)),

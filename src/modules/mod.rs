@@ -153,6 +153,8 @@ pub struct Context<'a> {
     pub templates: &'a Templates,
     /// The task's variables, for `template` and for expressions (`assert`, `debug: var=`).
     pub vars: &'a minijinja::Value,
+    /// `file:line:col` of the task, for errors in expressions the module evaluates.
+    pub location: &'a str,
 }
 
 impl Context<'_> {
