@@ -279,17 +279,29 @@ pub(super) async fn write_validated(
         conn.upload(path, data, Some(mode)).await?;
         return Ok(());
     };
+    let temp = validation_temp(path);
+    conn.upload(&temp, data, Some(mode)).await?;
+    validate_and_move(ctx, &temp, path, validate).await
+}
+
+/// Runs `validate` (with `%s` the temp file) and renames `temp` over `path` if it passes;
+/// removes `temp` if it does not.
+pub(super) async fn validate_and_move(
+    ctx: &Context<'_>,
+    temp: &str,
+    path: &str,
+    validate: &str,
+) -> Result<(), ModuleError> {
     if !validate.contains("%s") {
+        let _ = ctx.sh(&format!("rm -f -- {}", shell_quote(temp))).await;
         return Err(ModuleError::Args {
             message: format!("`validate` must contain %s (the file to check): {validate}"),
         });
     }
-    let temp = validation_temp(path);
-    conn.upload(&temp, data, Some(mode)).await?;
-    let check = validate.replace("%s", &shell_quote(&temp));
+    let check = validate.replace("%s", &shell_quote(temp));
     let out = ctx.sh(&check).await?;
     if out.exit_status != Some(0) {
-        let _ = ctx.sh(&format!("rm -f -- {}", shell_quote(&temp))).await;
+        let _ = ctx.sh(&format!("rm -f -- {}", shell_quote(temp))).await;
         return Err(ModuleError::Remote {
             message: format!(
                 "failed to validate {path} with `{validate}` (exit {:?}): {}",
@@ -299,7 +311,7 @@ pub(super) async fn write_validated(
         });
     }
     ctx.sh_ok(
-        &format!("mv -f -- {} {}", shell_quote(&temp), shell_quote(path)),
+        &format!("mv -f -- {} {}", shell_quote(temp), shell_quote(path)),
         &format!("moving the validated file over {path}"),
     )
     .await?;
@@ -307,7 +319,7 @@ pub(super) async fn write_validated(
 }
 
 /// A hidden temp name in the same directory, so the final `mv` is an atomic rename.
-fn validation_temp(path: &str) -> String {
+pub(super) fn validation_temp(path: &str) -> String {
     let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
     let suffix: u32 = rand::random();
     let temp = format!(".{name}.drover-validate-{suffix:08x}");

@@ -57,7 +57,7 @@ static GET_URL: ModuleSpec = ModuleSpec {
 };
 
 /// SHA-1 of a local file, read in chunks (never whole); None when it does not exist.
-async fn local_sha1(path: &Path) -> Result<Option<String>, ModuleError> {
+pub(super) async fn local_sha1(path: &Path) -> Result<Option<String>, ModuleError> {
     let local = |source| ModuleError::Local {
         path: path.display().to_string(),
         source,
