@@ -217,7 +217,7 @@ fn first_ctrl_c_finishes_the_current_task_then_exits_99() {
     let fleet = Fleet::up(1);
     let playbook = fleet.write(
         "slow.yml",
-        "- hosts: lab\n  tasks:\n    - shell: sleep 2 && touch {{ node_root }}/finished\n    - shell: touch {{ node_root }}/never\n",
+        "- hosts: lab\n  tasks:\n    - shell: touch {{ node_root }}/started && sleep 2 && touch {{ node_root }}/finished\n    - shell: touch {{ node_root }}/never\n",
     );
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
         .arg("run")
@@ -227,9 +227,11 @@ fn first_ctrl_c_finishes_the_current_task_then_exits_99() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    // Bounded wait for the task to start on the node, then one SIGINT.
-    for _ in 0..100 {
-        if sh("pgrep -f 'sleep 2' || true").lines().count() > 0 {
+    // Bounded wait for the task to start on the node, then one SIGINT. (A
+    // marker file, not pgrep: `pgrep -f` also matches the shell running it.)
+    let started = fleet.node_root("node1").join("started");
+    for _ in 0..200 {
+        if started.exists() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
