@@ -16,4 +16,5 @@ pub mod report;
 pub mod suggest;
 pub mod template;
 pub mod transport;
+pub mod upgrade_path;
 pub mod yaml;
