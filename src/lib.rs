@@ -17,4 +17,5 @@ pub mod suggest;
 pub mod template;
 pub mod transport;
 pub mod upgrade_path;
+pub mod window;
 pub mod yaml;
