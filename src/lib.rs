@@ -17,6 +17,6 @@ pub mod report;
 pub mod suggest;
 pub mod template;
 pub mod transport;
-#[allow(clippy::result_large_err)] // until the module boxes its error (in progress)
 pub mod upgrade_path;
+pub mod window;
 pub mod yaml;

@@ -39,13 +39,19 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
 /// A version as written, with the order described in the module docs.
+///
+/// Shared behind an `Arc`: every hop and error carries versions, and this keeps them one
+/// pointer wide and cheap to clone.
 #[derive(Clone)]
-pub struct Version {
+pub struct Version(Arc<Parsed>);
+
+struct Parsed {
     raw: String,
     key: Key,
     /// Whether any release number was written (`0-ee` has one, `latest` none); kept apart
@@ -168,43 +174,43 @@ impl Version {
         } else {
             Stage::Suffixed(parts)
         };
-        Ok(Version {
+        Ok(Version(Arc::new(Parsed {
             raw: raw.to_string(),
             key: Key { release, stage },
             numbered,
-        })
+        })))
     }
 
     /// The version as written (trimmed), e.g. `v1.2.3` stays `v1.2.3`.
     pub fn as_str(&self) -> &str {
-        &self.raw
+        &self.0.raw
     }
 
     /// Release number `i` (0 = major), 0 when absent.
     fn number(&self, i: usize) -> u64 {
-        self.key.release.get(i).copied().unwrap_or(0)
+        self.0.key.release.get(i).copied().unwrap_or(0)
     }
 
     /// Whether the version has any release number: `latest` has none, so it has no minor.
     fn has_release(&self) -> bool {
-        self.numbered
+        self.0.numbered
     }
 
     /// A pre-release (`1.2.3-rc.1`): never chosen as an automatic stop.
     pub fn is_pre_release(&self) -> bool {
-        matches!(self.key.stage, Stage::Pre(_))
+        matches!(self.0.key.stage, Stage::Pre(_))
     }
 }
 
 impl PartialEq for Version {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.0.key == other.0.key
     }
 }
 impl Eq for Version {}
 impl std::hash::Hash for Version {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.key.hash(state);
+        self.0.key.hash(state);
     }
 }
 impl PartialOrd for Version {
@@ -214,17 +220,17 @@ impl PartialOrd for Version {
 }
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key.cmp(&other.key)
+        self.0.key.cmp(&other.0.key)
     }
 }
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.raw)
+        f.write_str(&self.0.raw)
     }
 }
 impl fmt::Debug for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Version({})", self.raw)
+        write!(f, "Version({})", self.0.raw)
     }
 }
 impl FromStr for Version {
@@ -236,7 +242,7 @@ impl FromStr for Version {
 /// As the written string, so a hop renders in templates as `{{ hop.to }}` = `0.27.1`.
 impl Serialize for Version {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.raw)
+        serializer.serialize_str(&self.0.raw)
     }
 }
 impl<'de> Deserialize<'de> for Version {
