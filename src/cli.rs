@@ -11,6 +11,7 @@ use drover::playbook::{self, Playbook, PlaybookError};
 use drover::report::{self, Format};
 use drover::template::Templates;
 use drover::transport::{HostKeyPolicy, TransportConfig};
+use drover::window::{Clock, FileClock, SystemClock, WindowError, Windows};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +82,8 @@ struct ResumeArgs {
     /// Answer yes to confirmation prompts.
     #[arg(short = 'y', long)]
     yes: bool,
+    #[command(flatten)]
+    window: WindowArgs,
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +141,19 @@ struct RunArgs {
     /// Write no journal (such a run cannot be resumed).
     #[arg(long)]
     no_journal: bool,
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+#[derive(Args, Debug)]
+struct WindowArgs {
+    /// Maintenance windows for every rollout, replacing the playbook's `rolling.window`:
+    /// `"Sat,Sun 02:00-06:00 Europe/Berlin"`, several separated by `;`.
+    #[arg(long, value_name = "SPEC")]
+    window: Option<String>,
+    /// Outside the window, sleep until the next one opens (showing when) instead of stopping.
+    #[arg(long)]
+    wait_for_window: bool,
 }
 
 #[derive(Args, Debug)]
@@ -160,6 +176,9 @@ struct PlanArgs {
     target: TargetArgs,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     format: PlanFormat,
+    /// Maintenance windows replacing the playbook's, as `drover run --window`.
+    #[arg(long, value_name = "SPEC")]
+    window: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -277,6 +296,10 @@ pub enum CliError {
     #[error("run {run_id} had secret extra vars that were not journaled: {names}")]
     #[diagnostic(help("give them again: drover resume {run_id} -e NAME=VALUE"))]
     SecretsMissing { run_id: String, names: String },
+    #[error("--window: {0}")]
+    Window(#[from] WindowError),
+    #[error("DROVER_CLOCK_FILE: {0}")]
+    Clock(String),
 }
 
 impl CliError {
@@ -287,6 +310,7 @@ impl CliError {
             CliError::ExtraVars(_) | CliError::NoSuchHost(_) => EXIT_BAD_OPTIONS,
             CliError::Lab(_) | CliError::Runtime(_) | CliError::Journal(_) => EXIT_ERROR,
             CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
+            CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
         }
     }
 }
@@ -373,8 +397,29 @@ fn state_dir(args: &StateArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".drover"))
 }
 
+/// `--window`, read before any file so that a bad spec exits 5 at once.
+fn window_override(spec: Option<&str>) -> Result<Option<Windows>, CliError> {
+    Ok(spec.map(Windows::parse).transpose()?)
+}
+
+/// The clock windows are judged by: the system's, or the simulated one in
+/// `DROVER_CLOCK_FILE` (to rehearse a rollout's windows without waiting for them).
+fn clock() -> Result<Arc<dyn Clock>, CliError> {
+    match std::env::var_os("DROVER_CLOCK_FILE") {
+        Some(path) => Ok(Arc::new(
+            FileClock::open(Path::new(&path)).map_err(CliError::Clock)?,
+        )),
+        None => Ok(Arc::new(SystemClock)),
+    }
+}
+
 fn run(args: RunArgs) -> Result<u8, CliError> {
-    let (inventory, playbook, plan, extra_vars) = load(&args.target)?;
+    let window = window_override(args.window.window.as_deref())?;
+    let clock = clock()?;
+    let (inventory, mut playbook, plan, extra_vars) = load(&args.target)?;
+    if let Some(window) = &window {
+        playbook.override_window(window);
+    }
     // A check run changes nothing, so there is nothing to resume.
     let journal = if args.check || args.no_journal {
         None
@@ -390,6 +435,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             extra_vars: journal::redact(&extra_vars.clone().into_iter().collect()),
             check: args.check,
             forks: usize::from(args.forks),
+            window: args.window.window.clone(),
         };
         Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
     };
@@ -402,6 +448,8 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
         journal,
         resume: None,
+        clock,
+        wait_for_window: args.window.wait_for_window,
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -479,6 +527,8 @@ fn execute_plan(
 }
 
 fn resume(args: ResumeArgs) -> Result<u8, CliError> {
+    let override_window = window_override(args.window.window.as_deref())?;
+    let clock = clock()?;
     let dir = state_dir(&args.state);
     let log = journal::find(&dir, args.run_id.as_deref())?;
     let inputs = &log.inputs;
@@ -516,7 +566,14 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         extra_vars: Vec::new(),
     };
     let inventory = Inventory::load(&target.inventory)?;
-    let playbook = playbook::load(&target.playbook)?;
+    let mut playbook = playbook::load(&target.playbook)?;
+    let window = match override_window {
+        Some(window) => Some(window),
+        None => window_override(inputs.window.as_deref())?,
+    };
+    if let Some(window) = &window {
+        playbook.override_window(window);
+    }
     let plan = plan::plan(
         &playbook,
         &inventory,
@@ -537,6 +594,8 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
         journal: Some(Arc::new(journal)),
         resume: Some(log.progress()),
+        clock,
+        wait_for_window: args.window.wait_for_window,
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -554,6 +613,7 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
         Some(3) => "host unreachable".to_string(),
         Some(6) => "halted".to_string(),
         Some(99) => "interrupted (resumable)".to_string(),
+        Some(7) => "window closed (resumable)".to_string(),
         Some(code) => format!("exit {code}"),
     };
     match args.action {
@@ -704,7 +764,11 @@ fn parse_mapping(text: &str, name: &str) -> Result<Vars, CliError> {
 }
 
 fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
-    let (_inventory, playbook, plan, _extra_vars) = load(&args.target)?;
+    let window = window_override(args.window.as_deref())?;
+    let (_inventory, mut playbook, plan, _extra_vars) = load(&args.target)?;
+    if let Some(window) = &window {
+        playbook.override_window(window);
+    }
     let out = match args.format {
         PlanFormat::Json => format!(
             "{}\n",
@@ -903,6 +967,8 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
         confirm: None,
         journal: None,
         resume: None,
+        clock: Arc::new(SystemClock),
+        wait_for_window: false,
     };
     let format = match output {
         OutputArg::Human => Format::Human,

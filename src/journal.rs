@@ -74,6 +74,9 @@ pub struct RunInputs {
     pub extra_vars: Map<String, Value>,
     pub check: bool,
     pub forks: usize,
+    /// `--window`, when given: a resume keeps to the same windows unless told otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
 }
 
 pub const REDACTED: &str = "<redacted>";
@@ -384,7 +387,7 @@ pub fn find(state_dir: &Path, run_id: Option<&str>) -> Result<RunLog, JournalErr
         None => runs
             .into_iter()
             .rev()
-            .find(|r| r.ended().is_none_or(|code| code == 99))
+            .find(|r| r.ended().is_none_or(|code| code == 99 || code == 7))
             .ok_or_else(|| JournalError::NothingToResume(state_dir.to_path_buf())),
     }
 }
@@ -452,6 +455,7 @@ mod tests {
             extra_vars: Map::new(),
             check: false,
             forks: 5,
+            window: None,
         }
     }
 

@@ -439,6 +439,41 @@ impl Windows {
     }
 }
 
+/// May a host start at an instant? What [`Windows::gate`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// Outside every window; `next_open` is when one opens (`None`: none within
+    /// [`SEARCH_DAYS`]).
+    Closed {
+        next_open: Option<Timestamp>,
+    },
+    /// Open, but a batch taking the expected time would still be running at `closes`.
+    WontFit {
+        closes: Timestamp,
+        next_open: Option<Timestamp>,
+    },
+}
+
+impl Windows {
+    /// Whether a host may start at `at`; `batch` is the expected duration when it would be
+    /// the first of a batch whose length can be estimated.
+    pub fn gate(&self, at: Timestamp, batch: Option<std::time::Duration>) -> Gate {
+        if !self.is_open(at) {
+            return Gate::Closed {
+                next_open: self.next_open(at),
+            };
+        }
+        match (batch, self.closes_at(at)) {
+            (Some(expected), Some(closes)) if !self.fits(at, expected) => Gate::WontFit {
+                closes,
+                next_open: self.next_open(closes),
+            },
+            _ => Gate::Open,
+        }
+    }
+}
+
 /// `at + d`, saturating: an instant past jiff's range is later than any window.
 fn after(at: Timestamp, d: SignedDuration) -> Timestamp {
     at.checked_add(d).unwrap_or(Timestamp::MAX)
@@ -466,6 +501,10 @@ impl FromStr for Windows {
 /// The engine's source of "now", injected so that window tests never sleep.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+
+    /// Makes it `at` (or later): the real clock returns how long to sleep for; a simulated
+    /// clock moves itself there and returns zero.
+    fn wait_until(&self, at: Timestamp) -> std::time::Duration;
 }
 
 /// The real clock.
@@ -475,6 +514,69 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+
+    fn wait_until(&self, at: Timestamp) -> std::time::Duration {
+        let left = at.duration_since(Timestamp::now());
+        std::time::Duration::try_from(left).unwrap_or_default()
+    }
+}
+
+/// A simulated clock kept in a file as an RFC 3339 instant (`2026-11-28T02:00:00Z`), read on
+/// every call so that something else (a test, a task on a lab node) can move time; a wait
+/// writes the instant waited for. `DROVER_CLOCK_FILE` selects it, to rehearse a rollout's
+/// windows without waiting for them.
+#[derive(Debug)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+    /// The last instant read, used when the file is briefly unreadable (being rewritten).
+    last: Mutex<Timestamp>,
+}
+
+impl FileClock {
+    /// Opens the clock; the file must hold an instant now.
+    pub fn open(path: &std::path::Path) -> Result<FileClock, String> {
+        let at = read_instant(path)?;
+        Ok(FileClock {
+            path: path.to_path_buf(),
+            last: Mutex::new(at),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Timestamp> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn read_instant(path: &std::path::Path) -> Result<Timestamp, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("clock file {}: {e}", path.display()))?;
+    text.trim().parse::<Timestamp>().map_err(|e| {
+        format!(
+            "clock file {}: `{}` is not an instant ({e}); hint: write e.g. 2026-11-28T02:00:00Z",
+            path.display(),
+            text.trim()
+        )
+    })
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> Timestamp {
+        let mut last = self.lock();
+        if let Ok(at) = read_instant(&self.path) {
+            *last = at;
+        }
+        *last
+    }
+
+    fn wait_until(&self, at: Timestamp) -> std::time::Duration {
+        if at > self.now() {
+            // If the file cannot be written the next read restores the old instant; the
+            // engine notices that the wait did not get it there and stops.
+            let _ = std::fs::write(&self.path, format!("{at}\n"));
+            *self.lock() = at;
+        }
+        std::time::Duration::ZERO
     }
 }
 
@@ -511,6 +613,14 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         *self.lock()
+    }
+
+    fn wait_until(&self, at: Timestamp) -> std::time::Duration {
+        let mut now = self.lock();
+        if at > *now {
+            *now = at;
+        }
+        std::time::Duration::ZERO
     }
 }
 
@@ -749,5 +859,55 @@ mod tests {
         assert_eq!(clock.now(), ts("2030-01-01T00:00:00Z"));
         let system: &dyn Clock = &SystemClock;
         assert!(system.now() > ts("2026-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn gate_closed_open_and_a_batch_that_would_overrun() {
+        let sat = w("Sat 02:00-06:00 UTC");
+        // 2026-11-28 is a Saturday.
+        assert_eq!(
+            sat.gate(ts("2026-11-27T12:00:00Z"), None),
+            Gate::Closed {
+                next_open: Some(ts("2026-11-28T02:00:00Z"))
+            }
+        );
+        assert_eq!(sat.gate(ts("2026-11-28T05:00:00Z"), None), Gate::Open);
+        assert_eq!(sat.gate(ts("2026-11-28T05:00:00Z"), Some(HOUR)), Gate::Open);
+        assert_eq!(
+            sat.gate(ts("2026-11-28T05:00:01Z"), Some(HOUR)),
+            Gate::WontFit {
+                closes: ts("2026-11-28T06:00:00Z"),
+                next_open: Some(ts("2026-12-05T02:00:00Z"))
+            }
+        );
+        assert_eq!(
+            Windows::always().gate(ts("2026-11-28T05:00:01Z"), Some(HOUR * 1000)),
+            Gate::Open
+        );
+    }
+
+    #[test]
+    fn file_clock_reads_every_time_and_a_wait_moves_it() {
+        let dir = std::env::temp_dir().join(format!("drover-clock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("now");
+        assert!(FileClock::open(&path).is_err());
+        std::fs::write(&path, "tomorrow\n").unwrap();
+        assert!(
+            FileClock::open(&path)
+                .unwrap_err()
+                .contains("hint: write e.g.")
+        );
+        std::fs::write(&path, "2026-11-28T01:00:00Z\n").unwrap();
+        let clock = FileClock::open(&path).unwrap();
+        assert_eq!(clock.now(), ts("2026-11-28T01:00:00Z"));
+        std::fs::write(&path, "2026-11-28T03:00:00Z").unwrap();
+        assert_eq!(clock.now(), ts("2026-11-28T03:00:00Z"));
+        assert_eq!(clock.wait_until(ts("2026-11-28T04:00:00Z")), Duration::ZERO);
+        assert_eq!(clock.now(), ts("2026-11-28T04:00:00Z"));
+        // Waiting for the past does not move it back.
+        clock.wait_until(ts("2026-11-28T02:00:00Z"));
+        assert_eq!(clock.now(), ts("2026-11-28T04:00:00Z"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -137,6 +137,21 @@ pub enum Event {
         reason: String,
         untouched: Vec<String>,
     },
+    /// Outside the maintenance window with `--wait-for-window`: nothing starts until `until`.
+    WindowWait {
+        /// RFC 3339 instant the next window opens.
+        until: String,
+        seconds: f64,
+        why: String,
+    },
+    /// The maintenance window closed (or the next batch would not finish inside it): nothing
+    /// new starts, hosts in flight finished; the run is resumable.
+    WindowClosed {
+        reason: String,
+        untouched: Vec<String>,
+        /// RFC 3339 instant the next window opens, if one does within a week.
+        next_open: Option<String>,
+    },
     /// The rollout's per-host table.
     RolloutEnd {
         hosts: Vec<HostRow>,

@@ -22,6 +22,7 @@ use crate::plan::{Plan, PlayPlan};
 use crate::playbook::Playbook;
 use crate::template::{Templates, from_json};
 use crate::transport::{Connection, Connector, TransportConfig};
+use crate::window::Clock;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -44,6 +45,10 @@ pub struct RunConfig {
     pub journal: Option<Arc<Journal>>,
     /// What an interrupted run already did, when resuming it.
     pub resume: Option<Progress>,
+    /// "Now" for maintenance windows (the system clock, or a simulated one).
+    pub clock: Arc<dyn Clock>,
+    /// Outside a window, sleep until the next one opens instead of stopping.
+    pub wait_for_window: bool,
 }
 
 pub type EventSink = mpsc::UnboundedSender<Event>;
@@ -59,17 +64,26 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// A rollout halted (failure budget, no capacity, canary not confirmed).
     pub halted: bool,
+    /// A rollout stopped because its maintenance window closed (or would before the next
+    /// batch could finish): resumable.
+    pub window_closed: bool,
 }
 
 /// A rollout halted early and left hosts untouched.
 pub const EXIT_HALTED: i32 = 6;
+/// A rollout stopped at the end of its maintenance window; `drover resume` continues it.
+pub const EXIT_WINDOW_CLOSED: i32 = 7;
+/// Interrupted (Ctrl-C, SIGTERM); `drover resume` continues it.
+pub const EXIT_INTERRUPTED: i32 = 99;
 
 impl RunSummary {
     /// Ansible's exit codes: 2 a host failed, 3 a host unreachable, 99 interrupted; and 6
-    /// when a rollout halted early.
+    /// when a rollout halted early, 7 when its window closed.
     pub fn exit_code(&self) -> i32 {
         if self.interrupted {
-            99
+            EXIT_INTERRUPTED
+        } else if self.window_closed {
+            EXIT_WINDOW_CLOSED
         } else if self.halted {
             EXIT_HALTED
         } else if self.stats.values().any(|s| s.failed > 0) {
@@ -243,6 +257,7 @@ pub async fn run(
         stats,
         interrupted: state.interrupted,
         halted: state.halted,
+        window_closed: state.window_closed,
     }
 }
 
@@ -254,6 +269,8 @@ struct RunState {
     interrupted: bool,
     /// A rollout halted with hosts it never started.
     halted: bool,
+    /// A rollout stopped at the end of its maintenance window.
+    window_closed: bool,
 }
 
 impl RunState {

@@ -13,7 +13,7 @@
 //! back), so no host is left between backup and verify without an outcome.
 
 use super::events::{Event, HostOutcome, HostPath, HostRow};
-use super::scheduler::{Decision, Halt, HostEnd, Scheduler};
+use super::scheduler::{Decision, Halt, HostEnd, Pace, Scheduler};
 use super::task::{Job, OnceResults, Verdict};
 use super::vars::PlayScope;
 use super::{Flow, HostState, Interrupts, RunState, Shared};
@@ -22,6 +22,8 @@ use crate::plan::{self, PlayPlan};
 use crate::playbook::{Phase, Rolling, Section, TaskRef, UpgradePathSpec};
 use crate::template::{Origin, from_json};
 use crate::upgrade_path::{Hop, Stops, UpgradePath, Version};
+use crate::window::{Gate, Windows};
+use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,6 +78,24 @@ pub(super) async fn run(
         .filter(|h| resume.is_fresh(h))
         .cloned()
         .collect();
+
+    // Outside the window nothing runs, not even the precheck: its facts would be stale by
+    // the time the window opens. (The scheduling loop below checks again before every host.)
+    let mut window = WindowKeeper::new(shared, rolling);
+    if let Some(reason) = window.wait_for_opening(interrupts).await {
+        state.window_closed = true;
+        shared.emit(Event::WindowClosed {
+            reason,
+            untouched: fresh.clone(),
+            next_open: window.next_open(),
+        });
+        return Flow::Stop;
+    }
+    if *interrupts.borrow() > 0 {
+        shared.emit(Event::Interrupted);
+        state.interrupted = true;
+        return Flow::Stop;
+    }
 
     // 1 and 2: ordinary tasks, then the precheck, on every new host, before anything changes.
     for index in 0..play.tasks.len() {
@@ -197,7 +217,8 @@ pub(super) async fn run(
     let mut running = tokio::task::JoinSet::new();
     let mut interrupts = interrupts.clone();
     let mut stop_reason: Option<String> = None;
-    announce_batch(shared, &batches, 0);
+    window.pace = Pace::new(max_unavailable);
+    let mut announced = None;
     loop {
         if stop_reason.is_none() && *interrupts.borrow() > 0 {
             shared.emit(Event::Interrupted);
@@ -209,8 +230,39 @@ pub(super) async fn run(
             stop_reason = Some("the journal cannot be written".to_string());
             scheduler.stop();
         }
-        match scheduler.decide() {
+        let hold = match (stop_reason.is_none(), scheduler.next_start()) {
+            (true, Some(first)) => {
+                let (batch, size) = scheduler.batch();
+                window.hold(batch, first.then_some(size), scheduler.running())
+            }
+            _ => Hold::No,
+        };
+        let decision = match hold {
+            Hold::No => scheduler.decide(),
+            // Hosts in flight finish while nothing new starts.
+            Hold::ForHosts => Decision::Wait,
+            Hold::Sleep(wait) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = interrupts.changed() => {}
+                }
+                continue;
+            }
+            Hold::Stop(reason) => {
+                state.window_closed = true;
+                stop_reason = Some(reason);
+                scheduler.stop();
+                continue;
+            }
+        };
+        match decision {
             Decision::Start(i) => {
+                let (batch, _) = scheduler.batch();
+                if announced != Some(batch) {
+                    announced = Some(batch);
+                    window.batch_started();
+                    announce_batch(shared, &batches, batch);
+                }
                 let Some(host) = state.hosts.shift_remove(&hosts[i]) else {
                     continue;
                 };
@@ -264,6 +316,7 @@ pub(super) async fn run(
                 }
             }
             Decision::BatchDone(b) => {
+                window.batch_done(batches[b].len());
                 if b == 0 && rolling.confirm_canary && !confirm_canary(shared, &batches).await {
                     stop_reason = Some(
                         "the canary batch was not confirmed (answer y, or pass --yes)".to_string(),
@@ -285,7 +338,6 @@ pub(super) async fn run(
                     }
                 }
                 scheduler.next_batch();
-                announce_batch(shared, &batches, b + 1);
             }
             Decision::Halt(halt) => {
                 let reason = match (halt, &stop_reason) {
@@ -309,6 +361,14 @@ pub(super) async fn run(
                     .into_iter()
                     .map(|i| hosts[i].clone())
                     .collect();
+                if state.window_closed && !state.interrupted {
+                    shared.emit(Event::WindowClosed {
+                        reason,
+                        untouched,
+                        next_open: window.next_open(),
+                    });
+                    break;
+                }
                 if !state.interrupted {
                     state.halted = true;
                 }
@@ -332,7 +392,7 @@ pub(super) async fn run(
         .collect();
     rows.sort_by_key(|r| ordered.iter().position(|h| *h == r.host));
     shared.emit(Event::RolloutEnd { hosts: rows });
-    if state.halted || state.interrupted {
+    if state.halted || state.interrupted || state.window_closed {
         Flow::Stop
     } else {
         Flow::Continue
@@ -683,17 +743,7 @@ impl Rollout {
 fn unreachable_rolling() -> &'static Rolling {
     // Plays with phases always carry `rolling` (the loader fills in the defaults).
     static FALLBACK: std::sync::OnceLock<Rolling> = std::sync::OnceLock::new();
-    FALLBACK.get_or_init(|| Rolling {
-        batch: vec![crate::playbook::BatchSize::Count(1)],
-        order_by: None,
-        order_groups: Vec::new(),
-        max_unavailable: None,
-        max_failed: crate::playbook::Limit::Count(0),
-        pause: Duration::ZERO,
-        confirm_canary: false,
-        verify_timeout: None,
-        span: crate::playbook::Span::default(),
-    })
+    FALLBACK.get_or_init(Rolling::default)
 }
 
 /// What an earlier, interrupted run of this rollout did (empty for a new run).
@@ -764,6 +814,171 @@ fn host_end(outcome: HostOutcome) -> HostEnd {
         HostOutcome::RollbackFailed | HostOutcome::Unreachable | HostOutcome::Untouched => {
             HostEnd::Broken
         }
+    }
+}
+
+/// What the maintenance window asks of the scheduling loop before a host starts.
+enum Hold {
+    No,
+    /// Start nothing; wait for the hosts in flight.
+    ForHosts,
+    /// Nothing is running: sleep this long (the window opens after), then ask again.
+    Sleep(Duration),
+    /// Stop the rollout (resumable) for this reason.
+    Stop(String),
+}
+
+/// Applies `rolling.window` (or `--window`) to the scheduling loop, measuring batches on the
+/// run's clock to tell whether the next one would still fit in the window.
+struct WindowKeeper<'a> {
+    shared: &'a Shared,
+    windows: Option<&'a Windows>,
+    pace: Pace,
+    batch_started: Option<Timestamp>,
+    /// The opening the last sleep waited for: a batch that does not fit even then never will.
+    woke_for: Option<Timestamp>,
+    /// When the next window opens, once a closing has been seen.
+    next_open: Option<Timestamp>,
+}
+
+impl<'a> WindowKeeper<'a> {
+    fn new(shared: &'a Shared, rolling: &'a Rolling) -> Self {
+        WindowKeeper {
+            shared,
+            windows: rolling.window.as_ref(),
+            pace: Pace::new(1),
+            batch_started: None,
+            woke_for: None,
+            next_open: None,
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.shared.config.clock.now()
+    }
+
+    fn batch_started(&mut self) {
+        self.batch_started = Some(self.now());
+    }
+
+    fn batch_done(&mut self, hosts: usize) {
+        if let Some(started) = self.batch_started.take() {
+            let took = Duration::try_from(self.now().duration_since(started)).unwrap_or_default();
+            self.pace.finished(hosts, took);
+        }
+    }
+
+    fn next_open(&self) -> Option<String> {
+        self.next_open.map(|t| t.to_string())
+    }
+
+    /// Before the rollout touches anything: `None` once a window is open (after waiting for
+    /// it with `--wait-for-window`, or on Ctrl-C), else why the rollout must not start.
+    async fn wait_for_opening(&mut self, interrupts: &Interrupts) -> Option<String> {
+        let mut interrupts = interrupts.clone();
+        // Each sleep ends at an opening; a few rounds absorb a wall clock that lags the timer.
+        for _ in 0..5 {
+            match self.hold(0, None, 0) {
+                Hold::No | Hold::ForHosts => return None,
+                Hold::Stop(reason) => return Some(reason),
+                Hold::Sleep(wait) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = interrupts.changed() => return None,
+                    }
+                }
+            }
+        }
+        match self.hold(0, None, 0) {
+            Hold::No => None,
+            _ => {
+                Some("the maintenance window did not open when the clock said it would".to_string())
+            }
+        }
+    }
+
+    /// Whether the next host of batch `batch` may start now; `first_of` is the batch's size
+    /// when that host would be its first, `running` the hosts in flight.
+    fn hold(&mut self, batch: usize, first_of: Option<usize>, running: usize) -> Hold {
+        let Some(windows) = self.windows else {
+            return Hold::No;
+        };
+        let now = self.now();
+        let estimate = first_of.and_then(|size| self.pace.estimate(size));
+        let (why, next_open) = match windows.gate(now, estimate) {
+            Gate::Open => return Hold::No,
+            Gate::Closed { next_open } => (
+                format!(
+                    "the maintenance window ({windows}) is closed at {}",
+                    clock_text(now)
+                ),
+                next_open,
+            ),
+            Gate::WontFit { closes, next_open } => {
+                let estimate = estimate.unwrap_or_default();
+                let why = format!(
+                    "batch {} would likely not finish before the maintenance window closes at {} (estimated {} from the batches so far)",
+                    batch + 1,
+                    clock_text(closes),
+                    long_duration(estimate)
+                );
+                if self.woke_for.is_some_and(|w| w <= now) {
+                    return Hold::Stop(format!(
+                        "{why}; it does not fit even in a window that just opened: widen the window or make batches smaller"
+                    ));
+                }
+                (why, next_open)
+            }
+        };
+        self.next_open = next_open;
+        if running > 0 {
+            return if self.shared.config.wait_for_window {
+                Hold::ForHosts
+            } else {
+                Hold::Stop(why)
+            };
+        }
+        let Some(until) = next_open.filter(|_| self.shared.config.wait_for_window) else {
+            let hint = match next_open {
+                Some(at) => format!(
+                    "; the next window opens {}: `drover resume` then, or pass --wait-for-window",
+                    clock_text(at)
+                ),
+                None => "; no window opens within a week".to_string(),
+            };
+            return Hold::Stop(format!("{why}{hint}"));
+        };
+        let wait = self.shared.config.clock.wait_until(until);
+        if wait.is_zero() && self.now() < until {
+            return Hold::Stop(format!(
+                "{why}, and the clock did not move to {}",
+                clock_text(until)
+            ));
+        }
+        self.shared.emit(Event::WindowWait {
+            until: until.to_string(),
+            seconds: Duration::try_from(until.duration_since(now))
+                .unwrap_or_default()
+                .as_secs_f64(),
+            why,
+        });
+        self.woke_for = Some(until);
+        Hold::Sleep(wait)
+    }
+}
+
+/// An instant as operators read it: `2026-11-28 02:00:00 UTC`.
+fn clock_text(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Minutes and hours for window estimates: `1h05m`, `12m30s`, `40s`.
+fn long_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, s) => format!("{m}m{s:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
     }
 }
 

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::modules;
 use crate::suggest::did_you_mean;
+use crate::window::Windows;
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ const UPGRADE_PATH_KEYWORDS: &[&str] = &[
 
 const ROLLING_KEYWORDS: &[&str] = &[
     "batch",
+    "window",
     "order_by",
     "order_groups",
     "max_unavailable",
@@ -359,6 +361,7 @@ impl Checker<'_> {
                 "verify_timeout" => {
                     rolling.verify_timeout = self.duration(value, "`verify_timeout`")
                 }
+                "window" => rolling.window = self.window(value),
                 other => {
                     let help = match did_you_mean(other, ROLLING_KEYWORDS.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -374,6 +377,45 @@ impl Checker<'_> {
             }
         }
         Some(rolling)
+    }
+
+    /// `window:` as one spec (`"Sat,Sun 02:00-06:00 Europe/Berlin"`, `;`-separated for
+    /// several) or a list of specs; each is checked here, at its own line.
+    fn window(&mut self, node: &Node) -> Option<Windows> {
+        let items: Vec<&Node> = match &node.value {
+            NodeValue::Str(_) => vec![node],
+            NodeValue::Seq(items) if !items.is_empty() => items.iter().collect(),
+            _ => {
+                self.expect_kind(
+                    node,
+                    "`window`",
+                    "a window such as \"Sat,Sun 02:00-06:00 Europe/Berlin\", or a list of them",
+                );
+                return None;
+            }
+        };
+        let mut windows = Vec::new();
+        for item in items {
+            let Some(text) = item.as_str() else {
+                self.expect_kind(item, "a window", "a string");
+                continue;
+            };
+            match Windows::parse(text) {
+                Ok(parsed) => windows.extend(parsed.0),
+                Err(err) => {
+                    let text = err.to_string();
+                    let (message, help) = match text.split_once("; ") {
+                        Some((message, help)) => (
+                            message.to_string(),
+                            Some(help.trim_start_matches("hint: ").to_string()),
+                        ),
+                        None => (text, None),
+                    };
+                    self.problem(item.span, message, "this window", help);
+                }
+            }
+        }
+        (!windows.is_empty()).then_some(Windows(windows))
     }
 
     fn upgrade_path(&mut self, node: &Node) -> Option<crate::playbook::UpgradePathSpec> {
@@ -939,15 +981,8 @@ fn is_identifier(name: &str) -> bool {
 
 fn default_rolling(span: Span) -> Rolling {
     Rolling {
-        batch: vec![BatchSize::Count(1)],
-        order_by: None,
-        order_groups: Vec::new(),
-        max_unavailable: None,
-        max_failed: Limit::Count(0),
-        pause: Duration::ZERO,
-        confirm_canary: false,
-        verify_timeout: None,
         span,
+        ..Rolling::default()
     }
 }
 

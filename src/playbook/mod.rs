@@ -24,6 +24,15 @@ pub struct Playbook {
     pub plays: Vec<Play>,
 }
 
+impl Playbook {
+    /// `--window`: the operator's windows replace every rollout's own.
+    pub fn override_window(&mut self, windows: &crate::window::Windows) {
+        for rolling in self.plays.iter_mut().filter_map(|p| p.rolling.as_mut()) {
+            rolling.window = Some(windows.clone());
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Play {
     pub name: String,
@@ -89,7 +98,28 @@ pub struct Rolling {
     pub confirm_canary: bool,
     /// Overall deadline for one host's `verify` phase, retries included.
     pub verify_timeout: Option<std::time::Duration>,
+    /// Maintenance windows: no host starts outside them, no batch starts that would likely
+    /// not finish inside; `None` is always open.
+    pub window: Option<crate::window::Windows>,
     pub span: Span,
+}
+
+impl Default for Rolling {
+    /// One host at a time, no failure tolerated, no pause, no window.
+    fn default() -> Self {
+        Rolling {
+            batch: vec![BatchSize::Count(1)],
+            order_by: None,
+            order_groups: Vec::new(),
+            max_unavailable: None,
+            max_failed: Limit::Count(0),
+            pause: std::time::Duration::ZERO,
+            confirm_canary: false,
+            verify_timeout: None,
+            window: None,
+            span: Span::default(),
+        }
+    }
 }
 
 /// `upgrade_path:` as written; versions are rendered per host after the precheck.

@@ -194,6 +194,31 @@ impl Human {
                 };
                 self.paint(&format!("\nROLLOUT HALTED: {reason}{left}\n"), "31")
             }
+            Event::WindowWait { until, seconds, why } => format!(
+                "\nWAITING FOR THE MAINTENANCE WINDOW: {why}; it opens {until} (in {}); Ctrl-C stops\n",
+                wait_text(*seconds)
+            ),
+            Event::WindowClosed {
+                reason,
+                untouched,
+                next_open,
+            } => {
+                let left = if untouched.is_empty() {
+                    String::new()
+                } else {
+                    format!("; not started: {}", untouched.join(", "))
+                };
+                let next = next_open
+                    .as_ref()
+                    .map(|at| format!(" (next window opens {at})"))
+                    .unwrap_or_default();
+                self.paint(
+                    &format!(
+                        "\nWINDOW CLOSED: {reason}{left}\nThe run stopped cleanly; continue it with `drover resume` in the next window{next}.\n"
+                    ),
+                    "33",
+                )
+            }
             Event::RolloutEnd { hosts } => self.rollout_table(hosts),
             Event::PlaybookStart {
                 check,
@@ -440,6 +465,16 @@ fn debug_fields(result: &Value) -> Value {
         }
     }
     shown
+}
+
+/// A wait as `3h12m`, `5m`, `40s`.
+fn wait_text(seconds: f64) -> String {
+    let secs = seconds.max(0.0).round() as u64;
+    match (secs / 3600, secs % 3600 / 60) {
+        (0, 0) => format!("{secs}s"),
+        (0, m) => format!("{m}m"),
+        (h, m) => format!("{h}h{m:02}m"),
+    }
 }
 
 #[cfg(test)]

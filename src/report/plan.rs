@@ -56,6 +56,12 @@ fn rollout(out: &mut String, playbook: &Playbook, play: &Play, p: &PlayPlan) {
             ""
         }
     );
+    if let Some(window) = &rolling.window {
+        let _ = writeln!(
+            out,
+            "  window: {window} (no host starts outside it, no batch that would not finish inside)"
+        );
+    }
     if let Some(order_by) = rolling.order_by.as_ref().and_then(|n| n.as_str()) {
         let _ = writeln!(out, "  order_by: {order_by}");
     }
@@ -177,6 +183,16 @@ pub fn markdown(playbook: &Playbook, plan: &Plan, inventory: &std::path::Path) -
                 } else {
                     ""
                 }
+            );
+            let _ = writeln!(
+                out,
+                "- Maintenance window: {}",
+                rolling.window.as_ref().map_or(
+                    "none (any time)".to_string(),
+                    |w| format!(
+                        "`{w}`; no host starts outside it, no batch starts that would likely not finish inside it, and the run stops (resumable, exit 7) when it closes"
+                    )
+                )
             );
         }
         out.push('\n');
