@@ -179,6 +179,12 @@ struct PlanArgs {
     /// Maintenance windows replacing the playbook's, as `drover run --window`.
     #[arg(long, value_name = "SPEC")]
     window: Option<String>,
+    /// Connect to nothing: do not run the prechecks that read each host's version (and the
+    /// facts `order_by` needs); those show as "read at run time".
+    #[arg(long)]
+    offline: bool,
+    #[command(flatten)]
+    ssh: SshArgs,
 }
 
 #[derive(Args, Debug)]
@@ -765,20 +771,58 @@ fn parse_mapping(text: &str, name: &str) -> Result<Vars, CliError> {
 
 fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
     let window = window_override(args.window.as_deref())?;
-    let (_inventory, mut playbook, plan, _extra_vars) = load(&args.target)?;
+    let (inventory, mut playbook, plan, extra_vars) = load(&args.target)?;
     if let Some(window) = &window {
         playbook.override_window(window);
     }
+    let playbook = Arc::new(playbook);
+    let probes = if args.offline || !plan_needs_probe(&playbook, &plan) {
+        Vec::new()
+    } else {
+        let config = RunConfig {
+            forks: 50,
+            check: false,
+            diff: false,
+            extra_vars,
+            transport: transport_config(&args.ssh),
+            confirm: None,
+            journal: None,
+            resume: None,
+            clock: Arc::new(SystemClock),
+            wait_for_window: false,
+        };
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(CliError::Runtime)?
+            .block_on(engine::probe(
+                playbook.clone(),
+                Arc::new(inventory),
+                &plan,
+                config,
+            ))
+    };
     let out = match args.format {
         PlanFormat::Json => format!(
             "{}\n",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
+            serde_json::to_string_pretty(&report::plan::json(&playbook, &plan, &probes))
+                .unwrap_or_default()
         ),
-        PlanFormat::Text => report::plan::text(&playbook, &plan),
-        PlanFormat::Markdown => report::plan::markdown(&playbook, &plan, &args.target.inventory),
+        PlanFormat::Text => report::plan::text(&playbook, &plan, &probes),
+        PlanFormat::Markdown => {
+            report::plan::markdown(&playbook, &plan, &args.target.inventory, &probes)
+        }
     };
     print!("{out}");
     Ok(0)
+}
+
+/// Whether a rollout has something to learn from its precheck: versions for an upgrade
+/// path, or facts its `order_by` needs.
+fn plan_needs_probe(playbook: &Playbook, plan: &plan::Plan) -> bool {
+    plan.plays.iter().any(|p| {
+        p.rollout && (playbook.plays[p.play].upgrade_path.is_some() || p.order_deferred.is_some())
+    })
 }
 
 fn check(args: TargetArgs) -> Result<u8, CliError> {

@@ -68,6 +68,7 @@ fn the_markdown_upgrade_plan_is_pinned() {
             "inventories/lab.yml",
             "--format",
             "markdown",
+            "--offline",
         ])
         .expect_code(0);
     let snapshot = repo("tests/snapshots/plan-demo-upgrade-path.md");

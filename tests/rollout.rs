@@ -481,3 +481,58 @@ fn a_host_above_the_target_stops_the_rollout_before_anything_changes() {
         );
     }
 }
+
+#[test]
+fn the_plan_reads_each_hosts_version_and_shows_its_own_chain() {
+    let fleet = Fleet::up(3);
+    fleet.lab.seed_demo().expect("seed");
+    install_demo(&fleet, "node1", "9.0");
+    install_demo(&fleet, "node2", "1.1");
+    install_demo(&fleet, "node3", "2.0");
+    let playbook =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/demo-upgrade-path.yml");
+    let plan = |extra: &[&str]| {
+        common::drover()
+            .arg("plan")
+            .arg(&playbook)
+            .arg("-i")
+            .arg(&fleet.lab.inventory)
+            .args(extra)
+            .expect_code(0)
+    };
+    let text = plan(&[]);
+    text.stdout_has("order (after the precheck ran on every host): node2, node3, node1")
+        .stdout_has("batch 1: node2\n")
+        .stdout_has("path: node2: 1.1 → 1.2 → 2.0")
+        .stdout_has("path: node3: 2.0 (up to date)")
+        .stdout_has("PROBLEM: node1: the host runs 9.0, above the target 2.0");
+    assert!(!text.stdout().contains("batch 2:"), "{}", text.dump());
+
+    let json = plan(&["--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout()).expect("json plan");
+    let probe = &doc["plays"][0]["probe"];
+    assert_eq!(probe["batches"], serde_json::json!([["node2"]]));
+    assert_eq!(probe["problems"][0]["host"], "node1");
+    assert_eq!(doc["plays"][0]["limits"]["max_unavailable"], 1);
+    assert_eq!(
+        doc["plays"][0]["phases"]["rollback"][0]["name"],
+        "Stop whatever is running"
+    );
+
+    plan(&["--format", "markdown"])
+        .stdout_has("| node2 | 1.1 | 1.1 → 1.2 → 2.0 |")
+        .stdout_has("## Problems");
+    let offline = plan(&["--offline"]);
+    offline.stdout_has("upgrade path: to 2.0 through 1.1, 1.2; each host's version from `{{ installed.stdout }}`, read at run time");
+    assert!(
+        !offline.stdout().contains("path: node"),
+        "{}",
+        offline.dump()
+    );
+    // The plan changed nothing: every node still runs what it ran, nothing was backed up.
+    for (node, version) in [("node1", "9.0"), ("node2", "1.1"), ("node3", "2.0")] {
+        let service = fleet.node_root(node).join("opt/demo/bin/demo-service");
+        assert_eq!(sh(&format!("{} version", service.display())), version);
+        assert!(!fleet.node_root(node).join("backup").exists(), "{node}");
+    }
+}

@@ -128,6 +128,24 @@ struct Shared {
 pub type Confirm = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl Shared {
+    fn new(
+        playbook: Arc<Playbook>,
+        inventory: Arc<Inventory>,
+        config: RunConfig,
+        events: EventSink,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            forks: Semaphore::new(config.forks.max(1)),
+            journal_failed: std::sync::atomic::AtomicBool::new(false),
+            connector: Connector::new(config.transport.clone()),
+            templates: Templates::new(),
+            playbook,
+            inventory,
+            config,
+            events,
+        })
+    }
+
     fn emit(&self, event: Event) {
         // A reporter that went away is not the run's problem.
         let _ = self.events.send(event);
@@ -166,16 +184,7 @@ pub async fn run(
     events: EventSink,
     interrupts: Interrupts,
 ) -> RunSummary {
-    let shared = Arc::new(Shared {
-        forks: Semaphore::new(config.forks.max(1)),
-        journal_failed: std::sync::atomic::AtomicBool::new(false),
-        connector: Connector::new(config.transport.clone()),
-        templates: Templates::new(),
-        playbook: playbook.clone(),
-        inventory,
-        config,
-        events,
-    });
+    let shared = Shared::new(playbook.clone(), inventory, config, events);
     shared.emit(Event::PlaybookStart {
         playbook: playbook.path.display().to_string(),
         check: shared.config.check,
@@ -212,16 +221,7 @@ pub async fn run(
         }
         for name in &play_plan.hosts {
             state.stats.entry(name.clone()).or_default();
-            state
-                .hosts
-                .entry(name.clone())
-                .or_insert_with(|| HostState {
-                    name: name.clone(),
-                    conn: None,
-                    facts: Map::new(),
-                    failed: false,
-                    unreachable: false,
-                });
+            state.host(name);
         }
         // Hosts that failed or were unreachable in an earlier play take no part in this one,
         // as in Ansible.
@@ -261,6 +261,101 @@ pub async fn run(
     }
 }
 
+/// What `drover plan` learns about a rollout by running its `precheck` on every host (a
+/// precheck is read-only by contract: a run executes it before anything changes too).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Probe {
+    /// Index into `Playbook::plays`.
+    pub play: usize,
+    /// The rollout order once the precheck's facts are known (`order_by` may use them).
+    pub order: Vec<String>,
+    /// The batches of the hosts that have work to do (not up to date, not failed).
+    pub batches: Vec<Vec<String>>,
+    /// Each host's current version and hop chain, for a rollout with `upgrade_path`.
+    pub paths: Vec<events::HostPath>,
+    /// Hosts whose precheck failed, that were unreachable, or that have no valid path: a
+    /// run would stop before changing anything.
+    pub problems: Vec<ProbeProblem>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeProblem {
+    pub host: String,
+    pub why: String,
+}
+
+/// Runs the precheck of every rollout in `plan` that has something to learn from it (an
+/// upgrade path, or an order that depends on its facts), on every host, and nothing else.
+pub async fn probe(
+    playbook: Arc<Playbook>,
+    inventory: Arc<Inventory>,
+    plan: &Plan,
+    config: RunConfig,
+) -> Vec<Probe> {
+    let (events, mut received) = mpsc::unbounded_channel();
+    let shared = Shared::new(playbook.clone(), inventory, config, events);
+    let mut state = RunState::default();
+    let mut probes = Vec::new();
+    for play_plan in &plan.plays {
+        let play = &playbook.plays[play_plan.play];
+        let learns = play.upgrade_path.is_some() || play_plan.order_deferred.is_some();
+        if !play_plan.rollout || !learns || play_plan.hosts.is_empty() {
+            continue;
+        }
+        // Each rollout is probed on its own: fresh facts, the connection kept.
+        for name in &play_plan.hosts {
+            let host = state.host(name);
+            host.facts.clear();
+            host.failed = false;
+            host.unreachable = false;
+        }
+        let scope = Arc::new(play_scope(&shared, play_plan));
+        let mut probe = rollout::probe(&shared, &scope, play_plan, &mut state).await;
+        // Why a host failed its precheck: the first failure the engine reported for it.
+        let mut failures: IndexMap<String, String> = IndexMap::new();
+        while let Ok(event) = received.try_recv() {
+            if let Event::HostResult {
+                host,
+                task,
+                status: Status::Failed | Status::Unreachable,
+                result,
+                ignored: false,
+                ..
+            } = event
+            {
+                let msg = result
+                    .get("msg")
+                    .and_then(Value::as_str)
+                    .unwrap_or("failed")
+                    .to_string();
+                failures.entry(host).or_insert(format!("{task}: {msg}"));
+            }
+        }
+        for host in &play_plan.hosts {
+            if state.hosts.get(host).is_some_and(HostState::live) {
+                continue;
+            }
+            let why = failures
+                .shift_remove(host)
+                .unwrap_or_else(|| "the precheck failed".to_string());
+            probe.problems.insert(
+                0,
+                ProbeProblem {
+                    host: host.clone(),
+                    why,
+                },
+            );
+        }
+        probes.push(probe);
+    }
+    for host in state.hosts.values() {
+        if let Some(conn) = &host.conn {
+            conn.close().await;
+        }
+    }
+    probes
+}
+
 /// What the run carries from play to play.
 #[derive(Default)]
 struct RunState {
@@ -274,6 +369,19 @@ struct RunState {
 }
 
 impl RunState {
+    /// The host's state, created fresh (not yet connected) on first use.
+    fn host(&mut self, name: &str) -> &mut HostState {
+        self.hosts
+            .entry(name.to_string())
+            .or_insert_with(|| HostState {
+                name: name.to_string(),
+                conn: None,
+                facts: Map::new(),
+                failed: false,
+                unreachable: false,
+            })
+    }
+
     fn count(&mut self, host: &str, verdict: &task::Verdict) {
         if let Some(s) = self.stats.get_mut(host) {
             s.count(verdict.status, verdict.ignored);

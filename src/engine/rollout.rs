@@ -105,17 +105,7 @@ pub(super) async fn run(
         };
         rollout.on_all(state, at, &fresh).await;
     }
-    let precheck = play
-        .phases
-        .as_ref()
-        .map_or(0, |p| p.get(Phase::Precheck).len());
-    for index in 0..precheck {
-        let at = TaskRef {
-            section: Section::Phase(Phase::Precheck),
-            index,
-        };
-        rollout.on_all(state, at, &fresh).await;
-    }
+    rollout.precheck(state, &fresh).await;
     let failed: Vec<String> = fresh
         .iter()
         .filter(|h| state.hosts.get(*h).is_none_or(|s| !s.live()))
@@ -399,6 +389,62 @@ pub(super) async fn run(
     }
 }
 
+/// `drover plan`'s probe: the precheck on every host, then the order and each host's hop
+/// chain as a run would compute them. Changes nothing (beyond what a precheck does).
+pub(super) async fn probe(
+    shared: &Arc<Shared>,
+    scope: &Arc<PlayScope>,
+    play_plan: &PlayPlan,
+    state: &mut RunState,
+) -> super::Probe {
+    let play = &shared.playbook.plays[play_plan.play];
+    let rollout = Rollout {
+        shared: shared.clone(),
+        scope: scope.clone(),
+        play: play_plan.play,
+        once: Arc::new(OnceResults::default()),
+        total: play_plan.hosts.len(),
+    };
+    rollout.precheck(state, &play_plan.hosts).await;
+    let order = rollout.order(play_plan, state);
+    let live = state.live(&order);
+    let mut probe = super::Probe {
+        play: play_plan.play,
+        order,
+        ..super::Probe::default()
+    };
+    let mut pending = Vec::new();
+    for host in &live {
+        let chain = match (&play.upgrade_path, state.hosts.get(host)) {
+            (Some(spec), Some(host_state)) => Some(rollout.chain(spec, host_state)),
+            _ => None,
+        };
+        match chain {
+            None => pending.push(host.clone()),
+            Some(Ok((current, hops))) => {
+                if !hops.is_empty() {
+                    pending.push(host.clone());
+                }
+                probe.paths.push(HostPath {
+                    host: host.clone(),
+                    current: current.to_string(),
+                    hops: hops.iter().map(|h| h.to.to_string()).collect(),
+                });
+            }
+            Some(Err(why)) => probe.problems.push(super::ProbeProblem {
+                host: host.clone(),
+                why,
+            }),
+        }
+    }
+    let batch = play.rolling.as_ref().map_or_else(
+        || vec![crate::playbook::BatchSize::Count(1)],
+        |r| r.batch.clone(),
+    );
+    probe.batches = plan::split(&pending, &batch);
+    probe
+}
+
 impl Rollout {
     fn job(&self, at: TaskRef) -> Job {
         Job {
@@ -407,6 +453,22 @@ impl Rollout {
             play: self.play,
             task: at,
             once: Some(self.once.clone()),
+        }
+    }
+
+    /// The `precheck` phase, task by task, on every live host of `hosts`.
+    async fn precheck(&self, state: &mut RunState, hosts: &[String]) {
+        let play = &self.shared.playbook.plays[self.play];
+        let tasks = play
+            .phases
+            .as_ref()
+            .map_or(0, |p| p.get(Phase::Precheck).len());
+        for index in 0..tasks {
+            let at = TaskRef {
+                section: Section::Phase(Phase::Precheck),
+                index,
+            };
+            self.on_all(state, at, hosts).await;
         }
     }
 
