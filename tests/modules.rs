@@ -196,6 +196,15 @@ fn examples_modules_playbook_is_idempotent_on_the_lab() {
     for node in ["node1", "node2"] {
         assert!(first.recap(node).contains("failed=0"), "{}", first.dump());
     }
+    // The directory copies landed where the trailing-slash rule puts them.
+    let examples = fleet.node_root("node1").join("examples");
+    for rel in [
+        "app/conf.d/limits/connections.conf",
+        "backup/conf.d/limits/connections.conf",
+        "backup/conf.d/extra.conf",
+    ] {
+        assert!(examples.join(rel).is_file(), "no {rel}\n{}", first.dump());
+    }
     let second = fleet.run(&book).expect_code(0);
     for node in ["node1", "node2"] {
         assert!(
@@ -682,4 +691,195 @@ fn copy_interrupted_mid_transfer_leaves_the_old_file_intact() {
         "the old, good config\n"
     );
     let _ = std::fs::remove_file(&big);
+}
+
+/// Every path below `dir` (relative, sorted) with its stamp: a run that should touch nothing
+/// must leave this list identical.
+fn tree_stamps(dir: &Path) -> Vec<(String, (i64, i64, u32))> {
+    let listing = sh(&format!("cd '{}' && find . | sort", dir.display()));
+    listing
+        .lines()
+        .map(|rel| (rel.to_string(), stamp(&dir.join(rel))))
+        .collect()
+}
+
+/// Runs `book` in check mode (plus `flags`): it must report `changed` tasks changed and leave
+/// every path under `root` as it was.
+fn check_touches_nothing(
+    fleet: &Fleet,
+    book: &Path,
+    root: &Path,
+    flags: &[&str],
+    changed: u32,
+) -> Run {
+    let before = tree_stamps(root);
+    let run = fleet.run(book).arg("--check").args(flags).expect_code(0);
+    assert_changed(&run, changed);
+    assert_eq!(tree_stamps(root), before, "check mode touched the node");
+    run
+}
+
+/// Runs `book` again: `ok` everywhere, nothing under `root` touched; returns the stamps.
+fn rerun_touches_nothing(
+    fleet: &Fleet,
+    book: &Path,
+    root: &Path,
+) -> Vec<(String, (i64, i64, u32))> {
+    let before = tree_stamps(root);
+    let run = fleet.run(book).expect_code(0);
+    assert_changed(&run, 0);
+    assert_eq!(tree_stamps(root), before, "the second run touched the node");
+    before
+}
+
+#[test]
+fn copy_directory_trailing_slash_copies_contents_and_no_slash_the_directory() {
+    let fleet = Fleet::up(1);
+    let root = fleet.node_root("node1");
+    fleet.write("files/site/index.html", "<h1>hi</h1>\n");
+    fleet.write("files/site/css/app.css", "body { color: red; }\n");
+    std::fs::create_dir_all(fleet.path("files/site/empty")).expect("mkdir");
+    let book = playbook(
+        &fleet,
+        "tree.yml",
+        r#"    - copy: {src: site/, dest: "{{ root }}/contents", mode: "0640", directory_mode: "0750"}
+    - copy: {src: site, dest: "{{ root }}/whole"}
+"#,
+    );
+    give_to_lab_user(&fleet, &root);
+
+    check_touches_nothing(&fleet, &book, &root, &[], 2);
+    assert!(!root.join("contents").exists() && !root.join("whole").exists());
+
+    let first = fleet.run(&book).expect_code(0);
+    assert_changed(&first, 2);
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel)).expect(rel);
+    assert_eq!(read("contents/index.html"), "<h1>hi</h1>\n");
+    assert_eq!(read("contents/css/app.css"), "body { color: red; }\n");
+    assert!(root.join("contents/empty").is_dir());
+    assert!(!root.join("contents/site").exists());
+    assert_eq!(read("whole/site/css/app.css"), "body { color: red; }\n");
+    assert!(!root.join("whole/index.html").exists());
+    assert_eq!(mode(&root.join("contents/css/app.css")), 0o640);
+    assert_eq!(mode(&root.join("contents/css")), 0o750);
+    assert_eq!(mode(&root.join("whole/site/index.html")), 0o644);
+
+    let before = rerun_touches_nothing(&fleet, &book, &root);
+
+    // One text file changes: check + diff shows exactly that change and writes nothing.
+    fleet.write("files/site/css/app.css", "body { color: blue; }\n");
+    let diff = check_touches_nothing(&fleet, &book, &root, &["--diff"], 2);
+    diff.stdout_has("-body { color: red; }")
+        .stdout_has("+body { color: blue; }")
+        .stdout_has("contents/css/app.css");
+    assert!(!diff.stdout().contains("index.html"), "{}", diff.dump());
+
+    let third = fleet.run(&book).expect_code(0);
+    assert_changed(&third, 2);
+    assert_eq!(read("contents/css/app.css"), "body { color: blue; }\n");
+    assert_eq!(
+        stamp(&root.join("contents/index.html")),
+        before
+            .iter()
+            .find(|(p, _)| p == "./contents/index.html")
+            .map(|(_, s)| *s)
+            .expect("stamp"),
+        "an unchanged file was rewritten"
+    );
+}
+
+#[test]
+fn copy_remote_src_file_and_directory_are_idempotent() {
+    let fleet = Fleet::up(1);
+    let root = fleet.node_root("node1");
+    node_file(&fleet, "src/app.conf", "port=1\n");
+    node_file(&fleet, "srctree/a.txt", "a\n");
+    node_file(&fleet, "srctree/sub/b.txt", "b\n");
+    node_file(&fleet, "dst/keep", "");
+    std::fs::set_permissions(
+        root.join("srctree/a.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
+    let book = playbook(
+        &fleet,
+        "remote.yml",
+        r#"    - copy: {src: "{{ root }}/src/app.conf", dest: "{{ root }}/dst/app.conf", remote_src: yes, mode: "0640", validate: "test -s %s"}
+    - copy: {src: "{{ root }}/srctree/", dest: "{{ root }}/contents", remote_src: yes}
+    - copy: {src: "{{ root }}/srctree", dest: "{{ root }}/whole", remote_src: yes}
+"#,
+    );
+
+    check_touches_nothing(&fleet, &book, &root, &[], 3);
+    assert!(!root.join("dst/app.conf").exists());
+    assert!(!root.join("contents").exists() && !root.join("whole").exists());
+
+    let first = fleet.run(&book).expect_code(0);
+    assert_changed(&first, 3);
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel)).expect(rel);
+    assert_eq!(read("dst/app.conf"), "port=1\n");
+    assert_eq!(mode(&root.join("dst/app.conf")), 0o640);
+    assert_eq!(read("contents/sub/b.txt"), "b\n");
+    assert_eq!(read("whole/srctree/a.txt"), "a\n");
+    assert!(!root.join("contents/srctree").exists());
+    // `cp -a`: a new file keeps its source's mode.
+    assert_eq!(mode(&root.join("contents/a.txt")), 0o600);
+
+    rerun_touches_nothing(&fleet, &book, &root);
+
+    std::fs::write(root.join("srctree/sub/b.txt"), "b2\n").expect("write");
+    std::fs::write(root.join("src/app.conf"), "port=2\n").expect("write");
+    let diff = check_touches_nothing(&fleet, &book, &root, &["--diff"], 3);
+    diff.stdout_has("-port=1")
+        .stdout_has("+port=2")
+        .stdout_has("+b2");
+    assert_eq!(read("dst/app.conf"), "port=1\n");
+    let third = fleet.run(&book).expect_code(0);
+    assert_changed(&third, 3);
+    assert_eq!(read("dst/app.conf"), "port=2\n");
+    assert_eq!(read("whole/srctree/sub/b.txt"), "b2\n");
+}
+
+#[test]
+fn copy_with_a_missing_src_points_at_the_task_line() {
+    let fleet = Fleet::up(1);
+    let book = playbook(
+        &fleet,
+        "missing.yml",
+        r#"    - name: a local src that is not there
+      copy: {src: nowhere/, dest: "{{ root }}/x"}
+"#,
+    );
+    let run = fleet.run(&book).expect_code(2);
+    run.stdout_has("missing.yml:6:")
+        .stdout_has("could not find `nowhere/`");
+
+    let remote = playbook(
+        &fleet,
+        "missing-remote.yml",
+        r#"    - name: a node src that is not there
+      copy: {src: "{{ root }}/nowhere", dest: "{{ root }}/y", remote_src: yes}
+"#,
+    );
+    fleet
+        .run(&remote)
+        .expect_code(2)
+        .stdout_has("missing-remote.yml:6:")
+        .stdout_has("does not exist on the node");
+    let root = fleet.node_root("node1");
+    assert!(!root.join("x").exists() && !root.join("y").exists());
+
+    let both = playbook(
+        &fleet,
+        "both.yml",
+        "    - copy: {src: nowhere/, content: hi, dest: \"{{ root }}/z\"}\n",
+    );
+    let run = fleet.run(&both).expect_code(4);
+    let text = run.stdout() + &run.stderr();
+    assert!(text.contains("both.yml:5"), "{}", run.dump());
+    assert!(
+        text.contains("takes only one of: src, content"),
+        "{}",
+        run.dump()
+    );
 }

@@ -411,7 +411,13 @@ impl Job {
             }
             Err(err) => Outcome::failed(err.to_string()),
         };
-        let diff = outcome.diff.as_ref().map(|d| d.unified());
+        let diff = (!outcome.diffs.is_empty()).then(|| {
+            outcome
+                .diffs
+                .iter()
+                .map(|d| d.unified())
+                .collect::<String>()
+        });
         let mut result = to_result(outcome);
 
         // changed_when / failed_when see the result under the `register` name, as in Ansible.

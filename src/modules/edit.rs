@@ -217,7 +217,7 @@ pub(super) async fn commit_text(
     if content_changed {
         outcome.changed = true;
         if ctx.diff {
-            outcome.diff = Some(FileDiff {
+            outcome.diffs.push(FileDiff {
                 path: path.to_string(),
                 before: before.map(str::to_string),
                 after: after.to_string(),

@@ -1,10 +1,13 @@
 //! `copy` and `template`: put a file on the host with the wanted content and mode. The node is
 //! asked for the file's checksum, mode and owner first; the file is written only when they
-//! differ, atomically (temp file and rename, by the transport), so a dropped connection never
-//! leaves a half-written config file. A local `src` is hashed and uploaded in chunks (never
-//! held whole), and not sent at all when the node's checksum already matches; `validate`
-//! checks a temp copy beside `dest` before it is renamed into place.
+//! differ, atomically (temp file and rename), so a dropped connection never leaves a
+//! half-written config file. A local `src` is hashed and uploaded in chunks (never held
+//! whole), and not sent at all when the node's checksum already matches; `validate` checks a
+//! temp copy beside `dest` before it is renamed into place. A directory `src` (local, or on
+//! the node with `remote_src`) is handed to [`super::tree`], which sends each file back
+//! through [`put_known`]; a single `remote_src` file is copied on the node with `cp`.
 
+use super::filesystem::Attributes;
 use super::{Args, Context, FileDiff, ModuleError, ModuleSpec, Outcome};
 use crate::template::{Origin, shell_quote};
 use serde_json::{Value, json};
@@ -27,6 +30,7 @@ static COPY: ModuleSpec = ModuleSpec {
         "backup",
         "validate",
         "remote_src",
+        "directory_mode",
     ],
     required: &["dest"],
     one_of: &[&["src", "content"]],
@@ -53,41 +57,91 @@ const MAX_DIFF_BYTES: u64 = 100 * 1024;
 module!(Copy, COPY, copy);
 
 async fn copy(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
-    let (payload, src) = match args.0.get("content") {
-        Some(Value::String(s)) => (Payload::Bytes(s.clone().into_bytes()), None),
-        Some(Value::Null) | None => {
-            let src = args.required_str("src")?;
-            if args.bool("remote_src", false)? {
-                return Err(ModuleError::Args {
-                    message: "copy: `remote_src: yes` is not supported yet".to_string(),
-                });
-            }
-            let path = find_local(ctx.playbook_dir, "files", &src)?;
-            // Hashed in chunks and later streamed: a large file is never held whole.
-            let sha1 = super::transfer::local_sha1(&path)
-                .await?
-                .unwrap_or_default();
-            let size = std::fs::metadata(&path)
-                .map_err(|source| ModuleError::Local {
-                    path: path.display().to_string(),
-                    source,
-                })?
-                .len();
-            (Payload::File { path, size, sha1 }, Some(src))
-        }
-        // Ansible writes non-string content as JSON.
-        Some(other) => (Payload::Bytes(other.to_string().into_bytes()), None),
-    };
-    put_file(ctx, &args, payload, src.as_deref()).await
+    copy_task(ctx, &args).await.map_err(|e| ctx.at_task(e))
 }
 
-/// What `copy`/`template` write: rendered or given bytes, or a local file to stream.
-enum Payload {
+async fn copy_task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, ModuleError> {
+    let src = match args.0.get("content") {
+        Some(Value::String(s)) => {
+            let payload = Payload::Bytes(s.clone().into_bytes());
+            return put_file(ctx, args, payload, None).await;
+        }
+        // Ansible writes non-string content as JSON.
+        Some(other) if !other.is_null() => {
+            let payload = Payload::Bytes(other.to_string().into_bytes());
+            return put_file(ctx, args, payload, None).await;
+        }
+        _ => args.required_str("src")?,
+    };
+    if args.bool("remote_src", false)? {
+        return copy_on_node(ctx, args, &src).await;
+    }
+    let path = find_source(ctx.playbook_dir, &src)?;
+    if path.is_dir() {
+        let source = super::tree::Source::local(&path).await?;
+        let dest = tree_dest(args, &src)?;
+        return super::tree::copy_tree(ctx, args, source, &dest).await;
+    }
+    // Hashed in chunks and later streamed: a large file is never held whole.
+    let sha1 = super::transfer::local_sha1(&path)
+        .await?
+        .unwrap_or_default();
+    let size = std::fs::metadata(&path)
+        .map_err(|source| ModuleError::Local {
+            path: path.display().to_string(),
+            source,
+        })?
+        .len();
+    put_file(ctx, args, Payload::File { path, size, sha1 }, Some(&src)).await
+}
+
+/// `remote_src: yes`: `src` is a file or directory on the node, copied there.
+async fn copy_on_node(ctx: &Context<'_>, args: &Args, src: &str) -> Result<Outcome, ModuleError> {
+    match query(ctx, src).await? {
+        Remote::Absent => Err(ModuleError::Args {
+            message: format!("`src` {src} does not exist on the node (remote_src: yes)"),
+        }),
+        Remote::Directory => {
+            let source = super::tree::Source::on_node(ctx, src).await?;
+            let dest = tree_dest(args, src)?;
+            super::tree::copy_tree(ctx, args, source, &dest).await
+        }
+        Remote::File(facts) => {
+            let payload = Payload::Remote {
+                path: src.to_string(),
+                facts,
+            };
+            put_file(ctx, args, payload, Some(src)).await
+        }
+    }
+}
+
+/// Where a directory `src` lands, by rsync's and Ansible's rule: `dir/` puts the directory's
+/// contents into `dest`, `dir` puts the directory itself there (`dest/dir`).
+fn tree_dest(args: &Args, src: &str) -> Result<String, ModuleError> {
+    let dest = args.required_str("dest")?;
+    if src.ends_with('/') {
+        return Ok(dest);
+    }
+    let name = src.rsplit('/').next().unwrap_or(src);
+    Ok(match dest.trim_end_matches('/') {
+        "" => format!("/{name}"),
+        base => format!("{base}/{name}"),
+    })
+}
+
+/// What `copy`/`template` write: rendered or given bytes, a local file to stream, or a file
+/// already on the node (`remote_src`).
+pub(super) enum Payload {
     Bytes(Vec<u8>),
     File {
         path: PathBuf,
         size: u64,
         sha1: String,
+    },
+    Remote {
+        path: String,
+        facts: FileFacts,
     },
 }
 
@@ -96,6 +150,7 @@ impl Payload {
         match self {
             Payload::Bytes(b) => hex(&Sha1::digest(b)),
             Payload::File { sha1, .. } => sha1.clone(),
+            Payload::Remote { facts, .. } => facts.sha1.clone(),
         }
     }
 
@@ -103,34 +158,70 @@ impl Payload {
         match self {
             Payload::Bytes(b) => b.len() as u64,
             Payload::File { size, .. } => *size,
+            Payload::Remote { facts, .. } => facts.size,
         }
     }
 
-    /// The text for a diff (only called for small payloads).
-    fn text(&self) -> Result<String, ModuleError> {
+    /// The mode of a new file when `mode` is not given: a node-side copy keeps its source's
+    /// (as `cp -p` and Ansible do), anything else gets the usual 0644.
+    fn new_file_mode(&self) -> u32 {
         match self {
-            Payload::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
-            Payload::File { path, .. } => std::fs::read(path)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|source| ModuleError::Local {
-                    path: path.display().to_string(),
-                    source,
-                }),
+            Payload::Remote { facts, .. } => facts.mode,
+            _ => 0o644,
         }
     }
 
-    async fn upload(
+    /// The text for a diff (only called for small payloads); `None` for binary content.
+    async fn text(
         &self,
         conn: &crate::transport::Connection,
-        dest: &str,
-        mode: u32,
-    ) -> Result<(), ModuleError> {
+    ) -> Result<Option<String>, ModuleError> {
+        let bytes = match self {
+            Payload::Bytes(b) => b.clone(),
+            Payload::File { path, .. } => {
+                std::fs::read(path).map_err(|source| ModuleError::Local {
+                    path: path.display().to_string(),
+                    source,
+                })?
+            }
+            Payload::Remote { path, .. } => conn.download(path).await?,
+        };
+        Ok(text_of(&bytes))
+    }
+
+    async fn upload(&self, ctx: &Context<'_>, dest: &str, mode: u32) -> Result<(), ModuleError> {
+        let conn = ctx.conn()?;
         match self {
             Payload::Bytes(b) => conn.upload(dest, b, Some(mode)).await?,
             Payload::File { path, .. } => conn.upload_file(path, dest, Some(mode)).await?,
+            Payload::Remote { path, .. } => {
+                // Copied beside dest and renamed, as the transport does for uploads; `cp -p`
+                // keeps the source's times, like `cp -a`.
+                let (dir, name) = match dest.rsplit_once('/') {
+                    Some(("", name)) => ("/", name),
+                    Some(split) => split,
+                    None => (".", dest),
+                };
+                let template = format!("{}/.{name}.drover-tmp-XXXXXXXX", dir.trim_end_matches('/'));
+                let script = format!(
+                    "set -e\ntmp=$(mktemp {})\ntrap 'rm -f \"$tmp\"' EXIT\n\
+                     cp -p -- {} \"$tmp\"\nchmod {mode:04o} \"$tmp\"\n\
+                     mv -f -- \"$tmp\" {}\ntrap - EXIT",
+                    shell_quote(&template),
+                    shell_quote(path),
+                    shell_quote(dest)
+                );
+                ctx.sh_ok(&script, &format!("copying {path} to {dest} on the node"))
+                    .await?;
+            }
         }
         Ok(())
     }
+}
+
+/// Bytes as text for a diff, or `None` when they look binary (a NUL byte, as `diff` decides).
+fn text_of(bytes: &[u8]) -> Option<String> {
+    (!bytes.contains(&0)).then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
 module!(Template, TEMPLATE, template);
@@ -162,6 +253,20 @@ pub(super) fn find_local(
     kind: &str,
     src: &str,
 ) -> Result<PathBuf, ModuleError> {
+    search(playbook_dir, kind, src, Path::is_file)
+}
+
+/// Like [`find_local`] in `files/`, also finding directories (a recursive `copy`).
+fn find_source(playbook_dir: &Path, src: &str) -> Result<PathBuf, ModuleError> {
+    search(playbook_dir, "files", src, |p| p.is_file() || p.is_dir())
+}
+
+fn search(
+    playbook_dir: &Path,
+    kind: &str,
+    src: &str,
+    found: fn(&Path) -> bool,
+) -> Result<PathBuf, ModuleError> {
     let given = Path::new(src);
     let candidates = if given.is_absolute() {
         vec![given.to_path_buf()]
@@ -170,7 +275,7 @@ pub(super) fn find_local(
     };
     candidates
         .iter()
-        .find(|p| p.is_file())
+        .find(|p| found(p))
         .cloned()
         .ok_or_else(|| ModuleError::Args {
             message: format!(
@@ -184,18 +289,22 @@ pub(super) fn find_local(
         })
 }
 
-/// What the node has at `dest` now.
+/// What the node has at a path.
 #[derive(Debug, PartialEq)]
-enum Remote {
+pub(super) enum Remote {
     Absent,
     Directory,
-    File {
-        mode: u32,
-        owner: String,
-        group: String,
-        size: u64,
-        sha1: String,
-    },
+    File(FileFacts),
+}
+
+/// A regular file on the node, as `copy` compares it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FileFacts {
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    pub size: u64,
+    pub sha1: String,
 }
 
 async fn query(ctx: &Context<'_>, dest: &str) -> Result<Remote, ModuleError> {
@@ -208,6 +317,12 @@ async fn query(ctx: &Context<'_>, dest: &str) -> Result<Remote, ModuleError> {
         .await?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
+    let unreadable = || ModuleError::Remote {
+        message: format!(
+            "cannot read the state of {dest} on the host: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    };
     match lines.next() {
         Some("absent") => Ok(Remote::Absent),
         Some("directory") => Ok(Remote::Directory),
@@ -218,30 +333,56 @@ async fn query(ctx: &Context<'_>, dest: &str) -> Result<Remote, ModuleError> {
                 .and_then(|l| l.split_whitespace().next())
                 .unwrap_or_default();
             match (stat.as_slice(), sha1.len()) {
-                ([mode, owner, group, size], 40) => Ok(Remote::File {
-                    mode: u32::from_str_radix(mode, 8).unwrap_or(0),
+                ([mode, owner, group, size], 40) => Ok(Remote::File(FileFacts {
+                    mode: u32::from_str_radix(mode, 8).map_err(|_| unreadable())?,
                     owner: owner.to_string(),
                     group: group.to_string(),
-                    size: size.parse().unwrap_or(0),
+                    size: size.parse().map_err(|_| unreadable())?,
                     sha1: sha1.to_string(),
-                }),
-                _ => Err(ModuleError::Args {
-                    message: format!(
-                        "cannot read the state of {dest} on the host: {}",
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                }),
+                })),
+                _ => Err(unreadable()),
             }
         }
-        _ => Err(ModuleError::Args {
-            message: format!(
-                "cannot read the state of {dest} on the host: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        }),
+        _ => Err(unreadable()),
     }
 }
 
+/// What `copy`/`template` want of every file they write, read once per task.
+pub(super) struct FileWanted {
+    attrs: Attributes,
+    force: bool,
+    backup: bool,
+    validate: Option<String>,
+}
+
+impl FileWanted {
+    pub(super) fn from_args(args: &Args) -> Result<FileWanted, ModuleError> {
+        Ok(FileWanted {
+            attrs: Attributes::from_args(args)?,
+            force: args.bool("force", true)?,
+            backup: args.bool("backup", false)?,
+            validate: args.str("validate")?,
+        })
+    }
+
+    /// `owner[:group]` for `chown`, when either is wanted.
+    pub(super) fn chown_spec(&self) -> Option<String> {
+        let Attributes { owner, group, .. } = &self.attrs;
+        if owner.is_none() && group.is_none() {
+            return None;
+        }
+        Some(format!(
+            "{}{}",
+            owner.as_deref().unwrap_or(""),
+            group
+                .as_deref()
+                .map(|g| format!(":{g}"))
+                .unwrap_or_default()
+        ))
+    }
+}
+
+/// One file: `dest` as given, or `dest/NAME` when it is (or names) a directory.
 async fn put_file(
     ctx: &Context<'_>,
     args: &Args,
@@ -249,14 +390,7 @@ async fn put_file(
     src: Option<&str>,
 ) -> Result<Outcome, ModuleError> {
     let mut dest = args.required_str("dest")?;
-    let wanted_mode = args.file_mode("mode")?;
-    let validate = args.str("validate")?;
-    let owner = args.str("owner")?;
-    let group = args.str("group")?;
-    let force = args.bool("force", true)?;
-    let backup = args.bool("backup", false)?;
-    let conn = ctx.conn()?;
-
+    let want = FileWanted::from_args(args)?;
     if let (true, Some(src)) = (dest.ends_with('/'), src) {
         dest.push_str(src.rsplit('/').next().unwrap_or(src));
     }
@@ -274,31 +408,38 @@ async fn put_file(
         );
         remote = query(ctx, &dest).await?;
     }
+    put_known(ctx, &want, &dest, &remote, &content).await
+}
 
+/// Makes `dest`, whose state on the node is `remote`, hold `content` with the wanted mode
+/// and owner: compares first, writes only what differs, stops there in check mode.
+pub(super) async fn put_known(
+    ctx: &Context<'_>,
+    want: &FileWanted,
+    dest: &str,
+    remote: &Remote,
+    content: &Payload,
+) -> Result<Outcome, ModuleError> {
+    let conn = ctx.conn()?;
+    let existing = match remote {
+        Remote::File(facts) => Some(facts),
+        _ => None,
+    };
     let sha1 = content.sha1();
-    let mode = match (&wanted_mode, &remote) {
-        (Some(m), Remote::File { mode, .. }) => Some(m.resolve(*mode, false)),
-        (Some(m), _) => Some(m.resolve(0o644, false)),
-        (None, _) => None,
-    };
-    let (content_same, mode_same, owner_same, existing_mode, before_size) = match &remote {
-        Remote::File {
-            mode: m,
-            owner: o,
-            group: g,
-            size,
-            sha1: s,
-        } => (
-            *s == sha1,
-            mode.is_none_or(|want| want == *m),
-            owner.as_ref().is_none_or(|w| w == o) && group.as_ref().is_none_or(|w| w == g),
-            Some(*m),
-            *size,
-        ),
-        _ => (false, false, false, None, 0),
-    };
+    let base_mode = existing.map_or(content.new_file_mode(), |f| f.mode);
+    let mode = want
+        .attrs
+        .mode
+        .as_ref()
+        .map(|m| m.resolve(base_mode, false));
+    let content_same = existing.is_some_and(|f| f.sha1 == sha1);
+    let mode_same = existing.is_some_and(|f| mode.is_none_or(|m| m == f.mode));
+    let owner_same = existing.is_some_and(|f| {
+        want.attrs.owner.as_ref().is_none_or(|w| *w == f.owner)
+            && want.attrs.group.as_ref().is_none_or(|w| *w == f.group)
+    });
     let mut outcome = Outcome::default();
-    let final_mode = mode.or(existing_mode).unwrap_or(0o644);
+    let final_mode = mode.unwrap_or(base_mode);
     outcome.data.insert("dest".into(), json!(dest));
     outcome.data.insert("checksum".into(), json!(sha1));
     outcome.data.insert("size".into(), json!(content.size()));
@@ -306,67 +447,59 @@ async fn put_file(
         .data
         .insert("mode".into(), json!(format!("{final_mode:04o}")));
 
-    let exists = existing_mode.is_some();
-    if (content_same && mode_same && owner_same) || (exists && !force) {
+    if (content_same && mode_same && owner_same) || (existing.is_some() && !want.force) {
         return Ok(outcome);
     }
     outcome.changed = true;
     if ctx.diff && !content_same && content.size() <= MAX_DIFF_BYTES {
-        let before = if exists && before_size <= MAX_DIFF_BYTES {
-            let bytes = conn.download(&dest).await?;
-            Some(String::from_utf8_lossy(&bytes).into_owned())
-        } else {
-            None
+        let before = match existing {
+            Some(f) if f.size <= MAX_DIFF_BYTES => Some(text_of(&conn.download(dest).await?)),
+            _ => None,
         };
-        outcome.diff = Some(FileDiff {
-            path: dest.clone(),
-            before,
-            after: content.text()?,
-        });
+        // Binary on either side: no diff, where `diff` would only say the files differ.
+        if let (Some(after), false) = (content.text(conn).await?, matches!(before, Some(None))) {
+            outcome.diffs.push(FileDiff {
+                path: dest.to_string(),
+                before: before.flatten(),
+                after,
+            });
+        }
     }
     if ctx.check {
         return Ok(outcome);
     }
 
     if !content_same {
-        if backup && exists {
+        if want.backup && existing.is_some() {
             let stamp = backup_stamp();
             let backup_file = format!("{dest}.{stamp}~");
-            let cp = format!("cp -p {} {}", shell_quote(&dest), shell_quote(&backup_file));
-            if let Err(failed) = step(ctx, &cp, "backup of", &dest).await? {
+            let cp = format!("cp -p {} {}", shell_quote(dest), shell_quote(&backup_file));
+            if let Err(failed) = step(ctx, &cp, "backup of", dest).await? {
                 return Ok(failed);
             }
             outcome
                 .data
                 .insert("backup_file".into(), json!(backup_file));
         }
-        match validate.as_deref() {
-            None => content.upload(conn, &dest, final_mode).await?,
+        match want.validate.as_deref() {
+            None => content.upload(ctx, dest, final_mode).await?,
             Some(validate) => {
                 // Checked on a temp copy beside dest, then renamed: a config that fails
                 // validation never replaces the good one.
-                let temp = super::edit::validation_temp(&dest);
-                content.upload(conn, &temp, final_mode).await?;
-                super::edit::validate_and_move(ctx, &temp, &dest, validate).await?;
+                let temp = super::edit::validation_temp(dest);
+                content.upload(ctx, &temp, final_mode).await?;
+                super::edit::validate_and_move(ctx, &temp, dest, validate).await?;
             }
         }
     } else if !mode_same {
-        let chmod = format!("chmod {final_mode:o} {}", shell_quote(&dest));
-        if let Err(failed) = step(ctx, &chmod, "chmod", &dest).await? {
+        let chmod = format!("chmod {final_mode:o} {}", shell_quote(dest));
+        if let Err(failed) = step(ctx, &chmod, "chmod", dest).await? {
             return Ok(failed);
         }
     }
-    if owner.is_some() || group.is_some() {
-        let spec = format!(
-            "{}{}",
-            owner.as_deref().unwrap_or(""),
-            group
-                .as_deref()
-                .map(|g| format!(":{g}"))
-                .unwrap_or_default()
-        );
-        let chown = format!("chown {} {}", shell_quote(&spec), shell_quote(&dest));
-        if let Err(failed) = step(ctx, &chown, "chown", &dest).await? {
+    if let Some(spec) = want.chown_spec() {
+        let chown = format!("chown {} {}", shell_quote(&spec), shell_quote(dest));
+        if let Err(failed) = step(ctx, &chown, "chown", dest).await? {
             return Ok(failed);
         }
     }

@@ -451,7 +451,7 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
             }
             serde_json::to_string_pretty(&m).unwrap_or_default() + "\n"
         };
-        outcome.diff = Some(FileDiff {
+        outcome.diffs.push(FileDiff {
             path: path.clone(),
             before: Some(describe(&before, before.mode)),
             after: describe(&after, final_mode),

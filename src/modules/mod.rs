@@ -38,6 +38,7 @@ mod mode;
 mod script;
 mod system;
 mod transfer;
+mod tree;
 mod uri;
 mod wait;
 
@@ -158,6 +159,17 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// Prefixes an argument error with the task's `file:line:col`: arguments that are only
+    /// found wrong at run time (a `src` that does not exist) still point at the playbook.
+    fn at_task(&self, err: ModuleError) -> ModuleError {
+        match err {
+            ModuleError::Args { message } => ModuleError::Args {
+                message: format!("{}: {message}", self.location),
+            },
+            other => other,
+        }
+    }
+
     fn conn(&self) -> Result<&Connection, ModuleError> {
         self.conn.ok_or_else(|| ModuleError::Args {
             message: "this module needs a connection to the host".to_string(),
@@ -203,7 +215,8 @@ pub struct Outcome {
     pub msg: Option<String>,
     /// Module return values (`rc`, `stdout`, `dest`, …), registered with the task.
     pub data: Map<String, Value>,
-    pub diff: Option<FileDiff>,
+    /// One per file changed (a recursive `copy` changes several).
+    pub diffs: Vec<FileDiff>,
 }
 
 impl Outcome {
