@@ -24,23 +24,3 @@ pub struct Block {
     pub always: Vec<Step>,
     pub span: Span,
 }
-
-/// The indexes of every task under `steps`, in order.
-pub fn task_indexes(steps: &[Step]) -> Vec<usize> {
-    let mut out = Vec::new();
-    collect(steps, &mut out);
-    out
-}
-
-fn collect(steps: &[Step], out: &mut Vec<usize>) {
-    for step in steps {
-        match step {
-            Step::Task(i) => out.push(*i),
-            Step::Block(b) => {
-                collect(&b.block, out);
-                collect(&b.rescue, out);
-                collect(&b.always, out);
-            }
-        }
-    }
-}
