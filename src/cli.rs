@@ -7,7 +7,7 @@ use drover::inventory::{Inventory, InventoryError, Vars};
 use drover::journal::{self, Journal, JournalError, Record, RunInputs};
 use drover::lab::{self, LabConfig, LabError};
 use drover::plan::{self, PlanError};
-use drover::playbook::{self, Playbook, PlaybookError};
+use drover::playbook::{self, Playbook, PlaybookError, TagSelection};
 use drover::report::{self, Format};
 use drover::template::Templates;
 use drover::transport::{HostKeyPolicy, TransportConfig};
@@ -143,6 +143,13 @@ struct RunArgs {
     no_journal: bool,
     #[command(flatten)]
     window: WindowArgs,
+    /// Run only tasks with one of these tags (comma-separated or repeated; `tagged`,
+    /// `untagged`, `all`, and `never`-tagged tasks by one of their other tags).
+    #[arg(short = 't', long = "tags", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// Skip tasks with one of these tags (`always` tasks only when `always` is named).
+    #[arg(long = "skip-tags", value_delimiter = ',')]
+    skip_tags: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -442,6 +449,8 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             check: args.check,
             forks: usize::from(args.forks),
             window: args.window.window.clone(),
+            tags: args.tags.clone(),
+            skip_tags: args.skip_tags.clone(),
         };
         Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
     };
@@ -456,6 +465,10 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         resume: None,
         clock,
         wait_for_window: args.window.wait_for_window,
+        tags: TagSelection {
+            only: args.tags.clone(),
+            skip: args.skip_tags.clone(),
+        },
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -602,6 +615,10 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         resume: Some(log.progress()),
         clock,
         wait_for_window: args.window.wait_for_window,
+        tags: TagSelection {
+            only: inputs.tags.clone(),
+            skip: inputs.skip_tags.clone(),
+        },
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -790,6 +807,7 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
             resume: None,
             clock: Arc::new(SystemClock),
             wait_for_window: false,
+            tags: TagSelection::default(),
         };
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -1013,6 +1031,7 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
         resume: None,
         clock: Arc::new(SystemClock),
         wait_for_window: false,
+        tags: TagSelection::default(),
     };
     let format = match output {
         OutputArg::Human => Format::Human,

@@ -77,6 +77,11 @@ pub struct RunInputs {
     /// `--window`, when given: a resume keeps to the same windows unless told otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<String>,
+    /// `--tags` / `--skip-tags`: a resume runs the same tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_tags: Vec<String>,
 }
 
 pub const REDACTED: &str = "<redacted>";
@@ -456,6 +461,8 @@ mod tests {
             check: false,
             forks: 5,
             window: None,
+            tags: Vec::new(),
+            skip_tags: Vec::new(),
         }
     }
 

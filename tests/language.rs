@@ -273,3 +273,290 @@ fn fleet_wide_magic_variables_are_there_for_every_host() {
         fleet.lab.nodes[1].address
     ));
 }
+
+#[test]
+fn rescue_runs_after_a_failure_always_runs_either_way_and_the_recap_counts_rescued() {
+    let fleet = Fleet::up(2);
+    let playbook = fleet.write(
+        "blocks.yml",
+        r#"- hosts: lab
+  tasks:
+    - name: outer
+      block:
+        - name: fails on node1
+          command: "false"
+          when: inventory_hostname == 'node1'
+        - name: not reached by node1
+          shell: touch {{ node_root }}/block-done
+      rescue:
+        - name: rescue sees the failure
+          shell: echo "{{ ansible_failed_task.name }}/{{ ansible_failed_result.rc }}" > {{ node_root }}/rescued
+      always:
+        - shell: touch {{ node_root }}/always
+    - name: a block's when reaches its tasks; nested, without rescue
+      when: inventory_hostname == 'node2'
+      block:
+        - block:
+            - fail:
+                msg: inner failure
+          always:
+            - shell: touch {{ node_root }}/inner-always
+    - name: after a failure without rescue
+      shell: touch {{ node_root }}/after
+"#,
+    );
+    let run = fleet.run(&playbook).expect_code(2);
+    let (n1, n2) = (fleet.node_root("node1"), fleet.node_root("node2"));
+    assert_eq!(
+        std::fs::read_to_string(n1.join("rescued")).unwrap_or_default(),
+        "fails on node1/1\n",
+        "{}",
+        run.dump()
+    );
+    assert!(!n1.join("block-done").exists());
+    assert!(n2.join("block-done").exists() && !n2.join("rescued").exists());
+    assert!(n1.join("always").exists() && n2.join("always").exists());
+    // node1 was rescued: it carries on, and the nested block's `when` skipped it.
+    assert!(run.recap("node1").contains("failed=0"), "{}", run.dump());
+    assert!(run.recap("node1").contains("rescued=1"));
+    assert!(n1.join("after").exists() && !n1.join("inner-always").exists());
+    // node2 failed in a block with no rescue: its `always` ran, then it stopped.
+    assert!(n2.join("inner-always").exists() && !n2.join("after").exists());
+    // The counts ansible-playbook 2.x prints for this playbook.
+    assert_eq!(
+        run.recap("node1"),
+        "ok=3 changed=3 unreachable=0 failed=0 skipped=2 rescued=1 ignored=0"
+    );
+    assert_eq!(
+        run.recap("node2"),
+        "ok=3 changed=3 unreachable=0 failed=1 skipped=1 rescued=0 ignored=0"
+    );
+}
+
+#[test]
+fn handlers_run_once_at_the_end_only_when_changed_and_listen_and_flush_work() {
+    let fleet = Fleet::up(2);
+    let playbook = fleet.write(
+        "handlers.yml",
+        r#"- hosts: lab
+  handlers:
+    - name: restart app
+      shell: echo restart >> {{ node_root }}/restarts
+    - name: never notified
+      shell: touch {{ node_root }}/never
+    - name: reload
+      shell: echo reload >> {{ node_root }}/reloads
+      listen: config changed
+    - name: unchanged
+      shell: touch {{ node_root }}/unchanged
+  tasks:
+    - shell: "true"
+      notify: restart app
+    - shell: "true"
+      notify: [restart app, config changed]
+    - shell: "true"
+      changed_when: false
+      notify: unchanged
+    - shell: "test ! -e {{ node_root }}/restarts"
+      name: handlers have not run yet
+    - shell: "true"
+      notify: config changed
+      when: inventory_hostname == 'node1'
+    - meta: flush_handlers
+    - name: flushed before this task
+      shell: test -e {{ node_root }}/restarts && touch {{ node_root }}/saw-restart
+"#,
+    );
+    let run = fleet.run(&playbook).expect_code(0);
+    run.stdout_has("RUNNING HANDLER [restart app]")
+        .stdout_has("RUNNING HANDLER [reload]");
+    for node in ["node1", "node2"] {
+        let root = fleet.node_root(node);
+        let restarts = std::fs::read_to_string(root.join("restarts")).unwrap_or_default();
+        assert_eq!(restarts, "restart\n", "{node}\n{}", run.dump());
+        let reloads = std::fs::read_to_string(root.join("reloads")).unwrap_or_default();
+        assert_eq!(reloads, "reload\n", "{node}");
+        assert!(!root.join("never").exists() && !root.join("unchanged").exists());
+        assert!(root.join("saw-restart").exists(), "{node}");
+    }
+    assert_eq!(
+        run.stdout()
+            .matches("RUNNING HANDLER [restart app]")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn handlers_of_a_serial_play_run_at_the_end_of_each_batch_and_not_on_failed_hosts() {
+    let fleet = Fleet::up(3);
+    let playbook = fleet.write(
+        "serial-handlers.yml",
+        r#"- hosts: lab
+  serial: 1
+  handlers:
+    - name: mark
+      shell: date +%s%N > {{ node_root }}/handled
+  tasks:
+    - shell: "true"
+      notify: mark
+    - fail:
+        msg: node3 fails after notifying
+      when: inventory_hostname == 'node3'
+"#,
+    );
+    let run = fleet.run(&playbook).expect_code(2);
+    let out = run.stdout();
+    assert_eq!(
+        out.matches("RUNNING HANDLER [mark]").count(),
+        2,
+        "{}",
+        run.dump()
+    );
+    // The first batch's handler ran before the second batch started.
+    let handler = out.find("RUNNING HANDLER [mark]").unwrap_or(usize::MAX);
+    let second = out.find("BATCH [2/3]").unwrap_or(0);
+    assert!(handler < second, "{}", run.dump());
+    assert!(fleet.node_root("node1").join("handled").exists());
+    assert!(fleet.node_root("node2").join("handled").exists());
+    assert!(!fleet.node_root("node3").join("handled").exists());
+}
+
+#[test]
+fn tags_select_and_skip_tasks_with_always_and_never() {
+    let fleet = Fleet::up(1);
+    let playbook = fleet.write(
+        "tags.yml",
+        r#"- hosts: lab
+  tags: play
+  tasks:
+    - shell: touch {{ node_root }}/web
+      tags: web
+    - shell: touch {{ node_root }}/db
+      tags: [db]
+    - shell: touch {{ node_root }}/untagged-in-play
+    - shell: touch {{ node_root }}/always
+      tags: always
+    - shell: touch {{ node_root }}/never
+      tags: [never, debug]
+    - tags: web
+      block:
+        - shell: touch {{ node_root }}/block-web
+"#,
+    );
+    let root = fleet.node_root("node1");
+    let names = [
+        "web",
+        "db",
+        "untagged-in-play",
+        "always",
+        "never",
+        "block-web",
+    ];
+    let ran = |args: &[&str]| -> Vec<&str> {
+        for name in names {
+            let _ = std::fs::remove_file(root.join(name));
+        }
+        fleet.run(&playbook).args(args).expect_code(0);
+        names
+            .into_iter()
+            .filter(|n| root.join(n).exists())
+            .collect()
+    };
+    assert_eq!(
+        ran(&[]),
+        ["web", "db", "untagged-in-play", "always", "block-web"]
+    );
+    assert_eq!(ran(&["--tags", "web"]), ["web", "always", "block-web"]);
+    assert_eq!(ran(&["--tags", "debug,db"]), ["db", "always", "never"]);
+    assert_eq!(
+        ran(&["--skip-tags", "web"]),
+        ["db", "untagged-in-play", "always"]
+    );
+    assert_eq!(ran(&["--skip-tags", "always", "--tags", "db"]), ["db"]);
+    // Every task inherits the play's tag; naming a tag a `never` task has (here inherited)
+    // selects it, as in Ansible.
+    assert_eq!(
+        ran(&["--tags", "play"]),
+        [
+            "web",
+            "db",
+            "untagged-in-play",
+            "always",
+            "never",
+            "block-web"
+        ]
+    );
+}
+
+#[test]
+fn import_tasks_runs_the_file_and_its_errors_point_into_it() {
+    let fleet = Fleet::up(1);
+    fleet.write(
+        "tasks/good.yml",
+        "- name: imported\n  shell: touch {{ node_root }}/imported-{{ which }}\n",
+    );
+    let playbook = fleet.write(
+        "import.yml",
+        r#"- hosts: lab
+  tasks:
+    - import_tasks: tasks/good.yml
+      vars_not_here: 1
+"#,
+    );
+    let run = fleet.run(&playbook).expect_code(4);
+    run.stderr_has("import.yml:4:7").stderr_has("vars_not_here");
+    let playbook = fleet.write(
+        "import.yml",
+        r#"- hosts: lab
+  vars:
+    which: a
+  tasks:
+    - import_tasks: tasks/good.yml
+      tags: imp
+    - import_tasks: tasks/good.yml
+      when: false
+"#,
+    );
+    fleet.run(&playbook).arg("--tags=imp").expect_code(0);
+    assert!(fleet.node_root("node1").join("imported-a").exists());
+    fleet.write(
+        "tasks/bad.yml",
+        "- name: fine\n  debug: {msg: hi}\n- name: typo\n  shel: echo hi\n",
+    );
+    let playbook = fleet.write(
+        "bad.yml",
+        "- hosts: lab\n  tasks:\n    - import_tasks: tasks/bad.yml\n",
+    );
+    let run = fleet.run(&playbook).expect_code(4);
+    run.stderr_has("tasks/bad.yml:4:3")
+        .stderr_has("unknown module or task keyword `shel`");
+}
+
+#[test]
+fn blocks_work_inside_rollout_phases() {
+    let fleet = Fleet::up(2);
+    let playbook = fleet.write(
+        "phase-blocks.yml",
+        r#"- hosts: lab
+  rolling:
+    batch: 1
+  phases:
+    upgrade:
+      - block:
+          - command: "false"
+            when: inventory_hostname == 'node1'
+          - shell: touch {{ node_root }}/upgraded
+        rescue:
+          - shell: touch {{ node_root }}/phase-rescued
+        always:
+          - shell: touch {{ node_root }}/phase-always
+"#,
+    );
+    let run = fleet.run(&playbook).arg("--yes").expect_code(0);
+    let (n1, n2) = (fleet.node_root("node1"), fleet.node_root("node2"));
+    assert!(n1.join("phase-rescued").exists(), "{}", run.dump());
+    assert!(!n1.join("upgraded").exists() && n2.join("upgraded").exists());
+    assert!(n1.join("phase-always").exists() && n2.join("phase-always").exists());
+    assert!(run.recap("node1").contains("rescued=1"));
+}

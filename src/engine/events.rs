@@ -40,6 +40,11 @@ pub enum Event {
         /// `file:line` of the task.
         location: String,
     },
+    /// A notified handler runs (Ansible's `RUNNING HANDLER [name]`).
+    HandlerStart {
+        name: String,
+        location: String,
+    },
     /// One loop item's result on a host (only for tasks with `loop:`).
     HostItem {
         host: String,
@@ -240,7 +245,14 @@ pub struct HostStats {
 
 impl HostStats {
     pub fn count(&mut self, status: Status, ignored: bool) {
+        self.count_result(status, ignored, false);
+    }
+
+    /// Counts one task result; a failure a block's `rescue` takes over is `rescued`, not
+    /// `failed`, as in Ansible.
+    pub fn count_result(&mut self, status: Status, ignored: bool, rescued: bool) {
         match status {
+            Status::Failed if rescued => self.rescued += 1,
             Status::Ok => self.ok += 1,
             Status::Changed => {
                 self.ok += 1;

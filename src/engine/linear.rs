@@ -1,14 +1,16 @@
 //! Ansible's `linear` strategy for ordinary plays: within each `serial` batch, one task at a
 //! time on every live host, the next task only when all are done. A failed host takes no more
-//! tasks; a batch in which every host failed stops the run. `run_once` runs a task on the
+//! tasks; a batch in which every host failed stops the run. Blocks, rescue and handlers are
+//! [`super::walk`]'s. `run_once` runs a task on the
 //! batch's first live host and gives its result to the others, as Ansible does.
 
 use super::events::Event;
 use super::task::Job;
-use super::vars::{self, PlayScope};
+use super::vars::PlayScope;
+use super::walk::Walk;
 use super::{Flow, Interrupts, RunState, Shared};
 use crate::plan::PlayPlan;
-use crate::playbook::{Section, TaskRef};
+use crate::playbook::Section;
 use std::sync::Arc;
 
 pub(super) async fn run(
@@ -28,35 +30,27 @@ pub(super) async fn run(
                 hosts: batch.clone(),
             });
         }
-        for (index, task) in play.tasks.iter().enumerate() {
-            if *interrupts.borrow() > 0 {
-                shared.emit(Event::Interrupted);
-                state.interrupted = true;
-                return Flow::Stop;
-            }
-            let live = state.live(batch);
-            if live.is_empty() {
-                break;
-            }
-            shared.emit(Event::TaskStart {
-                name: task.display_name(),
-                location: vars::location(&shared.playbook.source, task.span),
-            });
-            let at = TaskRef {
-                section: Section::Tasks,
-                index,
-            };
-            let make = || Job {
-                shared: shared.clone(),
-                scope: scope.clone(),
-                play: play_plan.play,
-                task: at,
-                once: None,
-            };
-            if task.run_once {
-                run_once(shared, state, make, &live, task.register.as_deref()).await;
-            } else {
-                state.run_task(shared, make, &live).await;
+        let walk = Walk {
+            shared,
+            scope,
+            play: play_plan.play,
+            section: Section::Tasks,
+            once: None,
+            interrupts: Some(interrupts),
+            batch,
+        };
+        if walk.lockstep(&play.steps, batch, state, false).await == Flow::Stop {
+            return Flow::Stop;
+        }
+        // Handlers run at the end of each batch (Ansible: of each serial pass of the play),
+        // on the hosts that notified them and are still standing; a failed host's
+        // notifications are dropped.
+        if walk.run_handlers(state).await == Flow::Stop {
+            return Flow::Stop;
+        }
+        for name in batch {
+            if let Some(host) = state.hosts.get_mut(name) {
+                host.notified.clear();
             }
         }
         if state.live(batch).is_empty() {
@@ -68,7 +62,7 @@ pub(super) async fn run(
 }
 
 /// Runs on the first live host; the others get its registered result, and fail with it.
-async fn run_once(
+pub(super) async fn run_once(
     shared: &Arc<Shared>,
     state: &mut RunState,
     make: impl Fn() -> Job,

@@ -13,6 +13,7 @@ mod rollout;
 pub mod scheduler;
 mod task;
 mod vars;
+mod walk;
 
 pub use events::{Event, HostOutcome, HostStats, Status};
 
@@ -49,6 +50,8 @@ pub struct RunConfig {
     pub clock: Arc<dyn Clock>,
     /// Outside a window, sleep until the next one opens instead of stopping.
     pub wait_for_window: bool,
+    /// `--tags` / `--skip-tags`.
+    pub tags: crate::playbook::TagSelection,
 }
 
 pub type EventSink = mpsc::UnboundedSender<Event>;
@@ -104,6 +107,11 @@ struct HostState {
     facts: Map<String, Value>,
     failed: bool,
     unreachable: bool,
+    /// Handlers notified and not run yet, as indexes into the play's `handlers`.
+    notified: Vec<usize>,
+    /// The last task that failed here and its result, for a rescue's
+    /// `ansible_failed_task` / `ansible_failed_result`.
+    last_failure: Option<(Value, Value)>,
 }
 
 impl HostState {
@@ -379,12 +387,14 @@ impl RunState {
                 facts: Map::new(),
                 failed: false,
                 unreachable: false,
+                notified: Vec::new(),
+                last_failure: None,
             })
     }
 
     fn count(&mut self, host: &str, verdict: &task::Verdict) {
         if let Some(s) = self.stats.get_mut(host) {
-            s.count(verdict.status, verdict.ignored);
+            s.count_result(verdict.status, verdict.ignored, verdict.rescued);
         }
     }
 

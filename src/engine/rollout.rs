@@ -16,6 +16,7 @@ use super::events::{Event, HostOutcome, HostPath, HostRow};
 use super::scheduler::{Decision, Halt, HostEnd, Pace, Scheduler};
 use super::task::{Job, OnceResults, Verdict};
 use super::vars::PlayScope;
+use super::walk::Walk;
 use super::{Flow, HostState, Interrupts, RunState, Shared};
 use crate::journal::Record;
 use crate::plan::{self, PlayPlan};
@@ -98,13 +99,10 @@ pub(super) async fn run(
     }
 
     // 1 and 2: ordinary tasks, then the precheck, on every new host, before anything changes.
-    for index in 0..play.tasks.len() {
-        let at = TaskRef {
-            section: Section::Tasks,
-            index,
-        };
-        rollout.on_all(state, at, &fresh).await;
-    }
+    rollout
+        .walk(Section::Tasks, &fresh)
+        .lockstep(&play.steps, &fresh, state, false)
+        .await;
     rollout.precheck(state, &fresh).await;
     let failed: Vec<String> = fresh
         .iter()
@@ -453,33 +451,35 @@ impl Rollout {
             play: self.play,
             task: at,
             once: Some(self.once.clone()),
+            rescuable: false,
         }
     }
 
     /// The `precheck` phase, task by task, on every live host of `hosts`.
     async fn precheck(&self, state: &mut RunState, hosts: &[String]) {
         let play = &self.shared.playbook.plays[self.play];
-        let tasks = play
+        let steps = play
             .phases
             .as_ref()
-            .map_or(0, |p| p.get(Phase::Precheck).len());
-        for index in 0..tasks {
-            let at = TaskRef {
-                section: Section::Phase(Phase::Precheck),
-                index,
-            };
-            self.on_all(state, at, hosts).await;
+            .map_or(&[][..], |p| p.steps(Phase::Precheck));
+        self.walk(Section::Phase(Phase::Precheck), hosts)
+            .lockstep(steps, hosts, state, false)
+            .await;
+    }
+
+    /// A walk over one of this rollout's task lists (no handlers: rollouts refuse them).
+    fn walk<'a>(&'a self, section: Section, hosts: &'a [String]) -> Walk<'a> {
+        Walk {
+            shared: &self.shared,
+            scope: &self.scope,
+            play: self.play,
+            section,
+            once: Some(self.once.clone()),
+            interrupts: None,
+            batch: hosts,
         }
     }
 
-    /// One task on every live host of `hosts`, concurrently.
-    async fn on_all(&self, state: &mut RunState, at: TaskRef, hosts: &[String]) {
-        let live = state.live(hosts);
-        state.run_task(&self.shared, || self.job(at), &live).await;
-    }
-
-    /// The hosts in rollout order: the plan's order, or, when `order_by` needed facts, the
-    /// order computed now with each host's registered facts.
     fn order(&self, play_plan: &PlayPlan, state: &RunState) -> Vec<String> {
         if play_plan.order_deferred.is_none() {
             return play_plan.hosts.clone();
@@ -732,10 +732,10 @@ impl Rollout {
             position,
             timeout,
         } = *step;
-        let count = self.shared.playbook.plays[self.play]
+        let steps = self.shared.playbook.plays[self.play]
             .phases
             .as_ref()
-            .map_or(0, |p| p.get(phase).len());
+            .map_or(&[][..], |p| p.steps(phase));
         self.shared.record(Record::PhaseStart {
             play: self.play,
             host: host.name.clone(),
@@ -750,19 +750,14 @@ impl Rollout {
             total: self.total,
         });
         let started = Instant::now();
+        let walk = self.walk(Section::Phase(phase), &[]);
         let tasks = async {
-            for index in 0..count {
-                let job = self.job(TaskRef {
-                    section: Section::Phase(phase),
-                    index,
-                });
-                verdicts.push(job.run_on(host).await);
-                if host.unreachable {
-                    return (PhaseResult::Unreachable, None);
-                }
-                if host.failed {
-                    return (PhaseResult::Failed, None);
-                }
+            walk.on_host(steps, host, verdicts, false).await;
+            if host.unreachable {
+                return (PhaseResult::Unreachable, None);
+            }
+            if host.failed {
+                return (PhaseResult::Failed, None);
             }
             (PhaseResult::Ok, None)
         };

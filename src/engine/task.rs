@@ -20,6 +20,8 @@ pub(super) struct Job {
     pub task: TaskRef,
     /// `run_once` results shared by every host of a rollout (rollouts only).
     pub once: Option<Arc<OnceResults>>,
+    /// A block around the task has a `rescue`: a failure here counts as rescued.
+    pub rescuable: bool,
 }
 
 /// Results of `run_once` tasks in a rollout: the first host to reach such a task runs it,
@@ -55,6 +57,8 @@ impl OnceResults {
 pub(super) struct Verdict {
     pub status: Status,
     pub ignored: bool,
+    /// A failure that a block's `rescue` takes over (Ansible's `rescued` count).
+    pub rescued: bool,
 }
 
 /// Why an item stopped short of a module result.
@@ -77,7 +81,7 @@ impl Job {
     fn phase(&self) -> Option<Phase> {
         match self.task.section {
             Section::Phase(phase) => Some(phase),
-            Section::Tasks => None,
+            Section::Tasks | Section::Handlers => None,
         }
     }
 
@@ -92,6 +96,7 @@ impl Job {
             return Verdict {
                 status: Status::Skipped,
                 ignored: false,
+                rescued: false,
             };
         };
         if let (true, Some(once)) = (self.task().run_once, &self.once) {
@@ -261,14 +266,14 @@ impl Job {
         let value = self
             .shared
             .templates
-            .render_node(node, &ctx, &self.shared.playbook.source)
+            .render_node(node, &ctx, &self.task().source)
             .map_err(|e| e.to_string())?;
         match value {
             Value::Array(items) => Ok(items),
             Value::Null => Ok(Vec::new()),
             other => Err(format!(
                 "{}: `loop` must be a list, got {other}",
-                self.shared.playbook.source.location(node.span)
+                self.task().source.location(node.span)
             )),
         }
     }
@@ -282,14 +287,19 @@ impl Job {
     ) -> Result<(Map<String, Value>, Option<String>), Stop> {
         let task = self.task();
         let shared = &self.shared;
-        let source = &shared.playbook.source;
+        let source = &task.source;
         let mut vars = vars.clone();
         if let Some(item) = item {
             vars.insert("item".into(), item.clone());
         }
         let ctx = vars::jinja(&self.scope, &vars);
 
-        for condition in &task.when {
+        let conditions = task
+            .inherited_when
+            .iter()
+            .map(|(c, s)| (c, s))
+            .chain(task.when.iter().map(|c| (c, source)));
+        for (condition, source) in conditions {
             if !shared.templates.is_true(condition, &ctx, source)? {
                 let mut result = Map::new();
                 result.insert("changed".into(), json!(false));
@@ -360,7 +370,7 @@ impl Job {
         let value = self
             .shared
             .templates
-            .render_node(node, ctx, &self.shared.playbook.source)?;
+            .render_node(node, ctx, &self.task().source)?;
         let number = match &value {
             Value::Number(n) => n.as_u64(),
             Value::String(s) => s.trim().parse().ok(),
@@ -369,7 +379,7 @@ impl Job {
         number.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
             Stop::Failed(format!(
                 "{}: expected a whole number, got {value}",
-                self.shared.playbook.source.location(node.span)
+                self.task().source.location(node.span)
             ))
         })
     }
@@ -383,7 +393,7 @@ impl Job {
     ) -> Result<(Map<String, Value>, Option<String>), Stop> {
         let task = self.task();
         let shared = &self.shared;
-        let source = &shared.playbook.source;
+        let source = &task.source;
         let ctx = ctx.clone();
         let vars = vars.clone();
         let args = shared.templates.render_node(&task.args, &ctx, source)?;
@@ -485,6 +495,7 @@ impl Job {
         Verdict {
             status: Status::Unreachable,
             ignored: false,
+            rescued: false,
         }
     }
 
@@ -512,8 +523,18 @@ impl Job {
                 host.facts.insert(k.clone(), v.clone());
             }
         }
+        let rescued = status == Status::Failed && !ignored && self.rescuable;
         if status == Status::Failed && !ignored {
             host.failed = true;
+            let failed_task = json!({
+                "name": task.display_name(),
+                "action": task.module,
+                "location": task.source.location(task.span),
+            });
+            host.last_failure = Some((failed_task, Value::Object(result.clone())));
+        }
+        if status == Status::Changed {
+            self.notify(host);
         }
         self.shared.emit(Event::HostResult {
             host: host.name.clone(),
@@ -526,7 +547,28 @@ impl Job {
             ignored,
             looped,
         });
-        Verdict { status, ignored }
+        Verdict {
+            status,
+            ignored,
+            rescued,
+        }
+    }
+
+    /// A changed task notifies its handlers (by name or `listen` topic) on this host.
+    fn notify(&self, host: &mut HostState) {
+        let task = self.task();
+        if task.notify.is_empty() {
+            return;
+        }
+        let handlers = &self.shared.playbook.plays[self.play].handlers;
+        for name in &task.notify {
+            for (index, handler) in handlers.iter().enumerate() {
+                let named = handler.name.as_deref() == Some(name.as_str());
+                if (named || handler.listen.contains(name)) && !host.notified.contains(&index) {
+                    host.notified.push(index);
+                }
+            }
+        }
     }
 
     fn ignore_errors(&self, host: &HostState) -> bool {
@@ -536,7 +578,7 @@ impl Job {
         let ctx = vars::jinja(&self.scope, &self.context(host).vars);
         self.shared
             .templates
-            .is_true(node, &ctx, &self.shared.playbook.source)
+            .is_true(node, &ctx, &self.task().source)
             .unwrap_or(false)
     }
 }

@@ -231,16 +231,17 @@ async fn pause(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
 
 module!(Meta, META, meta);
 
-/// Only `noop` is meaningful without engine support; the others fail clearly rather than be
-/// silently ignored.
+/// `noop` needs no engine support, and the engine performs `flush_handlers` itself before a
+/// module would run (where no handler can be pending, as in a rollout, it is a no-op); the
+/// others fail clearly rather than be silently ignored.
 async fn meta(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let action = args.required_str("_raw_params")?;
     match action.trim() {
-        "noop" => Ok(Outcome::default()),
-        known @ ("flush_handlers" | "refresh_inventory" | "clear_facts" | "clear_host_errors"
-        | "end_play" | "end_host" | "end_batch" | "end_role" | "reset_connection") => Ok(
-            Outcome::failed(format!("meta: `{known}` is not supported by drover yet")),
-        ),
+        "noop" | "flush_handlers" => Ok(Outcome::default()),
+        known @ ("refresh_inventory" | "clear_facts" | "clear_host_errors" | "end_play"
+        | "end_host" | "end_batch" | "end_role" | "reset_connection") => Ok(Outcome::failed(
+            format!("meta: `{known}` is not supported by drover yet"),
+        )),
         other => Err(ModuleError::Args {
             message: format!("meta: unknown action `{other}`"),
         }),

@@ -3,12 +3,13 @@
 
 use super::yaml::{self, Key, Node, NodeValue, Span};
 use super::{
-    BatchSize, HostOrder, Limit, Phase, Phases, Play, PlaybookError, Problem, Rolling, Source, Task,
+    BatchSize, Block, HostOrder, Limit, Phase, Phases, Play, PlaybookError, Problem, Rolling,
+    Source, Step, Task,
 };
 use crate::modules;
 use crate::suggest::did_you_mean;
 use crate::window::Windows;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Play keywords drover implements.
@@ -18,6 +19,8 @@ const PLAY_KEYWORDS: &[&str] = &[
     "vars",
     "serial",
     "tasks",
+    "handlers",
+    "tags",
     "gather_facts",
     "order",
     "rolling",
@@ -52,7 +55,6 @@ const PLAY_KEYWORDS_LATER: &[&str] = &[
     "vars_files",
     "pre_tasks",
     "post_tasks",
-    "handlers",
     "roles",
     "become",
     "become_user",
@@ -61,7 +63,6 @@ const PLAY_KEYWORDS_LATER: &[&str] = &[
     "any_errors_fatal",
     "strategy",
     "environment",
-    "tags",
     "import_playbook",
 ];
 
@@ -79,15 +80,34 @@ const TASK_KEYWORDS: &[&str] = &[
     "retries",
     "delay",
     "run_once",
-];
-
-const TASK_KEYWORDS_LATER: &[&str] = &[
+    "tags",
+    "notify",
+    "listen",
     "block",
     "rescue",
     "always",
-    "notify",
-    "delegate_to",
+    "import_tasks",
+];
+
+/// Keywords a `block` takes; `when`, `ignore_errors` and `tags` pass to its tasks.
+const BLOCK_KEYWORDS: &[&str] = &[
+    "name",
+    "block",
+    "rescue",
+    "always",
+    "when",
+    "ignore_errors",
     "tags",
+];
+
+/// Keywords an `import_tasks` takes; `when` and `tags` pass to the imported tasks.
+const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags"];
+
+/// Imports nested deeper than this are taken for a cycle the path check missed.
+const MAX_IMPORT_DEPTH: usize = 32;
+
+const TASK_KEYWORDS_LATER: &[&str] = &[
+    "delegate_to",
     "no_log",
     "become",
     "become_user",
@@ -96,7 +116,6 @@ const TASK_KEYWORDS_LATER: &[&str] = &[
     "with_dict",
     "check_mode",
     "include_tasks",
-    "import_tasks",
 ];
 
 /// Reads and validates a playbook file.
@@ -106,7 +125,11 @@ pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
         source,
     })?;
     let source = Source::new(path.display().to_string(), text);
-    let plays = parse(&source).map_err(|err| match err {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
+    let plays = parse_in(&source, Some(&dir)).map_err(|err| match err {
         ParseFailure::Yaml(report) => PlaybookError::Yaml {
             path: path.to_path_buf(),
             detail: report.into(),
@@ -116,10 +139,6 @@ pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
             problems,
         },
     })?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
     Ok(super::Playbook {
         path: path.to_path_buf(),
         dir,
@@ -139,7 +158,14 @@ pub(crate) fn parse_for_tests(source: &Source) -> Result<Vec<Play>, String> {
     parse(source).map_err(|_| "invalid playbook".to_string())
 }
 
+#[cfg(test)]
 pub(super) fn parse(source: &Source) -> Result<Vec<Play>, ParseFailure> {
+    parse_in(source, None)
+}
+
+/// Parses a playbook whose `import_tasks` files resolve against `dir` (none: imports are
+/// refused, for text without a file).
+fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailure> {
     let root = yaml::parse(&source.text).map_err(|err| {
         ParseFailure::Yaml(serde_saphyr::miette::to_miette_report(
             &err,
@@ -148,8 +174,11 @@ pub(super) fn parse(source: &Source) -> Result<Vec<Play>, ParseFailure> {
         ))
     })?;
     let mut checker = Checker {
-        source,
+        source: source.clone(),
         problems: Vec::new(),
+        dir: dir.map(Path::to_path_buf),
+        importing: Vec::new(),
+        notified: Vec::new(),
     };
     let plays = checker.plays(&root);
     if checker.problems.is_empty() {
@@ -159,16 +188,43 @@ pub(super) fn parse(source: &Source) -> Result<Vec<Play>, ParseFailure> {
     }
 }
 
-struct Checker<'a> {
-    source: &'a Source,
+struct Checker {
+    /// The file being read: the playbook, or a file it imports.
+    source: Source,
     problems: Vec<Problem>,
+    /// The playbook's directory, against which `import_tasks` files resolve.
+    dir: Option<PathBuf>,
+    /// Files being imported, outermost first, to refuse an import cycle.
+    importing: Vec<PathBuf>,
+    /// The current play's `notify` names, checked against its handlers once all are read.
+    notified: Vec<(String, Span, Source)>,
 }
 
-impl Checker<'_> {
+/// What a play, block or import passes down to the tasks under it.
+#[derive(Clone, Default)]
+struct Inherit {
+    when: Vec<(Node, Source)>,
+    ignore_errors: Option<Node>,
+    tags: Vec<String>,
+}
+
+impl Checker {
     fn problem(&mut self, span: Span, message: String, label: &str, help: Option<String>) {
+        let source = self.source.clone();
+        self.problem_in(&source, span, message, label, help);
+    }
+
+    fn problem_in(
+        &mut self,
+        source: &Source,
+        span: Span,
+        message: String,
+        label: &str,
+        help: Option<String>,
+    ) {
         self.problems.push(Problem {
             message,
-            src: self.source.named(),
+            src: source.named(),
             span: span.into(),
             label: label.to_string(),
             help,
@@ -202,6 +258,8 @@ impl Checker<'_> {
             vars: Vec::new(),
             serial: Vec::new(),
             tasks: Vec::new(),
+            steps: Vec::new(),
+            handlers: Vec::new(),
             order: HostOrder::Inventory,
             rolling: None,
             phases: None,
@@ -210,6 +268,13 @@ impl Checker<'_> {
         };
         let mut has_hosts = false;
         let mut serial_key: Option<&Key> = None;
+        let mut handlers_key: Option<&Key> = None;
+        // Play tags reach every task, wherever `tags:` stands in the play.
+        let inherit = Inherit {
+            tags: node.get("tags").map(|t| self.tags(t)).unwrap_or_default(),
+            ..Inherit::default()
+        };
+        self.notified.clear();
         for (key, value) in entries {
             match key.name.as_str() {
                 "name" => play.name = value.scalar_text().unwrap_or_default(),
@@ -242,10 +307,15 @@ impl Checker<'_> {
                     serial_key = Some(key);
                     play.serial = self.serial(value);
                 }
-                "tasks" => play.tasks = self.tasks(value),
+                "tasks" => (play.tasks, play.steps) = self.task_list(value, &inherit),
+                "handlers" => {
+                    handlers_key = Some(key);
+                    play.handlers = self.handlers(value, &inherit);
+                }
+                "tags" => {}
                 "order" => play.order = self.order(value),
                 "rolling" => play.rolling = self.rolling(value),
-                "phases" => play.phases = self.phases(value),
+                "phases" => play.phases = self.phases(value, &inherit),
                 "upgrade_path" => play.upgrade_path = self.upgrade_path(value),
                 "gather_facts" => {}
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
@@ -286,6 +356,18 @@ impl Checker<'_> {
                 None,
             );
         }
+        if let (Some(key), Some(_)) = (handlers_key, &play.phases) {
+            self.problem(
+                key.span,
+                "handlers are not supported in rollouts yet".to_string(),
+                "not supported yet",
+                Some(
+                    "run the step as a task of the phase, with `when: <result> is changed`"
+                        .to_string(),
+                ),
+            );
+        }
+        self.check_notified(&play.handlers);
         if play.phases.is_some() && play.rolling.is_none() {
             play.rolling = Some(default_rolling(node.span));
         }
@@ -494,7 +576,7 @@ impl Checker<'_> {
         })
     }
 
-    fn phases(&mut self, node: &Node) -> Option<Phases> {
+    fn phases(&mut self, node: &Node, inherit: &Inherit) -> Option<Phases> {
         let Some(entries) = node.as_map() else {
             self.expect_kind(node, "`phases`", "a mapping of phase name to tasks");
             return None;
@@ -515,7 +597,8 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            phases.set(phase, self.tasks(value));
+            let (tasks, steps) = self.task_list(value, inherit);
+            phases.set(phase, tasks, steps);
         }
         Some(phases)
     }
@@ -599,18 +682,381 @@ impl Checker<'_> {
         parsed
     }
 
-    fn tasks(&mut self, node: &Node) -> Vec<Task> {
+    /// A task list: its tasks flattened, and its structure of tasks and blocks.
+    fn task_list(&mut self, node: &Node, inherit: &Inherit) -> (Vec<Task>, Vec<Step>) {
+        let mut flat = Vec::new();
+        let steps = self.steps(node, inherit, &mut flat);
+        (flat, steps)
+    }
+
+    fn steps(&mut self, node: &Node, inherit: &Inherit, flat: &mut Vec<Task>) -> Vec<Step> {
         match &node.value {
-            NodeValue::Seq(items) => items.iter().filter_map(|t| self.task(t)).collect(),
+            NodeValue::Seq(items) => items
+                .iter()
+                .filter_map(|t| self.step(t, inherit, flat))
+                .collect(),
             NodeValue::Null => Vec::new(),
             _ => {
-                self.expect_kind(node, "`tasks`", "a list of tasks");
+                self.expect_kind(node, "a task list", "a list of tasks");
                 Vec::new()
             }
         }
     }
 
-    fn task(&mut self, node: &Node) -> Option<Task> {
+    fn step(&mut self, node: &Node, inherit: &Inherit, flat: &mut Vec<Task>) -> Option<Step> {
+        let Some(entries) = node.as_map() else {
+            self.expect_kind(node, "a task", "a mapping");
+            return None;
+        };
+        let has = |name: &str| entries.iter().any(|(k, _)| k.name == name);
+        if has("block") {
+            return Some(Step::Block(self.block(node, inherit, flat)));
+        }
+        if let Some((key, value)) = entries.iter().find(|(k, _)| {
+            matches!(
+                k.name.as_str(),
+                "import_tasks" | "ansible.builtin.import_tasks"
+            )
+        }) {
+            return self
+                .import(node, key, value, inherit, flat)
+                .map(Step::Block);
+        }
+        if let Some((key, _)) = entries
+            .iter()
+            .find(|(k, _)| matches!(k.name.as_str(), "rescue" | "always"))
+        {
+            self.problem(
+                key.span,
+                format!(
+                    "`{}` belongs to a `block`, and this task has none",
+                    key.name
+                ),
+                "no block",
+                Some("put the tasks that may fail under `block:` beside it".to_string()),
+            );
+            return None;
+        }
+        let task = self.task(node, inherit)?;
+        if !task.listen.is_empty() {
+            self.problem(
+                first_key_span(node),
+                "`listen` is for handlers; this is a task".to_string(),
+                "not a handler",
+                Some("move it under the play's `handlers:`".to_string()),
+            );
+        }
+        flat.push(task);
+        Some(Step::Task(flat.len() - 1))
+    }
+
+    /// `block:` with `rescue:`/`always:`; its `when`, `ignore_errors` and `tags` go to
+    /// every task under it (rescue and always included), as in Ansible.
+    fn block(&mut self, node: &Node, inherit: &Inherit, flat: &mut Vec<Task>) -> Block {
+        let mut inner = inherit.clone();
+        let mut name = None;
+        let entries = node.as_map().unwrap_or_default();
+        for (key, value) in entries {
+            match key.name.as_str() {
+                "name" => name = value.scalar_text(),
+                "when" => inner.when.extend(
+                    conditions(value)
+                        .into_iter()
+                        .map(|c| (c, self.source.clone())),
+                ),
+                "ignore_errors" => inner.ignore_errors = Some(value.clone()),
+                "tags" => inner.tags.extend(self.tags(value)),
+                "block" | "rescue" | "always" => {}
+                other => self.keyword_elsewhere(key, other, BLOCK_KEYWORDS, "block"),
+            }
+        }
+        let mut section = |name: &str, this: &mut Self| match node.get(name) {
+            Some(list) => this.steps(list, &inner, flat),
+            None => Vec::new(),
+        };
+        let block = section("block", self);
+        let rescue = section("rescue", self);
+        let always = section("always", self);
+        Block {
+            name,
+            block,
+            rescue,
+            always,
+            span: node.span,
+        }
+    }
+
+    /// A keyword of a block or import that is not one of `known`: a task keyword that does
+    /// not apply there, one drover does not support yet, or a typo.
+    fn keyword_elsewhere(&mut self, key: &Key, name: &str, known: &[&str], what: &str) {
+        let (message, label) = if TASK_KEYWORDS_LATER.contains(&name) {
+            (
+                format!("{what} keyword `{name}` is not supported by drover yet"),
+                "not supported yet",
+            )
+        } else if TASK_KEYWORDS.contains(&name) || modules::find(name).is_some() {
+            (
+                format!("`{name}` cannot be used on a {what}"),
+                "not allowed here",
+            )
+        } else {
+            (
+                format!("unknown {what} keyword `{name}`"),
+                "unknown keyword",
+            )
+        };
+        let help = match did_you_mean(name, known.iter().copied()) {
+            Some(s) if label == "unknown keyword" => format!("did you mean `{s}`?"),
+            _ => format!("a {what} takes: {}", known.join(", ")),
+        };
+        self.problem(key.span, message, label, Some(help));
+    }
+
+    /// `import_tasks: FILE`: read now, its tasks placed here as a block without rescue; its
+    /// problems point into FILE.
+    fn import(
+        &mut self,
+        node: &Node,
+        file_key: &Key,
+        file: &Node,
+        inherit: &Inherit,
+        flat: &mut Vec<Task>,
+    ) -> Option<Block> {
+        let mut inner = inherit.clone();
+        let mut name = None;
+        for (key, value) in node.as_map().unwrap_or_default() {
+            match key.name.as_str() {
+                k if k == file_key.name => {}
+                "name" => name = value.scalar_text(),
+                "when" => inner.when.extend(
+                    conditions(value)
+                        .into_iter()
+                        .map(|c| (c, self.source.clone())),
+                ),
+                "tags" => inner.tags.extend(self.tags(value)),
+                other => self.keyword_elsewhere(key, other, IMPORT_KEYWORDS, "import_tasks"),
+            }
+        }
+        let Some(text) = file.as_str().filter(|t| !t.trim().is_empty()) else {
+            self.expect_kind(file, "`import_tasks`", "a file name");
+            return None;
+        };
+        if text.contains("{{") || text.contains("{%") {
+            self.problem(
+                file.span,
+                "`import_tasks` is read before any host exists: its file name cannot be a template"
+                    .to_string(),
+                "templated file name",
+                Some("write the path as plain text".to_string()),
+            );
+            return None;
+        }
+        let Some(path) = self.resolve(text) else {
+            let message = match &self.dir {
+                Some(dir) => format!(
+                    "imported file `{text}` not found (looked in {})",
+                    dir.display()
+                ),
+                None => format!("imported file `{text}` not found"),
+            };
+            self.problem(file.span, message, "no such file", None);
+            return None;
+        };
+        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if self.importing.contains(&key) || self.importing.len() >= MAX_IMPORT_DEPTH {
+            self.problem(
+                file.span,
+                format!(
+                    "`{text}` imports itself (through {} file(s))",
+                    self.importing.len()
+                ),
+                "import cycle",
+                None,
+            );
+            return None;
+        }
+        let contents = match std::fs::read_to_string(&path) {
+            Ok(contents) => contents,
+            Err(err) => {
+                self.problem(
+                    file.span,
+                    format!("cannot read `{}`: {err}", path.display()),
+                    "here",
+                    None,
+                );
+                return None;
+            }
+        };
+        let source = Source::new(path.display().to_string(), contents);
+        let root = match yaml::parse(&source.text) {
+            Ok(root) => root,
+            Err(err) => {
+                let report =
+                    serde_saphyr::miette::to_miette_report(&err, &source.text, &source.name);
+                self.problem(
+                    file.span,
+                    format!("`{}` is not valid YAML: {report}", path.display()),
+                    "imported here",
+                    None,
+                );
+                return None;
+            }
+        };
+        let outer = std::mem::replace(&mut self.source, source);
+        self.importing.push(key);
+        let block = self.steps(&root, &inner, flat);
+        self.importing.pop();
+        self.source = outer;
+        Some(Block {
+            name,
+            block,
+            rescue: Vec::new(),
+            always: Vec::new(),
+            span: node.span,
+        })
+    }
+
+    /// An imported file's path: relative to the importing file's directory, then to the
+    /// playbook's.
+    fn resolve(&self, text: &str) -> Option<PathBuf> {
+        let given = Path::new(text);
+        if given.is_absolute() {
+            return given.is_file().then(|| given.to_path_buf());
+        }
+        let importing_dir = Path::new(&self.source.name).parent().map(Path::to_path_buf);
+        let playbook_dir = self.dir.clone()?;
+        [importing_dir, Some(playbook_dir)]
+            .into_iter()
+            .flatten()
+            .map(|dir| dir.join(given))
+            .find(|p| p.is_file())
+    }
+
+    /// `handlers:` — tasks that run only when notified; no blocks among them yet.
+    fn handlers(&mut self, node: &Node, inherit: &Inherit) -> Vec<Task> {
+        let NodeValue::Seq(items) = &node.value else {
+            if !matches!(node.value, NodeValue::Null) {
+                self.expect_kind(node, "`handlers`", "a list of tasks");
+            }
+            return Vec::new();
+        };
+        let mut handlers = Vec::new();
+        for item in items {
+            if let Some((key, _)) = item.as_map().and_then(|entries| {
+                entries.iter().find(|(k, _)| {
+                    matches!(
+                        k.name.as_str(),
+                        "block" | "import_tasks" | "ansible.builtin.import_tasks"
+                    )
+                })
+            }) {
+                self.problem(
+                    key.span,
+                    format!(
+                        "`{}` in `handlers` is not supported by drover yet",
+                        key.name
+                    ),
+                    "not supported yet",
+                    Some("write each handler as a plain task".to_string()),
+                );
+                continue;
+            }
+            if let Some(handler) = self.task(item, inherit) {
+                handlers.push(handler);
+            }
+        }
+        handlers
+    }
+
+    /// Every `notify` of the play must name a handler or a `listen` topic (Ansible finds
+    /// out only when the task changes; drover says so before anything runs).
+    fn check_notified(&mut self, handlers: &[Task]) {
+        let notified = std::mem::take(&mut self.notified);
+        for (name, span, source) in notified {
+            let found = handlers
+                .iter()
+                .any(|h| h.name.as_deref() == Some(name.as_str()) || h.listen.contains(&name));
+            if found {
+                continue;
+            }
+            let known: Vec<&str> = handlers
+                .iter()
+                .filter_map(|h| h.name.as_deref())
+                .chain(
+                    handlers
+                        .iter()
+                        .flat_map(|h| h.listen.iter().map(String::as_str)),
+                )
+                .collect();
+            let help = match did_you_mean(&name, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if known.is_empty() => "this play has no `handlers:`".to_string(),
+                None => format!("handlers and topics: {}", known.join(", ")),
+            };
+            self.problem_in(
+                &source,
+                span,
+                format!("no handler named or listening to `{name}`"),
+                "notified here",
+                Some(help),
+            );
+        }
+    }
+
+    /// `tags:` as a list, one tag, or a comma-separated string (as Ansible reads it).
+    fn tags(&mut self, node: &Node) -> Vec<String> {
+        let items: Vec<&Node> = match &node.value {
+            NodeValue::Seq(items) => items.iter().collect(),
+            NodeValue::Null => Vec::new(),
+            _ => vec![node],
+        };
+        let mut tags = Vec::new();
+        for item in items {
+            match item.scalar_text() {
+                Some(text) if text.contains("{{") || text.contains("{%") => self.problem(
+                    item.span,
+                    "templated tags are not supported by drover yet".to_string(),
+                    "not supported yet",
+                    Some(
+                        "tags select tasks before any host exists: write them as plain text"
+                            .to_string(),
+                    ),
+                ),
+                Some(text) => tags.extend(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string),
+                ),
+                None => self.expect_kind(item, "a tag", "a string"),
+            }
+        }
+        tags
+    }
+
+    /// Names of `notify`/`listen`: one name or a list of them.
+    fn names_of(&mut self, node: &Node, what: &str) -> Vec<(String, Span)> {
+        let items: Vec<&Node> = match &node.value {
+            NodeValue::Seq(items) => items.iter().collect(),
+            _ => vec![node],
+        };
+        let mut names = Vec::new();
+        for item in items {
+            match item.scalar_text() {
+                Some(text) if text.contains("{{") || text.contains("{%") => self.problem(
+                    item.span,
+                    format!("templated `{what}` names are not supported by drover yet"),
+                    "not supported yet",
+                    None,
+                ),
+                Some(text) => names.push((text, item.span)),
+                None => self.expect_kind(item, &format!("a `{what}` name"), "a string"),
+            }
+        }
+        names
+    }
+
+    fn task(&mut self, node: &Node, inherit: &Inherit) -> Option<Task> {
         let Some(entries) = node.as_map() else {
             self.expect_kind(node, "a task", "a mapping");
             return None;
@@ -632,6 +1078,11 @@ impl Checker<'_> {
             retries: None,
             delay: None,
             run_once: false,
+            tags: inherit.tags.clone(),
+            notify: Vec::new(),
+            listen: Vec::new(),
+            source: self.source.clone(),
+            inherited_when: inherit.when.clone(),
             span: node.span,
             module_span: node.span,
         };
@@ -662,6 +1113,27 @@ impl Checker<'_> {
                     NodeValue::Bool(b) => task.run_once = b,
                     _ => self.expect_kind(value, "`run_once`", "true or false"),
                 },
+                "tags" => {
+                    for tag in self.tags(value) {
+                        if !task.tags.contains(&tag) {
+                            task.tags.push(tag);
+                        }
+                    }
+                }
+                "notify" => {
+                    for (name, span) in self.names_of(value, "notify") {
+                        self.notified
+                            .push((name.clone(), span, self.source.clone()));
+                        task.notify.push(name);
+                    }
+                }
+                "listen" => {
+                    task.listen = self
+                        .names_of(value, "listen")
+                        .into_iter()
+                        .map(|(name, _)| name)
+                        .collect();
+                }
                 "args" => match &value.value {
                     NodeValue::Map(_) => extra_args = Some(value),
                     _ => self.expect_kind(value, "`args`", "a mapping"),
@@ -718,6 +1190,9 @@ impl Checker<'_> {
         };
         if let Some(extra) = extra_args {
             task.args = merge_args(&task.args, extra);
+        }
+        if task.ignore_errors.is_none() {
+            task.ignore_errors = inherit.ignore_errors.clone();
         }
         self.module_args(module_key, &task);
         Some(task)
@@ -1139,6 +1614,44 @@ mod tests {
         assert_eq!(args["dest"], "{{ b }}/c");
         let found = problems("- hosts: all\n  tasks:\n    - copy: a.txt /tmp\n");
         assert!(found[0].contains("`a.txt` is not `key=value`"), "{found:?}");
+    }
+
+    #[test]
+    fn blocks_flatten_with_inherited_keywords_and_handler_mistakes_are_caught() {
+        let source = Source::new(
+            "p.yml",
+            "- hosts: all\n  tags: p\n  tasks:\n    - when: a\n      tags: b\n      block:\n        - debug: {msg: x}\n          when: c\n      rescue:\n        - debug: {msg: y}\n",
+        );
+        let Ok(plays) = parse(&source) else {
+            panic!("should parse")
+        };
+        let tasks = &plays[0].tasks;
+        assert_eq!(tasks.len(), 2);
+        assert_eq!(tasks[0].tags, vec!["p", "b"]);
+        assert_eq!(tasks[0].inherited_when.len(), 1);
+        assert_eq!(tasks[0].when.len(), 1);
+        assert_eq!(tasks[1].inherited_when.len(), 1);
+        let found = problems(
+            "- hosts: all\n  handlers:\n    - name: restart\n      debug: {}\n  tasks:\n    - debug: {}\n      notify: restrat\n    - rescue: []\n    - block: []\n      loop: [1]\n",
+        );
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(
+            found[0].contains("`rescue` belongs to a `block`"),
+            "{found:#?}"
+        );
+        assert!(
+            found[1].contains("`loop` cannot be used on a block"),
+            "{found:#?}"
+        );
+        assert!(
+            found[2].contains("play.yml:7:15: no handler named or listening to `restrat` (did you mean `restart`?)"),
+            "{found:#?}"
+        );
+        let found = problems("- hosts: all\n  phases:\n    upgrade: []\n  handlers: []\n");
+        assert!(
+            found[0].contains("handlers are not supported in rollouts yet"),
+            "{found:#?}"
+        );
     }
 
     #[test]

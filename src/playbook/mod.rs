@@ -4,9 +4,14 @@
 //! Owns the playbook's *shape* only. Templates inside it stay unrendered [`Node`]s: they are
 //! rendered per host by the engine, which reports template errors with these same spans.
 
+pub mod blocks;
 pub(crate) mod load;
 pub mod source;
+pub mod tags;
 pub mod yaml;
+
+pub use blocks::{Block, Step};
+pub use tags::TagSelection;
 
 pub use load::load;
 pub use source::Source;
@@ -42,7 +47,13 @@ pub struct Play {
     pub vars: Vec<(Key, Node)>,
     /// Batch sizes from `serial`; empty means all hosts in one batch. The last size repeats.
     pub serial: Vec<BatchSize>,
+    /// Every task of `tasks:` (blocks, rescue, always and imported files flattened, in file
+    /// order); [`Play::steps`] gives their structure.
     pub tasks: Vec<Task>,
+    /// The structure of `tasks:`: tasks and blocks, indexing into `tasks`.
+    pub steps: Vec<Step>,
+    /// `handlers:`, in definition order (the order they run in).
+    pub handlers: Vec<Task>,
     /// Ansible's `order`: how the play's hosts are sorted before batching.
     pub order: HostOrder,
     /// `rolling:` — how a rollout batches, orders and guards its hosts.
@@ -58,6 +69,7 @@ impl Play {
     pub fn task(&self, at: TaskRef) -> &Task {
         match at.section {
             Section::Tasks => &self.tasks[at.index],
+            Section::Handlers => &self.handlers[at.index],
             Section::Phase(phase) => match &self.phases {
                 Some(phases) => &phases.get(phase)[at.index],
                 None => &self.tasks[at.index],
@@ -196,23 +208,31 @@ impl std::fmt::Display for Phase {
     }
 }
 
-/// The task lists of a rollout's phases (missing phases are empty).
+/// The task lists of a rollout's phases (missing phases are empty): each phase's tasks
+/// flattened, and their block structure.
 #[derive(Debug, Clone, Default)]
 pub struct Phases {
-    lists: Vec<(Phase, Vec<Task>)>,
+    lists: Vec<(Phase, Vec<Task>, Vec<Step>)>,
 }
 
 impl Phases {
-    pub fn set(&mut self, phase: Phase, tasks: Vec<Task>) {
-        self.lists.retain(|(p, _)| *p != phase);
-        self.lists.push((phase, tasks));
+    pub fn set(&mut self, phase: Phase, tasks: Vec<Task>, steps: Vec<Step>) {
+        self.lists.retain(|(p, _, _)| *p != phase);
+        self.lists.push((phase, tasks, steps));
     }
 
     pub fn get(&self, phase: Phase) -> &[Task] {
         self.lists
             .iter()
-            .find(|(p, _)| *p == phase)
-            .map_or(&[][..], |(_, tasks)| tasks.as_slice())
+            .find(|(p, _, _)| *p == phase)
+            .map_or(&[][..], |(_, tasks, _)| tasks.as_slice())
+    }
+
+    pub fn steps(&self, phase: Phase) -> &[Step] {
+        self.lists
+            .iter()
+            .find(|(p, _, _)| *p == phase)
+            .map_or(&[][..], |(_, _, steps)| steps.as_slice())
     }
 }
 
@@ -226,6 +246,7 @@ pub struct TaskRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Tasks,
+    Handlers,
     Phase(Phase),
 }
 
@@ -243,7 +264,11 @@ pub struct Task {
     pub module: &'static str,
     /// Module arguments: a mapping, or a string for free-form modules (`shell: echo hi`).
     pub args: Node,
+    /// The task's own `when` conditions (all must hold).
     pub when: Vec<Node>,
+    /// Conditions of the blocks and imports around the task, outermost first, each with the
+    /// file it was written in; they hold before the task's own are looked at.
+    pub inherited_when: Vec<(Node, Source)>,
     pub register: Option<String>,
     pub loop_items: Option<Node>,
     pub changed_when: Vec<Node>,
@@ -255,6 +280,15 @@ pub struct Task {
     pub delay: Option<Node>,
     /// Ordinary plays: once per batch (Ansible). Rollouts: once for the whole rollout.
     pub run_once: bool,
+    /// Effective tags: the task's own and those inherited from its play, blocks and imports.
+    pub tags: Vec<String>,
+    /// Handler names or `listen` topics notified when the task reports `changed`.
+    pub notify: Vec<String>,
+    /// Handlers only: topics this handler answers besides its name.
+    pub listen: Vec<String>,
+    /// The file the task was written in (the playbook, or a file it imports): every span
+    /// of the task points into it.
+    pub source: Source,
     /// The whole task mapping, for messages about the task.
     pub span: Span,
     /// The module key, for messages about its arguments.

@@ -250,6 +250,7 @@ impl Human {
                 hosts,
             } => Self::banner(&format!("BATCH [{index}/{total}] {}", hosts.join(", "))),
             Event::TaskStart { name, .. } => Self::banner(&format!("TASK [{name}]")),
+            Event::HandlerStart { name, .. } => Self::banner(&format!("RUNNING HANDLER [{name}]")),
             Event::HostItem {
                 host,
                 task,

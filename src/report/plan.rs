@@ -25,25 +25,19 @@ pub fn text(playbook: &Playbook, plan: &Plan, probes: &[Probe]) -> String {
         );
         if p.rollout {
             let probe = probes.iter().find(|probe| probe.play == p.play);
-            rollout(&mut out, playbook, play, p, probe);
+            rollout(&mut out, play, p, probe);
         } else {
             for (i, batch) in p.batches.iter().enumerate() {
                 let _ = writeln!(out, "  batch {}: {}", i + 1, batch.join(", "));
             }
-            tasks(&mut out, playbook, &play.tasks, "  ");
+            tasks(&mut out, &play.tasks, "  ");
         }
         out.push('\n');
     }
     out
 }
 
-fn rollout(
-    out: &mut String,
-    playbook: &Playbook,
-    play: &Play,
-    p: &PlayPlan,
-    probe: Option<&Probe>,
-) {
+fn rollout(out: &mut String, play: &Play, p: &PlayPlan, probe: Option<&Probe>) {
     let Some(rolling) = &play.rolling else {
         return;
     };
@@ -143,7 +137,7 @@ fn rollout(
     };
     if !play.tasks.is_empty() {
         let _ = writeln!(out, "  first, on every host:");
-        tasks(out, playbook, &play.tasks, "    ");
+        tasks(out, &play.tasks, "    ");
     }
     let sections = [
         (
@@ -165,11 +159,11 @@ fn rollout(
             continue;
         }
         let _ = writeln!(out, "  {heading}");
-        tasks(out, playbook, list, "    ");
+        tasks(out, list, "    ");
     }
 }
 
-fn tasks(out: &mut String, playbook: &Playbook, list: &[Task], indent: &str) {
+fn tasks(out: &mut String, list: &[Task], indent: &str) {
     for task in list {
         let mut notes = Vec::new();
         if task.run_once {
@@ -178,7 +172,7 @@ fn tasks(out: &mut String, playbook: &Playbook, list: &[Task], indent: &str) {
         if task.until.is_some() {
             notes.push("until".to_string());
         }
-        if !task.when.is_empty() {
+        if !task.when.is_empty() || !task.inherited_when.is_empty() {
             notes.push("when".to_string());
         }
         let notes = if notes.is_empty() {
@@ -190,7 +184,7 @@ fn tasks(out: &mut String, playbook: &Playbook, list: &[Task], indent: &str) {
             out,
             "{indent}- {}{notes} ({})",
             task.display_name(),
-            playbook.source.location(task.span)
+            task.source.location(task.span)
         );
     }
 }
@@ -340,7 +334,7 @@ pub fn markdown(
         }
         let Some(phases) = &play.phases else {
             let _ = writeln!(out, "## Steps\n");
-            md_tasks(&mut out, playbook, &play.tasks);
+            md_tasks(&mut out, &play.tasks);
             continue;
         };
         let _ = writeln!(out, "## Steps\n");
@@ -366,7 +360,7 @@ pub fn markdown(
                 continue;
             }
             let _ = writeln!(out, "### {heading}\n");
-            md_tasks(&mut out, playbook, list);
+            md_tasks(&mut out, list);
         }
         let _ = writeln!(out, "## Rollback\n");
         let rollback = phases.get(Phase::Rollback);
@@ -380,7 +374,7 @@ pub fn markdown(
                 out,
                 "Runs on a host whose upgrade, migrate or verify failed, with the facts its backup registered:\n"
             );
-            md_tasks(&mut out, playbook, rollback);
+            md_tasks(&mut out, rollback);
         }
         let _ = writeln!(
             out,
@@ -390,7 +384,7 @@ pub fn markdown(
     out
 }
 
-fn md_tasks(out: &mut String, playbook: &Playbook, list: &[Task]) {
+fn md_tasks(out: &mut String, list: &[Task]) {
     for (i, task) in list.iter().enumerate() {
         let args = match task.args.to_json() {
             serde_json::Value::String(s) => s,
@@ -404,7 +398,7 @@ fn md_tasks(out: &mut String, playbook: &Playbook, list: &[Task]) {
         if task.until.is_some() {
             notes.push("retried until it holds");
         }
-        if !task.when.is_empty() {
+        if !task.when.is_empty() || !task.inherited_when.is_empty() {
             notes.push("conditional");
         }
         let notes = if notes.is_empty() {
@@ -419,7 +413,7 @@ fn md_tasks(out: &mut String, playbook: &Playbook, list: &[Task]) {
             task.display_name(),
             task.module,
             args.replace('`', "'"),
-            playbook.source.location(task.span)
+            task.source.location(task.span)
         );
     }
     out.push('\n');
@@ -456,9 +450,9 @@ pub fn json(playbook: &Playbook, plan: &Plan, probes: &[Probe]) -> serde_json::V
                     "name": task.display_name(),
                     "module": task.module,
                     "args": task.args.to_json(),
-                    "location": playbook.source.location(task.span).to_string(),
+                    "location": task.source.location(task.span).to_string(),
                     "run_once": task.run_once,
-                    "conditional": !task.when.is_empty(),
+                    "conditional": !task.when.is_empty() || !task.inherited_when.is_empty(),
                     "retried": task.until.is_some(),
                 })
             })

@@ -1,0 +1,289 @@
+//! Walks a task list's structure — tasks, and `block`/`rescue`/`always` — as Ansible does,
+//! and runs handlers when a batch ends or `meta: flush_handlers` asks.
+//!
+//! Two ways through the same structure: [`Walk::lockstep`] runs each task on every live
+//! host before the next (the linear strategy, and a rollout's shared steps), and
+//! [`Walk::on_host`] runs a rollout phase on one host. In both, the hosts that fail inside
+//! a block go through its `rescue` (a host that gets through it is rescued, not failed),
+//! then every host that entered the block goes through `always`.
+
+use super::events::Event;
+use super::task::{Job, OnceResults, Verdict};
+use super::vars::{self, PlayScope};
+use super::{Flow, HostState, Interrupts, RunState, Shared};
+use crate::playbook::{Section, Step, Task, TaskRef};
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+type Walking<'s, T> = Pin<Box<dyn Future<Output = T> + Send + 's>>;
+
+/// One section of one play, walked on some hosts.
+pub(super) struct Walk<'a> {
+    pub shared: &'a Arc<Shared>,
+    pub scope: &'a Arc<PlayScope>,
+    pub play: usize,
+    pub section: Section,
+    /// A rollout's `run_once` results (rollouts only).
+    pub once: Option<Arc<OnceResults>>,
+    pub interrupts: Option<&'a Interrupts>,
+    /// The batch whose notified handlers `meta: flush_handlers` runs.
+    pub batch: &'a [String],
+}
+
+impl Walk<'_> {
+    fn tasks(&self) -> &[Task] {
+        let play = &self.shared.playbook.plays[self.play];
+        match self.section {
+            Section::Tasks => &play.tasks,
+            Section::Handlers => &play.handlers,
+            Section::Phase(phase) => play.phases.as_ref().map_or(&[][..], |p| p.get(phase)),
+        }
+    }
+
+    fn job(&self, section: Section, index: usize, rescuable: bool) -> Job {
+        Job {
+            shared: self.shared.clone(),
+            scope: self.scope.clone(),
+            play: self.play,
+            task: TaskRef { section, index },
+            once: self.once.clone(),
+            rescuable,
+        }
+    }
+
+    fn interrupted(&self, state: &mut RunState) -> bool {
+        if self.interrupts.is_some_and(|i| *i.borrow() > 0) {
+            self.shared.emit(Event::Interrupted);
+            state.interrupted = true;
+            return true;
+        }
+        false
+    }
+
+    /// Runs `steps` task by task on the live hosts of `hosts`. `rescuable`: a failure here
+    /// will be rescued by an enclosing block (it counts as `rescued`, not `failed`).
+    pub fn lockstep<'s>(
+        &'s self,
+        steps: &'s [Step],
+        hosts: &'s [String],
+        state: &'s mut RunState,
+        rescuable: bool,
+    ) -> Walking<'s, Flow> {
+        Box::pin(async move {
+            for step in steps {
+                match step {
+                    Step::Task(index) => {
+                        let task = &self.tasks()[*index];
+                        if !self.shared.config.tags.selects(&task.tags) {
+                            continue;
+                        }
+                        if self.interrupted(state) {
+                            return Flow::Stop;
+                        }
+                        let live = state.live(hosts);
+                        if live.is_empty() {
+                            return Flow::Continue;
+                        }
+                        if is_flush_handlers(task) {
+                            if self.run_handlers(state).await == Flow::Stop {
+                                return Flow::Stop;
+                            }
+                            continue;
+                        }
+                        self.shared.emit(Event::TaskStart {
+                            name: task.display_name(),
+                            location: vars::location(&task.source, task.span),
+                        });
+                        let make = || self.job(self.section, *index, rescuable);
+                        if task.run_once && self.once.is_none() {
+                            super::linear::run_once(
+                                self.shared,
+                                state,
+                                make,
+                                &live,
+                                task.register.as_deref(),
+                            )
+                            .await;
+                        } else {
+                            state.run_task(self.shared, make, &live).await;
+                        }
+                    }
+                    Step::Block(block) => {
+                        let members = state.live(hosts);
+                        if members.is_empty() {
+                            return Flow::Continue;
+                        }
+                        let inner = rescuable || !block.rescue.is_empty();
+                        if self.lockstep(&block.block, &members, state, inner).await == Flow::Stop {
+                            return Flow::Stop;
+                        }
+                        let failed_here = fallen(state, &members);
+                        if !block.rescue.is_empty() && !failed_here.is_empty() {
+                            for name in &failed_here {
+                                if let Some(host) = state.hosts.get_mut(name) {
+                                    enter_rescue(host);
+                                }
+                            }
+                            if self
+                                .lockstep(&block.rescue, &failed_here, state, rescuable)
+                                .await
+                                == Flow::Stop
+                            {
+                                return Flow::Stop;
+                            }
+                        }
+                        if !block.always.is_empty() {
+                            // Hosts still failed go through `always` too, and stay failed.
+                            let down = fallen(state, &members);
+                            set_failed(state, &down, false);
+                            let reachable: Vec<String> = members
+                                .iter()
+                                .filter(|h| state.hosts.get(*h).is_some_and(|s| !s.unreachable))
+                                .cloned()
+                                .collect();
+                            let flow = self
+                                .lockstep(&block.always, &reachable, state, rescuable)
+                                .await;
+                            set_failed(state, &down, true);
+                            if flow == Flow::Stop {
+                                return Flow::Stop;
+                            }
+                        }
+                    }
+                }
+            }
+            Flow::Continue
+        })
+    }
+
+    /// Runs `steps` on one host, task after task, until it fails (a rollout phase).
+    pub fn on_host<'s>(
+        &'s self,
+        steps: &'s [Step],
+        host: &'s mut HostState,
+        verdicts: &'s mut Vec<Verdict>,
+        rescuable: bool,
+    ) -> Walking<'s, ()> {
+        Box::pin(async move {
+            for step in steps {
+                if !host.live() {
+                    return;
+                }
+                match step {
+                    Step::Task(index) => {
+                        let task = &self.tasks()[*index];
+                        if !self.shared.config.tags.selects(&task.tags) {
+                            continue;
+                        }
+                        let job = self.job(self.section, *index, rescuable);
+                        verdicts.push(job.run_on(host).await);
+                    }
+                    Step::Block(block) => {
+                        let inner = rescuable || !block.rescue.is_empty();
+                        self.on_host(&block.block, host, verdicts, inner).await;
+                        if host.failed && !host.unreachable && !block.rescue.is_empty() {
+                            enter_rescue(host);
+                            self.on_host(&block.rescue, host, verdicts, rescuable).await;
+                        }
+                        if !block.always.is_empty() && !host.unreachable {
+                            let down = host.failed;
+                            host.failed = false;
+                            self.on_host(&block.always, host, verdicts, rescuable).await;
+                            host.failed |= down;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Runs the handlers notified on the batch's live hosts, in the order `handlers:` lists
+    /// them, each once per host; a handler may notify a later one.
+    pub async fn run_handlers(&self, state: &mut RunState) -> Flow {
+        let play = &self.shared.playbook.plays[self.play];
+        // Each pass runs at least one handler, and a handler runs at most once per
+        // notification: bounded by the notifications handlers can make of each other.
+        for _pass in 0..=play.handlers.len() {
+            let mut ran = false;
+            for (index, handler) in play.handlers.iter().enumerate() {
+                let hosts: Vec<String> = state
+                    .live(self.batch)
+                    .into_iter()
+                    .filter(|h| {
+                        state
+                            .hosts
+                            .get(h)
+                            .is_some_and(|s| s.notified.contains(&index))
+                    })
+                    .collect();
+                if hosts.is_empty() {
+                    continue;
+                }
+                if self.interrupted(state) {
+                    return Flow::Stop;
+                }
+                ran = true;
+                for name in &hosts {
+                    if let Some(host) = state.hosts.get_mut(name) {
+                        host.notified.retain(|&i| i != index);
+                    }
+                }
+                self.shared.emit(Event::HandlerStart {
+                    name: handler.display_name(),
+                    location: vars::location(&handler.source, handler.span),
+                });
+                let make = || self.job(Section::Handlers, index, false);
+                state.run_task(self.shared, make, &hosts).await;
+            }
+            if !ran {
+                break;
+            }
+        }
+        Flow::Continue
+    }
+}
+
+/// `meta: flush_handlers`, which the walker performs itself.
+fn is_flush_handlers(task: &Task) -> bool {
+    let action = match task.args.as_str() {
+        Some(text) => Some(text),
+        None => task.args.get("_raw_params").and_then(|n| n.as_str()),
+    };
+    task.module == "meta" && action.is_some_and(|a| a.trim() == "flush_handlers")
+}
+
+/// Hosts of `members` that failed (not unreachable: those are not rescued, as in Ansible).
+fn fallen(state: &RunState, members: &[String]) -> Vec<String> {
+    members
+        .iter()
+        .filter(|h| {
+            state
+                .hosts
+                .get(*h)
+                .is_some_and(|s| s.failed && !s.unreachable)
+        })
+        .cloned()
+        .collect()
+}
+
+fn set_failed(state: &mut RunState, hosts: &[String], failed: bool) {
+    for name in hosts {
+        if let Some(host) = state.hosts.get_mut(name) {
+            host.failed = failed;
+        }
+    }
+}
+
+/// The host is no longer failed, and its rescue sees what failed: `ansible_failed_task` and
+/// `ansible_failed_result`.
+fn enter_rescue(host: &mut HostState) {
+    host.failed = false;
+    if let Some((task, result)) = host.last_failure.take() {
+        host.facts.insert("ansible_failed_task".into(), task);
+        host.facts.insert("ansible_failed_result".into(), result);
+    } else {
+        host.facts.insert("ansible_failed_task".into(), Value::Null);
+    }
+}
