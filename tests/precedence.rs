@@ -1,0 +1,79 @@
+//! Variable precedence end to end on the lab: the same variable defined in several layers
+//! resolves on each node to the layer Ansible would pick (checked in a file the run writes).
+
+mod common;
+
+use common::Fleet;
+
+#[test]
+fn each_layer_wins_over_the_ones_below_it_as_in_ansible() {
+    let fleet = Fleet::up(2);
+    let inv_dir = fleet
+        .lab
+        .inventory
+        .parent()
+        .expect("inventory dir")
+        .to_path_buf();
+    let beside_inventory = |name: &str, text: &str| {
+        let path = inv_dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    };
+    // Inventory-adjacent: group_vars/all, a group_vars/lab directory merged in order, and
+    // host_vars for node1.
+    beside_inventory(
+        "group_vars/all.yml",
+        "a: inv_all\nb: inv_all\nc: inv_all\nd: inv_all\ne: inv_all\nenv_name: prod\n",
+    );
+    beside_inventory(
+        "group_vars/lab/01-first.yml",
+        "b: inv_lab_first\nc: inv_lab\n",
+    );
+    beside_inventory("group_vars/lab/02-second.yml", "b: inv_lab_second\n");
+    beside_inventory("host_vars/node1.yml", "d: inv_host\ne: inv_host\n");
+    // Playbook-adjacent: above the inventory's for the same kind of layer only.
+    fleet.write("play/group_vars/all.yml", "a: pb_all\nb: pb_all\n");
+    fleet.write("play/group_vars/lab.yml", "c: pb_lab\nd: pb_lab\n");
+    fleet.write("play/host_vars/node1.yml", "e: pb_host\nf: pb_host\n");
+    fleet.write("play/vars/prod.yml", "g: vars_file\nh: vars_file\n");
+    fleet.write("play/vars/included.yml", "h: included\ni: included\n");
+    fleet.write("play/vars/bundle.yml", "k: \"{{ a }}-in-bundle\"\n");
+    let playbook = fleet.write(
+        "play/site.yml",
+        r#"- hosts: lab
+  vars:
+    f: play
+    g: play
+  vars_files:
+    - "{{ env_name }}.yml"
+  tasks:
+    - include_vars: included.yml
+    - include_vars:
+        file: bundle.yml
+        name: bundle
+    - set_fact:
+        i: set_fact
+        j: set_fact
+    - copy:
+        dest: "{{ node_root }}/vars.txt"
+        content: "a={{ a }} b={{ b }} c={{ c }} d={{ d }} e={{ e }} f={{ f }} g={{ g }} h={{ h }} i={{ i }} j={{ j }} k={{ bundle.k }}\n"
+"#,
+    );
+    let run = fleet.run(&playbook).args(["-e", "j=extra"]).expect_code(0);
+    let read = |node: &str| {
+        std::fs::read_to_string(fleet.node_root(node).join("vars.txt"))
+            .unwrap_or_else(|e| panic!("{node}: {e}\n{}", run.dump()))
+    };
+    assert_eq!(
+        read("node1"),
+        "a=pb_all b=inv_lab_second c=pb_lab d=inv_host e=pb_host f=play g=vars_file \
+         h=included i=set_fact j=extra k=pb_all-in-bundle\n"
+    );
+    assert_eq!(
+        read("node2"),
+        "a=pb_all b=inv_lab_second c=pb_lab d=pb_lab e=inv_all f=play g=vars_file \
+         h=included i=set_fact j=extra k=pb_all-in-bundle\n",
+        "{}",
+        run.dump()
+    );
+}
