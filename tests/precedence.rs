@@ -60,6 +60,8 @@ fn each_layer_wins_over_the_ones_below_it_as_in_ansible() {
 "#,
     );
     let run = fleet.run(&playbook).args(["-e", "j=extra"]).expect_code(0);
+    // Both lines are what ansible-playbook (ansible-core 2.19) writes for the same files,
+    // inventory and `-e` (checked with `ansible_connection: local`).
     let read = |node: &str| {
         std::fs::read_to_string(fleet.node_root(node).join("vars.txt"))
             .unwrap_or_else(|e| panic!("{node}: {e}\n{}", run.dump()))
@@ -76,4 +78,29 @@ fn each_layer_wins_over_the_ones_below_it_as_in_ansible() {
         "{}",
         run.dump()
     );
+}
+
+#[test]
+fn missing_vars_file_stops_the_run_before_connecting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inventory = dir.path().join("hosts");
+    std::fs::write(&inventory, "[web]\nweb1 ansible_host=192.0.2.1\n").expect("write");
+    std::fs::create_dir_all(dir.path().join("group_vars")).expect("mkdir");
+    std::fs::write(dir.path().join("group_vars/web.yml"), "stage: prod\n").expect("write");
+    let playbook = dir.path().join("site.yml");
+    std::fs::write(
+        &playbook,
+        "- hosts: web\n  vars_files:\n    - [\"{{ stage }}-missing.yml\", also-missing.yml]\n  tasks: []\n",
+    )
+    .expect("write");
+    let run = common::drover()
+        .arg("check")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&inventory)
+        .expect_code(4);
+    // The path was rendered with the group_vars value, and every place looked at is named.
+    run.stderr_has("vars_files: no file found for web1")
+        .stderr_has("vars/prod-missing.yml")
+        .stderr_has("also-missing.yml");
 }
