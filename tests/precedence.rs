@@ -5,6 +5,13 @@ mod common;
 
 use common::Fleet;
 
+/// Writes each `(path, text)` in the test's directory.
+fn write_all(fleet: &Fleet, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        fleet.write(path, text);
+    }
+}
+
 #[test]
 fn each_layer_wins_over_the_ones_below_it_as_in_ansible() {
     let fleet = Fleet::up(2);
@@ -32,12 +39,17 @@ fn each_layer_wins_over_the_ones_below_it_as_in_ansible() {
     beside_inventory("group_vars/lab/02-second.yml", "b: inv_lab_second\n");
     beside_inventory("host_vars/node1.yml", "d: inv_host\ne: inv_host\n");
     // Playbook-adjacent: above the inventory's for the same kind of layer only.
-    fleet.write("play/group_vars/all.yml", "a: pb_all\nb: pb_all\n");
-    fleet.write("play/group_vars/lab.yml", "c: pb_lab\nd: pb_lab\n");
-    fleet.write("play/host_vars/node1.yml", "e: pb_host\nf: pb_host\n");
-    fleet.write("play/vars/prod.yml", "g: vars_file\nh: vars_file\n");
-    fleet.write("play/vars/included.yml", "h: included\ni: included\n");
-    fleet.write("play/vars/bundle.yml", "k: \"{{ a }}-in-bundle\"\n");
+    write_all(
+        &fleet,
+        &[
+            ("play/group_vars/all.yml", "a: pb_all\nb: pb_all\n"),
+            ("play/group_vars/lab.yml", "c: pb_lab\nd: pb_lab\n"),
+            ("play/host_vars/node1.yml", "e: pb_host\nf: pb_host\n"),
+            ("play/vars/prod.yml", "g: vars_file\nh: vars_file\n"),
+            ("play/vars/included.yml", "h: included\ni: included\n"),
+            ("play/vars/bundle.yml", "k: \"{{ a }}-in-bundle\"\n"),
+        ],
+    );
     let playbook = fleet.write(
         "play/site.yml",
         r#"- hosts: lab
@@ -103,4 +115,51 @@ fn missing_vars_file_stops_the_run_before_connecting() {
     run.stderr_has("vars_files: no file found for web1")
         .stderr_has("vars/prod-missing.yml")
         .stderr_has("also-missing.yml");
+}
+
+#[test]
+fn include_vars_dir_merges_matching_files_in_order_and_vars_files_takes_the_first_found() {
+    let fleet = Fleet::up(1);
+    write_all(
+        &fleet,
+        &[
+            ("play/vars/conf/10-base.yml", "port: 80\nname: base\n"),
+            ("play/vars/conf/20-site.yaml", "port: 8080\n"),
+            ("play/vars/conf/30-skip.yml", "port: 1\n"),
+            ("play/vars/conf/notes.txt", "port: 2\n"),
+            ("play/vars/conf/sub/40-deep.json", "{\"deep\": true}\n"),
+            ("play/vars/fallback.yml", "picked: fallback\n"),
+        ],
+    );
+    let playbook = fleet.write(
+        "play/site.yml",
+        r#"- hosts: lab
+  vars_files:
+    - [missing.yml, fallback.yml]
+  tasks:
+    - include_vars:
+        dir: vars/conf
+        ignore_files: [30-skip.yml]
+        ignore_unknown_extensions: true
+      register: loaded
+    - include_vars:
+        dir: vars/conf
+        files_matching: "^10-"
+        depth: 1
+        name: only_base
+    - copy:
+        dest: "{{ node_root }}/conf.txt"
+        content: "{{ port }} {{ name }} {{ deep }} {{ picked }} {{ only_base }} {{ loaded.ansible_included_var_files | map('basename') | join(',') }}\n"
+"#,
+    );
+    let run = fleet.run(&playbook).expect_code(0);
+    // What ansible-playbook (ansible-core 2.19) writes for the same files.
+    let text = std::fs::read_to_string(fleet.node_root("node1").join("conf.txt"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", run.dump()));
+    assert_eq!(
+        text,
+        "8080 base True fallback {'port': 80, 'name': 'base'} 10-base.yml,20-site.yaml,40-deep.json\n",
+        "{}",
+        run.dump()
+    );
 }

@@ -256,15 +256,6 @@ pub(super) fn find_local(
     search(playbook_dir, kind, src, Path::is_file)
 }
 
-/// Like [`find_local`] for a directory (`include_vars: dir=`).
-pub(super) fn find_local_dir(
-    playbook_dir: &Path,
-    kind: &str,
-    src: &str,
-) -> Result<PathBuf, ModuleError> {
-    search(playbook_dir, kind, src, Path::is_dir)
-}
-
 /// Like [`find_local`] in `files/`, also finding directories (a recursive `copy`).
 fn find_source(playbook_dir: &Path, src: &str) -> Result<PathBuf, ModuleError> {
     search(playbook_dir, "files", src, |p| p.is_file() || p.is_dir())

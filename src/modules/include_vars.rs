@@ -39,7 +39,14 @@ async fn include_vars(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleEr
     let files = match (file, dir) {
         (Some(file), None) => vec![super::file::find_local(ctx.playbook_dir, "vars", &file)?],
         (None, Some(dir)) => {
-            let root = super::file::find_local_dir(ctx.playbook_dir, "vars", &dir)?;
+            // Unlike a file, a directory is not looked up in `vars/`: Ansible takes it
+            // relative to the playbook's directory.
+            let root = ctx.playbook_dir.join(&dir);
+            if !root.is_dir() {
+                return Err(ModuleError::Args {
+                    message: format!("`dir`: {} is not a directory", root.display()),
+                });
+            }
             dir_files(&root, &args)?
         }
         (Some(_), Some(_)) => {
@@ -105,13 +112,16 @@ fn describe(err: &crate::vars_file::VarsFileError) -> String {
     }
 }
 
-/// The files of `dir` that `include_vars` reads, in Ansible's order (sorted, directory by
-/// directory), filtered by `extensions`, `files_matching`, `ignore_files` and `depth`.
+/// The files of `dir` that `include_vars` reads, in Ansible's order: directories sorted by
+/// path, each one's files sorted by name; a file must match `files_matching` and not
+/// `ignore_files`; one with an extension outside `extensions` is an error unless
+/// `ignore_unknown_extensions`. `depth` 1 is `dir` alone (0: unlimited).
 fn dir_files(root: &Path, args: &Args) -> Result<Vec<PathBuf>, ModuleError> {
     let mut extensions = args.list("extensions")?;
     if extensions.is_empty() {
         extensions = vec!["yaml".into(), "yml".into(), "json".into()];
     }
+    let ignore_unknown = args.bool("ignore_unknown_extensions", false)?;
     let matching = match args.str("files_matching")? {
         Some(pattern) => Some(
             regex::Regex::new(&pattern).map_err(|err| ModuleError::Args {
@@ -132,35 +142,57 @@ fn dir_files(root: &Path, args: &Args) -> Result<Vec<PathBuf>, ModuleError> {
         None | Some(0) => MAX_DEPTH,
         Some(d) => usize::try_from(d).unwrap_or(MAX_DEPTH).min(MAX_DEPTH),
     };
+    let mut dirs = vec![root.to_path_buf()];
+    collect_dirs(root, 1, depth, &mut dirs);
+    dirs.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
     let mut found = Vec::new();
-    walk(root, 1, depth, &mut |path: &Path| {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            return;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
         };
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if extensions.iter().any(|e| e == ext)
-            && matching.as_ref().is_none_or(|re| re.is_match(name))
-            && !ignore.iter().any(|re| re.is_match(name))
-        {
-            found.push(path.to_path_buf());
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| !e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for name in names {
+            if matching.as_ref().is_some_and(|re| !re.is_match(&name))
+                || ignore.iter().any(|re| re.is_match(&name))
+            {
+                continue;
+            }
+            let ext = Path::new(&name).extension().and_then(|e| e.to_str());
+            if !ext.is_some_and(|ext| extensions.iter().any(|e| e == ext)) {
+                if ignore_unknown {
+                    continue;
+                }
+                return Err(ModuleError::Args {
+                    message: format!(
+                        "{} does not have a valid extension: {} (set `ignore_unknown_extensions: true` to skip it)",
+                        dir.join(&name).display(),
+                        extensions.join(", ")
+                    ),
+                });
+            }
+            found.push(dir.join(name));
         }
-    });
+    }
     Ok(found)
 }
 
-fn walk(dir: &Path, level: usize, depth: usize, visit: &mut dyn FnMut(&Path)) {
+/// Subdirectories of `dir` down to `depth` (`dir` itself is level 1).
+fn collect_dirs(dir: &Path, level: usize, depth: usize, out: &mut Vec<PathBuf>) {
+    if level >= depth {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    paths.sort();
-    let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = paths.into_iter().partition(|p| p.is_dir());
-    for file in &files {
-        visit(file);
-    }
-    if level < depth {
-        for sub in &dirs {
-            walk(sub, level + 1, depth, visit);
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        if path.is_dir() {
+            out.push(path.clone());
+            collect_dirs(&path, level + 1, depth, out);
         }
     }
 }
