@@ -136,3 +136,20 @@ fn host_shows_one_hosts_variables_and_unknown_hosts_are_an_error() {
         .args(["--host", "nope"])
         .expect_code(5);
 }
+
+/// The whole diagnostic for a malformed group_vars file, pinned (`UPDATE_SNAPSHOTS=1` rewrites
+/// it): file:line:col, the lines around it and the label under the offending column.
+#[test]
+fn malformed_group_vars_diagnostic_is_pinned() {
+    let run = drover()
+        .env("NO_COLOR", "1")
+        .current_dir(fixture(""))
+        .args(["inventory", "-i", "bad-group-vars/hosts", "--list"])
+        .expect_code(4);
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/bad-group-vars.txt");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&snapshot, run.stderr()).expect("write snapshot");
+    }
+    let expected = std::fs::read_to_string(&snapshot).expect("snapshot (UPDATE_SNAPSHOTS=1)");
+    assert_eq!(run.stderr(), expected);
+}
