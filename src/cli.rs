@@ -200,6 +200,10 @@ struct InventoryArgs {
     /// One host's variables as JSON.
     #[arg(long)]
     host: Option<String>,
+    /// Also read `group_vars/`/`host_vars/` in DIR, as a playbook there would
+    /// (`ansible-inventory --playbook-dir`).
+    #[arg(long, value_name = "DIR")]
+    playbook_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -813,7 +817,10 @@ fn check(args: TargetArgs) -> Result<u8, CliError> {
 }
 
 fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {
-    let inventory = Inventory::load(&args.inventory)?;
+    let mut inventory = Inventory::load(&args.inventory)?;
+    if let Some(dir) = &args.playbook_dir {
+        inventory.add_playbook_dir(dir)?;
+    }
     if let Some(name) = &args.host {
         let host = inventory
             .hosts

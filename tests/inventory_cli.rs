@@ -36,18 +36,19 @@ fn list_matches_ansible_inventory_list() {
         "values.ini",
         "edge.yml",
     ] {
-        assert_list_matches(name, &format!("{name}.ansible.json"));
+        assert_list_matches(name, &format!("{name}.ansible.json"), &[]);
     }
 }
 
 /// `drover inventory -i INPUT --list` equals ansible-inventory's captured output (minus its
 /// `_meta.profile`).
-fn assert_list_matches(input: &str, expected: &str) {
+fn assert_list_matches(input: &str, expected: &str, extra: &[std::path::PathBuf]) {
     let run = drover()
         .arg("inventory")
         .arg("-i")
         .arg(fixture(input))
         .arg("--list")
+        .args(extra)
         .expect_code(0);
     let mut ours: serde_json::Value = serde_json::from_str(&run.stdout()).expect("json");
     let mut theirs: serde_json::Value =
@@ -68,8 +69,14 @@ fn list_with_var_dirs_scripts_and_directories_matches_ansible_inventory() {
         ("invdir", "invdir.ansible.json"),
         ("script-nometa.sh", "script-nometa.sh.ansible.json"),
     ] {
-        assert_list_matches(input, expected);
+        assert_list_matches(input, expected, &[]);
     }
+    // `--playbook-dir`: that directory's group_vars/host_vars rank above the inventory's.
+    assert_list_matches(
+        "vardirs/hosts.ini",
+        "vardirs.pbdir.ansible.json",
+        &["--playbook-dir".into(), fixture("pbdir")],
+    );
 }
 
 #[test]
