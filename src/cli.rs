@@ -207,6 +207,10 @@ struct InventoryArgs {
     /// One host's variables as JSON.
     #[arg(long)]
     host: Option<String>,
+    /// Also read `group_vars/`/`host_vars/` in DIR, as a playbook there would
+    /// (`ansible-inventory --playbook-dir`).
+    #[arg(long, value_name = "DIR")]
+    playbook_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -362,9 +366,10 @@ type Loaded = (Inventory, Playbook, plan::Plan, Vars);
 /// Options first (bad ones exit 5 before any file is read), then inventory, playbook, plan.
 fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
     let extra_vars = parse_extra_vars(&target.extra_vars)?;
-    let inventory = Inventory::load(&target.inventory)?;
-    warn_unread_var_dirs(&target.inventory, &target.playbook);
+    let mut inventory = Inventory::load(&target.inventory)?;
     let playbook = playbook::load(&target.playbook)?;
+    // group_vars/ and host_vars/ beside the playbook rank above the inventory's own.
+    inventory.add_playbook_dir(&playbook.dir)?;
     let plan = plan::plan(
         &playbook,
         &inventory,
@@ -373,34 +378,6 @@ fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
         &Templates::new(),
     )?;
     Ok((inventory, playbook, plan, extra_vars))
-}
-
-/// group_vars/ and host_vars/ beside the inventory or the playbook are not read yet: say so
-/// rather than let their variables vanish silently.
-fn warn_unread_var_dirs(inventory: &Path, playbook: &Path) {
-    let mut dirs = Vec::new();
-    for base in [inventory.parent(), playbook.parent()]
-        .into_iter()
-        .flatten()
-    {
-        let base = if base.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            base
-        };
-        for name in ["group_vars", "host_vars"] {
-            let dir = base.join(name);
-            if dir.is_dir() && !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-        }
-    }
-    for dir in dirs {
-        eprintln!(
-            "[WARNING]: {} is not read: drover does not load group_vars/ and host_vars/ yet",
-            dir.display()
-        );
-    }
 }
 
 fn state_dir(args: &StateArgs) -> PathBuf {
@@ -584,8 +561,9 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         limit: inputs.limit.clone(),
         extra_vars: Vec::new(),
     };
-    let inventory = Inventory::load(&target.inventory)?;
+    let mut inventory = Inventory::load(&target.inventory)?;
     let mut playbook = playbook::load(&target.playbook)?;
+    inventory.add_playbook_dir(&playbook.dir)?;
     let window = match override_window {
         Some(window) => Some(window),
         None => window_override(inputs.window.as_deref())?,
@@ -857,7 +835,10 @@ fn check(args: TargetArgs) -> Result<u8, CliError> {
 }
 
 fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {
-    let inventory = Inventory::load(&args.inventory)?;
+    let mut inventory = Inventory::load(&args.inventory)?;
+    if let Some(dir) = &args.playbook_dir {
+        inventory.add_playbook_dir(dir)?;
+    }
     if let Some(name) = &args.host {
         let host = inventory
             .hosts

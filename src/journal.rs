@@ -45,6 +45,9 @@ pub enum Record {
         duration_ms: u64,
         /// Everything the host registered so far (backup paths, probed versions, …).
         facts: Map<String, Value>,
+        /// Variables `include_vars` loaded so far (their own layer, below `facts`).
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        included: Map<String, Value>,
     },
     HostDone {
         play: usize,
@@ -285,10 +288,15 @@ impl RunLog {
                     h.hop = *hop;
                 }
                 Record::PhaseEnd {
-                    play, host, facts, ..
+                    play,
+                    host,
+                    facts,
+                    included,
+                    ..
                 } => {
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
                     h.facts = facts.clone();
+                    h.included = included.clone();
                 }
                 Record::HostDone {
                     play,
@@ -349,6 +357,8 @@ pub struct HostProgress {
     pub hop: Option<usize>,
     /// Facts at the end of its last finished phase.
     pub facts: Map<String, Value>,
+    /// `include_vars` variables at the same point.
+    pub included: Map<String, Value>,
     pub outcome: Option<HostOutcome>,
 }
 
@@ -489,6 +499,10 @@ mod tests {
                 ok: true,
                 duration_ms: 5,
                 facts,
+                included: serde_json::json!({"site": "eu"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
             })
             .unwrap();
         journal
@@ -511,6 +525,7 @@ mod tests {
         let n1 = progress.host(0, "n1").unwrap();
         assert_eq!(n1.phase, Some(Phase::Upgrade));
         assert_eq!(n1.facts["backup"]["stdout"], "/b/1");
+        assert_eq!(n1.included["site"], "eu");
         assert_eq!(n1.outcome, None);
         assert_eq!(
             find(dir.path(), None).unwrap().inputs.run_id,

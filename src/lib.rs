@@ -18,5 +18,6 @@ pub mod suggest;
 pub mod template;
 pub mod transport;
 pub mod upgrade_path;
+pub mod vars_file;
 pub mod window;
 pub mod yaml;

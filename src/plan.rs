@@ -3,8 +3,12 @@
 
 use crate::inventory::{Inventory, InventoryError, Vars};
 use crate::playbook::{BatchSize, HostOrder, Play, Playbook};
-use crate::template::{Origin, TemplateError, Templates, from_json};
+use crate::template::{Origin, TemplateError, Templates, from_json, has_template_syntax};
+use crate::vars_file::VarsFileError;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -27,6 +31,31 @@ pub struct PlayPlan {
     /// facts registered by `precheck`): the engine orders the hosts after the precheck.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_deferred: Option<String>,
+    /// The play's `vars_files`, read for each host (paths may use host variables).
+    #[serde(skip)]
+    pub vars_files: VarsFiles,
+}
+
+/// `vars_files` as read for each host: every file once, each host pointing at its own list.
+#[derive(Debug, Clone, Default)]
+pub struct VarsFiles {
+    files: Vec<(PathBuf, Arc<Vars>)>,
+    per_host: HashMap<String, Vec<usize>>,
+}
+
+impl VarsFiles {
+    /// The variables of each file `host` reads, in `vars_files` order (later wins).
+    pub fn for_host(&self, host: &str) -> Vec<&Vars> {
+        self.per_host
+            .get(host)
+            .map(|indexes| {
+                indexes
+                    .iter()
+                    .filter_map(|&i| self.files.get(i).map(|(_, vars)| vars.as_ref()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -36,6 +65,20 @@ pub enum PlanError {
     Inventory(#[from] InventoryError),
     #[error("host pattern: {0}")]
     Pattern(#[from] TemplateError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    VarsFile(#[from] VarsFileError),
+    #[error("vars_files path for host {host}: {source}")]
+    VarsFilePath { host: String, source: TemplateError },
+    #[error("{at}: vars_files: no file found for {host} (tried {tried})")]
+    #[diagnostic(help(
+        "a relative path is looked up in `vars/` beside the playbook, then beside the playbook"
+    ))]
+    VarsFileMissing {
+        at: String,
+        host: String,
+        tried: String,
+    },
     #[error("--limit `{0}` matches no host of the inventory")]
     #[diagnostic(help("check the pattern with `drover inventory -i INVENTORY --graph`"))]
     LimitMatchesNothing(String),
@@ -101,6 +144,7 @@ pub fn plan(
             _ => play.serial.as_slice(),
         };
         let batches = split(&hosts, sizes);
+        let vars_files = read_vars_files(playbook, play, inventory, &hosts, extra_vars, templates)?;
         plays.push(PlayPlan {
             play: index,
             name: play.name.clone(),
@@ -109,9 +153,92 @@ pub fn plan(
             batches,
             rollout: play.phases.is_some(),
             order_deferred,
+            vars_files,
         });
     }
     Ok(Plan { plays })
+}
+
+/// Reads the play's `vars_files` for each host, as Ansible does at the start of a play: each
+/// path rendered with what is known before connecting (inventory vars, play vars, extra vars),
+/// looked up in `vars/` beside the playbook, then beside it; for a list of paths, the first
+/// that exists.
+fn read_vars_files(
+    playbook: &Playbook,
+    play: &Play,
+    inventory: &Inventory,
+    hosts: &[String],
+    extra_vars: &Vars,
+    templates: &Templates,
+) -> Result<VarsFiles, PlanError> {
+    let mut out = VarsFiles::default();
+    if play.vars_files.is_empty() {
+        return Ok(out);
+    }
+    let mut index_of: HashMap<PathBuf, usize> = HashMap::new();
+    for host in hosts {
+        let vars = from_json(&static_vars(play, inventory, host, extra_vars));
+        let mut chosen = Vec::new();
+        for item in &play.vars_files {
+            let choices = match &item.value {
+                crate::playbook::NodeValue::Seq(items) => items.iter().collect(),
+                _ => vec![item],
+            };
+            let mut tried = Vec::new();
+            let mut found = None;
+            for choice in choices {
+                let text = choice.as_str().unwrap_or_default();
+                let rendered = if has_template_syntax(text) {
+                    templates
+                        .render_str(text, &vars, Origin::Node(&playbook.source, choice.span))
+                        .map_err(|source| PlanError::VarsFilePath {
+                            host: host.clone(),
+                            source,
+                        })?
+                } else {
+                    text.to_string()
+                };
+                let candidates = candidates(&playbook.dir, &rendered);
+                if let Some(path) = candidates.iter().find(|p| p.is_file()) {
+                    found = Some(path.clone());
+                    break;
+                }
+                tried.extend(candidates.iter().map(|p| p.display().to_string()));
+            }
+            let Some(path) = found else {
+                return Err(PlanError::VarsFileMissing {
+                    at: playbook.source.location(item.span),
+                    host: host.clone(),
+                    tried: tried.join(", "),
+                });
+            };
+            let index = match index_of.get(&path) {
+                Some(&i) => i,
+                None => {
+                    let vars = crate::vars_file::read(&path)?;
+                    out.files.push((path.clone(), Arc::new(vars)));
+                    index_of.insert(path, out.files.len() - 1);
+                    out.files.len() - 1
+                }
+            };
+            chosen.push(index);
+        }
+        out.per_host.insert(host.clone(), chosen);
+    }
+    Ok(out)
+}
+
+/// Where a `vars_files` path may be: as is when absolute, else `vars/PATH` then `PATH` beside
+/// the playbook.
+fn candidates(playbook_dir: &Path, path: &str) -> Vec<PathBuf> {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        return vec![path.to_path_buf()];
+    }
+    vec![
+        playbook_dir.join("vars").join(path),
+        playbook_dir.join(path),
+    ]
 }
 
 /// Inventory vars, play vars (as written) and extra vars: what is known before connecting.

@@ -89,6 +89,38 @@ pub fn parse(text: &str) -> Result<Spanned<Node>, serde_saphyr::Error> {
     serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options())
 }
 
+/// A parse error's message without the position (a caret will show it), and the byte offset
+/// in `text` it points at.
+pub fn error_at(err: &serde_saphyr::Error, text: &str) -> (String, Option<usize>) {
+    let message = err.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => message[..i].to_string(),
+        _ => message,
+    };
+    let offset = err
+        .location()
+        .map(|loc| offset_of(text, loc.line(), loc.column()));
+    (message, offset)
+}
+
+/// Byte offset of a 1-based line and a 1-based column counted in characters, clamped to the
+/// text (parsers report positions this way; miette wants bytes).
+pub fn offset_of(text: &str, line: u64, column: u64) -> usize {
+    let line_start = text
+        .split_inclusive('\n')
+        .take(usize::try_from(line.saturating_sub(1)).unwrap_or(usize::MAX))
+        .map(str::len)
+        .sum::<usize>();
+    let rest = &text[line_start..];
+    let skip = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
+    line_start
+        + rest
+            .char_indices()
+            .take_while(|(_, c)| *c != '\n')
+            .nth(skip)
+            .map_or_else(|| rest.find('\n').unwrap_or(rest.len()), |(i, _)| i)
+}
+
 // PyYAML's implicit resolvers (yaml/resolver.py) for the types serde-saphyr may over-match.
 static PY_BOOL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$")

@@ -103,8 +103,10 @@ impl RunSummary {
 struct HostState {
     name: String,
     conn: Option<Connection>,
-    /// Registered results, highest precedence below extra vars.
+    /// Registered results and `set_fact`s, highest precedence below extra vars.
     facts: Map<String, Value>,
+    /// Variables from `include_vars`, just below `facts` (Ansible's `_vars_cache`).
+    included: Map<String, Value>,
     failed: bool,
     unreachable: bool,
     /// Handlers notified and not run yet, as indexes into the play's `handlers`.
@@ -314,6 +316,7 @@ pub async fn probe(
         for name in &play_plan.hosts {
             let host = state.host(name);
             host.facts.clear();
+            host.included.clear();
             host.failed = false;
             host.unreachable = false;
         }
@@ -385,6 +388,7 @@ impl RunState {
                 name: name.to_string(),
                 conn: None,
                 facts: Map::new(),
+                included: Map::new(),
                 failed: false,
                 unreachable: false,
                 notified: Vec::new(),
@@ -501,5 +505,6 @@ fn play_scope(shared: &Shared, play_plan: &crate::plan::PlayPlan) -> PlayScope {
     PlayScope {
         magic,
         shared: shared_values,
+        vars_files: play_plan.vars_files.clone(),
     }
 }

@@ -68,9 +68,10 @@ pub(super) async fn run(
     // A resumed rollout: hosts that ended are not touched again; a host interrupted
     // mid-pipeline gets back the facts it had registered and restarts at its phase.
     let resume = Resumed::new(shared, play_plan);
-    for (host, facts) in &resume.restored {
+    for (host, progress) in &resume.restored {
         if let Some(h) = state.hosts.get_mut(host) {
-            h.facts.extend(facts.clone());
+            h.facts.extend(progress.facts.clone());
+            h.included.extend(progress.included.clone());
         }
     }
     let fresh: Vec<String> = play_plan
@@ -785,6 +786,7 @@ impl Rollout {
             ok: result == PhaseResult::Ok,
             duration_ms: millis(started.elapsed()),
             facts: host.facts.clone(),
+            included: host.included.clone(),
         });
         self.shared.emit(Event::PhaseEnd {
             host: host.name.clone(),
@@ -807,7 +809,7 @@ fn unreachable_rolling() -> &'static Rolling {
 struct Resumed {
     hosts: std::collections::HashMap<String, crate::journal::HostProgress>,
     /// Facts to give back to hosts interrupted mid-pipeline.
-    restored: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
+    restored: Vec<(String, crate::journal::HostProgress)>,
 }
 
 impl Resumed {
@@ -818,7 +820,7 @@ impl Resumed {
             for host in &play_plan.hosts {
                 if let Some(p) = progress.host(play_plan.play, host) {
                     if p.outcome.is_none() && p.phase.is_some_and(|ph| ph != Phase::Precheck) {
-                        restored.push((host.clone(), p.facts.clone()));
+                        restored.push((host.clone(), p.clone()));
                     }
                     hosts.insert(host.clone(), p.clone());
                 }

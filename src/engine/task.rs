@@ -256,8 +256,12 @@ impl Job {
             &host.name,
             inventory_vars,
             groups,
-            &host.facts,
-            &shared.config.extra_vars,
+            &vars::Layers {
+                vars_files: self.scope.vars_files.for_host(&host.name),
+                included: &host.included,
+                facts: &host.facts,
+                extra_vars: &shared.config.extra_vars,
+            },
         )
     }
 
@@ -519,8 +523,14 @@ impl Job {
         if status != Status::Failed
             && let Some(Value::Object(facts)) = result.get("ansible_facts")
         {
+            // `include_vars` results rank below registered results and `set_fact`s.
+            let layer = if task.module == "include_vars" {
+                &mut host.included
+            } else {
+                &mut host.facts
+            };
             for (k, v) in facts {
-                host.facts.insert(k.clone(), v.clone());
+                layer.insert(k.clone(), v.clone());
             }
         }
         let rescued = status == Status::Failed && !ignored && self.rescuable;

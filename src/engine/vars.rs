@@ -1,6 +1,8 @@
 //! Variables a task sees on a host, layered as Ansible layers them (lowest first):
-//! inventory group and host vars → play `vars` → registered results → `-e` extra vars, plus the
-//! magic variables (`inventory_hostname`, `groups`, `hostvars`, `play_hosts`, …).
+//! inventory vars (group vars, `group_vars/`, host vars, `host_vars/`: see
+//! `inventory::layers`) → play `vars` → `vars_files` → `include_vars` → registered results and
+//! `set_fact` → `-e` extra vars, plus the magic variables (`inventory_hostname`, `groups`,
+//! `hostvars`, `play_hosts`, …).
 //!
 //! Variables whose values are templates are rendered when the context is built, in layer
 //! order, so a play var may refer to an inventory var and to play vars defined above it.
@@ -18,6 +20,8 @@ pub struct PlayScope {
     /// built once per play and shared by every context (cheap to clone), so a task on N
     /// hosts costs O(N), not O(N²).
     pub shared: Vec<(String, minijinja::Value)>,
+    /// The play's `vars_files`, as each host reads them.
+    pub vars_files: crate::plan::VarsFiles,
 }
 
 /// A host's variables at one task, and the variables whose templates could not be rendered.
@@ -43,6 +47,17 @@ impl HostVars {
     }
 }
 
+/// The layers of one host's variables above the inventory's, lowest first.
+pub struct Layers<'a> {
+    /// The files of the play's `vars_files` this host reads, in order.
+    pub vars_files: Vec<&'a Vars>,
+    /// Variables loaded by `include_vars`.
+    pub included: &'a Map<String, Value>,
+    /// Registered results and `set_fact`s.
+    pub facts: &'a Map<String, Value>,
+    pub extra_vars: &'a Vars,
+}
+
 /// Builds the variables for one host at one task.
 #[allow(clippy::too_many_arguments)]
 pub fn host_context(
@@ -53,9 +68,14 @@ pub fn host_context(
     host: &str,
     inventory_vars: &Vars,
     group_names: &[String],
-    facts: &Map<String, Value>,
-    extra_vars: &Vars,
+    layers: &Layers<'_>,
 ) -> HostVars {
+    let Layers {
+        vars_files,
+        included,
+        facts,
+        extra_vars,
+    } = layers;
     let mut vars: Map<String, Value> = scope.magic.clone();
     vars.insert("inventory_hostname".into(), Value::from(host));
     vars.insert(
@@ -66,31 +86,33 @@ pub fn host_context(
     for (k, v) in inventory_vars {
         vars.insert(k.clone(), v.clone());
     }
-    // Registered results and extra vars are known from the start, so templates in inventory
-    // and play variables can use them.
-    for (k, v) in facts {
+    // Layers above play vars are known from the start, so templates in inventory and play
+    // variables can use them; they are inserted again in order below.
+    let files: Vars = vars_files
+        .iter()
+        .flat_map(|file| file.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect();
+    vars.extend(files.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for layer in [*included, *facts] {
+        vars.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    for (k, v) in extra_vars.iter() {
         vars.insert(k.clone(), v.clone());
     }
-    for (k, v) in extra_vars {
-        vars.insert(k.clone(), v.clone());
-    }
-    let overridden = |k: &str| facts.contains_key(k) || extra_vars.contains_key(k);
+    let above_files =
+        |k: &str| included.contains_key(k) || facts.contains_key(k) || extra_vars.contains_key(k);
+    let overridden = |k: &str| above_files(k) || files.contains_key(k);
     let mut unresolved = Vec::new();
     // Inventory vars may hold templates (`url: "http://{{ ansible_host }}"`).
-    for (k, v) in inventory_vars {
-        if overridden(k) || !contains_template(v) {
-            continue;
-        }
-        match templates.render_json(v, &jinja(scope, &vars), Origin::File("inventory")) {
-            Ok(rendered) => {
-                vars.insert(k.clone(), rendered);
-            }
-            Err(err) => {
-                vars.remove(k);
-                unresolved.push((k.clone(), err));
-            }
-        }
-    }
+    let layer = inventory_vars.iter().filter(|(k, _)| !overridden(k));
+    render_layer(
+        templates,
+        scope,
+        layer,
+        "inventory",
+        &mut vars,
+        &mut unresolved,
+    );
     let play = &playbook.plays[play_index];
     for (key, node) in &play.vars {
         if overridden(&key.name) {
@@ -110,7 +132,43 @@ pub fn host_context(
             }
         }
     }
+    // `vars_files` values may be templates too (over inventory and play vars).
+    let layer = files.iter().filter(|(k, _)| !above_files(k));
+    render_layer(
+        templates,
+        scope,
+        layer,
+        "vars_files",
+        &mut vars,
+        &mut unresolved,
+    );
     HostVars { vars, unresolved }
+}
+
+/// Renders the values of `layer` that are templates, in order, each over the context so far;
+/// a value whose template fails is left undefined and recorded as unresolved.
+fn render_layer<'a>(
+    templates: &Templates,
+    scope: &PlayScope,
+    layer: impl Iterator<Item = (&'a String, &'a Value)>,
+    origin: &str,
+    vars: &mut Map<String, Value>,
+    unresolved: &mut Vec<(String, TemplateError)>,
+) {
+    for (k, v) in layer {
+        if !contains_template(v) {
+            continue;
+        }
+        match templates.render_json(v, &jinja(scope, vars), Origin::File(origin)) {
+            Ok(rendered) => {
+                vars.insert(k.clone(), rendered);
+            }
+            Err(err) => {
+                vars.remove(k);
+                unresolved.push((k.clone(), err));
+            }
+        }
+    }
 }
 
 /// The minijinja view of a context, with the shared `hostvars`/`groups` attached.

@@ -232,12 +232,9 @@ impl Builder {
             hosts: IndexMap::new(),
             groups,
             implicit_localhost: None,
+            inventory_var_dirs: Vec::new(),
+            playbook_var_dirs: Vec::new(),
         };
-        let all_vars = inventory
-            .groups
-            .get("all")
-            .map(|g| g.vars.clone())
-            .unwrap_or_default();
         for (name, raw) in &self.hosts {
             let host = self.resolve_host(name, raw, &inventory.groups);
             inventory.hosts.insert(name.clone(), host);
@@ -258,13 +255,11 @@ impl Builder {
         ordered.extend(inventory.hosts.drain(..));
         inventory.hosts = ordered;
 
-        let mut local_vars = all_vars;
-        local_vars.insert("ansible_connection".to_string(), Value::from("local"));
         inventory.implicit_localhost = Some(Host {
             name: "localhost".to_string(),
-            vars: local_vars,
-            groups: Vec::new(),
+            ..Host::default()
         });
+        inventory.resolve_vars();
         inventory
     }
 
@@ -316,27 +311,23 @@ impl Builder {
         member_of
             .sort_by(|a, b| (a.depth, a.priority, &a.name).cmp(&(b.depth, b.priority, &b.name)));
 
-        let mut vars = groups
-            .get("all")
-            .map(|g| g.vars.clone())
-            .unwrap_or_default();
-        for group in &member_of {
-            // hash_behaviour=replace: a later dict replaces an earlier one whole.
-            for (k, v) in &group.vars {
-                vars.insert(k.clone(), v.clone());
-            }
-        }
-        for (k, v) in &raw.vars {
-            vars.insert(k.clone(), v.clone());
-        }
-
         let mut names: Vec<String> = member_of.iter().map(|g| g.name.clone()).collect();
+        let merge_order = names.clone();
         names.sort();
         Host {
             name: name.to_string(),
-            vars,
+            vars: Vars::new(),
+            own_vars: raw.vars.clone(),
             groups: names,
+            merge_order,
         }
+    }
+
+    /// Starts reading another source (the next file of a directory inventory) into the same
+    /// inventory, as Ansible's sources share one `InventoryData`.
+    pub(crate) fn next_source(mut self, source: SourceFile) -> Builder {
+        self.source = source;
+        self
     }
 }
 

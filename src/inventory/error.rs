@@ -131,6 +131,43 @@ pub enum InventoryError {
         matched: usize,
     },
 
+    /// A file of `group_vars/` or `host_vars/`.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    VarsFile(#[from] crate::vars_file::VarsFileError),
+
+    #[error("inventory script {script} ({args}): {message}")]
+    #[diagnostic(
+        code(drover::inventory::script),
+        help(
+            "an executable inventory is run as Ansible runs it: `SCRIPT --list`, then `SCRIPT --host HOST` when the JSON has no `_meta.hostvars`"
+        )
+    )]
+    Script {
+        script: PathBuf,
+        args: String,
+        message: String,
+    },
+
+    #[error("inventory script {script} ({args}) printed invalid JSON: {message}")]
+    #[diagnostic(code(drover::inventory::script_json))]
+    ScriptJson {
+        script: PathBuf,
+        args: String,
+        message: String,
+        #[source_code]
+        src: Arc<NamedSource<String>>,
+        #[label("{message}")]
+        span: SourceSpan,
+    },
+
+    #[error("cannot read inventory directory {path}: {source}")]
+    #[diagnostic(code(drover::inventory::read_dir))]
+    ReadDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
     #[error("cannot read limit file {path}: {source}")]
     #[diagnostic(code(drover::inventory::limit_file))]
     LimitFile {
@@ -157,20 +194,7 @@ impl SourceFile {
     /// Byte offset of a 1-based line and a 1-based column counted in characters, clamped to
     /// the text (parsers report positions this way; miette wants bytes).
     pub(crate) fn offset_of(&self, line: u64, column: u64) -> usize {
-        let line_start = self
-            .text
-            .split_inclusive('\n')
-            .take(usize::try_from(line.saturating_sub(1)).unwrap_or(usize::MAX))
-            .map(str::len)
-            .sum::<usize>();
-        let rest = &self.text[line_start..];
-        let skip = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
-        line_start
-            + rest
-                .char_indices()
-                .take_while(|(_, c)| *c != '\n')
-                .nth(skip)
-                .map_or_else(|| rest.find('\n').unwrap_or(rest.len()), |(i, _)| i)
+        crate::yaml::offset_of(&self.text, line, column)
     }
 }
 

@@ -9,7 +9,6 @@
 
 use super::InventoryError;
 use super::build::Builder;
-use super::error::SourceFile;
 use super::host_range;
 use super::pyliteral::parse_value;
 use indexmap::IndexMap;
@@ -40,10 +39,12 @@ struct Pending {
     parents: Vec<(String, SourceSpan)>,
 }
 
-pub(crate) fn read(source: SourceFile) -> Result<Builder, InventoryError> {
-    let text = source.text.clone();
+/// Reads the INI text in `builder.source` into `builder` (which may already hold other
+/// sources of a directory inventory).
+pub(crate) fn read(builder: Builder) -> Result<Builder, InventoryError> {
+    let text = builder.source.text.clone();
     let mut reader = Reader {
-        builder: Builder::new(source),
+        builder,
         pending: IndexMap::new(),
     };
     let mut group = "ungrouped".to_string();

@@ -10,21 +10,31 @@
 //! - Order: "inventory order" is the order Ansible walks `all` (a group's own hosts, then its
 //!   children breadth-first), which is the order plays run hosts in.
 //!
-//! Deliberately not here: `group_vars/`/`host_vars/` directories, dynamic inventory scripts and
-//! plugins, vault decryption (a `!vault` value is kept as its ciphertext text).
+//! - Sources: a file, an executable script (`script --list`, Ansible's `script` plugin), or a
+//!   directory of them read in lexical order into one inventory.
+//! - `group_vars/` and `host_vars/` beside the inventory (and, via
+//!   [`Inventory::add_playbook_dir`], beside the playbook) join each host's vars in Ansible's
+//!   order: see `layers`.
 //!
-//! Submodules: `yaml`/`ini` read the two formats into `build::Builder`, which applies Ansible's
-//! reconciliation; `pattern` resolves host patterns; `host_range` expands `web[01:03]`.
+//! Deliberately not here: inventory plugins (`plugin:` files), vault decryption (a `!vault`
+//! value is kept as its ciphertext text).
+//!
+//! Submodules: `yaml`/`ini`/`script` read sources into `build::Builder`, which applies Ansible's
+//! reconciliation; `layers` merges variables; `pattern` resolves host patterns; `host_range`
+//! expands `web[01:03]`.
 
 mod build;
 mod error;
 mod host_range;
 mod ini;
+mod layers;
 mod pattern;
 mod pyliteral;
+mod script;
 mod yaml;
 
 pub use error::InventoryError;
+pub use layers::VarDirs;
 
 use error::SourceFile;
 use indexmap::IndexMap;
@@ -38,15 +48,20 @@ pub type Vars = IndexMap<String, Value>;
 pub struct Host {
     pub name: String,
     /// Effective inventory variables, in Ansible's order (later wins, values replace whole):
-    /// 1. the `all` group's vars;
-    /// 2. every other group the host is in (directly or through children), sorted by depth
-    ///    (parents before children), then `ansible_group_priority` (default 1, higher wins),
-    ///    then group name alphabetically;
-    /// 3. the host's own vars (a host listed several times: later settings win).
+    /// the inventory's group vars (`all`, then the host's other groups in `merge_order`),
+    /// `group_vars/` files, the host's own vars, `host_vars/` files. See `layers` for the
+    /// whole order.
     pub vars: Vars,
+    /// The vars the inventory source gives the host itself (a host listed several times:
+    /// later settings win).
+    pub own_vars: Vars,
     /// Every group the host belongs to, directly or through children, excluding `all`, sorted
     /// by name (Ansible's `group_names`).
     pub groups: Vec<String>,
+    /// The same groups in the order their vars merge (Ansible's `sort_groups`): by depth
+    /// (parents before children), then `ansible_group_priority` (default 1, higher wins),
+    /// then name.
+    pub merge_order: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -74,6 +89,10 @@ pub struct Inventory {
     /// What `localhost`, `127.0.0.1` or `::1` select when the inventory does not list them,
     /// as Ansible's implicit localhost: `all` vars plus `ansible_connection: local`.
     pub implicit_localhost: Option<Host>,
+    /// `group_vars/`/`host_vars/` beside the inventory source.
+    pub inventory_var_dirs: Vec<VarDirs>,
+    /// `group_vars/`/`host_vars/` beside the playbook (higher precedence).
+    pub playbook_var_dirs: Vec<VarDirs>,
 }
 
 /// How a file is read, from its name (see the module docs).
@@ -84,39 +103,36 @@ enum Format {
 }
 
 impl Inventory {
-    /// Loads a YAML (`.yml`, `.yaml`, `.json`, or other content that parses as a group-shaped
-    /// YAML mapping) or INI inventory.
+    /// Loads an inventory source as Ansible does: a directory (every source in it, in lexical
+    /// order, skipping what Ansible skips), an executable script, or a YAML (`.yml`, `.yaml`,
+    /// `.json`, or other content that parses as a group-shaped YAML mapping) or INI file; then
+    /// the `group_vars/`/`host_vars/` beside it (inside it, for a directory).
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Inventory::from_source(path, text)
+        let empty = SourceFile {
+            name: path.display().to_string(),
+            text: String::new(),
+        };
+        let builder = read_source(build::Builder::new(empty), path, 0)?;
+        let mut inventory = builder.finish(path);
+        let base = if path.is_dir() {
+            path.to_path_buf()
+        } else {
+            parent_dir(path)
+        };
+        let dirs = VarDirs::load(&base, &inventory)?;
+        inventory.inventory_var_dirs.push(dirs);
+        inventory.resolve_vars();
+        Ok(inventory)
     }
 
     /// Parses inventory text as if read from `path` (which picks the format and names the
-    /// file in errors).
+    /// file in errors). Reads no `group_vars/`.
     pub fn from_source(path: &Path, text: String) -> Result<Inventory, InventoryError> {
-        let source = SourceFile {
+        let empty = SourceFile {
             name: path.display().to_string(),
-            text,
+            text: String::new(),
         };
-        let format = match path.extension().and_then(|e| e.to_str()) {
-            Some("yml" | "yaml" | "json") => Format::Yaml,
-            _ => Format::Detect,
-        };
-        let builder = match format {
-            Format::Yaml => yaml::read(source)?,
-            Format::Detect => match yaml::probe(&source) {
-                yaml::Probe::Inventory(root) => yaml::read_parsed(source, &root)?,
-                yaml::Probe::NotInventory => ini::read(source)?,
-                // Broken YAML makes a poor INI file: show the YAML error, it is the useful one.
-                yaml::Probe::LooksLikeBrokenYaml(yaml_error) => {
-                    ini::read(source).map_err(|_| *yaml_error)?
-                }
-            },
-        };
-        Ok(builder.finish(path))
+        Ok(read_text(build::Builder::new(empty), path, text)?.finish(path))
     }
 
     /// Hosts matching an Ansible host pattern (`all`, `*`, a group, a host, `a:b`, `a,b`,
@@ -247,6 +263,90 @@ impl Inventory {
         }
         hosts
     }
+}
+
+/// Names Ansible skips in a directory inventory: hidden files, variable directories, and its
+/// `INVENTORY_IGNORE_EXTS` (`REJECT_EXTS` plus `.orig`, `.cfg`, `.retry`).
+fn ignored_in_directory(name: &str) -> bool {
+    const IGNORED_EXTS: &[&str] = &[
+        ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg",
+        ".retry",
+    ];
+    name.starts_with('.')
+        || matches!(name, "host_vars" | "group_vars" | "vars_plugins")
+        || IGNORED_EXTS.iter().any(|ext| name.ends_with(ext))
+}
+
+/// Directory nesting followed at most in a directory inventory (symlink loops).
+const MAX_SOURCE_DEPTH: usize = 16;
+
+fn read_source(
+    builder: build::Builder,
+    path: &Path,
+    depth: usize,
+) -> Result<build::Builder, InventoryError> {
+    if path.is_dir() {
+        let entries = std::fs::read_dir(path).map_err(|source| InventoryError::ReadDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !ignored_in_directory(name))
+            .collect();
+        names.sort();
+        let mut builder = builder;
+        for name in names {
+            let entry = path.join(name);
+            if entry.is_dir() && depth >= MAX_SOURCE_DEPTH {
+                continue;
+            }
+            builder = read_source(builder, &entry, depth + 1)?;
+        }
+        return Ok(builder);
+    }
+    if script::is_script(path) {
+        return script::read(builder, path);
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_text(builder, path, text)
+}
+
+fn read_text(
+    builder: build::Builder,
+    path: &Path,
+    text: String,
+) -> Result<build::Builder, InventoryError> {
+    let builder = builder.next_source(SourceFile {
+        name: path.display().to_string(),
+        text,
+    });
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("yml" | "yaml" | "json") => Format::Yaml,
+        _ => Format::Detect,
+    };
+    match format {
+        Format::Yaml => yaml::read(builder),
+        Format::Detect => match yaml::probe(&builder.source) {
+            yaml::Probe::Inventory(root) => yaml::read_parsed(builder, &root),
+            yaml::Probe::NotInventory => ini::read(builder),
+            // Broken YAML makes a poor INI file: show the YAML error, it is the useful one.
+            yaml::Probe::LooksLikeBrokenYaml(yaml_error) => {
+                ini::read(builder).map_err(|_| *yaml_error)
+            }
+        },
+    }
+}
+
+/// The directory a file is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 #[cfg(test)]

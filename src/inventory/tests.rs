@@ -72,7 +72,8 @@ fn fixtures_list_like_ansible_inventory() {
         .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter_map(|file| file.strip_suffix(".ansible.json").map(str::to_string))
-        .filter(|name| !name.ends_with(".patterns"))
+        // Outputs of other ansible-inventory options, compared by the CLI tests.
+        .filter(|name| !name.ends_with(".patterns") && !name.ends_with(".pbdir"))
         .collect();
     names.sort();
     assert!(names.len() >= 6, "{names:?}");
@@ -548,4 +549,68 @@ fn missing_file_is_a_read_error() {
         Inventory::load(Path::new("/nonexistent/drover/inventory")),
         Err(InventoryError::Read { .. })
     ));
+}
+
+#[test]
+fn failing_or_garbled_inventory_script_is_an_error_naming_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("inv.sh");
+    let write = |body: &str| {
+        std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).expect("write");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    write("echo 'no cloud credentials' >&2; exit 3");
+    let err = Inventory::load(&script)
+        .err()
+        .unwrap_or_else(|| panic!("should fail"));
+    let out = render(&err);
+    assert!(out.contains("inv.sh (--list)"), "{out}");
+    assert!(out.contains("no cloud credentials"), "{out}");
+
+    write(r#"echo '{"web": {"hosts": ["w1",]}}'"#);
+    let err = Inventory::load(&script)
+        .err()
+        .unwrap_or_else(|| panic!("should fail"));
+    assert!(
+        matches!(err, InventoryError::ScriptJson { .. }),
+        "{}",
+        render(&err)
+    );
+}
+
+#[test]
+fn playbook_var_dirs_rank_above_the_inventorys_for_the_same_layer_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let put = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    };
+    put("inv/hosts", "[web]\nw1 own=host\n");
+    put("inv/group_vars/web.yml", "g: inv_web\nown: inv_web\n");
+    put("play/group_vars/all.yml", "g: pb_all\na: pb_all\n");
+    put("play/group_vars/web.yml", "w: pb_web\n");
+    let mut inventory = Inventory::load(&dir.path().join("inv/hosts")).expect("load");
+    inventory
+        .add_playbook_dir(&dir.path().join("play"))
+        .expect("playbook dir");
+    let vars = &inventory.hosts["w1"].vars;
+    assert_eq!(
+        vars["g"],
+        json!("inv_web"),
+        "group_vars/all never beats a group"
+    );
+    assert_eq!(vars["a"], json!("pb_all"));
+    assert_eq!(vars["w"], json!("pb_web"));
+    assert_eq!(
+        vars["own"],
+        json!("host"),
+        "host vars beat every group_vars file"
+    );
+    // Loading the same directory again changes nothing.
+    inventory
+        .add_playbook_dir(&dir.path().join("inv"))
+        .expect("same dir");
+    assert_eq!(inventory.playbook_var_dirs.len(), 1);
 }

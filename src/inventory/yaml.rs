@@ -25,9 +25,10 @@ pub(crate) enum Probe {
     LooksLikeBrokenYaml(Box<InventoryError>),
 }
 
-pub(crate) fn read(source: SourceFile) -> Result<Builder, InventoryError> {
-    let root = parse(&source)?;
-    read_parsed(source, &root)
+/// Reads the YAML text in `builder.source` into `builder`.
+pub(crate) fn read(builder: Builder) -> Result<Builder, InventoryError> {
+    let root = parse(&builder.source)?;
+    read_parsed(builder, &root)
 }
 
 pub(crate) fn probe(source: &SourceFile) -> Probe {
@@ -61,14 +62,9 @@ pub(crate) fn probe(source: &SourceFile) -> Probe {
 
 fn parse(source: &SourceFile) -> Result<Spanned<Node>, InventoryError> {
     crate::yaml::parse(&source.text).map_err(|err| {
-        let message = err.to_string();
-        // The position is shown by the caret; drop it from the sentence.
-        let message = match message.rfind(" at line ") {
-            Some(i) if message[i..].contains(", column ") => message[..i].to_string(),
-            _ => message,
-        };
-        let span = match err.location() {
-            Some(loc) => SourceSpan::new(source.offset_of(loc.line(), loc.column()).into(), 1),
+        let (message, offset) = crate::yaml::error_at(&err, &source.text);
+        let span = match offset {
+            Some(offset) => SourceSpan::new(offset.into(), 1),
             None => SourceSpan::new(0.into(), 0),
         };
         InventoryError::YamlSyntax {
@@ -80,12 +76,10 @@ fn parse(source: &SourceFile) -> Result<Spanned<Node>, InventoryError> {
 }
 
 pub(crate) fn read_parsed(
-    source: SourceFile,
+    builder: Builder,
     root: &Spanned<Node>,
 ) -> Result<Builder, InventoryError> {
-    let mut reader = Reader {
-        builder: Builder::new(source),
-    };
+    let mut reader = Reader { builder };
     match &root.value {
         // An empty file is an empty inventory (Ansible then reads it as an empty INI file).
         Node::Null => {}

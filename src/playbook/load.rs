@@ -17,6 +17,7 @@ const PLAY_KEYWORDS: &[&str] = &[
     "name",
     "hosts",
     "vars",
+    "vars_files",
     "serial",
     "tasks",
     "handlers",
@@ -52,7 +53,6 @@ const ROLLING_KEYWORDS: &[&str] = &[
 /// Ansible play keywords that drover does not implement yet: named so the message is
 /// "not supported yet" rather than "unknown".
 const PLAY_KEYWORDS_LATER: &[&str] = &[
-    "vars_files",
     "pre_tasks",
     "post_tasks",
     "roles",
@@ -236,6 +236,33 @@ impl Checker {
         self.problem(node.span, message, "here", None);
     }
 
+    /// `vars_files`: a list whose items are paths or lists of paths (the first that exists
+    /// is read); a single path is a list of one.
+    fn vars_files(&mut self, node: &Node) -> Vec<Node> {
+        let items = match &node.value {
+            NodeValue::Null => return Vec::new(),
+            NodeValue::Str(_) => return vec![node.clone()],
+            NodeValue::Seq(items) => items,
+            _ => {
+                self.expect_kind(node, "`vars_files`", "a list of file paths");
+                return Vec::new();
+            }
+        };
+        for item in items {
+            let ok = match &item.value {
+                NodeValue::Str(_) => true,
+                NodeValue::Seq(choices) => {
+                    choices.iter().all(|c| matches!(c.value, NodeValue::Str(_)))
+                }
+                _ => false,
+            };
+            if !ok {
+                self.expect_kind(item, "a `vars_files` item", "a path or a list of paths");
+            }
+        }
+        items.clone()
+    }
+
     fn plays(&mut self, root: &Node) -> Vec<Play> {
         let NodeValue::Seq(items) = &root.value else {
             self.expect_kind(root, "a playbook", "a list of plays");
@@ -256,6 +283,7 @@ impl Checker {
                 span: node.span,
             },
             vars: Vec::new(),
+            vars_files: Vec::new(),
             serial: Vec::new(),
             tasks: Vec::new(),
             steps: Vec::new(),
@@ -303,6 +331,7 @@ impl Checker {
                     NodeValue::Null => {}
                     _ => self.expect_kind(value, "`vars`", "a mapping"),
                 },
+                "vars_files" => play.vars_files = self.vars_files(value),
                 "serial" => {
                     serial_key = Some(key);
                     play.serial = self.serial(value);

@@ -45,6 +45,9 @@ pub struct Play {
     pub hosts: Node,
     /// Play variables, unrendered, in file order.
     pub vars: Vec<(Key, Node)>,
+    /// `vars_files`, unrendered: each item a path, or a list of paths of which the first that
+    /// exists is read. Paths are relative to the playbook (`vars/` beside it first).
+    pub vars_files: Vec<Node>,
     /// Batch sizes from `serial`; empty means all hosts in one batch. The last size repeats.
     pub serial: Vec<BatchSize>,
     /// Every task of `tasks:` (blocks, rescue, always and imported files flattened, in file
