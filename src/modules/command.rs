@@ -27,6 +27,7 @@ static COMMAND: ModuleSpec = ModuleSpec {
     one_of: &[&["cmd", "argv", "_raw_params"]],
     free_form: true,
     local: false,
+    any_args: false,
 };
 
 static SHELL: ModuleSpec = ModuleSpec {
@@ -45,6 +46,7 @@ static SHELL: ModuleSpec = ModuleSpec {
     one_of: &[&["cmd", "_raw_params"]],
     free_form: true,
     local: false,
+    any_args: false,
 };
 
 module!(Command, COMMAND, |ctx, args| run(ctx, args, false));

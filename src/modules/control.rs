@@ -1,4 +1,4 @@
-//! Modules that run on the control machine only: `debug`, `fail`, `assert`.
+//! Modules that run on the control machine only: `debug`, `fail`, `assert`, `set_fact`.
 
 use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::{Origin, to_json, truthy};
@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 pub struct Debug;
 pub struct Fail;
 pub struct Assert;
+pub struct SetFact;
 
 static DEBUG: ModuleSpec = ModuleSpec {
     name: "debug",
@@ -15,6 +16,7 @@ static DEBUG: ModuleSpec = ModuleSpec {
     one_of: &[],
     free_form: false,
     local: true,
+    any_args: false,
 };
 
 static FAIL: ModuleSpec = ModuleSpec {
@@ -24,6 +26,7 @@ static FAIL: ModuleSpec = ModuleSpec {
     one_of: &[],
     free_form: false,
     local: true,
+    any_args: false,
 };
 
 static ASSERT: ModuleSpec = ModuleSpec {
@@ -33,6 +36,18 @@ static ASSERT: ModuleSpec = ModuleSpec {
     one_of: &[],
     free_form: false,
     local: true,
+    any_args: false,
+};
+
+static SET_FACT: ModuleSpec = ModuleSpec {
+    name: "set_fact",
+    args: &["cacheable"],
+    required: &[],
+    one_of: &[],
+    free_form: false,
+    local: true,
+    // Every other argument is a variable to set.
+    any_args: true,
 };
 
 module!(Debug, DEBUG, debug);
@@ -108,4 +123,42 @@ async fn assert(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
         msg: Some(msg),
         ..Outcome::default()
     })
+}
+
+module!(SetFact, SET_FACT, set_fact);
+
+/// Returns the (already rendered) arguments as `ansible_facts`; the engine merges them into the
+/// host's variables. Runs in check mode too, as in Ansible: later tasks depend on the facts.
+async fn set_fact(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let mut facts = serde_json::Map::new();
+    for (name, value) in args.0 {
+        // `cacheable` is about Ansible's fact cache, which drover does not have.
+        if name == "cacheable" {
+            continue;
+        }
+        if name == "_raw_params" || !is_identifier(&name) {
+            return Err(ModuleError::Args {
+                message: format!("`{name}` is not a valid variable name"),
+            });
+        }
+        facts.insert(name, value);
+    }
+    if facts.is_empty() {
+        return Err(ModuleError::Args {
+            message: "set_fact needs at least one `name: value`".to_string(),
+        });
+    }
+    let mut outcome = Outcome::default();
+    outcome
+        .data
+        .insert("ansible_facts".into(), Value::Object(facts));
+    Ok(outcome)
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

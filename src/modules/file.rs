@@ -21,6 +21,7 @@ static COPY: ModuleSpec = ModuleSpec {
     one_of: &[&["src", "content"]],
     free_form: false,
     local: false,
+    any_args: false,
 };
 
 static TEMPLATE: ModuleSpec = ModuleSpec {
@@ -30,6 +31,7 @@ static TEMPLATE: ModuleSpec = ModuleSpec {
     one_of: &[],
     free_form: false,
     local: false,
+    any_args: false,
 };
 
 /// Diffs of files larger than this are not shown (Ansible's `max_diff_size` is 100 KiB too).

@@ -30,6 +30,8 @@ macro_rules! module {
 mod command;
 mod control;
 mod file;
+mod filesystem;
+mod mode;
 
 use crate::template::{TemplateError, Templates};
 use crate::transport::{Connection, TransportError};
@@ -50,6 +52,15 @@ pub struct ModuleSpec {
     pub free_form: bool,
     /// Runs on the control machine only; no connection needed.
     pub local: bool,
+    /// Takes any argument name (`set_fact: {name: value}`); `args` lists only the fixed ones.
+    pub any_args: bool,
+}
+
+impl ModuleSpec {
+    /// Whether the playbook may pass the argument `name` to this module.
+    pub fn takes(&self, name: &str) -> bool {
+        self.any_args || self.args.contains(&name)
+    }
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -71,6 +82,8 @@ static MODULES: &[&dyn Module] = &[
     &control::Debug,
     &control::Fail,
     &control::Assert,
+    &control::SetFact,
+    &filesystem::File,
 ];
 
 /// Ansible modules drover will grow (see the README); named so a playbook using one is told
@@ -79,7 +92,6 @@ const PLANNED: &[&str] = &[
     "raw",
     "script",
     "fetch",
-    "file",
     "lineinfile",
     "blockinfile",
     "replace",
@@ -97,7 +109,6 @@ const PLANNED: &[&str] = &[
     "package",
     "apt",
     "dnf",
-    "set_fact",
     "pause",
     "meta",
     "include_vars",
@@ -149,6 +160,28 @@ impl Context<'_> {
     async fn sh(&self, script: &str) -> Result<crate::transport::ExecOutput, ModuleError> {
         let command = format!("/bin/sh -c {}", crate::template::shell_quote(script));
         Ok(self.conn()?.exec(&command, None).await?)
+    }
+
+    /// Like [`Context::sh`] for a step of a change: a non-zero exit is the task's failure,
+    /// naming `what` failed and the command's stderr.
+    async fn sh_ok(
+        &self,
+        script: &str,
+        what: &str,
+    ) -> Result<crate::transport::ExecOutput, ModuleError> {
+        let out = self.sh(script).await?;
+        if out.exit_status == Some(0) {
+            return Ok(out);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr.trim();
+        Err(ModuleError::Remote {
+            message: if stderr.is_empty() {
+                format!("{what} failed (exit status {:?})", out.exit_status)
+            } else {
+                format!("{what} failed: {stderr}")
+            },
+        })
     }
 }
 
@@ -204,6 +237,9 @@ impl FileDiff {
 pub enum ModuleError {
     #[error("{message}")]
     Args { message: String },
+    /// A command of the module failed on the host.
+    #[error("{message}")]
+    Remote { message: String },
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error(transparent)]
@@ -264,6 +300,105 @@ impl Args {
             Some(other) => Err(ModuleError::Args {
                 message: format!("argument `{name}` must be a boolean, not {other}"),
             }),
+        }
+    }
+
+    /// A mode that may also be symbolic (`u=rw,g=r`), for modules that resolve it per path.
+    pub fn file_mode(&self, name: &str) -> Result<Option<mode::FileMode>, ModuleError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(v) => mode::FileMode::parse(name, v),
+        }
+    }
+
+    /// The first of several alias names that is given (`path`, `dest`, `name`).
+    pub fn first_str(&self, names: &[&str]) -> Result<Option<String>, ModuleError> {
+        for name in names {
+            if let Some(v) = self.str(name)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Like [`Args::first_str`], failing with every alias named when none is given.
+    pub fn required_first(&self, names: &[&str]) -> Result<String, ModuleError> {
+        self.first_str(names)?.ok_or_else(|| ModuleError::Args {
+            message: format!("argument `{}` is required", names.join("` (or `")) + "`)",
+        })
+    }
+
+    /// A number (seconds, sizes, ports); strings of digits are accepted as Ansible does.
+    pub fn float(&self, name: &str) -> Result<Option<f64>, ModuleError> {
+        let bad = |v: &dyn std::fmt::Display| ModuleError::Args {
+            message: format!("argument `{name}` must be a number, not {v}"),
+        };
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| bad(n)),
+            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad(s)),
+            Some(other) => Err(bad(other)),
+        }
+    }
+
+    pub fn int(&self, name: &str) -> Result<Option<i64>, ModuleError> {
+        match self.float(name)? {
+            Some(f) if f.fract() == 0.0 => Ok(Some(f as i64)),
+            Some(f) => Err(ModuleError::Args {
+                message: format!("argument `{name}` must be a whole number, not {f}"),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// A list of strings; a single string is a one-item list, a comma-separated string is
+    /// split (Ansible's `type='list'`).
+    pub fn list(&self, name: &str) -> Result<Vec<String>, ModuleError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    other => Err(ModuleError::Args {
+                        message: format!(
+                            "argument `{name}` must be a list of strings, not {other}"
+                        ),
+                    }),
+                })
+                .collect(),
+            Some(Value::String(s)) => Ok(s
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()),
+            Some(Value::Number(n)) => Ok(vec![n.to_string()]),
+            Some(other) => Err(ModuleError::Args {
+                message: format!("argument `{name}` must be a list, not {other}"),
+            }),
+        }
+    }
+
+    /// One of a fixed set of words (`state: present|absent`), defaulting when not given.
+    pub fn choice(
+        &self,
+        name: &str,
+        choices: &[&'static str],
+        default: &'static str,
+    ) -> Result<&'static str, ModuleError> {
+        match self.str(name)? {
+            None => Ok(default),
+            Some(v) => choices
+                .iter()
+                .copied()
+                .find(|c| *c == v)
+                .ok_or_else(|| ModuleError::Args {
+                    message: format!(
+                        "argument `{name}` must be one of {}, not `{v}`",
+                        choices.join(", ")
+                    ),
+                }),
         }
     }
 

@@ -611,7 +611,7 @@ impl Checker<'_> {
                     if arg.name == "_raw_params" && spec.free_form {
                         continue;
                     }
-                    if !spec.args.contains(&arg.name.as_str()) {
+                    if !spec.takes(&arg.name) {
                         let help = match did_you_mean(&arg.name, spec.args.iter().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => format!(
