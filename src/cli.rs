@@ -4,12 +4,14 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use drover::engine::{self, RunConfig};
 use drover::inventory::{Inventory, InventoryError, Vars};
+use drover::journal::{self, Journal, JournalError, Record, RunInputs};
 use drover::lab::{self, LabConfig, LabError};
 use drover::plan::{self, PlanError};
 use drover::playbook::{self, Playbook, PlaybookError};
 use drover::report::{self, Format};
 use drover::template::Templates;
 use drover::transport::{HostKeyPolicy, TransportConfig};
+use drover::window::{Clock, FileClock, SystemClock, WindowError, Windows};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +50,54 @@ enum Command {
         #[command(subcommand)]
         action: LabAction,
     },
+    /// Continue an interrupted run from its journal (default: the latest unfinished run).
+    Resume(ResumeArgs),
+    /// Past runs and their outcome; `runs show ID` for one run's per-host story.
+    Runs(RunsArgs),
+}
+
+#[derive(Args, Debug)]
+struct StateArgs {
+    /// Where run journals live [default: $DROVER_STATE_DIR or ./.drover].
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ResumeArgs {
+    /// The run to continue [default: the latest unfinished run].
+    run_id: Option<String>,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Resume even though the playbook or inventory changed since the run started.
+    #[arg(long)]
+    force: bool,
+    /// Values for extra vars the journal redacted (secrets), `key=value`.
+    #[arg(short = 'e', long = "extra-vars")]
+    extra_vars: Vec<String>,
+    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    output: OutputArg,
+    #[command(flatten)]
+    ssh: SshArgs,
+    /// Answer yes to confirmation prompts.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+#[derive(Args, Debug)]
+struct RunsArgs {
+    #[command(subcommand)]
+    action: Option<RunsAction>,
+    #[command(flatten)]
+    state: StateArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunsAction {
+    /// One run's inputs and what each host went through.
+    Show { run_id: String },
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +136,24 @@ struct RunArgs {
     /// Answer yes to confirmation prompts (the canary batch), for unattended runs.
     #[arg(short = 'y', long)]
     yes: bool,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Write no journal (such a run cannot be resumed).
+    #[arg(long)]
+    no_journal: bool,
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+#[derive(Args, Debug)]
+struct WindowArgs {
+    /// Maintenance windows for every rollout, replacing the playbook's `rolling.window`:
+    /// `"Sat,Sun 02:00-06:00 Europe/Berlin"`, several separated by `;`.
+    #[arg(long, value_name = "SPEC")]
+    window: Option<String>,
+    /// Outside the window, sleep until the next one opens (showing when) instead of stopping.
+    #[arg(long)]
+    wait_for_window: bool,
 }
 
 #[derive(Args, Debug)]
@@ -108,6 +176,15 @@ struct PlanArgs {
     target: TargetArgs,
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     format: PlanFormat,
+    /// Maintenance windows replacing the playbook's, as `drover run --window`.
+    #[arg(long, value_name = "SPEC")]
+    window: Option<String>,
+    /// Connect to nothing: do not run the prechecks that read each host's version (and the
+    /// facts `order_by` needs); those show as "read at run time".
+    #[arg(long)]
+    offline: bool,
+    #[command(flatten)]
+    ssh: SshArgs,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +220,12 @@ enum LabAction {
         /// Address of node1 (the others follow it).
         #[arg(long, default_value_t = lab::DEFAULT_FIRST_ADDRESS)]
         first_address: std::net::Ipv4Addr,
+    },
+    /// Install demo service 1.0 (an SQLite database with five rows) on every node that has
+    /// none yet, and start it.
+    Seed {
+        #[command(flatten)]
+        lab: LabArgs,
     },
     /// Stop every process this lab started.
     Down {
@@ -188,6 +271,7 @@ enum HostKeyArg {
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum PlanFormat {
     Text,
+    Markdown,
     Json,
 }
 
@@ -213,14 +297,36 @@ pub enum CliError {
     NoSuchHost(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{what} changed since run {run_id} started ({path})")]
+    #[diagnostic(help(
+        "resuming against different inputs is unsafe; pass --force if you are sure"
+    ))]
+    InputsChanged {
+        what: &'static str,
+        path: PathBuf,
+        run_id: String,
+    },
+    #[error("run {run_id} had secret extra vars that were not journaled: {names}")]
+    #[diagnostic(help("give them again: drover resume {run_id} -e NAME=VALUE"))]
+    SecretsMissing { run_id: String, names: String },
+    #[error("--window: {0}")]
+    Window(#[from] WindowError),
+    #[error("DROVER_CLOCK_FILE: {0}")]
+    Clock(String),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
+            CliError::Plan(PlanError::LimitMatchesNothing(_)) => EXIT_ERROR,
             CliError::Playbook(_) | CliError::Inventory(_) | CliError::Plan(_) => EXIT_PARSE,
             CliError::ExtraVars(_) | CliError::NoSuchHost(_) => EXIT_BAD_OPTIONS,
-            CliError::Lab(_) | CliError::Runtime(_) => EXIT_ERROR,
+            CliError::Lab(_) | CliError::Runtime(_) | CliError::Journal(_) => EXIT_ERROR,
+            CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
+            CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
         }
     }
 }
@@ -249,6 +355,8 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
         Command::Check(args) => check(args),
         Command::Inventory(args) => inventory_cmd(args),
         Command::Lab { action } => lab_cmd(action),
+        Command::Resume(args) => resume(args),
+        Command::Runs(args) => runs(args),
     }
 }
 
@@ -258,6 +366,7 @@ type Loaded = (Inventory, Playbook, plan::Plan, Vars);
 fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
     let extra_vars = parse_extra_vars(&target.extra_vars)?;
     let inventory = Inventory::load(&target.inventory)?;
+    warn_unread_var_dirs(&target.inventory, &target.playbook);
     let playbook = playbook::load(&target.playbook)?;
     let plan = plan::plan(
         &playbook,
@@ -269,8 +378,83 @@ fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
     Ok((inventory, playbook, plan, extra_vars))
 }
 
+/// group_vars/ and host_vars/ beside the inventory or the playbook are not read yet: say so
+/// rather than let their variables vanish silently.
+fn warn_unread_var_dirs(inventory: &Path, playbook: &Path) {
+    let mut dirs = Vec::new();
+    for base in [inventory.parent(), playbook.parent()]
+        .into_iter()
+        .flatten()
+    {
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        for name in ["group_vars", "host_vars"] {
+            let dir = base.join(name);
+            if dir.is_dir() && !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    for dir in dirs {
+        eprintln!(
+            "[WARNING]: {} is not read: drover does not load group_vars/ and host_vars/ yet",
+            dir.display()
+        );
+    }
+}
+
+fn state_dir(args: &StateArgs) -> PathBuf {
+    args.state_dir
+        .clone()
+        .or_else(|| std::env::var_os("DROVER_STATE_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".drover"))
+}
+
+/// `--window`, read before any file so that a bad spec exits 5 at once.
+fn window_override(spec: Option<&str>) -> Result<Option<Windows>, CliError> {
+    Ok(spec.map(Windows::parse).transpose()?)
+}
+
+/// The clock windows are judged by: the system's, or the simulated one in
+/// `DROVER_CLOCK_FILE` (to rehearse a rollout's windows without waiting for them).
+fn clock() -> Result<Arc<dyn Clock>, CliError> {
+    match std::env::var_os("DROVER_CLOCK_FILE") {
+        Some(path) => Ok(Arc::new(
+            FileClock::open(Path::new(&path)).map_err(CliError::Clock)?,
+        )),
+        None => Ok(Arc::new(SystemClock)),
+    }
+}
+
 fn run(args: RunArgs) -> Result<u8, CliError> {
-    let (inventory, playbook, plan, extra_vars) = load(&args.target)?;
+    let window = window_override(args.window.window.as_deref())?;
+    let clock = clock()?;
+    let (inventory, mut playbook, plan, extra_vars) = load(&args.target)?;
+    if let Some(window) = &window {
+        playbook.override_window(window);
+    }
+    // A check run changes nothing, so there is nothing to resume.
+    let journal = if args.check || args.no_journal {
+        None
+    } else {
+        let inputs = RunInputs {
+            run_id: journal::new_run_id(),
+            started: journal::now_rfc3339(),
+            playbook: args.target.playbook.clone(),
+            playbook_sha256: journal::sha256_file(&args.target.playbook),
+            inventory: args.target.inventory.clone(),
+            inventory_sha256: journal::sha256_file(&args.target.inventory),
+            limit: args.target.limit.clone(),
+            extra_vars: journal::redact(&extra_vars.clone().into_iter().collect()),
+            check: args.check,
+            forks: usize::from(args.forks),
+            window: args.window.window.clone(),
+        };
+        Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
+    };
     let config = RunConfig {
         forks: usize::from(args.forks),
         check: args.check,
@@ -278,6 +462,10 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         extra_vars,
         transport: transport_config(&args.ssh),
         confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
+        journal,
+        resume: None,
+        clock,
+        wait_for_window: args.window.wait_for_window,
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -298,6 +486,7 @@ fn execute_plan(
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
+    let journal = config.journal.clone();
     let code = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (interrupt_tx, interrupts) = tokio::sync::watch::channel(0u32);
@@ -307,11 +496,23 @@ fn execute_plan(
                 reporter.event(&event);
             }
         });
-        // First Ctrl-C: finish the current task everywhere and start nothing new.
-        // Second: abort now.
+        // First Ctrl-C (or SIGTERM): finish the current step everywhere and start nothing
+        // new. Second: abort now (the journal says which steps were in flight).
         tokio::spawn(async move {
             let mut presses = 0u32;
-            while tokio::signal::ctrl_c().await.is_ok() {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                let term_recv = async {
+                    match term.as_mut() {
+                        Some(t) => t.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { break },
+                    _ = term_recv => {}
+                }
                 presses += 1;
                 if presses >= 2 {
                     let _ = std::io::stdout().flush();
@@ -332,7 +533,161 @@ fn execute_plan(
         let _ = printer.await;
         summary.exit_code()
     });
+    if let Some(journal) = journal {
+        journal.record(&Record::RunEnd {
+            exit_code: code,
+            at: journal::now_rfc3339(),
+        })?;
+    }
     Ok(u8::try_from(code).unwrap_or(EXIT_ERROR))
+}
+
+fn resume(args: ResumeArgs) -> Result<u8, CliError> {
+    let override_window = window_override(args.window.window.as_deref())?;
+    let clock = clock()?;
+    let dir = state_dir(&args.state);
+    let log = journal::find(&dir, args.run_id.as_deref())?;
+    let inputs = &log.inputs;
+    if !args.force {
+        for (what, path, sum) in [
+            ("the playbook", &inputs.playbook, &inputs.playbook_sha256),
+            ("the inventory", &inputs.inventory, &inputs.inventory_sha256),
+        ] {
+            if journal::sha256_file(path) != *sum {
+                return Err(CliError::InputsChanged {
+                    what,
+                    path: path.clone(),
+                    run_id: inputs.run_id.clone(),
+                });
+            }
+        }
+    }
+    let mut extra_vars: Vars = inputs.extra_vars.clone().into_iter().collect();
+    extra_vars.extend(parse_extra_vars(&args.extra_vars)?);
+    let missing: Vec<String> = extra_vars
+        .iter()
+        .filter(|(_, v)| v.as_str() == Some(journal::REDACTED))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError::SecretsMissing {
+            run_id: inputs.run_id.clone(),
+            names: missing.join(", "),
+        });
+    }
+    let target = TargetArgs {
+        playbook: inputs.playbook.clone(),
+        inventory: inputs.inventory.clone(),
+        limit: inputs.limit.clone(),
+        extra_vars: Vec::new(),
+    };
+    let inventory = Inventory::load(&target.inventory)?;
+    let mut playbook = playbook::load(&target.playbook)?;
+    let window = match override_window {
+        Some(window) => Some(window),
+        None => window_override(inputs.window.as_deref())?,
+    };
+    if let Some(window) = &window {
+        playbook.override_window(window);
+    }
+    let plan = plan::plan(
+        &playbook,
+        &inventory,
+        target.limit.as_deref(),
+        &extra_vars,
+        &Templates::new(),
+    )?;
+    let journal = Journal::append_to(&log.path)?;
+    journal.record(&Record::Resume {
+        at: journal::now_rfc3339(),
+    })?;
+    let config = RunConfig {
+        forks: inputs.forks,
+        check: false,
+        diff: false,
+        extra_vars,
+        transport: transport_config(&args.ssh),
+        confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
+        journal: Some(Arc::new(journal)),
+        resume: Some(log.progress()),
+        clock,
+        wait_for_window: args.window.wait_for_window,
+    };
+    let format = match args.output {
+        OutputArg::Human => Format::Human,
+        OutputArg::Json => Format::Json,
+    };
+    execute_plan(playbook, inventory, plan, config, format)
+}
+
+fn runs(args: RunsArgs) -> Result<u8, CliError> {
+    let dir = state_dir(&args.state);
+    let outcome = |code: Option<i32>| match code {
+        None => "unfinished (resumable)".to_string(),
+        Some(0) => "ok".to_string(),
+        Some(2) => "host failed".to_string(),
+        Some(3) => "host unreachable".to_string(),
+        Some(6) => "halted".to_string(),
+        Some(99) => "interrupted (resumable)".to_string(),
+        Some(7) => "window closed (resumable)".to_string(),
+        Some(code) => format!("exit {code}"),
+    };
+    match args.action {
+        None => {
+            let mut out = format!(
+                "{:<24} {:<25} {:<24} {:>4} {:>6} {}\n",
+                "run", "started", "outcome", "done", "failed", "playbook"
+            );
+            for log in journal::list(&dir)? {
+                let progress = log.progress();
+                let done = progress
+                    .hosts
+                    .values()
+                    .filter(|h| h.outcome.is_some())
+                    .count();
+                let failed = progress
+                    .hosts
+                    .values()
+                    .filter(|h| {
+                        h.outcome
+                            .is_some_and(|o| o != engine::HostOutcome::Upgraded)
+                    })
+                    .count();
+                out.push_str(&format!(
+                    "{:<24} {:<25} {:<24} {:>4} {:>6} {}\n",
+                    log.inputs.run_id,
+                    log.inputs.started,
+                    outcome(log.ended()),
+                    done,
+                    failed,
+                    log.inputs.playbook.display()
+                ));
+            }
+            print!("{out}");
+        }
+        Some(RunsAction::Show { run_id }) => {
+            let log = journal::find(&dir, Some(&run_id))?;
+            let mut out = format!(
+                "run {}\n  started:   {}\n  playbook:  {}\n  inventory: {}\n  outcome:   {}\n  journal:   {}{}\n",
+                log.inputs.run_id,
+                log.inputs.started,
+                log.inputs.playbook.display(),
+                log.inputs.inventory.display(),
+                outcome(log.ended()),
+                log.path.display(),
+                if log.torn_tail {
+                    " (torn last line ignored)"
+                } else {
+                    ""
+                }
+            );
+            for (host, steps) in log.story() {
+                out.push_str(&format!("  {host}: {}\n", steps.join(", ")));
+            }
+            print!("{out}");
+        }
+    }
+    Ok(0)
 }
 
 fn transport_config(ssh: &SshArgs) -> TransportConfig {
@@ -404,7 +759,7 @@ fn parse_extra_vars(values: &[String]) -> Result<Vars, CliError> {
                     CliError::ExtraVars(format!("unbalanced quotes in `{value}`"))
                 })?;
                 for word in words {
-                    let Some((k, v)) = word.split_once('=') else {
+                    let Some((k, v)) = word.split_once('=').filter(|(k, _)| !k.is_empty()) else {
                         return Err(CliError::ExtraVars(format!("`{word}` is not `key=value`")));
                     };
                     vars.insert(k.to_string(), serde_json::Value::String(v.to_string()));
@@ -425,16 +780,59 @@ fn parse_mapping(text: &str, name: &str) -> Result<Vars, CliError> {
 }
 
 fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
-    let (_inventory, playbook, plan, _extra_vars) = load(&args.target)?;
+    let window = window_override(args.window.as_deref())?;
+    let (inventory, mut playbook, plan, extra_vars) = load(&args.target)?;
+    if let Some(window) = &window {
+        playbook.override_window(window);
+    }
+    let playbook = Arc::new(playbook);
+    let probes = if args.offline || !plan_needs_probe(&playbook, &plan) {
+        Vec::new()
+    } else {
+        let config = RunConfig {
+            forks: 50,
+            check: false,
+            diff: false,
+            extra_vars,
+            transport: transport_config(&args.ssh),
+            confirm: None,
+            journal: None,
+            resume: None,
+            clock: Arc::new(SystemClock),
+            wait_for_window: false,
+        };
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(CliError::Runtime)?
+            .block_on(engine::probe(
+                playbook.clone(),
+                Arc::new(inventory),
+                &plan,
+                config,
+            ))
+    };
     let out = match args.format {
         PlanFormat::Json => format!(
             "{}\n",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
+            serde_json::to_string_pretty(&report::plan::json(&playbook, &plan, &probes))
+                .unwrap_or_default()
         ),
-        PlanFormat::Text => report::plan::text(&playbook, &plan),
+        PlanFormat::Text => report::plan::text(&playbook, &plan, &probes),
+        PlanFormat::Markdown => {
+            report::plan::markdown(&playbook, &plan, &args.target.inventory, &probes)
+        }
     };
     print!("{out}");
     Ok(0)
+}
+
+/// Whether a rollout has something to learn from its precheck: versions for an upgrade
+/// path, or facts its `order_by` needs.
+fn plan_needs_probe(playbook: &Playbook, plan: &plan::Plan) -> bool {
+    plan.plays.iter().any(|p| {
+        p.rollout && (playbook.plays[p.play].upgrade_path.is_some() || p.order_deferred.is_some())
+    })
 }
 
 fn check(args: TargetArgs) -> Result<u8, CliError> {
@@ -530,6 +928,24 @@ fn lab_cmd(action: LabAction) -> Result<u8, CliError> {
             print!("{}", describe_lab(&lab));
             Ok(0)
         }
+        LabAction::Seed { lab } => {
+            let dir = lab_dir(&lab);
+            match lab::status(&dir)? {
+                Some(lab) => {
+                    lab.seed_demo()?;
+                    println!(
+                        "demo service 1.0 on {} node(s) of {}",
+                        lab.nodes.len(),
+                        dir.display()
+                    );
+                }
+                None => println!(
+                    "no lab is up in {}; run `drover lab up` first",
+                    dir.display()
+                ),
+            }
+            Ok(0)
+        }
         LabAction::Down { lab } => {
             let dir = lab_dir(&lab);
             let stopped = lab::down(&dir)?;
@@ -613,6 +1029,10 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
         extra_vars: Vars::new(),
         transport: transport_config(&ssh),
         confirm: None,
+        journal: None,
+        resume: None,
+        clock: Arc::new(SystemClock),
+        wait_for_window: false,
     };
     let format = match output {
         OutputArg::Human => Format::Human,

@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod inventory;
+pub mod journal;
 pub mod lab;
 pub mod modules;
 pub mod plan;
@@ -16,4 +17,6 @@ pub mod report;
 pub mod suggest;
 pub mod template;
 pub mod transport;
+pub mod upgrade_path;
+pub mod window;
 pub mod yaml;

@@ -36,6 +36,9 @@ pub enum PlanError {
     Inventory(#[from] InventoryError),
     #[error("host pattern: {0}")]
     Pattern(#[from] TemplateError),
+    #[error("--limit `{0}` matches no host of the inventory")]
+    #[diagnostic(help("check the pattern with `drover inventory -i INVENTORY --graph`"))]
+    LimitMatchesNothing(String),
 }
 
 /// Selects each play's hosts (its pattern, intersected with `--limit`) and splits them into
@@ -47,16 +50,12 @@ pub fn plan(
     extra_vars: &Vars,
     templates: &Templates,
 ) -> Result<Plan, PlanError> {
-    let limited: Option<Vec<String>> = match limit {
-        Some(pattern) => Some(
-            inventory
-                .select(pattern)?
-                .into_iter()
-                .map(|h| h.name.clone())
-                .collect(),
-        ),
-        None => None,
-    };
+    // `--limit` (also `@file`) must match something: a typo must not look like success.
+    if let Some(pattern) = limit
+        && inventory.select_limited("all", Some(pattern))?.is_empty()
+    {
+        return Err(PlanError::LimitMatchesNothing(pattern.to_string()));
+    }
     let mut plays = Vec::new();
     for (index, play) in playbook.plays.iter().enumerate() {
         // Host patterns may use play vars and extra vars, never host vars (no host yet).
@@ -75,10 +74,9 @@ pub fn plan(
             Origin::Node(&playbook.source, play.hosts.span),
         )?;
         let selected: Vec<String> = inventory
-            .select(&pattern)?
+            .select_limited(&pattern, limit)?
             .into_iter()
             .map(|h| h.name.clone())
-            .filter(|h| limited.as_ref().is_none_or(|l| l.contains(h)))
             .collect();
         let mut order_deferred = None;
         let hosts = order_hosts(selected, play, inventory, |host| {

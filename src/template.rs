@@ -15,14 +15,17 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy)]
 pub enum Origin<'a> {
     Node(&'a Source, Span),
+    /// A template file: errors add the line within it.
     File(&'a str),
+    /// An expression whose `file:line:col` is already known (a task's).
+    At(&'a str),
 }
 
 impl Origin<'_> {
     fn describe(&self) -> String {
         match self {
             Origin::Node(source, span) => source.location(*span),
-            Origin::File(name) => (*name).to_string(),
+            Origin::File(name) | Origin::At(name) => (*name).to_string(),
         }
     }
 }
@@ -198,7 +201,12 @@ impl Templates {
         origin: Origin,
     ) -> TemplateError {
         if err.kind() == ErrorKind::UndefinedError {
-            return undefined(origin, self.first_undefined(text, ctx));
+            let mut error = undefined(origin, self.first_undefined(text, ctx));
+            // In a template file, the line within it is what the user needs.
+            if let (Origin::File(_), Some(line)) = (origin, err.line()) {
+                error.location = format!("{}:{line}", origin.describe());
+            }
+            return error;
         }
         let mut message = err.kind().to_string();
         if let Some(detail) = err.detail() {

@@ -54,3 +54,28 @@ fn every_example_playbook_passes_check() {
     }
     assert!(checked >= 1);
 }
+
+/// The upgrade plan document is pinned: a change to it is a change a reviewer should see.
+/// Regenerate with `UPDATE_SNAPSHOTS=1 cargo test --test examples`.
+#[test]
+fn the_markdown_upgrade_plan_is_pinned() {
+    let run = drover()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "plan",
+            "playbooks/demo-upgrade-path.yml",
+            "-i",
+            "inventories/lab.yml",
+            "--format",
+            "markdown",
+            "--offline",
+        ])
+        .expect_code(0);
+    let snapshot = repo("tests/snapshots/plan-demo-upgrade-path.md");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(repo("tests/snapshots")).expect("mkdir");
+        std::fs::write(&snapshot, run.stdout()).expect("write snapshot");
+    }
+    let expected = std::fs::read_to_string(&snapshot).expect("snapshot (UPDATE_SNAPSHOTS=1)");
+    assert_eq!(run.stdout(), expected);
+}

@@ -207,3 +207,479 @@ fn examples_modules_playbook_is_idempotent_on_the_lab() {
         );
     }
 }
+
+/// Writes `text` at `rel` under node1's root, owned by the lab user, and returns the path.
+fn node_file(fleet: &Fleet, rel: &str, text: &str) -> PathBuf {
+    let path = fleet.node_root("node1").join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&path, text).expect("write");
+    give_to_lab_user(fleet, &fleet.node_root("node1"));
+    path
+}
+
+#[test]
+fn edits_change_once_show_their_diff_and_leave_the_file_alone_after() {
+    let fleet = Fleet::up(1);
+    let conf = node_file(
+        &fleet,
+        "etc/app.conf",
+        "# app\nport=8080\nlog_level=info\nhost=old.example\n",
+    );
+    let book = playbook(
+        &fleet,
+        "edits.yml",
+        r#"    - lineinfile: {path: "{{ root }}/etc/app.conf", regexp: '^port=', line: port=9090}
+    - lineinfile: {path: "{{ root }}/etc/app.conf", line: "workers=4", insertafter: '^port='}
+    - lineinfile: {path: "{{ root }}/etc/app.conf", regexp: '^# app', state: absent}
+    - blockinfile:
+        path: "{{ root }}/etc/app.conf"
+        block: |
+          [cache]
+          size=64
+    - replace: {path: "{{ root }}/etc/app.conf", regexp: 'old\.example', replace: new.example}
+    - lineinfile: {path: "{{ root }}/etc/app.conf", regexp: '^log_level=(\w+)', line: 'log_level=\1 # kept', backrefs: yes}
+"#,
+    );
+    let original = std::fs::read_to_string(&conf).expect("read");
+    let check = fleet.run(&book).args(["--check", "--diff"]).expect_code(0);
+    assert_changed(&check, 6);
+    check
+        .stdout_has("-port=8080")
+        .stdout_has("+port=9090")
+        .stdout_has("+workers=4")
+        .stdout_has("-# app")
+        .stdout_has("+# BEGIN ANSIBLE MANAGED BLOCK")
+        .stdout_has("+size=64")
+        .stdout_has("-host=old.example")
+        .stdout_has("+host=new.example");
+    assert_eq!(std::fs::read_to_string(&conf).expect("read"), original);
+
+    let first = fleet.run(&book).expect_code(0);
+    assert_changed(&first, 6);
+    assert_eq!(
+        std::fs::read_to_string(&conf).expect("read"),
+        "port=9090\nworkers=4\nlog_level=info # kept\nhost=new.example\n\
+         # BEGIN ANSIBLE MANAGED BLOCK\n[cache]\nsize=64\n# END ANSIBLE MANAGED BLOCK\n"
+    );
+    let before = stamp(&conf);
+    let second = fleet.run(&book).expect_code(0);
+    assert_changed(&second, 0);
+    assert_eq!(stamp(&conf), before, "the second run rewrote the file");
+
+    // A failed validation leaves the file as it was.
+    let bad = playbook(
+        &fleet,
+        "validate.yml",
+        r#"    - name: change the port, validated
+      lineinfile: {path: "{{ root }}/etc/app.conf", regexp: '^port=', line: port=1, validate: "grep -q '^port=9' %s"}
+"#,
+    );
+    fleet
+        .run(&bad)
+        .expect_code(2)
+        .stdout_has("TASK [change the port, validated]")
+        .stdout_has("failed to validate");
+    assert_eq!(stamp(&conf), before);
+    let leftovers = sh(&format!(
+        "ls -A {} | grep drover || true",
+        conf.parent().expect("dir").display()
+    ));
+    assert_eq!(leftovers, "", "temp files left behind");
+}
+
+#[test]
+fn stat_slurp_and_find_read_the_node_and_change_nothing() {
+    let fleet = Fleet::up(1);
+    let conf = node_file(&fleet, "data/a.log", "hello\n");
+    node_file(&fleet, "data/b.txt", "world\n");
+    node_file(&fleet, "data/sub/c.log", "deep\n");
+    let sha1 = sh(&format!("sha1sum < {} | cut -d' ' -f1", conf.display()));
+    let book = playbook(
+        &fleet,
+        "inspect.yml",
+        &format!(
+            r#"    - stat: {{path: "{{{{ root }}}}/data/a.log"}}
+      register: st
+    - stat: {{path: "{{{{ root }}}}/missing"}}
+      register: missing
+    - slurp: {{src: "{{{{ root }}}}/data/a.log"}}
+      register: slurped
+    - find: {{paths: "{{{{ root }}}}/data", patterns: "*.log", recurse: yes}}
+      register: logs
+    - find: {{paths: "{{{{ root }}}}/data", contains: "^wor"}}
+      register: worlds
+    - assert:
+        that:
+          - st.stat.exists
+          - st.stat.isreg
+          - st.stat.size == 6
+          - st.stat.checksum == '{sha1}'
+          - not missing.stat.exists
+          - slurped.content | b64decode == 'hello\n'
+          - logs.matched == 2
+          - worlds.files[0].path is search('b.txt')
+"#
+        ),
+    );
+    let run = fleet.run(&book).expect_code(0);
+    assert_changed(&run, 0);
+    let check = fleet.run(&book).arg("--check").expect_code(0);
+    assert_changed(&check, 0);
+}
+
+#[test]
+fn raw_script_pause_and_meta_run_and_script_honours_creates() {
+    let fleet = Fleet::up(1);
+    fleet.write(
+        "files/setup.sh",
+        "#!/bin/sh\nset -e\necho \"$1\" > \"$2\"\necho made it\n",
+    );
+    let book = playbook(
+        &fleet,
+        "scripts.yml",
+        r#"    - script: setup.sh hello {{ root }}/made
+      args: {creates: "{{ root }}/made"}
+      register: ran
+    - raw: echo raw-ok
+      register: r
+      changed_when: false
+    - assert: {that: ["r.stdout is search('raw-ok')"]}
+      when: not ansible_check_mode
+    - pause: {seconds: 1}
+    - meta: noop
+"#,
+    );
+    let check = fleet.run(&book).arg("--check").expect_code(0);
+    assert!(
+        !fleet.node_root("node1").join("made").exists(),
+        "{}",
+        check.dump()
+    );
+    let first = fleet.run(&book).expect_code(0);
+    assert_changed(&first, 1);
+    assert_eq!(
+        sh(&format!(
+            "cat {}",
+            fleet.node_root("node1").join("made").display()
+        )),
+        "hello"
+    );
+    let second = fleet.run(&book).expect_code(0);
+    assert_changed(&second, 0);
+    // No script left behind in the node's temp dir by either run.
+    let meta = playbook(&fleet, "meta.yml", "    - meta: end_play\n");
+    fleet
+        .run(&meta)
+        .expect_code(2)
+        .stdout_has("`end_play` is not supported by drover yet");
+}
+
+#[test]
+fn fetch_copies_to_dest_host_path_once_and_flat_when_asked() {
+    let fleet = Fleet::up(1);
+    let remote = node_file(&fleet, "var/report.txt", "numbers\n");
+    let book = playbook(
+        &fleet,
+        "fetch.yml",
+        r#"    - fetch: {src: "{{ root }}/var/report.txt", dest: fetched}
+    - fetch: {src: "{{ root }}/var/report.txt", dest: flat/, flat: yes}
+"#,
+    );
+    let nested = fleet
+        .path("fetched/node1")
+        .join(remote.strip_prefix("/").expect("absolute"));
+    let flat = fleet.path("flat/report.txt");
+    let check = fleet.run(&book).arg("--check").expect_code(0);
+    assert_changed(&check, 2);
+    assert!(!nested.exists() && !flat.exists());
+    let first = fleet.run(&book).expect_code(0);
+    assert_changed(&first, 2);
+    assert_eq!(
+        std::fs::read_to_string(&nested).expect("nested"),
+        "numbers\n"
+    );
+    assert_eq!(std::fs::read_to_string(&flat).expect("flat"), "numbers\n");
+    let before = (stamp(&nested), stamp(&flat));
+    let second = fleet.run(&book).expect_code(0);
+    assert_changed(&second, 0);
+    assert_eq!((stamp(&nested), stamp(&flat)), before);
+}
+
+#[test]
+fn get_url_downloads_on_the_node_verifies_the_checksum_and_then_leaves_it() {
+    let fleet = Fleet::up(1);
+    let source = fleet.write("pkg/release.tar", "release bytes\n");
+    std::fs::set_permissions(fleet.dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let sha256 = sh(&format!("sha256sum < {} | cut -d' ' -f1", source.display()));
+    let book = playbook(
+        &fleet,
+        "get_url.yml",
+        &format!(
+            r#"    - get_url:
+        url: "file://{}"
+        dest: "{{{{ root }}}}/release.tar"
+        checksum: "sha256:{sha256}"
+        mode: "0640"
+"#,
+            source.display()
+        ),
+    );
+    let dest = fleet.node_root("node1").join("release.tar");
+    fleet.run(&book).arg("--check").expect_code(0);
+    assert!(!dest.exists());
+    let first = fleet.run(&book).expect_code(0);
+    assert_changed(&first, 1);
+    assert_eq!(
+        std::fs::read_to_string(&dest).expect("dest"),
+        "release bytes\n"
+    );
+    assert_eq!(mode(&dest), 0o640);
+    let before = stamp(&dest);
+    let second = fleet.run(&book).expect_code(0);
+    assert_changed(&second, 0);
+    assert_eq!(stamp(&dest), before);
+
+    let wrong = playbook(
+        &fleet,
+        "wrong.yml",
+        &format!(
+            "    - get_url: {{url: \"file://{}\", dest: \"{{{{ root }}}}/other.tar\", checksum: \"sha256:{}\"}}\n",
+            source.display(),
+            "0".repeat(64)
+        ),
+    );
+    fleet
+        .run(&wrong)
+        .expect_code(2)
+        .stdout_has("does not match");
+    assert!(!fleet.node_root("node1").join("other.tar").exists());
+}
+
+#[test]
+fn wait_for_sees_open_and_closed_ports_and_file_contents_and_times_out_clearly() {
+    let fleet = Fleet::up(1);
+    let node = &fleet.lab.nodes[0];
+    node_file(&fleet, "log/app.log", "starting\nready on port 8080\n");
+    let closed = drover::lab::free_port(node.address).expect("port");
+    let book = playbook(
+        &fleet,
+        "wait.yml",
+        &format!(
+            r#"    - wait_for: {{host: "{addr}", port: {port}, timeout: 5}}
+    - wait_for: {{host: "{addr}", port: {closed}, state: stopped, timeout: 5}}
+    - wait_for: {{path: "{{{{ root }}}}/log/app.log", search_regex: 'ready on port (\d+)', timeout: 5}}
+      register: ready
+    - assert: {{that: ["ready.match_groups[0] == '8080'"]}}
+    - name: never ready
+      wait_for: {{path: "{{{{ root }}}}/never", timeout: 1, sleep: 0.2}}
+"#,
+            addr = node.address,
+            port = node.port,
+        ),
+    );
+    let run = fleet.run(&book).expect_code(2);
+    run.stdout_has("TASK [never ready]")
+        .stdout_has("Timeout when waiting for");
+    let (ok, changed, failed) = counts(&run);
+    assert_eq!((ok, changed, failed), (4, 0, 1), "{}", run.dump());
+}
+
+#[test]
+fn uri_checks_status_and_reads_json_from_the_control_machine() {
+    let fleet = Fleet::up(1);
+    fleet.write(
+        "www/health.json",
+        "{\"status\": \"green\", \"version\": \"2.0\"}",
+    );
+    let port = drover::lab::free_port(std::net::Ipv4Addr::LOCALHOST).expect("port");
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(fleet.path("www"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    // Wait until it listens.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let book = playbook(
+        &fleet,
+        "uri.yml",
+        &format!(
+            r#"    - uri: {{url: "http://127.0.0.1:{port}/health.json", return_content: yes}}
+      register: health
+    - assert: {{that: ["health.status == 200", "health.json.status == 'green'", "'version' in health.content"]}}
+    - uri: {{url: "http://127.0.0.1:{port}/missing", status_code: [404]}}
+    - name: wrong status
+      uri: {{url: "http://127.0.0.1:{port}/missing"}}
+"#
+        ),
+    );
+    let run = fleet.run(&book).expect_code(2);
+    let _ = server.kill();
+    let _ = server.wait();
+    run.stdout_has("TASK [wrong status]")
+        .stdout_has("Status code was 404 and not [200]");
+    let (ok, changed, failed) = counts(&run);
+    assert_eq!((ok, changed, failed), (3, 0, 1), "{}", run.dump());
+}
+
+#[test]
+fn service_and_package_fail_clearly_without_systemd_or_root() {
+    let fleet = Fleet::up(1);
+    let book = playbook(
+        &fleet,
+        "system.yml",
+        r#"    - name: start it
+      service: {name: demo, state: started}
+      ignore_errors: yes
+    - name: install it
+      apt: {name: "curl=7.88.1-10", state: present}
+"#,
+    );
+    let run = fleet.run(&book).expect_code(2);
+    run.stdout_has("TASK [start it]")
+        .stdout_has("has no running systemd")
+        .stdout_has("TASK [install it]")
+        .stdout_has("needs root");
+}
+
+#[test]
+fn archive_then_unarchive_change_once_and_then_report_ok() {
+    let fleet = Fleet::up(1);
+    node_file(&fleet, "app/bin/run", "#!/bin/sh\n");
+    node_file(&fleet, "app/conf/app.conf", "port=1\n");
+    let book = playbook(
+        &fleet,
+        "archive.yml",
+        r#"    - archive: {path: "{{ root }}/app", dest: "{{ root }}/app.tar.gz"}
+    - file: {path: "{{ root }}/restore", state: directory}
+    - unarchive: {src: "{{ root }}/app.tar.gz", dest: "{{ root }}/restore", remote_src: yes}
+"#,
+    );
+    let root = fleet.node_root("node1");
+    let first = fleet.run(&book).expect_code(0);
+    assert_changed(&first, 3);
+    assert_eq!(
+        std::fs::read_to_string(root.join("restore/app/conf/app.conf")).expect("restored"),
+        "port=1\n"
+    );
+    let before = (
+        stamp(&root.join("app.tar.gz")),
+        stamp(&root.join("restore/app/conf/app.conf")),
+    );
+    let second = fleet.run(&book).expect_code(0);
+    assert_changed(&second, 0);
+    assert_eq!(
+        (
+            stamp(&root.join("app.tar.gz")),
+            stamp(&root.join("restore/app/conf/app.conf"))
+        ),
+        before
+    );
+    // A changed source changes the archive again; check mode only reports it (the unarchive
+    // still compares against the old archive, which check mode did not replace).
+    std::fs::write(root.join("app/conf/app.conf"), "port=2\n").expect("write");
+    let check = fleet.run(&book).arg("--check").expect_code(0);
+    assert_changed(&check, 1);
+    assert_eq!(stamp(&root.join("app.tar.gz")), before.0);
+}
+
+#[test]
+fn copy_streams_large_files_and_skips_the_transfer_when_the_checksum_matches() {
+    let fleet = Fleet::up(1);
+    let big = fleet.path("files/big.bin");
+    std::fs::create_dir_all(big.parent().expect("dir")).expect("mkdir");
+    sh(&format!(
+        "head -c 20000000 /dev/urandom > {}",
+        big.display()
+    ));
+    let book = playbook(
+        &fleet,
+        "copy.yml",
+        r#"    - copy: {src: big.bin, dest: "{{ root }}/big.bin", mode: "u=rw,g=r,o=", validate: "test -s %s"}
+"#,
+    );
+    let dest = fleet.node_root("node1").join("big.bin");
+    let first = fleet.run(&book).expect_code(0);
+    assert_changed(&first, 1);
+    assert_eq!(
+        sh(&format!(
+            "cmp {} {} && echo same",
+            big.display(),
+            dest.display()
+        )),
+        "same"
+    );
+    assert_eq!(mode(&dest), 0o640);
+    let before = stamp(&dest);
+    let second = fleet.run(&book).expect_code(0);
+    assert_changed(&second, 0);
+    assert_eq!(stamp(&dest), before);
+}
+
+/// The regression the issue names: a connection lost mid-upload must leave the old file.
+#[test]
+fn copy_interrupted_mid_transfer_leaves_the_old_file_intact() {
+    let fleet = Fleet::up(1);
+    let root = fleet.node_root("node1");
+    let old = node_file(&fleet, "app.conf", "the old, good config\n");
+    let big = fleet.path("files/app.conf");
+    std::fs::create_dir_all(big.parent().expect("dir")).expect("mkdir");
+    sh(&format!("head -c 1500000000 /dev/zero > {}", big.display()));
+    let book = playbook(
+        &fleet,
+        "copy.yml",
+        "    - copy: {src: app.conf, dest: \"{{ root }}/app.conf\"}\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&book)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("drover");
+    // Wait for the temp file to start growing, then cut the connection: stop the node's sshd
+    // and kill the session processes it forked for drover (by their pids).
+    let sshd = fleet.lab.nodes[0].pid.expect("sshd pid");
+    let mut saw_temp = false;
+    for _ in 0..600 {
+        let temp = sh(&format!(
+            "find {} -maxdepth 1 -name '.app.conf.drover-tmp-*' -size +1k | head -1",
+            root.display()
+        ));
+        if !temp.is_empty() {
+            saw_temp = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(saw_temp, "the upload never started");
+    let sessions = sh(&format!("pgrep -P {sshd} || true"));
+    fleet.lab.stop_node("node1").expect("stop");
+    for pid in sessions.split_whitespace() {
+        sh(&format!("kill -9 {pid} 2>/dev/null || true"));
+    }
+    let status = child.wait().expect("drover exit");
+    assert!(!status.success(), "the copy finished before the cut");
+    assert_eq!(
+        std::fs::read_to_string(&old).expect("old file"),
+        "the old, good config\n"
+    );
+    let _ = std::fs::remove_file(&big);
+}

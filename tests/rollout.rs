@@ -385,3 +385,154 @@ fn ansible_order_values_apply_before_batching() {
         .expect_code(0);
     plan.stdout_has("batch 1: node3\n  batch 2: node2\n  batch 3: node1\n");
 }
+
+/// Puts demo-service `version` on a node (its database stays at schema 1).
+fn install_demo(fleet: &Fleet, node: &str, version: &str) {
+    let root = fleet.node_root(node);
+    let script = drover::lab::render_demo_service(version, &root).expect("render");
+    let path = root.join("opt/demo/bin/demo-service");
+    std::fs::write(&path, script).expect("write");
+    sh(&format!("chmod 755 {}", path.display()));
+}
+
+#[test]
+fn each_host_walks_its_own_chain_through_the_required_stops() {
+    let fleet = Fleet::up(3);
+    fleet.lab.seed_demo().expect("seed");
+    install_demo(&fleet, "node2", "1.1");
+    install_demo(&fleet, "node3", "1.2");
+    let playbook =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/demo-upgrade-path.yml");
+    let run = fleet
+        .run(&playbook)
+        .args(["--output", "json", "--no-journal"])
+        .expect_code(0);
+    let events = run.events();
+    let paths = events
+        .iter()
+        .find(|e| e["event"] == "upgrade_paths")
+        .expect("upgrade_paths");
+    assert_eq!(
+        paths["hosts"],
+        serde_json::json!([
+            {"host": "node2", "current": "1.1", "hops": ["1.2", "2.0"]},
+            {"host": "node3", "current": "1.2", "hops": ["2.0"]},
+            {"host": "node1", "current": "1.0", "hops": ["1.1", "1.2", "2.0"]},
+        ])
+    );
+    // Every hop's verify ran before the next hop's upgrade, for each host.
+    let node1_steps: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "phase_start" && e["host"] == "node1")
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["phase"].as_str().unwrap_or(""),
+                e["hop"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        node1_steps,
+        vec![
+            "backup ",
+            "upgrade 1.0 -> 1.1 (1/3)",
+            "migrate 1.0 -> 1.1 (1/3)",
+            "verify 1.0 -> 1.1 (1/3)",
+            "upgrade 1.1 -> 1.2 (2/3)",
+            "migrate 1.1 -> 1.2 (2/3)",
+            "verify 1.1 -> 1.2 (2/3)",
+            "upgrade 1.2 -> 2.0 (3/3)",
+            "migrate 1.2 -> 2.0 (3/3)",
+            "verify 1.2 -> 2.0 (3/3)",
+        ]
+    );
+    for node in ["node1", "node2", "node3"] {
+        let service = fleet.node_root(node).join("opt/demo/bin/demo-service");
+        assert_eq!(
+            sh(&format!("{} check", service.display())),
+            "rows=5 schema=2"
+        );
+    }
+    // Everyone is at the target now: nothing to do, nothing changed.
+    let again = fleet.run(&playbook).arg("--no-journal").expect_code(0);
+    again.stdout_has("node1: already at the target");
+    assert!(
+        again.recap("node1").contains("changed=0"),
+        "{}",
+        again.dump()
+    );
+}
+
+#[test]
+fn a_host_above_the_target_stops_the_rollout_before_anything_changes() {
+    let fleet = Fleet::up(2);
+    fleet.lab.seed_demo().expect("seed");
+    install_demo(&fleet, "node1", "3.0");
+    let playbook =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/demo-upgrade-path.yml");
+    let run = fleet.run(&playbook).arg("--no-journal").expect_code(2);
+    run.stdout_has("NO VALID UPGRADE PATH")
+        .stdout_has("node1: the host runs 3.0, above the target 2.0");
+    for node in ["node1", "node2"] {
+        assert!(
+            !fleet.node_root(node).join("backup").exists(),
+            "{node} was touched"
+        );
+    }
+}
+
+#[test]
+fn the_plan_reads_each_hosts_version_and_shows_its_own_chain() {
+    let fleet = Fleet::up(3);
+    fleet.lab.seed_demo().expect("seed");
+    install_demo(&fleet, "node1", "9.0");
+    install_demo(&fleet, "node2", "1.1");
+    install_demo(&fleet, "node3", "2.0");
+    let playbook =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/demo-upgrade-path.yml");
+    let plan = |extra: &[&str]| {
+        common::drover()
+            .arg("plan")
+            .arg(&playbook)
+            .arg("-i")
+            .arg(&fleet.lab.inventory)
+            .args(extra)
+            .expect_code(0)
+    };
+    let text = plan(&[]);
+    text.stdout_has("order (after the precheck ran on every host): node2, node3, node1")
+        .stdout_has("batch 1: node2\n")
+        .stdout_has("path: node2: 1.1 → 1.2 → 2.0")
+        .stdout_has("path: node3: 2.0 (up to date)")
+        .stdout_has("PROBLEM: node1: the host runs 9.0, above the target 2.0");
+    assert!(!text.stdout().contains("batch 2:"), "{}", text.dump());
+
+    let json = plan(&["--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout()).expect("json plan");
+    let probe = &doc["plays"][0]["probe"];
+    assert_eq!(probe["batches"], serde_json::json!([["node2"]]));
+    assert_eq!(probe["problems"][0]["host"], "node1");
+    assert_eq!(doc["plays"][0]["limits"]["max_unavailable"], 1);
+    assert_eq!(
+        doc["plays"][0]["phases"]["rollback"][0]["name"],
+        "Stop whatever is running"
+    );
+
+    plan(&["--format", "markdown"])
+        .stdout_has("| node2 | 1.1 | 1.1 → 1.2 → 2.0 |")
+        .stdout_has("## Problems");
+    let offline = plan(&["--offline"]);
+    offline.stdout_has("upgrade path: to 2.0 through 1.1, 1.2; each host's version from `{{ installed.stdout }}`, read at run time");
+    assert!(
+        !offline.stdout().contains("path: node"),
+        "{}",
+        offline.dump()
+    );
+    // The plan changed nothing: every node still runs what it ran, nothing was backed up.
+    for (node, version) in [("node1", "9.0"), ("node2", "1.1"), ("node3", "2.0")] {
+        let service = fleet.node_root(node).join("opt/demo/bin/demo-service");
+        assert_eq!(sh(&format!("{} version", service.display())), version);
+        assert!(!fleet.node_root(node).join("backup").exists(), "{node}");
+    }
+}

@@ -13,6 +13,11 @@ pub enum Event {
     PlaybookStart {
         playbook: String,
         check: bool,
+        /// The run's journal, when one is written.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        journal: Option<String>,
+        /// This run continues an interrupted one.
+        resumed: bool,
     },
     PlayStart {
         name: String,
@@ -41,6 +46,7 @@ pub enum Event {
         task: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         phase: Option<Phase>,
+        module: String,
         status: Status,
         item: Value,
         result: Value,
@@ -87,9 +93,20 @@ pub enum Event {
     PrecheckFailed {
         hosts: Vec<String>,
     },
+    /// Each host's hop chain, computed after the precheck.
+    UpgradePaths {
+        hosts: Vec<HostPath>,
+    },
+    /// Some host has no valid upgrade path: the rollout is abandoned with nothing changed.
+    UpgradePathInvalid {
+        problems: Vec<(String, String)>,
+    },
     PhaseStart {
         host: String,
         phase: Phase,
+        /// `1.0 -> 1.1 (1/3)` when the host walks an upgrade path.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hop: Option<String>,
         /// The host's position in the rollout (1-based) and the rollout's size.
         position: usize,
         total: usize,
@@ -120,6 +137,21 @@ pub enum Event {
         reason: String,
         untouched: Vec<String>,
     },
+    /// Outside the maintenance window with `--wait-for-window`: nothing starts until `until`.
+    WindowWait {
+        /// RFC 3339 instant the next window opens.
+        until: String,
+        seconds: f64,
+        why: String,
+    },
+    /// The maintenance window closed (or the next batch would not finish inside it): nothing
+    /// new starts, hosts in flight finished; the run is resumable.
+    WindowClosed {
+        reason: String,
+        untouched: Vec<String>,
+        /// RFC 3339 instant the next window opens, if one does within a week.
+        next_open: Option<String>,
+    },
     /// The rollout's per-host table.
     RolloutEnd {
         hosts: Vec<HostRow>,
@@ -135,10 +167,12 @@ pub enum Event {
 }
 
 /// Where a host ended up in a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HostOutcome {
     Upgraded,
+    /// Already at the upgrade path's target: nothing to do.
+    UpToDate,
     /// A phase failed and the rollback phase restored the host.
     RolledBack,
     /// A phase failed and so did the rollback: the host needs a human.
@@ -154,6 +188,7 @@ impl HostOutcome {
     pub fn name(self) -> &'static str {
         match self {
             HostOutcome::Upgraded => "UPGRADED",
+            HostOutcome::UpToDate => "UP_TO_DATE",
             HostOutcome::RolledBack => "ROLLED_BACK",
             HostOutcome::RollbackFailed => "ROLLBACK_FAILED",
             HostOutcome::Failed => "FAILED",
@@ -161,6 +196,15 @@ impl HostOutcome {
             HostOutcome::Untouched => "UNTOUCHED",
         }
     }
+}
+
+/// A host's way from its current version to the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostPath {
+    pub host: String,
+    pub current: String,
+    /// Versions after `current`, in order; empty when already at the target.
+    pub hops: Vec<String>,
 }
 
 /// One line of the rollout's final table.

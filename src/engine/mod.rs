@@ -17,10 +17,12 @@ mod vars;
 pub use events::{Event, HostOutcome, HostStats, Status};
 
 use crate::inventory::{Inventory, Vars};
-use crate::plan::Plan;
+use crate::journal::{Journal, Progress, Record};
+use crate::plan::{Plan, PlayPlan};
 use crate::playbook::Playbook;
 use crate::template::{Templates, from_json};
 use crate::transport::{Connection, Connector, TransportConfig};
+use crate::window::Clock;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -39,6 +41,14 @@ pub struct RunConfig {
     /// Asked after a rollout's canary batch when it has `confirm_canary`; `None` (`--yes`)
     /// continues without asking.
     pub confirm: Option<Confirm>,
+    /// Where every step is recorded before it proceeds (none in check mode).
+    pub journal: Option<Arc<Journal>>,
+    /// What an interrupted run already did, when resuming it.
+    pub resume: Option<Progress>,
+    /// "Now" for maintenance windows (the system clock, or a simulated one).
+    pub clock: Arc<dyn Clock>,
+    /// Outside a window, sleep until the next one opens instead of stopping.
+    pub wait_for_window: bool,
 }
 
 pub type EventSink = mpsc::UnboundedSender<Event>;
@@ -54,17 +64,26 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// A rollout halted (failure budget, no capacity, canary not confirmed).
     pub halted: bool,
+    /// A rollout stopped because its maintenance window closed (or would before the next
+    /// batch could finish): resumable.
+    pub window_closed: bool,
 }
 
 /// A rollout halted early and left hosts untouched.
 pub const EXIT_HALTED: i32 = 6;
+/// A rollout stopped at the end of its maintenance window; `drover resume` continues it.
+pub const EXIT_WINDOW_CLOSED: i32 = 7;
+/// Interrupted (Ctrl-C, SIGTERM); `drover resume` continues it.
+pub const EXIT_INTERRUPTED: i32 = 99;
 
 impl RunSummary {
     /// Ansible's exit codes: 2 a host failed, 3 a host unreachable, 99 interrupted; and 6
-    /// when a rollout halted early.
+    /// when a rollout halted early, 7 when its window closed.
     pub fn exit_code(&self) -> i32 {
         if self.interrupted {
-            99
+            EXIT_INTERRUPTED
+        } else if self.window_closed {
+            EXIT_WINDOW_CLOSED
         } else if self.halted {
             EXIT_HALTED
         } else if self.stats.values().any(|s| s.failed > 0) {
@@ -102,15 +121,57 @@ struct Shared {
     config: RunConfig,
     events: EventSink,
     forks: Semaphore,
+    journal_failed: std::sync::atomic::AtomicBool,
 }
 
 /// Asks the operator whether to continue after the canary batch; `None` answers yes.
 pub type Confirm = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl Shared {
+    fn new(
+        playbook: Arc<Playbook>,
+        inventory: Arc<Inventory>,
+        config: RunConfig,
+        events: EventSink,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            forks: Semaphore::new(config.forks.max(1)),
+            journal_failed: std::sync::atomic::AtomicBool::new(false),
+            connector: Connector::new(config.transport.clone()),
+            templates: Templates::new(),
+            playbook,
+            inventory,
+            config,
+            events,
+        })
+    }
+
     fn emit(&self, event: Event) {
         // A reporter that went away is not the run's problem.
         let _ = self.events.send(event);
+    }
+
+    /// Writes a journal record (fsynced) before the step it describes goes on. A journal
+    /// that cannot be written stops the rollout from starting anything new: a step that is
+    /// not recorded could not be resumed.
+    fn record(&self, record: Record) {
+        let Some(journal) = &self.config.journal else {
+            return;
+        };
+        if let Err(err) = journal.record(&record)
+            && !self
+                .journal_failed
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.emit(Event::Warning {
+                message: format!("{err}; nothing new will start"),
+            });
+        }
+    }
+
+    fn journal_failed(&self) -> bool {
+        self.journal_failed
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -123,23 +184,29 @@ pub async fn run(
     events: EventSink,
     interrupts: Interrupts,
 ) -> RunSummary {
-    let shared = Arc::new(Shared {
-        forks: Semaphore::new(config.forks.max(1)),
-        connector: Connector::new(config.transport.clone()),
-        templates: Templates::new(),
-        playbook: playbook.clone(),
-        inventory,
-        config,
-        events,
-    });
+    let shared = Shared::new(playbook.clone(), inventory, config, events);
     shared.emit(Event::PlaybookStart {
         playbook: playbook.path.display().to_string(),
         check: shared.config.check,
+        journal: shared
+            .config
+            .journal
+            .as_ref()
+            .map(|j| j.path().display().to_string()),
+        resumed: shared.config.resume.is_some(),
     });
 
     let mut state = RunState::default();
     for play_plan in &plan.plays {
         let play = &playbook.plays[play_plan.play];
+        if shared
+            .config
+            .resume
+            .as_ref()
+            .is_some_and(|p| p.plays_done.contains(&play_plan.play))
+        {
+            continue;
+        }
         shared.emit(Event::PlayStart {
             name: play.name.clone(),
             pattern: play_plan.pattern.clone(),
@@ -154,16 +221,13 @@ pub async fn run(
         }
         for name in &play_plan.hosts {
             state.stats.entry(name.clone()).or_default();
-            state
-                .hosts
-                .entry(name.clone())
-                .or_insert_with(|| HostState {
-                    name: name.clone(),
-                    conn: None,
-                    facts: Map::new(),
-                    failed: false,
-                    unreachable: false,
-                });
+            state.host(name);
+        }
+        // Hosts that failed or were unreachable in an earlier play take no part in this one,
+        // as in Ansible.
+        let play_plan = &state.without_fallen(play_plan, play);
+        if play_plan.hosts.is_empty() {
+            continue;
         }
         let scope = Arc::new(play_scope(&shared, play_plan));
         let flow = if play_plan.rollout {
@@ -174,6 +238,9 @@ pub async fn run(
         if flow == Flow::Stop {
             break;
         }
+        shared.record(Record::PlayEnd {
+            play: play_plan.play,
+        });
     }
 
     for host in state.hosts.values() {
@@ -190,7 +257,103 @@ pub async fn run(
         stats,
         interrupted: state.interrupted,
         halted: state.halted,
+        window_closed: state.window_closed,
     }
+}
+
+/// What `drover plan` learns about a rollout by running its `precheck` on every host (a
+/// precheck is read-only by contract: a run executes it before anything changes too).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Probe {
+    /// Index into `Playbook::plays`.
+    pub play: usize,
+    /// The rollout order once the precheck's facts are known (`order_by` may use them).
+    pub order: Vec<String>,
+    /// The batches of the hosts that have work to do (not up to date, not failed).
+    pub batches: Vec<Vec<String>>,
+    /// Each host's current version and hop chain, for a rollout with `upgrade_path`.
+    pub paths: Vec<events::HostPath>,
+    /// Hosts whose precheck failed, that were unreachable, or that have no valid path: a
+    /// run would stop before changing anything.
+    pub problems: Vec<ProbeProblem>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProbeProblem {
+    pub host: String,
+    pub why: String,
+}
+
+/// Runs the precheck of every rollout in `plan` that has something to learn from it (an
+/// upgrade path, or an order that depends on its facts), on every host, and nothing else.
+pub async fn probe(
+    playbook: Arc<Playbook>,
+    inventory: Arc<Inventory>,
+    plan: &Plan,
+    config: RunConfig,
+) -> Vec<Probe> {
+    let (events, mut received) = mpsc::unbounded_channel();
+    let shared = Shared::new(playbook.clone(), inventory, config, events);
+    let mut state = RunState::default();
+    let mut probes = Vec::new();
+    for play_plan in &plan.plays {
+        let play = &playbook.plays[play_plan.play];
+        let learns = play.upgrade_path.is_some() || play_plan.order_deferred.is_some();
+        if !play_plan.rollout || !learns || play_plan.hosts.is_empty() {
+            continue;
+        }
+        // Each rollout is probed on its own: fresh facts, the connection kept.
+        for name in &play_plan.hosts {
+            let host = state.host(name);
+            host.facts.clear();
+            host.failed = false;
+            host.unreachable = false;
+        }
+        let scope = Arc::new(play_scope(&shared, play_plan));
+        let mut probe = rollout::probe(&shared, &scope, play_plan, &mut state).await;
+        // Why a host failed its precheck: the first failure the engine reported for it.
+        let mut failures: IndexMap<String, String> = IndexMap::new();
+        while let Ok(event) = received.try_recv() {
+            if let Event::HostResult {
+                host,
+                task,
+                status: Status::Failed | Status::Unreachable,
+                result,
+                ignored: false,
+                ..
+            } = event
+            {
+                let msg = result
+                    .get("msg")
+                    .and_then(Value::as_str)
+                    .unwrap_or("failed")
+                    .to_string();
+                failures.entry(host).or_insert(format!("{task}: {msg}"));
+            }
+        }
+        for host in &play_plan.hosts {
+            if state.hosts.get(host).is_some_and(HostState::live) {
+                continue;
+            }
+            let why = failures
+                .shift_remove(host)
+                .unwrap_or_else(|| "the precheck failed".to_string());
+            probe.problems.insert(
+                0,
+                ProbeProblem {
+                    host: host.clone(),
+                    why,
+                },
+            );
+        }
+        probes.push(probe);
+    }
+    for host in state.hosts.values() {
+        if let Some(conn) = &host.conn {
+            conn.close().await;
+        }
+    }
+    probes
 }
 
 /// What the run carries from play to play.
@@ -201,9 +364,24 @@ struct RunState {
     interrupted: bool,
     /// A rollout halted with hosts it never started.
     halted: bool,
+    /// A rollout stopped at the end of its maintenance window.
+    window_closed: bool,
 }
 
 impl RunState {
+    /// The host's state, created fresh (not yet connected) on first use.
+    fn host(&mut self, name: &str) -> &mut HostState {
+        self.hosts
+            .entry(name.to_string())
+            .or_insert_with(|| HostState {
+                name: name.to_string(),
+                conn: None,
+                facts: Map::new(),
+                failed: false,
+                unreachable: false,
+            })
+    }
+
     fn count(&mut self, host: &str, verdict: &task::Verdict) {
         if let Some(s) = self.stats.get_mut(host) {
             s.count(verdict.status, verdict.ignored);
@@ -238,6 +416,23 @@ impl RunState {
         // Keep inventory order for the next task's scheduling and the recap.
         self.hosts
             .sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
+    }
+
+    /// The play's plan without the hosts that fell in earlier plays, re-batched.
+    fn without_fallen(&self, play_plan: &PlayPlan, play: &crate::playbook::Play) -> PlayPlan {
+        let hosts = self.live(&play_plan.hosts);
+        if hosts.len() == play_plan.hosts.len() {
+            return play_plan.clone();
+        }
+        let sizes = match (&play.rolling, play_plan.rollout) {
+            (Some(rolling), true) => rolling.batch.as_slice(),
+            _ => play.serial.as_slice(),
+        };
+        PlayPlan {
+            batches: crate::plan::split(&hosts, sizes),
+            hosts,
+            ..play_plan.clone()
+        }
     }
 
     fn live(&self, hosts: &[String]) -> Vec<String> {

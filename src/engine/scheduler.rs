@@ -131,6 +131,25 @@ impl Scheduler {
         }
     }
 
+    /// Whether [`Scheduler::decide`] would start a host now, and if so whether it is the
+    /// first of its batch: what a maintenance window gates.
+    pub fn next_start(&self) -> Option<bool> {
+        let can_start = self.halt.is_none()
+            && self.failed <= self.max_failed
+            && !self.queue.is_empty()
+            && self.unavailable() < self.max_unavailable;
+        can_start.then(|| self.queue.len() == self.batches[self.batch].len())
+    }
+
+    /// The batch being worked on (0-based) and its size.
+    pub fn batch(&self) -> (usize, usize) {
+        (self.batch, self.batches.get(self.batch).map_or(0, Vec::len))
+    }
+
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
     /// Moves on to the next batch after [`Decision::BatchDone`].
     pub fn next_batch(&mut self) {
         if self.batch + 1 < self.batches.len() {
@@ -141,6 +160,19 @@ impl Scheduler {
 
     pub fn finished(&mut self, end: HostEnd) {
         self.running = self.running.saturating_sub(1);
+        match end {
+            HostEnd::Verified => {}
+            HostEnd::Restored => self.failed += 1,
+            HostEnd::Broken => {
+                self.failed += 1;
+                self.broken += 1;
+            }
+        }
+    }
+
+    /// Counts a host that ended in an earlier, interrupted run of this rollout (a resume):
+    /// its failure still counts against the budget, and a broken host still holds a slot.
+    pub fn carried(&mut self, end: HostEnd) {
         match end {
             HostEnd::Verified => {}
             HostEnd::Restored => self.failed += 1,
@@ -165,6 +197,42 @@ impl Scheduler {
             left.extend(batch);
         }
         left
+    }
+}
+
+/// How long a batch is likely to take, from the batches so far: a batch runs in waves of at
+/// most `max_unavailable` hosts, so the estimate is the slowest wave seen times the waves the
+/// next batch needs. Unknown until a batch has finished.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    max_unavailable: usize,
+    slowest_wave: Option<std::time::Duration>,
+}
+
+impl Pace {
+    pub fn new(max_unavailable: usize) -> Self {
+        Pace {
+            max_unavailable: max_unavailable.max(1),
+            slowest_wave: None,
+        }
+    }
+
+    fn waves(&self, hosts: usize) -> u32 {
+        let waves = hosts
+            .max(1)
+            .div_ceil(self.max_unavailable.min(hosts.max(1)));
+        u32::try_from(waves).unwrap_or(u32::MAX)
+    }
+
+    /// A batch of `hosts` took `took`.
+    pub fn finished(&mut self, hosts: usize, took: std::time::Duration) {
+        let wave = took / self.waves(hosts);
+        self.slowest_wave = Some(self.slowest_wave.map_or(wave, |w| w.max(wave)));
+    }
+
+    pub fn estimate(&self, hosts: usize) -> Option<std::time::Duration> {
+        self.slowest_wave
+            .map(|w| w.saturating_mul(self.waves(hosts)))
     }
 }
 
@@ -315,5 +383,41 @@ mod tests {
         s.finished(HostEnd::Verified);
         assert_eq!(s.decide(), Decision::Start(2));
         assert_eq!(s.untouched(), vec![3]);
+    }
+
+    #[test]
+    fn pace_scales_the_slowest_wave_to_the_next_batch() {
+        use std::time::Duration;
+        let mut pace = Pace::new(2);
+        assert_eq!(pace.estimate(4), None);
+        // 1 host, one wave, 10 minutes.
+        pace.finished(1, Duration::from_secs(600));
+        assert_eq!(pace.estimate(1), Some(Duration::from_secs(600)));
+        // 4 hosts with 2 at a time: two waves.
+        assert_eq!(pace.estimate(4), Some(Duration::from_secs(1200)));
+        // A faster batch does not lower the estimate: the slowest wave counts.
+        pace.finished(4, Duration::from_secs(400));
+        assert_eq!(pace.estimate(3), Some(Duration::from_secs(1200)));
+        pace.finished(2, Duration::from_secs(900));
+        assert_eq!(pace.estimate(2), Some(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn next_start_says_when_a_batch_begins() {
+        let mut s = Scheduler::new(vec![vec![0, 1], vec![2]], 1, 0);
+        assert_eq!(s.next_start(), Some(true));
+        assert_eq!(s.decide(), Decision::Start(0));
+        // At capacity: nothing starts until host 0 finishes.
+        assert_eq!(s.next_start(), None);
+        s.finished(HostEnd::Verified);
+        assert_eq!(s.next_start(), Some(false));
+        assert_eq!(s.decide(), Decision::Start(1));
+        s.finished(HostEnd::Verified);
+        assert_eq!(s.next_start(), None);
+        assert_eq!(s.decide(), Decision::BatchDone(0));
+        s.next_batch();
+        assert_eq!(s.next_start(), Some(true));
+        s.stop();
+        assert_eq!(s.next_start(), None);
     }
 }

@@ -149,32 +149,32 @@ impl Job {
         let task = self.task();
         let shared = &self.shared;
         let name = task.display_name();
-        let vars = match self.context(host) {
-            Ok(vars) => vars,
-            Err(err) => return self.finish(host, fail_result(&err.to_string()), false, None),
-        };
+        let context = self.context(host);
+        let vars = &context.vars;
+        // A failure that names an undefined variable says why that variable is undefined.
+        let failed = |msg: String| fail_result(&context.explain(msg));
 
         let items: Option<Vec<Value>> = match &task.loop_items {
             None => None,
-            Some(node) => match self.render_loop(node, &vars) {
+            Some(node) => match self.render_loop(node, vars) {
                 Ok(items) => Some(items),
-                Err(msg) => return self.finish(host, fail_result(&msg), false, None),
+                Err(msg) => return self.finish(host, failed(msg), false, None),
             },
         };
 
         let Some(items) = items else {
-            let result = self.run_item(host, &vars, None).await;
+            let result = self.run_item(host, vars, None).await;
             return match result {
                 Ok((result, diff)) => self.finish(host, result, false, diff),
                 Err(Stop::Unreachable(msg)) => self.unreachable(host, &msg),
-                Err(Stop::Failed(msg)) => self.finish(host, fail_result(&msg), false, None),
+                Err(Stop::Failed(msg)) => self.finish(host, failed(msg), false, None),
             };
         };
 
         let mut results = Vec::with_capacity(items.len());
         let mut diffs = Vec::new();
         for item in items {
-            match self.run_item(host, &vars, Some(&item)).await {
+            match self.run_item(host, vars, Some(&item)).await {
                 Ok((mut result, diff)) => {
                     result.insert("item".into(), item.clone());
                     result.insert("ansible_loop_var".into(), json!("item"));
@@ -182,6 +182,7 @@ impl Job {
                         host: host.name.clone(),
                         task: name.clone(),
                         phase: self.phase(),
+                        module: task.module.to_string(),
                         status: status_of(&result),
                         item: item.clone(),
                         result: Value::Object(result.clone()),
@@ -191,12 +192,13 @@ impl Job {
                 }
                 Err(Stop::Unreachable(msg)) => return self.unreachable(host, &msg),
                 Err(Stop::Failed(msg)) => {
-                    let mut result = fail_result(&msg);
+                    let mut result = failed(msg);
                     result.insert("item".into(), item.clone());
                     shared.emit(Event::HostItem {
                         host: host.name.clone(),
                         task: name.clone(),
                         phase: self.phase(),
+                        module: task.module.to_string(),
                         status: Status::Failed,
                         item,
                         result: Value::Object(result.clone()),
@@ -228,12 +230,12 @@ impl Job {
     }
 
     /// The variables this task sees on `host` (for `order_by` after the precheck).
-    pub fn context_for(&self, host: &HostState) -> Result<Map<String, Value>, TemplateError> {
-        self.context(host)
+    pub fn context_for(&self, host: &HostState) -> Map<String, Value> {
+        self.context(host).vars
     }
 
     /// The task's variables on this host, before any loop item.
-    fn context(&self, host: &HostState) -> Result<Map<String, Value>, TemplateError> {
+    fn context(&self, host: &HostState) -> vars::HostVars {
         let shared = &self.shared;
         let empty = IndexMap::new();
         let inv_host = shared.inventory.hosts.get(&host.name);
@@ -391,7 +393,9 @@ impl Job {
         if !module.spec().local && host.conn.is_none() {
             host.conn = Some(self.connect(&vars).await?);
         }
+        let location = source.location(task.module_span);
         let context = Context {
+            location: &location,
             host: &host.name,
             conn: host.conn.as_ref(),
             check: shared.config.check,
@@ -523,10 +527,7 @@ impl Job {
         let Some(node) = &self.task().ignore_errors else {
             return false;
         };
-        let Ok(vars) = self.context(host) else {
-            return false;
-        };
-        let ctx = vars::jinja(&self.scope, &vars);
+        let ctx = vars::jinja(&self.scope, &self.context(host).vars);
         self.shared
             .templates
             .is_true(node, &ctx, &self.shared.playbook.source)

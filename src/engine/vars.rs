@@ -18,6 +18,29 @@ pub struct PlayScope {
     pub groups: minijinja::Value,
 }
 
+/// A host's variables at one task, and the variables whose templates could not be rendered.
+pub struct HostVars {
+    pub vars: Map<String, Value>,
+    /// Variables left undefined because their template failed, with why; a task that uses
+    /// one is told the reason (Ansible renders variables lazily, so an unused broken variable
+    /// is no error).
+    pub unresolved: Vec<(String, TemplateError)>,
+}
+
+impl HostVars {
+    /// Adds the reason to an "undefined variable `x`" message when `x` is unresolved.
+    pub fn explain(&self, message: String) -> String {
+        for (name, why) in &self.unresolved {
+            if message.contains(&format!("undefined variable `{name}`"))
+                || message.contains(&format!("undefined variable `{name}."))
+            {
+                return format!("{message} (its definition failed: {why})");
+            }
+        }
+        message
+    }
+}
+
 /// Builds the variables for one host at one task.
 #[allow(clippy::too_many_arguments)]
 pub fn host_context(
@@ -30,7 +53,7 @@ pub fn host_context(
     group_names: &[String],
     facts: &Map<String, Value>,
     extra_vars: &Vars,
-) -> Result<Map<String, Value>, TemplateError> {
+) -> HostVars {
     let mut vars: Map<String, Value> = scope.magic.clone();
     vars.insert("inventory_hostname".into(), Value::from(host));
     vars.insert(
@@ -41,36 +64,51 @@ pub fn host_context(
     for (k, v) in inventory_vars {
         vars.insert(k.clone(), v.clone());
     }
+    // Registered results and extra vars are known from the start, so templates in inventory
+    // and play variables can use them.
+    for (k, v) in facts {
+        vars.insert(k.clone(), v.clone());
+    }
     for (k, v) in extra_vars {
         vars.insert(k.clone(), v.clone());
     }
-    let origin_inventory = Origin::File("inventory");
+    let overridden = |k: &str| facts.contains_key(k) || extra_vars.contains_key(k);
+    let mut unresolved = Vec::new();
     // Inventory vars may hold templates (`url: "http://{{ ansible_host }}"`).
     for (k, v) in inventory_vars {
-        if extra_vars.contains_key(k) || !contains_template(v) {
+        if overridden(k) || !contains_template(v) {
             continue;
         }
-        let rendered = templates.render_json(v, &jinja(scope, &vars), origin_inventory)?;
-        vars.insert(k.clone(), rendered);
+        match templates.render_json(v, &jinja(scope, &vars), Origin::File("inventory")) {
+            Ok(rendered) => {
+                vars.insert(k.clone(), rendered);
+            }
+            Err(err) => {
+                vars.remove(k);
+                unresolved.push((k.clone(), err));
+            }
+        }
     }
     let play = &playbook.plays[play_index];
     for (key, node) in &play.vars {
-        if extra_vars.contains_key(&key.name) {
+        if overridden(&key.name) {
             continue;
         }
         if !node_contains_template(node) {
             vars.insert(key.name.clone(), node.to_json());
             continue;
         }
-        let value = templates.render_node(node, &jinja(scope, &vars), &playbook.source)?;
-        vars.insert(key.name.clone(), value);
-    }
-    for (k, v) in facts {
-        if !extra_vars.contains_key(k) {
-            vars.insert(k.clone(), v.clone());
+        match templates.render_node(node, &jinja(scope, &vars), &playbook.source) {
+            Ok(value) => {
+                vars.insert(key.name.clone(), value);
+            }
+            Err(err) => {
+                vars.remove(&key.name);
+                unresolved.push((key.name.clone(), err));
+            }
         }
     }
-    Ok(vars)
+    HostVars { vars, unresolved }
 }
 
 /// The minijinja view of a context, with the shared `hostvars`/`groups` attached.

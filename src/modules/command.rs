@@ -98,28 +98,8 @@ async fn run(ctx: &Context<'_>, args: Args, shell: bool) -> Result<Outcome, Modu
         (line.clone(), line)
     };
     let conn = ctx.conn()?;
-
-    for (arg, exists_means_skip) in [("creates", true), ("removes", false)] {
-        if let Some(path) = args.str(arg)? {
-            let probe = conn
-                .exec(&format!("test -e {}", shell_quote(&path)), None)
-                .await?;
-            let exists = probe.exit_status == Some(0);
-            if exists == exists_means_skip {
-                let msg = if exists_means_skip {
-                    format!("Did not run command since '{path}' exists")
-                } else {
-                    format!("Did not run command since '{path}' does not exist")
-                };
-                let mut outcome = Outcome {
-                    msg: Some(msg),
-                    ..Outcome::default()
-                };
-                outcome.data.insert("cmd".into(), json!(display));
-                outcome.data.insert("rc".into(), json!(0));
-                return Ok(outcome);
-            }
-        }
+    if let Some(done) = already_done(ctx, &args, &display).await? {
+        return Ok(done);
     }
     if ctx.check {
         return Ok(Outcome {
@@ -146,7 +126,54 @@ async fn run(ctx: &Context<'_>, args: Args, shell: bool) -> Result<Outcome, Modu
     let out = conn.exec(&full, stdin).await?;
     let delta = started.elapsed();
 
-    let strip = args.bool("strip_empty_ends", true)?;
+    Ok(result(
+        &out,
+        &display,
+        delta,
+        args.bool("strip_empty_ends", true)?,
+    ))
+}
+
+/// `creates`/`removes`: the outcome when they say the work is already done.
+pub(super) async fn already_done(
+    ctx: &Context<'_>,
+    args: &Args,
+    display: &str,
+) -> Result<Option<Outcome>, ModuleError> {
+    let conn = ctx.conn()?;
+    for (arg, exists_means_skip) in [("creates", true), ("removes", false)] {
+        if let Some(path) = args.str(arg)? {
+            let probe = conn
+                .exec(&format!("test -e {}", shell_quote(&path)), None)
+                .await?;
+            let exists = probe.exit_status == Some(0);
+            if exists == exists_means_skip {
+                let msg = if exists_means_skip {
+                    format!("Did not run command since '{path}' exists")
+                } else {
+                    format!("Did not run command since '{path}' does not exist")
+                };
+                let mut outcome = Outcome {
+                    msg: Some(msg),
+                    ..Outcome::default()
+                };
+                outcome.data.insert("cmd".into(), json!(display));
+                outcome.data.insert("rc".into(), json!(0));
+                return Ok(Some(outcome));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Ansible's command result: rc, stdout/stderr (and their lines), cmd, delta; failed on a
+/// non-zero exit.
+pub(super) fn result(
+    out: &crate::transport::ExecOutput,
+    display: &str,
+    delta: std::time::Duration,
+    strip: bool,
+) -> Outcome {
     let text = |bytes: &[u8]| {
         let s = String::from_utf8_lossy(bytes).into_owned();
         if strip {
@@ -181,7 +208,7 @@ async fn run(ctx: &Context<'_>, args: Args, shell: bool) -> Result<Outcome, Modu
     data.insert("stdout".into(), json!(stdout));
     data.insert("stderr".into(), json!(stderr));
     data.insert("delta".into(), json!(format!("{:.6}", delta.as_secs_f64())));
-    Ok(outcome)
+    outcome
 }
 
 #[cfg(test)]

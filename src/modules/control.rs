@@ -1,4 +1,5 @@
-//! Modules that run on the control machine only: `debug`, `fail`, `assert`, `set_fact`.
+//! Modules that run on the control machine only: `debug`, `fail`, `assert`, `set_fact`,
+//! `pause`, `meta`.
 
 use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::{Origin, to_json, truthy};
@@ -8,6 +9,8 @@ pub struct Debug;
 pub struct Fail;
 pub struct Assert;
 pub struct SetFact;
+pub struct Pause;
+pub struct Meta;
 
 static DEBUG: ModuleSpec = ModuleSpec {
     name: "debug",
@@ -50,14 +53,32 @@ static SET_FACT: ModuleSpec = ModuleSpec {
     any_args: true,
 };
 
+static PAUSE: ModuleSpec = ModuleSpec {
+    name: "pause",
+    args: &["seconds", "minutes", "prompt", "echo"],
+    required: &[],
+    one_of: &[],
+    free_form: false,
+    local: true,
+    any_args: false,
+};
+
+static META: ModuleSpec = ModuleSpec {
+    name: "meta",
+    args: &[],
+    required: &["_raw_params"],
+    one_of: &[],
+    free_form: true,
+    local: true,
+    any_args: false,
+};
+
 module!(Debug, DEBUG, debug);
 
 async fn debug(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let mut outcome = Outcome::default();
     if let Some(var) = args.str("var")? {
-        let value = ctx
-            .templates
-            .eval(&var, ctx.vars, Origin::File("debug var"));
+        let value = ctx.templates.eval(&var, ctx.vars, Origin::At(ctx.location));
         let shown = match value {
             Ok(v) => to_json(&v),
             Err(_) => json!("VARIABLE IS NOT DEFINED!"),
@@ -94,7 +115,9 @@ async fn assert(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
         let holds = match condition {
             Value::Bool(b) => *b,
             Value::String(expr) => {
-                let value = ctx.templates.eval(expr, ctx.vars, Origin::File("assert"))?;
+                let value = ctx
+                    .templates
+                    .eval(expr, ctx.vars, Origin::At(ctx.location))?;
                 truthy(&value)
             }
             other => truthy(&crate::template::from_json(other)),
@@ -161,4 +184,65 @@ fn is_identifier(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+module!(Pause, PAUSE, pause);
+
+/// Waits `seconds` or `minutes` on the control machine, in check mode too (as Ansible).
+async fn pause(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    if args.str("prompt")?.is_some() {
+        return Err(ModuleError::Args {
+            message: "pause: `prompt` is not supported by drover yet (the terminal belongs to \
+                      the reporter); use `seconds` or `minutes`"
+                .to_string(),
+        });
+    }
+    let seconds = match (args.float("seconds")?, args.float("minutes")?) {
+        (Some(s), None) => s,
+        (None, Some(m)) => m * 60.0,
+        (None, None) => {
+            return Err(ModuleError::Args {
+                message: "pause needs `seconds` or `minutes` (waiting for a key press is not \
+                          supported yet)"
+                    .to_string(),
+            });
+        }
+        (Some(_), Some(_)) => {
+            return Err(ModuleError::Args {
+                message: "pause takes `seconds` or `minutes`, not both".to_string(),
+            });
+        }
+    };
+    if !(0.0..=86400.0).contains(&seconds) {
+        return Err(ModuleError::Args {
+            message: format!("pause: {seconds} seconds is out of range (0 to 1 day)"),
+        });
+    }
+    let started = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+    let mut outcome = Outcome::default();
+    outcome
+        .data
+        .insert("delta".into(), json!(started.elapsed().as_secs()));
+    outcome.data.insert("user_input".into(), json!(""));
+    outcome.data.insert("echo".into(), json!(true));
+    Ok(outcome)
+}
+
+module!(Meta, META, meta);
+
+/// Only `noop` is meaningful without engine support; the others fail clearly rather than be
+/// silently ignored.
+async fn meta(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+    let action = args.required_str("_raw_params")?;
+    match action.trim() {
+        "noop" => Ok(Outcome::default()),
+        known @ ("flush_handlers" | "refresh_inventory" | "clear_facts" | "clear_host_errors"
+        | "end_play" | "end_host" | "end_batch" | "end_role" | "reset_connection") => Ok(
+            Outcome::failed(format!("meta: `{known}` is not supported by drover yet")),
+        ),
+        other => Err(ModuleError::Args {
+            message: format!("meta: unknown action `{other}`"),
+        }),
+    }
 }

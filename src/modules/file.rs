@@ -1,7 +1,9 @@
 //! `copy` and `template`: put a file on the host with the wanted content and mode. The node is
 //! asked for the file's checksum, mode and owner first; the file is written only when they
 //! differ, atomically (temp file and rename, by the transport), so a dropped connection never
-//! leaves a half-written config file.
+//! leaves a half-written config file. A local `src` is hashed and uploaded in chunks (never
+//! held whole), and not sent at all when the node's checksum already matches; `validate`
+//! checks a temp copy beside `dest` before it is renamed into place.
 
 use super::{Args, Context, FileDiff, ModuleError, ModuleSpec, Outcome};
 use crate::template::{Origin, shell_quote};
@@ -15,7 +17,16 @@ pub struct Template;
 static COPY: ModuleSpec = ModuleSpec {
     name: "copy",
     args: &[
-        "src", "content", "dest", "mode", "owner", "group", "force", "backup",
+        "src",
+        "content",
+        "dest",
+        "mode",
+        "owner",
+        "group",
+        "force",
+        "backup",
+        "validate",
+        "remote_src",
     ],
     required: &["dest"],
     one_of: &[&["src", "content"]],
@@ -26,7 +37,9 @@ static COPY: ModuleSpec = ModuleSpec {
 
 static TEMPLATE: ModuleSpec = ModuleSpec {
     name: "template",
-    args: &["src", "dest", "mode", "owner", "group", "force", "backup"],
+    args: &[
+        "src", "dest", "mode", "owner", "group", "force", "backup", "validate",
+    ],
     required: &["src", "dest"],
     one_of: &[],
     free_form: false,
@@ -40,21 +53,84 @@ const MAX_DIFF_BYTES: u64 = 100 * 1024;
 module!(Copy, COPY, copy);
 
 async fn copy(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
-    let (content, src) = match args.0.get("content") {
-        Some(Value::String(s)) => (s.clone().into_bytes(), None),
+    let (payload, src) = match args.0.get("content") {
+        Some(Value::String(s)) => (Payload::Bytes(s.clone().into_bytes()), None),
         Some(Value::Null) | None => {
             let src = args.required_str("src")?;
+            if args.bool("remote_src", false)? {
+                return Err(ModuleError::Args {
+                    message: "copy: `remote_src: yes` is not supported yet".to_string(),
+                });
+            }
             let path = find_local(ctx.playbook_dir, "files", &src)?;
-            let bytes = std::fs::read(&path).map_err(|source| ModuleError::Local {
-                path: path.display().to_string(),
-                source,
-            })?;
-            (bytes, Some(src))
+            // Hashed in chunks and later streamed: a large file is never held whole.
+            let sha1 = super::transfer::local_sha1(&path)
+                .await?
+                .unwrap_or_default();
+            let size = std::fs::metadata(&path)
+                .map_err(|source| ModuleError::Local {
+                    path: path.display().to_string(),
+                    source,
+                })?
+                .len();
+            (Payload::File { path, size, sha1 }, Some(src))
         }
         // Ansible writes non-string content as JSON.
-        Some(other) => (other.to_string().into_bytes(), None),
+        Some(other) => (Payload::Bytes(other.to_string().into_bytes()), None),
     };
-    put_file(ctx, &args, content, src.as_deref()).await
+    put_file(ctx, &args, payload, src.as_deref()).await
+}
+
+/// What `copy`/`template` write: rendered or given bytes, or a local file to stream.
+enum Payload {
+    Bytes(Vec<u8>),
+    File {
+        path: PathBuf,
+        size: u64,
+        sha1: String,
+    },
+}
+
+impl Payload {
+    fn sha1(&self) -> String {
+        match self {
+            Payload::Bytes(b) => hex(&Sha1::digest(b)),
+            Payload::File { sha1, .. } => sha1.clone(),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::File { size, .. } => *size,
+        }
+    }
+
+    /// The text for a diff (only called for small payloads).
+    fn text(&self) -> Result<String, ModuleError> {
+        match self {
+            Payload::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+            Payload::File { path, .. } => std::fs::read(path)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|source| ModuleError::Local {
+                    path: path.display().to_string(),
+                    source,
+                }),
+        }
+    }
+
+    async fn upload(
+        &self,
+        conn: &crate::transport::Connection,
+        dest: &str,
+        mode: u32,
+    ) -> Result<(), ModuleError> {
+        match self {
+            Payload::Bytes(b) => conn.upload(dest, b, Some(mode)).await?,
+            Payload::File { path, .. } => conn.upload_file(path, dest, Some(mode)).await?,
+        }
+        Ok(())
+    }
 }
 
 module!(Template, TEMPLATE, template);
@@ -70,12 +146,22 @@ async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
     let rendered = ctx
         .templates
         .render_str(&text, ctx.vars, Origin::File(&name))?;
-    put_file(ctx, &args, rendered.into_bytes(), Some(&src)).await
+    put_file(
+        ctx,
+        &args,
+        Payload::Bytes(rendered.into_bytes()),
+        Some(&src),
+    )
+    .await
 }
 
 /// Ansible's search path for a role-less playbook: `DIR/files/src` (or `templates/`), then
 /// `DIR/src`.
-fn find_local(playbook_dir: &Path, kind: &str, src: &str) -> Result<PathBuf, ModuleError> {
+pub(super) fn find_local(
+    playbook_dir: &Path,
+    kind: &str,
+    src: &str,
+) -> Result<PathBuf, ModuleError> {
     let given = Path::new(src);
     let candidates = if given.is_absolute() {
         vec![given.to_path_buf()]
@@ -159,11 +245,12 @@ async fn query(ctx: &Context<'_>, dest: &str) -> Result<Remote, ModuleError> {
 async fn put_file(
     ctx: &Context<'_>,
     args: &Args,
-    content: Vec<u8>,
+    content: Payload,
     src: Option<&str>,
 ) -> Result<Outcome, ModuleError> {
     let mut dest = args.required_str("dest")?;
-    let mode = args.mode("mode")?;
+    let wanted_mode = args.file_mode("mode")?;
+    let validate = args.str("validate")?;
     let owner = args.str("owner")?;
     let group = args.str("group")?;
     let force = args.bool("force", true)?;
@@ -188,7 +275,12 @@ async fn put_file(
         remote = query(ctx, &dest).await?;
     }
 
-    let sha1 = hex(&Sha1::digest(&content));
+    let sha1 = content.sha1();
+    let mode = match (&wanted_mode, &remote) {
+        (Some(m), Remote::File { mode, .. }) => Some(m.resolve(*mode, false)),
+        (Some(m), _) => Some(m.resolve(0o644, false)),
+        (None, _) => None,
+    };
     let (content_same, mode_same, owner_same, existing_mode, before_size) = match &remote {
         Remote::File {
             mode: m,
@@ -209,7 +301,7 @@ async fn put_file(
     let final_mode = mode.or(existing_mode).unwrap_or(0o644);
     outcome.data.insert("dest".into(), json!(dest));
     outcome.data.insert("checksum".into(), json!(sha1));
-    outcome.data.insert("size".into(), json!(content.len()));
+    outcome.data.insert("size".into(), json!(content.size()));
     outcome
         .data
         .insert("mode".into(), json!(format!("{final_mode:04o}")));
@@ -219,7 +311,7 @@ async fn put_file(
         return Ok(outcome);
     }
     outcome.changed = true;
-    if ctx.diff && !content_same && content.len() as u64 <= MAX_DIFF_BYTES {
+    if ctx.diff && !content_same && content.size() <= MAX_DIFF_BYTES {
         let before = if exists && before_size <= MAX_DIFF_BYTES {
             let bytes = conn.download(&dest).await?;
             Some(String::from_utf8_lossy(&bytes).into_owned())
@@ -229,7 +321,7 @@ async fn put_file(
         outcome.diff = Some(FileDiff {
             path: dest.clone(),
             before,
-            after: String::from_utf8_lossy(&content).into_owned(),
+            after: content.text()?,
         });
     }
     if ctx.check {
@@ -248,7 +340,16 @@ async fn put_file(
                 .data
                 .insert("backup_file".into(), json!(backup_file));
         }
-        conn.upload(&dest, &content, Some(final_mode)).await?;
+        match validate.as_deref() {
+            None => content.upload(conn, &dest, final_mode).await?,
+            Some(validate) => {
+                // Checked on a temp copy beside dest, then renamed: a config that fails
+                // validation never replaces the good one.
+                let temp = super::edit::validation_temp(&dest);
+                content.upload(conn, &temp, final_mode).await?;
+                super::edit::validate_and_move(ctx, &temp, &dest, validate).await?;
+            }
+        }
     } else if !mode_same {
         let chmod = format!("chmod {final_mode:o} {}", shell_quote(&dest));
         if let Err(failed) = step(ctx, &chmod, "chmod", &dest).await? {
@@ -289,7 +390,7 @@ async fn step(
     ))))
 }
 
-fn backup_stamp() -> String {
+pub(super) fn backup_stamp() -> String {
     let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     let format = time::macros::format_description!("[year]-[month]-[day]@[hour]:[minute]:[second]");
     now.format(&format)

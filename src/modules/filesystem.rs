@@ -59,8 +59,6 @@ impl Kind {
 
 /// What the node has at a path, as `stat` reports it.
 #[derive(Debug, Clone)]
-// Times and identity are for `stat`, which is not registered yet.
-#[allow(dead_code)]
 pub(super) struct PathState {
     pub kind: Kind,
     pub mode: u32,

@@ -27,11 +27,19 @@ macro_rules! module {
     };
 }
 
+mod archive;
 mod command;
 mod control;
+mod edit;
 mod file;
 mod filesystem;
+mod inspect;
 mod mode;
+mod script;
+mod system;
+mod transfer;
+mod uri;
+mod wait;
 
 use crate::template::{TemplateError, Templates};
 use crate::transport::{Connection, TransportError};
@@ -83,36 +91,34 @@ static MODULES: &[&dyn Module] = &[
     &control::Fail,
     &control::Assert,
     &control::SetFact,
+    &control::Pause,
+    &control::Meta,
     &filesystem::File,
+    &inspect::Stat,
+    &inspect::Slurp,
+    &inspect::Find,
+    &edit::LineInFile,
+    &edit::BlockInFile,
+    &edit::Replace,
+    &script::Raw,
+    &script::Script,
+    &transfer::Fetch,
+    &transfer::GetUrl,
+    &wait::WaitFor,
+    &wait::WaitForConnection,
+    &uri::Uri,
+    &system::Service,
+    &system::Systemd,
+    &system::Package,
+    &system::Apt,
+    &system::Dnf,
+    &archive::Archive,
+    &archive::Unarchive,
 ];
 
 /// Ansible modules drover will grow (see the README); named so a playbook using one is told
 /// "not supported yet" rather than "unknown".
-const PLANNED: &[&str] = &[
-    "raw",
-    "script",
-    "fetch",
-    "lineinfile",
-    "blockinfile",
-    "replace",
-    "stat",
-    "find",
-    "slurp",
-    "archive",
-    "unarchive",
-    "get_url",
-    "wait_for",
-    "wait_for_connection",
-    "uri",
-    "service",
-    "systemd",
-    "package",
-    "apt",
-    "dnf",
-    "pause",
-    "meta",
-    "include_vars",
-];
+const PLANNED: &[&str] = &["include_vars"];
 
 pub fn all() -> Vec<&'static ModuleSpec> {
     MODULES.iter().map(|m| m.spec()).collect()
@@ -147,6 +153,8 @@ pub struct Context<'a> {
     pub templates: &'a Templates,
     /// The task's variables, for `template` and for expressions (`assert`, `debug: var=`).
     pub vars: &'a minijinja::Value,
+    /// `file:line:col` of the task, for errors in expressions the module evaluates.
+    pub location: &'a str,
 }
 
 impl Context<'_> {

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::modules;
 use crate::suggest::did_you_mean;
+use crate::window::Windows;
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,10 +22,21 @@ const PLAY_KEYWORDS: &[&str] = &[
     "order",
     "rolling",
     "phases",
+    "upgrade_path",
+];
+
+const UPGRADE_PATH_KEYWORDS: &[&str] = &[
+    "current",
+    "target",
+    "stops",
+    "every",
+    "available",
+    "allow_downgrade",
 ];
 
 const ROLLING_KEYWORDS: &[&str] = &[
     "batch",
+    "window",
     "order_by",
     "order_groups",
     "max_unavailable",
@@ -193,6 +205,7 @@ impl Checker<'_> {
             order: HostOrder::Inventory,
             rolling: None,
             phases: None,
+            upgrade_path: None,
             span: node.span,
         };
         let mut has_hosts = false;
@@ -233,6 +246,7 @@ impl Checker<'_> {
                 "order" => play.order = self.order(value),
                 "rolling" => play.rolling = self.rolling(value),
                 "phases" => play.phases = self.phases(value),
+                "upgrade_path" => play.upgrade_path = self.upgrade_path(value),
                 "gather_facts" => {}
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
             }
@@ -261,6 +275,14 @@ impl Checker<'_> {
                 key.span,
                 "a rollout batches with `rolling.batch`, not `serial`".to_string(),
                 "use rolling.batch",
+                None,
+            );
+        }
+        if let (Some(path), None) = (&play.upgrade_path, &play.phases) {
+            self.problem(
+                path.span,
+                "`upgrade_path` needs `phases`: the upgrade, migrate and verify phases run once per hop".to_string(),
+                "no phases",
                 None,
             );
         }
@@ -339,6 +361,7 @@ impl Checker<'_> {
                 "verify_timeout" => {
                     rolling.verify_timeout = self.duration(value, "`verify_timeout`")
                 }
+                "window" => rolling.window = self.window(value),
                 other => {
                     let help = match did_you_mean(other, ROLLING_KEYWORDS.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`?"),
@@ -354,6 +377,121 @@ impl Checker<'_> {
             }
         }
         Some(rolling)
+    }
+
+    /// `window:` as one spec (`"Sat,Sun 02:00-06:00 Europe/Berlin"`, `;`-separated for
+    /// several) or a list of specs; each is checked here, at its own line.
+    fn window(&mut self, node: &Node) -> Option<Windows> {
+        let items: Vec<&Node> = match &node.value {
+            NodeValue::Str(_) => vec![node],
+            NodeValue::Seq(items) if !items.is_empty() => items.iter().collect(),
+            _ => {
+                self.expect_kind(
+                    node,
+                    "`window`",
+                    "a window such as \"Sat,Sun 02:00-06:00 Europe/Berlin\", or a list of them",
+                );
+                return None;
+            }
+        };
+        let mut windows = Vec::new();
+        for item in items {
+            let Some(text) = item.as_str() else {
+                self.expect_kind(item, "a window", "a string");
+                continue;
+            };
+            match Windows::parse(text) {
+                Ok(parsed) => windows.extend(parsed.0),
+                Err(err) => {
+                    let text = err.to_string();
+                    let (message, help) = match text.split_once("; ") {
+                        Some((message, help)) => (
+                            message.to_string(),
+                            Some(help.trim_start_matches("hint: ").to_string()),
+                        ),
+                        None => (text, None),
+                    };
+                    self.problem(item.span, message, "this window", help);
+                }
+            }
+        }
+        (!windows.is_empty()).then_some(Windows(windows))
+    }
+
+    fn upgrade_path(&mut self, node: &Node) -> Option<crate::playbook::UpgradePathSpec> {
+        let Some(entries) = node.as_map() else {
+            self.expect_kind(node, "`upgrade_path`", "a mapping");
+            return None;
+        };
+        let mut current = None;
+        let mut target = None;
+        let mut stops = Vec::new();
+        let mut every = None;
+        let mut available = Vec::new();
+        let mut allow_downgrade = false;
+        for (key, value) in entries {
+            match key.name.as_str() {
+                "current" => current = Some(value.clone()),
+                "target" => target = Some(value.clone()),
+                "stops" => match &value.value {
+                    NodeValue::Seq(items) => stops = items.clone(),
+                    _ => self.expect_kind(value, "`stops`", "a list of versions"),
+                },
+                "every" => match value.as_str() {
+                    Some(unit @ ("minor" | "major")) => every = Some(unit.to_string()),
+                    _ => self.problem(
+                        value.span,
+                        "`every` must be `minor` or `major`".to_string(),
+                        "here",
+                        None,
+                    ),
+                },
+                "available" => match &value.value {
+                    NodeValue::Seq(items) => available = items.clone(),
+                    _ => self.expect_kind(value, "`available`", "a list of versions"),
+                },
+                "allow_downgrade" => match value.value {
+                    NodeValue::Bool(b) => allow_downgrade = b,
+                    _ => self.expect_kind(value, "`allow_downgrade`", "true or false"),
+                },
+                other => {
+                    let help = did_you_mean(other, UPGRADE_PATH_KEYWORDS.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"));
+                    self.problem(
+                        key.span,
+                        format!("unknown `upgrade_path` keyword `{other}`"),
+                        "unknown keyword",
+                        help,
+                    );
+                }
+            }
+        }
+        let (Some(current), Some(target)) = (current, target) else {
+            self.problem(
+                first_key_span(node),
+                "`upgrade_path` needs `current` (how to read a host's version) and `target`"
+                    .to_string(),
+                "incomplete",
+                None,
+            );
+            return None;
+        };
+        if every.is_some() && available.is_empty() {
+            self.problem(
+                node.span,
+                "`every` needs `available`: the versions that exist".to_string(),
+                "incomplete",
+                None,
+            );
+        }
+        Some(crate::playbook::UpgradePathSpec {
+            current,
+            target,
+            stops,
+            every: every.map(|unit| (unit, available)),
+            allow_downgrade,
+            span: node.span,
+        })
     }
 
     fn phases(&mut self, node: &Node) -> Option<Phases> {
@@ -549,7 +687,20 @@ impl Checker<'_> {
                     module_key = Some(key);
                     task.module = spec.name;
                     task.module_span = key.span;
-                    task.args = value.clone();
+                    task.args = match &value.value {
+                        NodeValue::Str(text) => {
+                            match key_value_args(text, spec, value.span) {
+                                Ok(args) => args,
+                                Err(message) => {
+                                    self.problem(value.span, message, "here", Some(
+                                    "write the arguments as a mapping, or as `key=value` words".to_string(),
+                                ));
+                                    value.clone()
+                                }
+                            }
+                        }
+                        _ => value.clone(),
+                    };
                 }
             }
         }
@@ -723,6 +874,99 @@ fn merge_args(args: &Node, extra: &Node) -> Node {
     }
 }
 
+/// Ansible's `key=value` shorthand (`copy: src=a dest=b`, `command: touch x creates=x`):
+/// for free-form modules, words naming one of the module's arguments become that argument
+/// and the rest stays the command; for the others every word must be `key=value`.
+fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<Node, String> {
+    let mut entries: Vec<(Key, Node)> = Vec::new();
+    let mut rest: Vec<&str> = Vec::new();
+    let node = |value: NodeValue| Node { value, span };
+    for word in split_words(text) {
+        let pair = word.split_once('=').filter(|(k, _)| {
+            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        match pair {
+            Some((k, v)) if !spec.free_form || spec.args.contains(&k) => {
+                let key = Key {
+                    name: k.to_string(),
+                    span,
+                };
+                entries.push((key, node(NodeValue::Str(unquote(v)))));
+            }
+            _ if spec.free_form => rest.push(word),
+            _ => {
+                return Err(format!(
+                    "`{word}` is not `key=value`; module `{}` takes no free-form text",
+                    spec.name
+                ));
+            }
+        }
+    }
+    if spec.free_form {
+        if entries.is_empty() {
+            return Ok(node(NodeValue::Str(text.to_string())));
+        }
+        let raw = Key {
+            name: "_raw_params".to_string(),
+            span,
+        };
+        entries.insert(0, (raw, node(NodeValue::Str(rest.join(" ")))));
+    }
+    Ok(node(NodeValue::Map(entries)))
+}
+
+/// Splits on whitespace outside quotes and `{{ … }}`/`{% … %}`, keeping both as written
+/// (the command is passed on as the user wrote it; templates render later).
+fn split_words(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut start = None;
+    let mut quote: Option<char> = None;
+    let mut jinja = 0usize;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|(_, n)| *n);
+        match (quote, c) {
+            (_, '{') if matches!(next, Some('{' | '%')) => {
+                jinja += 1;
+                start.get_or_insert(i);
+                chars.next();
+            }
+            (_, '}' | '%') if jinja > 0 && next == Some('}') => {
+                jinja -= 1;
+                chars.next();
+            }
+            _ if jinja > 0 => {}
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                start.get_or_insert(i);
+            }
+            (None, c) if c.is_whitespace() => {
+                if let Some(s) = start.take() {
+                    words.push(&text[s..i]);
+                }
+            }
+            (None, _) => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    if let Some(s) = start {
+        words.push(&text[s..]);
+    }
+    words
+}
+
+fn unquote(value: &str) -> String {
+    for q in ['\'', '"'] {
+        if let Some(inner) = value.strip_prefix(q).and_then(|v| v.strip_suffix(q)) {
+            return inner.to_string();
+        }
+    }
+    value.to_string()
+}
+
 fn first_key_span(node: &Node) -> Span {
     node.as_map()
         .and_then(|entries| entries.first())
@@ -737,15 +981,8 @@ fn is_identifier(name: &str) -> bool {
 
 fn default_rolling(span: Span) -> Rolling {
     Rolling {
-        batch: vec![BatchSize::Count(1)],
-        order_by: None,
-        order_groups: Vec::new(),
-        max_unavailable: None,
-        max_failed: Limit::Count(0),
-        pause: Duration::ZERO,
-        confirm_canary: false,
-        verify_timeout: None,
         span,
+        ..Rolling::default()
     }
 }
 
@@ -877,6 +1114,31 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn key_value_shorthand_as_ansible_reads_it() {
+        let source = Source::new(
+            "p.yml",
+            "- hosts: all\n  tasks:\n    - command: touch \"/tmp/a b\" creates=/tmp/x chdir=/tmp\n    - copy: src=a.txt dest='/tmp/b c'\n    - shell: echo x=1 | grep x\n    - copy: content={{ a | default('x y') }} dest={{ b }}/c\n",
+        );
+        let Ok(plays) = parse(&source) else {
+            panic!("should parse")
+        };
+        let args = plays[0].tasks[0].args.to_json();
+        assert_eq!(args["_raw_params"], "touch \"/tmp/a b\"");
+        assert_eq!(args["creates"], "/tmp/x");
+        assert_eq!(args["chdir"], "/tmp");
+        let args = plays[0].tasks[1].args.to_json();
+        assert_eq!(args["src"], "a.txt");
+        assert_eq!(args["dest"], "/tmp/b c");
+        // `x=1` is not an argument of shell: it stays in the command.
+        assert_eq!(plays[0].tasks[2].args.to_json(), "echo x=1 | grep x");
+        let args = plays[0].tasks[3].args.to_json();
+        assert_eq!(args["content"], "{{ a | default('x y') }}");
+        assert_eq!(args["dest"], "{{ b }}/c");
+        let found = problems("- hosts: all\n  tasks:\n    - copy: a.txt /tmp\n");
+        assert!(found[0].contains("`a.txt` is not `key=value`"), "{found:?}");
     }
 
     #[test]

@@ -24,6 +24,15 @@ pub struct Playbook {
     pub plays: Vec<Play>,
 }
 
+impl Playbook {
+    /// `--window`: the operator's windows replace every rollout's own.
+    pub fn override_window(&mut self, windows: &crate::window::Windows) {
+        for rolling in self.plays.iter_mut().filter_map(|p| p.rolling.as_mut()) {
+            rolling.window = Some(windows.clone());
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Play {
     pub name: String,
@@ -40,6 +49,8 @@ pub struct Play {
     pub rolling: Option<Rolling>,
     /// `phases:` — the rollout's task lists; present iff this play is a rollout.
     pub phases: Option<Phases>,
+    /// `upgrade_path:` — each host's hop chain from its current version to the target.
+    pub upgrade_path: Option<UpgradePathSpec>,
     pub span: Span,
 }
 
@@ -87,6 +98,41 @@ pub struct Rolling {
     pub confirm_canary: bool,
     /// Overall deadline for one host's `verify` phase, retries included.
     pub verify_timeout: Option<std::time::Duration>,
+    /// Maintenance windows: no host starts outside them, no batch starts that would likely
+    /// not finish inside; `None` is always open.
+    pub window: Option<crate::window::Windows>,
+    pub span: Span,
+}
+
+impl Default for Rolling {
+    /// One host at a time, no failure tolerated, no pause, no window.
+    fn default() -> Self {
+        Rolling {
+            batch: vec![BatchSize::Count(1)],
+            order_by: None,
+            order_groups: Vec::new(),
+            max_unavailable: None,
+            max_failed: Limit::Count(0),
+            pause: std::time::Duration::ZERO,
+            confirm_canary: false,
+            verify_timeout: None,
+            window: None,
+            span: Span::default(),
+        }
+    }
+}
+
+/// `upgrade_path:` as written; versions are rendered per host after the precheck.
+#[derive(Debug, Clone)]
+pub struct UpgradePathSpec {
+    /// Expression or template giving the host's current version (e.g. a precheck's output).
+    pub current: Node,
+    pub target: Node,
+    /// Required stops, never skipped.
+    pub stops: Vec<Node>,
+    /// `every: minor|major` over `available` versions, instead of (or besides) `stops`.
+    pub every: Option<(String, Vec<Node>)>,
+    pub allow_downgrade: bool,
     pub span: Span,
 }
 
@@ -107,7 +153,7 @@ impl Limit {
 }
 
 /// The phases of a rollout, in the order a host goes through them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Precheck,

@@ -105,11 +105,35 @@ impl Human {
             Event::PhaseStart {
                 host,
                 phase,
+                hop,
                 position,
                 total,
             } => {
                 self.positions.insert(host.clone(), (*position, *total));
-                self.paint(&format!("{} ▸ {phase}\n", self.progress(host)), "1")
+                let hop = hop.as_deref().map(|h| format!(" {h}")).unwrap_or_default();
+                self.paint(&format!("{} ▸ {phase}{hop}\n", self.progress(host)), "1")
+            }
+            Event::UpgradePaths { hosts } => {
+                let mut text = Self::banner("UPGRADE PATHS");
+                for path in hosts {
+                    let chain = if path.hops.is_empty() {
+                        "already at the target".to_string()
+                    } else {
+                        format!("{} -> {}", path.current, path.hops.join(" -> "))
+                    };
+                    text.push_str(&format!("{}: {chain}\n", path.host));
+                }
+                text
+            }
+            Event::UpgradePathInvalid { problems } => {
+                let mut text = self.paint(
+                    "\nNO VALID UPGRADE PATH: the rollout is abandoned; nothing was changed on any host\n",
+                    "31",
+                );
+                for (host, why) in problems {
+                    text.push_str(&self.paint(&format!("  {host}: {why}\n"), "31"));
+                }
+                text
             }
             Event::PhaseEnd {
                 host,
@@ -145,7 +169,9 @@ impl Human {
                     seconds(*duration_ms)
                 );
                 match outcome {
-                    HostOutcome::Upgraded => self.paint(&format!("{line}\n"), "32"),
+                    HostOutcome::Upgraded | HostOutcome::UpToDate => {
+                        self.paint(&format!("{line}\n"), "32")
+                    }
                     HostOutcome::RolledBack => self.paint(
                         &format!("!!! {line}: rolled back to its backup\n"),
                         "33",
@@ -168,13 +194,47 @@ impl Human {
                 };
                 self.paint(&format!("\nROLLOUT HALTED: {reason}{left}\n"), "31")
             }
-            Event::RolloutEnd { hosts } => self.rollout_table(hosts),
-            Event::PlaybookStart { check, .. } => {
-                if *check {
-                    self.paint("running in check mode: nothing will be changed\n", "35")
-                } else {
+            Event::WindowWait { until, seconds, why } => format!(
+                "\nWAITING FOR THE MAINTENANCE WINDOW: {why}; it opens {until} (in {}); Ctrl-C stops\n",
+                wait_text(*seconds)
+            ),
+            Event::WindowClosed {
+                reason,
+                untouched,
+                next_open,
+            } => {
+                let left = if untouched.is_empty() {
                     String::new()
+                } else {
+                    format!("; not started: {}", untouched.join(", "))
+                };
+                let next = next_open
+                    .as_ref()
+                    .map(|at| format!(" (next window opens {at})"))
+                    .unwrap_or_default();
+                self.paint(
+                    &format!(
+                        "\nWINDOW CLOSED: {reason}{left}\nThe run stopped cleanly; continue it with `drover resume` in the next window{next}.\n"
+                    ),
+                    "33",
+                )
+            }
+            Event::RolloutEnd { hosts } => self.rollout_table(hosts),
+            Event::PlaybookStart {
+                check,
+                journal,
+                resumed,
+                ..
+            } => {
+                let mut text = String::new();
+                if *check {
+                    text.push_str(&self.paint("running in check mode: nothing will be changed\n", "35"));
                 }
+                if let Some(journal) = journal {
+                    let verb = if *resumed { "resuming; journal" } else { "journal" };
+                    text.push_str(&format!("{verb}: {journal}\n"));
+                }
+                text
             }
             Event::PlayStart { name, pattern, .. } => {
                 let title = if name.is_empty() { pattern } else { name };
@@ -194,6 +254,7 @@ impl Human {
                 host,
                 task,
                 phase,
+                module,
                 status,
                 item,
                 result,
@@ -207,10 +268,17 @@ impl Human {
                     other => other.to_string(),
                 };
                 let (word, color) = status_word(*status);
-                let mut line = format!("{word}: [{host}]{step} => (item={label})");
-                if *status == Status::Failed {
-                    line.push_str(&format!(" => {}", compact(result)));
-                }
+                // Ansible's shapes: `ok: [h] => (item=x)`, `failed: [h] (item=x) => {…}`.
+                let line = match status {
+                    Status::Failed => {
+                        format!("{word}: [{host}]{step} (item={label}) => {}", compact(result))
+                    }
+                    _ if module == "debug" && *status != Status::Skipped => format!(
+                        "{word}: [{host}]{step} => (item={label}) => {}",
+                        serde_json::to_string_pretty(&debug_fields(result)).unwrap_or_default()
+                    ),
+                    _ => format!("{word}: [{host}]{step} => (item={label})"),
+                };
                 format!("{}\n", self.paint(&line, color))
             }
             Event::HostResult {
@@ -240,7 +308,7 @@ impl Human {
             }
             Event::BatchFailed { index } => self.paint(
                 &format!(
-                    "\nNO MORE HOSTS LEFT: every host of batch {index} failed; stopping the play\n"
+                    "\nNO MORE HOSTS LEFT: every host of batch {index} failed; stopping the run\n"
                 ),
                 "31",
             ),
@@ -287,7 +355,7 @@ impl Human {
             }
             // A loop's items were already shown; Ansible prints no summary line for them.
             _ if looped => return text,
-            _ if *module == "debug" || *module == "assert" => {
+            _ if (*module == "debug" || *module == "assert") && *status != Status::Skipped => {
                 let shown = debug_fields(result);
                 format!(
                     "{}: [{host}]{step} => {}",
@@ -311,7 +379,7 @@ impl Human {
         ));
         for row in rows {
             let color = match row.outcome {
-                HostOutcome::Upgraded => "32",
+                HostOutcome::Upgraded | HostOutcome::UpToDate => "32",
                 HostOutcome::RolledBack | HostOutcome::Untouched => "33",
                 _ => "31",
             };
@@ -392,9 +460,21 @@ fn compact(result: &Value) -> String {
 fn debug_fields(result: &Value) -> Value {
     let mut shown = result.clone();
     if let Value::Object(map) = &mut shown {
-        map.remove("changed");
+        for key in ["changed", "item", "ansible_loop_var"] {
+            map.remove(key);
+        }
     }
     shown
+}
+
+/// A wait as `3h12m`, `5m`, `40s`.
+fn wait_text(seconds: f64) -> String {
+    let secs = seconds.max(0.0).round() as u64;
+    match (secs / 3600, secs % 3600 / 60) {
+        (0, 0) => format!("{secs}s"),
+        (0, m) => format!("{m}m"),
+        (h, m) => format!("{h}h{m:02}m"),
+    }
 }
 
 #[cfg(test)]

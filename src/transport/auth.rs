@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::timeout;
 
 use russh::client::{AuthResult, Handle, Handler};
 use russh::keys::agent::AgentIdentity;
@@ -89,6 +91,7 @@ pub(crate) async fn authenticate<H: Handler>(
     target: &Target,
     keys: &KeyCache,
     agent_socket: Option<&Path>,
+    limit: Duration,
 ) -> Result<(), TransportError> {
     let mut tried: Vec<String> = Vec::new();
     let mut key_file_error: Option<TransportError> = None;
@@ -97,12 +100,24 @@ pub(crate) async fn authenticate<H: Handler>(
         address: format!("{}:{}", target.address, target.port),
         reason: format!("authentication aborted: {e}"),
     };
+    // Every exchange with the server or the agent is bounded, so a peer that stalls after
+    // the key exchange cannot hang the host. Key loading is not: it may wait for a human
+    // typing a passphrase.
+    let stalled = || TransportError::Unreachable {
+        host: target.host.clone(),
+        address: format!("{}:{}", target.address, target.port),
+        reason: format!(
+            "authentication stalled for {:.1}s (server or ssh-agent not answering)",
+            limit.as_secs_f64()
+        ),
+    };
 
     for path in &target.identity_files {
         match keys.load(path).await {
             Ok(key) => {
-                if try_key(handle, &target.user, key)
+                if timeout(limit, try_key(handle, &target.user, key))
                     .await
+                    .map_err(|_| stalled())?
                     .map_err(ssh_failure)?
                 {
                     return Ok(());
@@ -121,23 +136,29 @@ pub(crate) async fn authenticate<H: Handler>(
     }
 
     if let Some(socket) = agent_socket
-        && let Ok(mut agent) = AgentClient::connect_uds(socket).await
-        && let Ok(identities) = agent.request_identities().await
+        && let Ok(Ok(mut agent)) = timeout(limit, AgentClient::connect_uds(socket)).await
+        && let Ok(Ok(identities)) = timeout(limit, agent.request_identities()).await
     {
         for identity in identities {
             let AgentIdentity::PublicKey { key, comment } = identity else {
                 continue;
             };
             let hash_alg = if key.algorithm().is_rsa() {
-                rsa_hash(handle).await.map_err(ssh_failure)?
+                timeout(limit, rsa_hash(handle))
+                    .await
+                    .map_err(|_| stalled())?
+                    .map_err(ssh_failure)?
             } else {
                 None
             };
             let fingerprint = key.fingerprint(HashAlg::Sha256);
-            match handle
-                .authenticate_publickey_with(&target.user, key, hash_alg, &mut agent)
-                .await
-            {
+            let signed = timeout(
+                limit,
+                handle.authenticate_publickey_with(&target.user, key, hash_alg, &mut agent),
+            )
+            .await
+            .map_err(|_| stalled())?;
+            match signed {
                 Ok(AuthResult::Success) => return Ok(()),
                 Ok(AuthResult::Failure { .. }) => {}
                 // The agent refused to sign (locked, confirm denied): try the next key.
@@ -159,8 +180,9 @@ pub(crate) async fn authenticate<H: Handler>(
             }
             match keys.load(&path).await {
                 Ok(key) => {
-                    if try_key(handle, &target.user, key)
+                    if timeout(limit, try_key(handle, &target.user, key))
                         .await
+                        .map_err(|_| stalled())?
                         .map_err(ssh_failure)?
                     {
                         return Ok(());

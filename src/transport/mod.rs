@@ -193,6 +193,7 @@ impl Connector {
             target,
             &self.keys,
             self.agent_socket.as_deref(),
+            self.config.connect_timeout,
         )
         .await?;
 

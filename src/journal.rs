@@ -1,0 +1,538 @@
+//! The run journal: an append-only JSON-lines file per run on the control machine, written
+//! and fsynced before the step it records goes on, so that a crash of the control machine
+//! loses nothing a resume needs. It records the resolved inputs, and per host the rollout
+//! phases started and finished, the facts registered so far (the backup's paths among them),
+//! and each host's outcome.
+//!
+//! Reading tolerates a torn last line (the crash happened mid-write): it is reported and
+//! ignored, never fatal. This module owns the file format and what a resume may skip; the
+//! engine decides what to do with it.
+
+use crate::engine::HostOutcome;
+use crate::playbook::Phase;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One line of the journal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    RunStart(RunInputs),
+    /// A later `drover resume` of the same run.
+    Resume {
+        at: String,
+    },
+    PhaseStart {
+        play: usize,
+        host: String,
+        phase: Phase,
+        /// The hop (1-based) of the host's upgrade path, for upgrade/migrate/verify.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop: Option<usize>,
+    },
+    PhaseEnd {
+        play: usize,
+        host: String,
+        phase: Phase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop: Option<usize>,
+        ok: bool,
+        duration_ms: u64,
+        /// Everything the host registered so far (backup paths, probed versions, …).
+        facts: Map<String, Value>,
+    },
+    HostDone {
+        play: usize,
+        host: String,
+        outcome: HostOutcome,
+    },
+    PlayEnd {
+        play: usize,
+    },
+    RunEnd {
+        exit_code: i32,
+        at: String,
+    },
+}
+
+/// What the run was started with: enough to run it again and to notice changed inputs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunInputs {
+    pub run_id: String,
+    pub started: String,
+    pub playbook: PathBuf,
+    pub playbook_sha256: String,
+    pub inventory: PathBuf,
+    pub inventory_sha256: String,
+    pub limit: Option<String>,
+    /// Extra vars, with the values of secret-looking keys replaced by `"<redacted>"`.
+    pub extra_vars: Map<String, Value>,
+    pub check: bool,
+    pub forks: usize,
+    /// `--window`, when given: a resume keeps to the same windows unless told otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+}
+
+pub const REDACTED: &str = "<redacted>";
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum JournalError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a journal record: {reason}")]
+    #[diagnostic(help("only a torn last line is tolerated; this one is in the middle"))]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("{path} does not start with a run_start record")]
+    NoStart { path: PathBuf },
+    #[error("no run `{0}` in the state directory")]
+    #[diagnostic(help("`drover runs` lists the runs"))]
+    NoSuchRun(String),
+    #[error("no unfinished run in {0}")]
+    #[diagnostic(help("`drover runs` lists the runs; name one to resume it"))]
+    NothingToResume(PathBuf),
+}
+
+/// The open journal of the current run. Every `record` is on disk before it returns.
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    /// Starts a new run's journal in `state_dir/runs/`.
+    pub fn create(state_dir: &Path, inputs: &RunInputs) -> Result<Journal, JournalError> {
+        let dir = state_dir.join("runs");
+        std::fs::create_dir_all(&dir).map_err(|source| JournalError::Io {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(format!("{}.jsonl", inputs.run_id));
+        let journal = Journal::append_to(&path)?;
+        journal.record(&Record::RunStart(inputs.clone()))?;
+        sync_dir(&dir);
+        Ok(journal)
+    }
+
+    /// Opens an existing journal to add to it (a resume). A torn last line (a crash
+    /// mid-write) is cut off first, so new records never follow garbage.
+    pub fn append_to(path: &Path) -> Result<Journal, JournalError> {
+        if let Ok(bytes) = std::fs::read(path)
+            && !bytes.is_empty()
+            && !bytes.ends_with(b"\n")
+        {
+            let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let file = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|source| JournalError::Io {
+                    action: "repair",
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            file.set_len(keep as u64)
+                .and_then(|()| file.sync_all())
+                .map_err(|source| JournalError::Io {
+                    action: "repair",
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| JournalError::Io {
+                action: "open",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and fsyncs it.
+    pub fn record(&self, record: &Record) -> Result<(), JournalError> {
+        let mut line = serde_json::to_string(record).unwrap_or_default();
+        line.push('\n');
+        let mut file = match self.file.lock() {
+            Ok(file) => file,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let io = |source| JournalError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source,
+        };
+        file.write_all(line.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)
+    }
+}
+
+/// Makes a new file's directory entry durable too.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// A journal read back.
+#[derive(Debug, Clone)]
+pub struct RunLog {
+    pub path: PathBuf,
+    pub inputs: RunInputs,
+    pub records: Vec<Record>,
+    /// The last line was torn (a crash mid-write) and was ignored.
+    pub torn_tail: bool,
+}
+
+impl RunLog {
+    pub fn read(path: &Path) -> Result<RunLog, JournalError> {
+        let text = std::fs::read_to_string(path).map_err(|source| JournalError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let mut records = Vec::new();
+        let mut torn_tail = false;
+        for (i, line) in lines.iter().enumerate() {
+            let last = i + 1 == lines.len();
+            match serde_json::from_str::<Record>(line.trim_end()) {
+                Ok(record) if line.ends_with('\n') || !last => records.push(record),
+                // A complete record without its newline: the write was cut just short.
+                Ok(_) => torn_tail = true,
+                Err(_) if last => torn_tail = true,
+                Err(e) if line.trim().is_empty() => {
+                    let _ = e;
+                }
+                Err(e) => {
+                    return Err(JournalError::Corrupt {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        let Some(Record::RunStart(inputs)) = records.first().cloned() else {
+            return Err(JournalError::NoStart {
+                path: path.to_path_buf(),
+            });
+        };
+        Ok(RunLog {
+            path: path.to_path_buf(),
+            inputs,
+            records,
+            torn_tail,
+        })
+    }
+
+    /// The exit code the run ended with, if it ended.
+    pub fn ended(&self) -> Option<i32> {
+        let last_resume = self
+            .records
+            .iter()
+            .rposition(|r| matches!(r, Record::Resume { .. }));
+        self.records
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| last_resume.is_none_or(|r| *i > r))
+            .find_map(|(_, r)| match r {
+                Record::RunEnd { exit_code, .. } => Some(*exit_code),
+                _ => None,
+            })
+    }
+
+    /// What a resume may skip and what it must restore.
+    pub fn progress(&self) -> Progress {
+        let mut progress = Progress::default();
+        for record in &self.records {
+            match record {
+                Record::PhaseStart {
+                    play,
+                    host,
+                    phase,
+                    hop,
+                } => {
+                    let h = progress.hosts.entry((*play, host.clone())).or_default();
+                    h.phase = Some(*phase);
+                    h.hop = *hop;
+                }
+                Record::PhaseEnd {
+                    play, host, facts, ..
+                } => {
+                    let h = progress.hosts.entry((*play, host.clone())).or_default();
+                    h.facts = facts.clone();
+                }
+                Record::HostDone {
+                    play,
+                    host,
+                    outcome,
+                } => {
+                    let h = progress.hosts.entry((*play, host.clone())).or_default();
+                    h.outcome = Some(*outcome);
+                }
+                Record::PlayEnd { play } => {
+                    progress.plays_done.insert(*play);
+                }
+                _ => {}
+            }
+        }
+        progress
+    }
+
+    /// Per host: the last phase entered and the outcome, for `drover runs show`.
+    pub fn story(&self) -> BTreeMap<String, Vec<String>> {
+        let mut story: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for record in &self.records {
+            match record {
+                Record::PhaseEnd {
+                    host,
+                    phase,
+                    ok,
+                    duration_ms,
+                    ..
+                } => story.entry(host.clone()).or_default().push(format!(
+                    "{phase} {} ({:.1}s)",
+                    if *ok { "ok" } else { "FAILED" },
+                    *duration_ms as f64 / 1000.0
+                )),
+                Record::HostDone { host, outcome, .. } => story
+                    .entry(host.clone())
+                    .or_default()
+                    .push(format!("=> {}", outcome.name())),
+                _ => {}
+            }
+        }
+        story
+    }
+}
+
+/// How far a run got.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub plays_done: HashSet<usize>,
+    pub hosts: BTreeMap<(usize, String), HostProgress>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HostProgress {
+    /// The last phase the host entered.
+    pub phase: Option<Phase>,
+    /// The hop it was on, with an upgrade path.
+    pub hop: Option<usize>,
+    /// Facts at the end of its last finished phase.
+    pub facts: Map<String, Value>,
+    pub outcome: Option<HostOutcome>,
+}
+
+impl Progress {
+    pub fn host(&self, play: usize, host: &str) -> Option<&HostProgress> {
+        self.hosts.get(&(play, host.to_string()))
+    }
+}
+
+/// Runs in `state_dir`, oldest first.
+pub fn list(state_dir: &Path) -> Result<Vec<RunLog>, JournalError> {
+    let dir = state_dir.join("runs");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(JournalError::Io {
+                action: "list",
+                path: dir,
+                source,
+            });
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| RunLog::read(p)).collect()
+}
+
+/// The run to resume: the named one, or the latest that did not end.
+pub fn find(state_dir: &Path, run_id: Option<&str>) -> Result<RunLog, JournalError> {
+    let runs = list(state_dir)?;
+    match run_id {
+        Some(id) => runs
+            .into_iter()
+            .find(|r| r.inputs.run_id == id)
+            .ok_or_else(|| JournalError::NoSuchRun(id.to_string())),
+        None => runs
+            .into_iter()
+            .rev()
+            .find(|r| r.ended().is_none_or(|code| code == 99 || code == 7))
+            .ok_or_else(|| JournalError::NothingToResume(state_dir.to_path_buf())),
+    }
+}
+
+/// Extra vars as journaled: values of keys that look secret are not written down.
+pub fn redact(vars: &Map<String, Value>) -> Map<String, Value> {
+    vars.iter()
+        .map(|(k, v)| {
+            let lower = k.to_ascii_lowercase();
+            let secret = ["pass", "secret", "token", "key", "credential"]
+                .iter()
+                .any(|s| lower.contains(s));
+            let value = if secret {
+                Value::String(REDACTED.to_string())
+            } else {
+                v.clone()
+            };
+            (k.clone(), value)
+        })
+        .collect()
+}
+
+/// A sortable run id: UTC time plus a random suffix.
+pub fn new_run_id() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let stamp = now
+        .format(&format)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string());
+    let suffix: u16 = rand::random();
+    format!("{stamp}-{suffix:04x}")
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// SHA-256 of a file, hex, for noticing changed inputs.
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    match std::fs::read(path) {
+        Ok(bytes) => sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> RunInputs {
+        RunInputs {
+            run_id: "20261123T000000Z-0001".into(),
+            started: "now".into(),
+            playbook: "p.yml".into(),
+            playbook_sha256: "a".into(),
+            inventory: "i.yml".into(),
+            inventory_sha256: "b".into(),
+            limit: None,
+            extra_vars: Map::new(),
+            check: false,
+            forks: 5,
+            window: None,
+        }
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_progress_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::create(dir.path(), &inputs()).unwrap();
+        let mut facts = Map::new();
+        facts.insert("backup".into(), serde_json::json!({"stdout": "/b/1"}));
+        journal
+            .record(&Record::PhaseStart {
+                play: 0,
+                host: "n1".into(),
+                phase: Phase::Backup,
+                hop: None,
+            })
+            .unwrap();
+        journal
+            .record(&Record::PhaseEnd {
+                play: 0,
+                host: "n1".into(),
+                phase: Phase::Backup,
+                hop: None,
+                ok: true,
+                duration_ms: 5,
+                facts,
+            })
+            .unwrap();
+        journal
+            .record(&Record::PhaseStart {
+                play: 0,
+                host: "n1".into(),
+                phase: Phase::Upgrade,
+                hop: Some(1),
+            })
+            .unwrap();
+        let path = journal.path().to_path_buf();
+        drop(journal);
+        // A crash mid-write: half a record, no newline.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"record\":\"phase_end\",\"pla").unwrap();
+        let log = RunLog::read(&path).unwrap();
+        assert!(log.torn_tail);
+        assert_eq!(log.ended(), None);
+        let progress = log.progress();
+        let n1 = progress.host(0, "n1").unwrap();
+        assert_eq!(n1.phase, Some(Phase::Upgrade));
+        assert_eq!(n1.facts["backup"]["stdout"], "/b/1");
+        assert_eq!(n1.outcome, None);
+        assert_eq!(
+            find(dir.path(), None).unwrap().inputs.run_id,
+            log.inputs.run_id
+        );
+    }
+
+    #[test]
+    fn corruption_in_the_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::create(dir.path(), &inputs()).unwrap();
+        let path = journal.path().to_path_buf();
+        drop(journal);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"garbage\n{\"record\":\"play_end\",\"play\":0}\n")
+            .unwrap();
+        assert!(matches!(
+            RunLog::read(&path),
+            Err(JournalError::Corrupt { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn secrets_are_not_written_down() {
+        let mut vars = Map::new();
+        vars.insert("db_password".into(), "hunter2".into());
+        vars.insert("version".into(), "2.0".into());
+        let r = redact(&vars);
+        assert_eq!(r["db_password"], REDACTED);
+        assert_eq!(r["version"], "2.0");
+    }
+}

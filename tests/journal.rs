@@ -1,0 +1,181 @@
+//! The run journal and `drover resume`: a rollout killed with SIGKILL mid-host continues where
+//! it stopped, never repeating a finished host, restarting the interrupted one at its phase
+//! with its backup facts, even with a torn last journal line.
+
+mod common;
+
+use common::{Fleet, drover, sh};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const ROLLOUT: &str = r#"- name: rollout
+  hosts: lab
+  vars:
+    app: "{{ node_root }}/app"
+  rolling:
+    batch: 1
+  phases:
+    precheck:
+      - shell: echo x >> {{ app }}/prechecks
+    backup:
+      - shell: cp {{ app }}/data.txt {{ app }}/data.bak && echo {{ app }}/data.bak
+        register: backup
+    upgrade:
+      - shell: echo x >> {{ app }}/upgrades && echo 2 > {{ app }}/version
+    verify:
+      # node2 hangs here the first time, long enough to be killed.
+      - shell: >-
+          if [ {{ inventory_hostname }} = node2 ] && [ ! -f {{ app }}/slept ];
+          then touch {{ app }}/slept; sleep 15; fi
+      # Needs the backup's registered path: only there if the journal gave it back.
+      - command: test -f {{ backup.stdout }}
+    rollback:
+      - shell: cp {{ backup.stdout }} {{ app }}/data.txt && echo 1 > {{ app }}/version
+"#;
+
+fn journal_file(state: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(state.join("runs"))
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+}
+
+fn count(fleet: &Fleet, node: &str, file: &str) -> usize {
+    std::fs::read_to_string(fleet.node_root(node).join("app").join(file))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_rollout_killed_mid_host_resumes_exactly_where_it_stopped() {
+    let fleet = Fleet::up(3);
+    let setup = fleet.write(
+        "setup.yml",
+        "- hosts: lab\n  tasks:\n    - shell: mkdir -p {{ node_root }}/app && echo 1 > {{ node_root }}/app/version && echo data > {{ node_root }}/app/data.txt\n",
+    );
+    fleet.run(&setup).arg("--no-journal").expect_code(0);
+    let playbook = fleet.write("rollout.yml", ROLLOUT);
+    let state = fleet.path("state");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drover");
+    // Wait (bounded) until the journal says node2 entered verify, then kill -9.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let journal = loop {
+        let found = journal_file(&state).filter(|p| {
+            std::fs::read_to_string(p).is_ok_and(|t| {
+                t.lines().any(|l| {
+                    l.contains("\"phase_start\"")
+                        && l.contains("\"node2\"")
+                        && l.contains("\"verify\"")
+                })
+            })
+        });
+        if let Some(path) = found {
+            break path;
+        }
+        assert!(Instant::now() < deadline, "node2 never reached verify");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert_eq!(count(&fleet, "node1", "upgrades"), 1);
+    assert_eq!(count(&fleet, "node2", "upgrades"), 1);
+    assert_eq!(count(&fleet, "node3", "upgrades"), 0);
+
+    // A crash mid-write leaves half a record: tolerated.
+    let mut text = std::fs::read_to_string(&journal).expect("journal");
+    text.push_str("{\"record\":\"phase_end\",\"pla");
+    std::fs::write(&journal, text).expect("tear");
+
+    let runs = drover()
+        .arg("runs")
+        .arg("--state-dir")
+        .arg(&state)
+        .expect_code(0);
+    runs.stdout_has("unfinished (resumable)");
+
+    // Changed inputs are refused unless forced.
+    let original = std::fs::read_to_string(&playbook).expect("playbook");
+    std::fs::write(&playbook, format!("{original}# edited\n")).expect("edit");
+    drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .expect_code(5)
+        .stderr_has("the playbook changed since run");
+    std::fs::write(&playbook, original).expect("restore");
+
+    let resumed = drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--output", "json"])
+        .expect_code(0);
+    // node1 was not touched again; node2 restarted at verify (no second upgrade, no second
+    // precheck); node3 ran from the start.
+    assert_eq!(count(&fleet, "node1", "upgrades"), 1);
+    assert_eq!(count(&fleet, "node1", "prechecks"), 1);
+    assert_eq!(count(&fleet, "node2", "upgrades"), 1);
+    assert_eq!(count(&fleet, "node2", "prechecks"), 1);
+    assert_eq!(count(&fleet, "node3", "upgrades"), 1);
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(
+            sh(&format!(
+                "cat {}/app/version",
+                fleet.node_root(node).display()
+            )),
+            "2"
+        );
+    }
+    let events = resumed.events();
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["host"] == "node1" && e["event"] == "phase_start"),
+        "node1 was touched again:\n{}",
+        resumed.dump()
+    );
+    let node2_phases: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "phase_start" && e["host"] == "node2")
+        .filter_map(|e| e["phase"].as_str())
+        .collect();
+    assert_eq!(node2_phases, vec!["verify"]);
+
+    let show = drover()
+        .arg("runs")
+        .arg("--state-dir")
+        .arg(&state)
+        .expect_code(0);
+    show.stdout_has(" ok ");
+    let id = journal
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("run id")
+        .to_string();
+    drover()
+        .args(["runs", "show", &id])
+        .arg("--state-dir")
+        .arg(&state)
+        .expect_code(0)
+        .stdout_has("node2: backup ok")
+        .stdout_has("verify ok")
+        .stdout_has("=> UPGRADED");
+    // Nothing left to resume.
+    drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .expect_code(1)
+        .stderr_has("no unfinished run");
+}
