@@ -259,3 +259,17 @@ fn undefined_variables_in_assert_and_template_files_name_where() {
     ))
     .stdout_has("bad.j2:2: undefined variable `two_is_missing`");
 }
+
+#[test]
+fn fleet_wide_magic_variables_are_there_for_every_host() {
+    let fleet = Fleet::up(2);
+    let playbook = fleet.write(
+        "magic.yml",
+        "- hosts: lab\n  tasks:\n    - debug:\n        msg: \"{{ play_hosts | join(',') }}|{{ ansible_play_hosts | length }}|{{ groups['lab'] | length }}|{{ hostvars['node2']['ansible_host'] }}\"\n",
+    );
+    let run = fleet.run(&playbook).expect_code(0);
+    run.stdout_has(&format!(
+        "\"msg\": \"node1,node2|2|2|{}\"",
+        fleet.lab.nodes[1].address
+    ));
+}

@@ -455,15 +455,6 @@ enum Flow {
 fn play_scope(shared: &Shared, play_plan: &crate::plan::PlayPlan) -> PlayScope {
     let inventory = &shared.inventory;
     let mut magic = Map::new();
-    magic.insert("play_hosts".into(), Value::from(play_plan.hosts.clone()));
-    magic.insert(
-        "ansible_play_hosts".into(),
-        Value::from(play_plan.hosts.clone()),
-    );
-    magic.insert(
-        "ansible_play_hosts_all".into(),
-        Value::from(play_plan.hosts.clone()),
-    );
     magic.insert(
         "playbook_dir".into(),
         Value::from(shared.playbook.dir.display().to_string()),
@@ -487,9 +478,18 @@ fn play_scope(shared: &Shared, play_plan: &crate::plan::PlayPlan) -> PlayScope {
         .into_iter()
         .map(|(g, hosts)| (g, Value::from(hosts)))
         .collect();
+    // Values that grow with the number of hosts are built once and shared by every host's
+    // context (a minijinja value is reference-counted), never copied per host and task.
+    let play_hosts = from_json(&Value::from(play_plan.hosts.clone()));
+    let shared_values = vec![
+        ("hostvars".to_string(), from_json(&Value::Object(hostvars))),
+        ("groups".to_string(), from_json(&Value::Object(groups))),
+        ("play_hosts".to_string(), play_hosts.clone()),
+        ("ansible_play_hosts".to_string(), play_hosts.clone()),
+        ("ansible_play_hosts_all".to_string(), play_hosts),
+    ];
     PlayScope {
         magic,
-        hostvars: from_json(&Value::Object(hostvars)),
-        groups: from_json(&Value::Object(groups)),
+        shared: shared_values,
     }
 }

@@ -12,10 +12,12 @@ use serde_json::{Map, Value};
 
 /// What is the same for every host of a play.
 pub struct PlayScope {
+    /// Small magic variables, copied into each host's context.
     pub magic: Map<String, Value>,
-    /// `hostvars`: every host's inventory vars, shared by all contexts (cheap to clone).
-    pub hostvars: minijinja::Value,
-    pub groups: minijinja::Value,
+    /// Magic variables that grow with the fleet (`hostvars`, `groups`, `play_hosts`, …):
+    /// built once per play and shared by every context (cheap to clone), so a task on N
+    /// hosts costs O(N), not O(N²).
+    pub shared: Vec<(String, minijinja::Value)>,
 }
 
 /// A host's variables at one task, and the variables whose templates could not be rendered.
@@ -117,8 +119,9 @@ pub fn jinja(scope: &PlayScope, vars: &Map<String, Value>) -> minijinja::Value {
         .iter()
         .map(|(k, v)| (k.clone(), from_json(v)))
         .collect();
-    map.insert("hostvars".into(), scope.hostvars.clone());
-    map.insert("groups".into(), scope.groups.clone());
+    for (name, value) in &scope.shared {
+        map.insert(name.clone(), value.clone());
+    }
     minijinja::Value::from(map)
 }
 
