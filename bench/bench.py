@@ -419,7 +419,7 @@ def summarize(records):
     """Per (case, heavy, tool): median and range of the valid measured runs."""
     groups = {}
     for r in records:
-        if r["warmup"]:
+        if "tool" not in r or r.get("warmup"):
             continue
         groups.setdefault((r["label"], r["heavy"], r["tool"]), []).append(r)
     rows = []
@@ -502,7 +502,7 @@ def main():
 
     if args.summarize is not None:
         records = [json.loads(l) for p in args.summarize for l in open(p) if l.strip()]
-        print(table(summarize(records)))
+        report(summarize(records))
         return
     if os.geteuid() != 0:
         sys.exit("bench.py runs as root (the lab's users, cgroups)")
@@ -526,7 +526,12 @@ def main():
         records += run_case(case, tools, args.runs,
                             args.ansible_runs_big if n >= 50 else args.runs,
                             uname, blob, results, heavy=args.heavy_shell)
-    rows = summarize(records)
+    report(summarize(records))
+    print(f"results: {results}")
+
+
+def report(rows):
+    """The table, drover's linear fit over hosts, and the issue's targets, each met or not."""
     print(table(rows))
     drover_rows = [r for r in rows if r["tool"] == "drover" and "median" in r
                    and not r["case"].startswith("serial") and not r["heavy"]]
@@ -534,7 +539,27 @@ def main():
         for what in ("median", "cpu"):
             a, b, r2 = linear_fit([(r["n"], r[what]) for r in drover_rows])
             print(f"drover {what}: {a:.3f} s + {b * 1000:.2f} ms × hosts (r² = {r2:.4f})")
-    print(f"results: {results}")
+    def row(case, tool, heavy=False):
+        return next((r for r in rows if r["case"] == case and r["tool"] == tool
+                     and r["heavy"] == heavy and "median" in r), None)
+    checks = []
+    for case, limit in (("50", 0.5), ("100", 0.5), ("1", 1.5)):
+        d, s = row(case, "drover"), row(case, "ssh")
+        if d and s:
+            checks.append((f"N={case}: drover ≤ {limit}× the ssh script",
+                           d["median"] / s["median"], limit, "max"))
+    for tool, factor in (("ansible", 40), ("pyinfra", 2.5)):
+        d, t = row("100", "drover"), row("100", tool)
+        if d and t:
+            checks.append((f"N=100: drover ≥ {factor}× faster than {tool}",
+                           t["median"] / d["median"], factor, "min"))
+    for case, mib in (("100", 30), ("scale1000", 200)):
+        d = row(case, "drover")
+        if d:
+            checks.append((f"{case}: drover peak RSS < {mib} MiB", d["rss"], mib, "max"))
+    for name, value, limit, kind in checks:
+        ok = value <= limit if kind == "max" else value >= limit
+        print(f"{'MET ' if ok else 'MISS'} {name}: {value:.2f}")
 
 
 if __name__ == "__main__":
