@@ -221,6 +221,16 @@ enum LabAction {
         nodes: usize,
         #[command(flatten)]
         lab: LabArgs,
+        /// Nodes per sshd process (1-16): one sshd listens on that many nodes' addresses with
+        /// one host key, for large labs.
+        #[arg(long, default_value_t = 1)]
+        per_sshd: usize,
+        /// Log in as `drover-lab-heavy`, whose bash sources a ~100 ms ~/.bashrc (root only).
+        #[arg(long)]
+        heavy_shell: bool,
+        /// Address of node1 (the others follow it).
+        #[arg(long, default_value_t = lab::DEFAULT_FIRST_ADDRESS)]
+        first_address: std::net::Ipv4Addr,
     },
     /// Install demo service 1.0 (an SQLite database with five rows) on every node that has
     /// none yet, and start it.
@@ -902,8 +912,18 @@ fn lab_config(args: &LabArgs, nodes: usize) -> LabConfig {
 
 fn lab_cmd(action: LabAction) -> Result<u8, CliError> {
     match action {
-        LabAction::Up { nodes, lab } => {
-            let lab = lab::up(&lab_config(&lab, nodes))?;
+        LabAction::Up {
+            nodes,
+            lab,
+            per_sshd,
+            heavy_shell,
+            first_address,
+        } => {
+            let mut config = lab_config(&lab, nodes);
+            config.per_sshd = per_sshd;
+            config.heavy_shell = heavy_shell;
+            config.first_address = first_address;
+            let lab = lab::up(&config)?;
             print!("{}", describe_lab(&lab));
             Ok(0)
         }

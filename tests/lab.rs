@@ -26,24 +26,30 @@ struct TestLab {
 
 impl TestLab {
     fn up(nodes: usize) -> TestLab {
+        TestLab::up_with(nodes, |_| {})
+    }
+
+    /// A lab of `nodes` with `tweak` applied to its config (nodes per sshd, heavy shell).
+    fn up_with(nodes: usize, tweak: impl FnOnce(&mut LabConfig)) -> TestLab {
         let dir = tempfile::tempdir().expect("temp dir");
         let first_address = next_first_address();
-        let cfg = LabConfig {
-            dir: dir.path().to_path_buf(),
+        let mut cfg = LabConfig {
             nodes,
             port: lab::free_port(first_address).expect("free port"),
             first_address,
+            ..LabConfig::new(dir.path())
         };
+        tweak(&mut cfg);
         let lab = lab::up(&cfg).unwrap_or_else(|e| panic!("lab up: {e}"));
         TestLab { lab, dir }
     }
 
     fn config(&self) -> LabConfig {
         LabConfig {
-            dir: self.dir.path().to_path_buf(),
             nodes: self.lab.nodes.len(),
             port: self.lab.nodes[0].port,
             first_address: self.lab.nodes[0].address,
+            ..LabConfig::new(self.dir.path())
         }
     }
 
@@ -305,10 +311,10 @@ fn up_refuses_an_address_already_in_use_and_leaves_nothing_running() {
     let second = Ipv4Addr::from(u32::from(first_address) + 1);
     let _squatter = std::net::TcpListener::bind((second, port)).expect("bind");
     let cfg = LabConfig {
-        dir: dir.path().to_path_buf(),
         nodes: 2,
         port,
         first_address,
+        ..LabConfig::new(dir.path())
     };
     match lab::up(&cfg) {
         Err(lab::LabError::AddressInUse { node, .. }) => assert_eq!(node, "node2"),
@@ -370,4 +376,77 @@ fn running_as_root() -> bool {
     // The owner of a file this process just created is its effective uid.
     let file = tempfile::NamedTempFile::new().expect("temp file");
     file.as_file().metadata().expect("metadata").uid() == 0
+}
+
+#[test]
+fn nodes_can_share_an_sshd_and_still_answer_on_their_own_addresses() {
+    // 5 nodes, 2 per sshd: sshds for node1-2, node3-4, node5.
+    let t = TestLab::up_with(5, |cfg| cfg.per_sshd = 2);
+    let pids: Vec<u32> = t.lab.nodes.iter().map(|n| n.pid.expect("pid")).collect();
+    assert_eq!(pids[0], pids[1]);
+    assert_eq!(pids[2], pids[3]);
+    assert_ne!(pids[1], pids[2]);
+    assert_ne!(pids[3], pids[4]);
+    assert!(pids.iter().all(|&p| alive(p)));
+    for node in &t.lab.nodes {
+        let out = t.ssh_ok(node, "echo ok");
+        assert_eq!(out, "ok\n", "{}", node.name);
+    }
+    let config = std::fs::read_to_string(&t.lab.nodes[1].sshd_config).expect("config");
+    for node in &t.lab.nodes[..2] {
+        assert!(config.contains(&format!("ListenAddress {}:{}\n", node.address, node.port)));
+    }
+
+    // Idempotent: the same sshds stay.
+    let again = lab::up(&LabConfig {
+        per_sshd: 2,
+        ..t.config()
+    })
+    .expect("second up");
+    let again_pids: Vec<u32> = again.nodes.iter().map(|n| n.pid.expect("pid")).collect();
+    assert_eq!(again_pids, pids);
+
+    // Stopping node3 stops the sshd it shares with node4, and only that one.
+    t.lab.stop_node("node3").expect("stop node3");
+    assert!(!accepts_connections(&t.lab.nodes[3]));
+    assert!(accepts_connections(&t.lab.nodes[4]));
+    t.lab.start_node("node4").expect("start node4");
+    assert!(accepts_connections(&t.lab.nodes[2]));
+
+    let expected = 3;
+    assert_eq!(lab::down(t.dir.path()).expect("down"), expected);
+    assert!(t.lab.nodes.iter().all(|n| !accepts_connections(n)));
+}
+
+#[test]
+fn per_sshd_outside_1_to_16_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for per_sshd in [0, lab::MAX_PER_SSHD + 1] {
+        let cfg = LabConfig {
+            per_sshd,
+            ..LabConfig::new(dir.path())
+        };
+        assert!(matches!(lab::up(&cfg), Err(lab::LabError::PerSshd { .. })));
+    }
+}
+
+#[test]
+fn heavy_shell_lab_logs_in_a_user_whose_shell_starts_slowly() {
+    if !running_as_root() {
+        eprintln!("skipped: the heavy-shell user needs root");
+        return;
+    }
+    let t = TestLab::up_with(1, |cfg| cfg.heavy_shell = true);
+    assert_eq!(t.lab.user, lab::HEAVY_USER);
+    let node = &t.lab.nodes[0];
+    // Warm up (first connection), then time one command: the rc file's sleep is in it.
+    t.ssh_ok(node, "true");
+    let start = Instant::now();
+    let out = t.ssh_ok(node, "id -un; echo $0");
+    assert!(
+        start.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(out, format!("{}\nbash\n", lab::HEAVY_USER));
 }

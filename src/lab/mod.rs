@@ -44,6 +44,9 @@ use files::{
 
 /// The login user created for the lab when drover runs as root.
 pub const LAB_USER: &str = "drover-lab";
+/// The login user of a heavy-shell lab (`LabConfig::heavy_shell`, root only): `/bin/bash` with
+/// a `~/.bashrc` that takes ~100 ms, so every command pays a slow shell start.
+pub const HEAVY_USER: &str = "drover-lab-heavy";
 /// Directory under the lab dir that every node can write: the "cluster-wide" state.
 pub const SHARED_DIR: &str = "shared";
 /// Nodes started by `drover lab up` without a count.
@@ -63,7 +66,17 @@ pub struct LabConfig {
     pub port: u16,
     /// node1's address; node N gets `first_address + N - 1`.
     pub first_address: Ipv4Addr,
+    /// Nodes per sshd process: 1 (the default) gives every node its own sshd, config and host
+    /// key; more (at most [`MAX_PER_SSHD`]) makes one sshd listen on that many consecutive
+    /// nodes' addresses with one host key, for labs of hundreds or thousands of nodes. Nodes
+    /// sharing an sshd are stopped and started together.
+    pub per_sshd: usize,
+    /// Log in as [`HEAVY_USER`], whose shell sources a slow `~/.bashrc` (root only).
+    pub heavy_shell: bool,
 }
+
+/// OpenSSH's sshd accepts at most 16 `ListenAddress` lines (MAX_LISTEN_SOCKS).
+pub const MAX_PER_SSHD: usize = 16;
 
 impl LabConfig {
     /// Three nodes on 127.0.0.2:2222, 127.0.0.3:2222, 127.0.0.4:2222.
@@ -73,6 +86,8 @@ impl LabConfig {
             nodes: DEFAULT_NODES,
             port: DEFAULT_PORT,
             first_address: DEFAULT_FIRST_ADDRESS,
+            per_sshd: 1,
+            heavy_shell: false,
         }
     }
 
@@ -110,8 +125,10 @@ impl Node {
         self.root.join("opt/demo/bin/demo-service")
     }
 
-    fn new(dir: &Path, name: String, address: Ipv4Addr, port: u16) -> Node {
-        let sshd_dir = dir.join("sshd").join(&name);
+    /// `sshd_name` names the sshd serving the node (its directory under `sshd/`): the node's
+    /// own name, or the first node's of the group sharing one sshd.
+    fn new(dir: &Path, name: String, sshd_name: &str, address: Ipv4Addr, port: u16) -> Node {
+        let sshd_dir = dir.join("sshd").join(sshd_name);
         Node {
             root: dir.join("nodes").join(&name),
             pid: None,
@@ -204,6 +221,9 @@ pub enum LabError {
     #[error("a lab needs at least one node")]
     NoNodes,
 
+    #[error("{per_sshd} nodes per sshd: expected 1 to {MAX_PER_SSHD} (sshd's limit of listen addresses)")]
+    PerSshd { per_sshd: usize },
+
     #[error("{nodes} nodes from {first} leave the loopback range 127.0.0.0/8")]
     NotLoopback { first: Ipv4Addr, nodes: usize },
 
@@ -253,11 +273,16 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     if cfg.nodes == 0 {
         return Err(LabError::NoNodes);
     }
+    if !(1..=MAX_PER_SSHD).contains(&cfg.per_sshd) {
+        return Err(LabError::PerSshd {
+            per_sshd: cfg.per_sshd,
+        });
+    }
     let dir = std::path::absolute(&cfg.dir).map_err(io_err("resolve", &cfg.dir))?;
     check_quotable(&dir)?;
     let sshd_bin = sshd::find_sshd()?;
     let keygen = sshd::find_keygen()?;
-    let account = sshd::Account::for_lab()?;
+    let account = sshd::Account::for_lab(cfg.heavy_shell)?;
     if !account.is_root_run() && cfg.port <= 1024 {
         return Err(LabError::PrivilegedPort {
             port: cfg.port,
@@ -277,13 +302,31 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     let mut nodes = Vec::with_capacity(count);
     for index in 0..count {
         let address = node_address(cfg.first_address, index, count)?;
-        let mut node = Node::new(&dir, format!("node{}", index + 1), address, cfg.port);
-        // A pid from the previous state, still ours, is the node's running sshd.
-        node.pid = previous
+        let sshd_name = format!("node{}", index / cfg.per_sshd * cfg.per_sshd + 1);
+        let mut node = Node::new(
+            &dir,
+            format!("node{}", index + 1),
+            &sshd_name,
+            address,
+            cfg.port,
+        );
+        let recorded = previous
             .as_ref()
-            .and_then(|s| s.nodes.iter().find(|n| n.name == node.name))
-            .and_then(sshd::live_pid)
-            .or_else(|| sshd::live_pid(&node));
+            .and_then(|s| s.nodes.iter().find(|n| n.name == node.name));
+        // A pid from the previous state, still ours, is the node's running sshd — unless the
+        // node moved to another sshd (`per_sshd` changed): then the old one must go first, or
+        // it would keep the address.
+        match recorded {
+            Some(old) if old.sshd_config != node.sshd_config => {
+                if let Some(pid) = sshd::live_pid(old) {
+                    sshd::terminate(pid, &old.sshd_config, "sshd")?;
+                }
+            }
+            _ => node.pid = recorded.and_then(sshd::live_pid),
+        }
+        if node.pid.is_none() {
+            node.pid = sshd::live_pid(&node);
+        }
         nodes.push(node);
     }
 
@@ -294,25 +337,47 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     // State the nodes share, as a cluster's shared database would be (`lab_shared`).
     make_dir(&dir.join(SHARED_DIR))?;
     account.chown(&dir.join(SHARED_DIR))?;
-    for node in &mut nodes {
-        make_dir(&dir.join("sshd").join(&node.name))?;
+    for node in &nodes {
         make_dir(&node.root)?;
         account.chown(&node.root)?;
-        let host_key_comment = format!("drover-lab-{}", node.name);
-        sshd::ensure_keypair(&keygen, &node.host_key, &host_key_comment)?;
-        let config = sshd::render_config(node, &dir.join("authorized_keys"), &account.name);
-        let changed = read_to_string(&node.sshd_config).ok().as_deref() != Some(config.as_str());
+    }
+    // One sshd per group of nodes sharing a config (one node each by default).
+    for group in nodes.chunk_by_mut(|a, b| a.sshd_config == b.sshd_config) {
+        let leader = &group[0];
+        let sshd_dir = leader.sshd_config.parent().unwrap_or(&dir).to_path_buf();
+        make_dir(&dir.join("sshd"))?;
+        make_dir(&sshd_dir)?;
+        let host_key_comment = format!("drover-lab-{}", leader.name);
+        sshd::ensure_keypair(&keygen, &leader.host_key, &host_key_comment)?;
+        let addresses: Vec<Ipv4Addr> = group.iter().map(|n| n.address).collect();
+        let config = sshd::render_config(
+            leader,
+            &addresses,
+            &dir.join("authorized_keys"),
+            &account.name,
+            !cfg.heavy_shell,
+        );
+        let changed =
+            read_to_string(&leader.sshd_config).ok().as_deref() != Some(config.as_str());
         if changed {
-            write_atomic(&node.sshd_config, config.as_bytes(), 0o644)?;
+            write_atomic(&leader.sshd_config, config.as_bytes(), 0o644)?;
         }
-        match node.pid {
+        let pid = group.iter().find_map(|n| n.pid);
+        match pid {
             Some(pid) if changed => {
-                sshd::terminate(pid, &node.sshd_config, "sshd")?;
-                node.pid = None;
-                to_start.push(node.name.clone());
+                sshd::terminate(pid, &leader.sshd_config, "sshd")?;
+                to_start.push(leader.name.clone());
             }
             Some(_) => {}
-            None => to_start.push(node.name.clone()),
+            None => to_start.push(leader.name.clone()),
+        }
+        let pid = if to_start.last() == Some(&leader.name) {
+            None
+        } else {
+            pid
+        };
+        for node in group.iter_mut() {
+            node.pid = pid;
         }
     }
     if let Err(error) = start_all(&sshd_bin, &mut nodes, &to_start) {
@@ -339,18 +404,33 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
     Ok(lab)
 }
 
-/// Starts the named nodes: every address is checked first, then all sshds are spawned and
-/// awaited together.
+/// Starts the sshds whose first node is named in `names`: every address they serve is checked
+/// first, then all sshds are spawned and awaited together. Nodes sharing an sshd get its pid.
 fn start_all(sshd_bin: &Path, nodes: &mut [Node], names: &[String]) -> Result<(), LabError> {
-    let starting = |n: &&mut Node| names.contains(&n.name);
-    for node in nodes.iter_mut().filter(starting) {
-        sshd::check_address_free(node)?;
+    let starting = |group: &&mut [Node]| names.contains(&group[0].name);
+    for group in nodes
+        .chunk_by_mut(|a, b| a.sshd_config == b.sshd_config)
+        .filter(starting)
+    {
+        for node in group.iter() {
+            sshd::check_address_free(node)?;
+        }
     }
-    for node in nodes.iter_mut().filter(starting) {
-        sshd::spawn(sshd_bin, node)?;
+    for group in nodes
+        .chunk_by_mut(|a, b| a.sshd_config == b.sshd_config)
+        .filter(starting)
+    {
+        sshd::spawn(sshd_bin, &group[0])?;
     }
-    for node in nodes.iter_mut().filter(starting) {
-        node.pid = Some(sshd::wait_ready(node, READY_TIMEOUT)?);
+    for group in nodes
+        .chunk_by_mut(|a, b| a.sshd_config == b.sshd_config)
+        .filter(starting)
+    {
+        // sshd binds every ListenAddress before it writes its pid file.
+        let pid = sshd::wait_ready(&group[0], READY_TIMEOUT)?;
+        for node in group.iter_mut() {
+            node.pid = Some(pid);
+        }
     }
     Ok(())
 }
@@ -377,7 +457,7 @@ pub fn down(dir: &Path) -> Result<usize, LabError> {
     for name in subdirectory_names(&dir.join("sshd"))? {
         if !nodes.iter().any(|n| n.name == name) {
             // Address and port do not matter here: only the pid file and config path are used.
-            nodes.push(Node::new(&dir, name, DEFAULT_FIRST_ADDRESS, 0));
+            nodes.push(Node::new(&dir, name.clone(), &name, DEFAULT_FIRST_ADDRESS, 0));
         }
     }
     for name in subdirectory_names(&dir.join("nodes"))? {
@@ -447,7 +527,8 @@ impl Lab {
         ]
     }
 
-    /// Stops one node's sshd (new connections are refused; open sessions finish). Idempotent.
+    /// Stops one node's sshd (new connections are refused; open sessions finish), and with it
+    /// every node sharing that sshd (`per_sshd`). Idempotent.
     /// The state file is updated; this `Lab` value keeps its old pids: re-read it with [`status`].
     pub fn stop_node(&self, name: &str) -> Result<(), LabError> {
         let mut state = self.current_state()?;
@@ -574,5 +655,7 @@ mod tests {
         assert_eq!(cfg.nodes, 3);
         assert_eq!(cfg.port, 2222);
         assert_eq!(cfg.first_address, Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(cfg.per_sshd, 1);
+        assert!(!cfg.heavy_shell);
     }
 }

@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{LAB_USER, LabError, Node};
+use std::net::Ipv4Addr;
+
+use super::{HEAVY_USER, LAB_USER, LabError, Node};
 
 /// Directories searched after `$PATH`: sshd lives in sbin, often outside a user's PATH.
 const SBIN_DIRS: [&str; 3] = ["/usr/sbin", "/usr/local/sbin", "/sbin"];
@@ -76,15 +78,42 @@ pub(super) struct Account {
 
 impl Account {
     /// As root: the `drover-lab` system user (created if missing), whose `/bin/sh` starts fast,
-    /// unlike root's login shell here. Otherwise the current user: an unprivileged sshd can only
-    /// log in the user it runs as.
-    pub fn for_lab() -> Result<Account, LabError> {
+    /// unlike root's login shell here; with `heavy_shell`, the `drover-lab-heavy` user instead,
+    /// whose `/bin/bash` sources a `~/.bashrc` that takes ~100 ms (like a real rc running
+    /// `pyenv init`). Otherwise the current user: an unprivileged sshd can only log in the user
+    /// it runs as, and its shell is what it is.
+    pub fn for_lab(heavy_shell: bool) -> Result<Account, LabError> {
         if running_as_root() {
-            ensure_lab_user()?;
+            if heavy_shell {
+                ensure_user(HEAVY_USER, "/bin/bash")?;
+                let account = Account::named(HEAVY_USER)?;
+                account.write_slow_bashrc()?;
+                return Ok(account);
+            }
+            ensure_user(LAB_USER, "/bin/sh")?;
             return Account::named(LAB_USER);
+        }
+        if heavy_shell {
+            return Err(LabError::LabUser {
+                user: HEAVY_USER.into(),
+                message: "the heavy-shell lab user can only be set up as root".into(),
+            });
         }
         let out = run(Command::new("id").arg("-un"))?;
         Account::named(String::from_utf8_lossy(&out.stdout).trim())
+    }
+
+    /// `~/.bashrc` of the heavy-shell user: bash sources it for every command sshd runs (it
+    /// was started by sshd, SHLVL unset), so each command pays ~100 ms before it starts.
+    fn write_slow_bashrc(&self) -> Result<(), LabError> {
+        let rc = self.home.join(".bashrc");
+        super::files::write_atomic(
+            &rc,
+            b"# drover lab heavy shell: a slow rc file, as on machines whose .bashrc runs pyenv init.
+              sleep 0.1
+",
+            0o644,
+        )
     }
 
     pub fn named(name: &str) -> Result<Account, LabError> {
@@ -173,9 +202,9 @@ fn passwd_entry(name: &str) -> Result<Option<PasswdEntry>, LabError> {
     }))
 }
 
-/// Creates the lab user if missing and unlocks its password field: without PAM, sshd refuses
+/// Creates a lab user if missing and unlocks its password field: without PAM, sshd refuses
 /// accounts whose password starts with `!`, which is how useradd leaves a new account.
-fn ensure_lab_user() -> Result<(), LabError> {
+fn ensure_user(user: &str, shell: &str) -> Result<(), LabError> {
     // Parallel labs in one process would race on useradd; other processes may too, hence the
     // re-check after a failed attempt.
     static USER_LOCK: Mutex<()> = Mutex::new(());
@@ -184,45 +213,45 @@ fn ensure_lab_user() -> Result<(), LabError> {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut last_error = String::new();
     for _ in 0..5 {
-        if passwd_entry(LAB_USER)?.is_some() {
-            return unlock_lab_user();
+        if passwd_entry(user)?.is_some() {
+            return unlock_user(user);
         }
-        let home = format!("/var/lib/{LAB_USER}");
+        let home = format!("/var/lib/{user}");
         let out = Command::new("useradd")
             .args(["--system", "--create-home", "--home-dir", &home])
-            .args(["--shell", "/bin/sh", LAB_USER])
+            .args(["--shell", shell, user])
             .stdin(Stdio::null())
             .output()
             .map_err(|source| LabError::LabUser {
-                user: LAB_USER.into(),
+                user: user.into(),
                 message: format!("cannot run useradd: {source}"),
             })?;
         if out.status.success() {
-            return unlock_lab_user();
+            return unlock_user(user);
         }
         last_error = String::from_utf8_lossy(&out.stderr).trim().to_string();
         thread::sleep(Duration::from_millis(200));
     }
     Err(LabError::LabUser {
-        user: LAB_USER.into(),
+        user: user.into(),
         message: format!("useradd failed: {last_error}"),
     })
 }
 
-fn unlock_lab_user() -> Result<(), LabError> {
+fn unlock_user(user: &str) -> Result<(), LabError> {
     let out = Command::new("getent")
-        .args(["shadow", LAB_USER])
+        .args(["shadow", user])
         .stdin(Stdio::null())
         .output()
         .map_err(|source| LabError::LabUser {
-            user: LAB_USER.into(),
+            user: user.into(),
             message: format!("cannot run getent: {source}"),
         })?;
     let line = String::from_utf8_lossy(&out.stdout);
     let locked = line.split(':').nth(1).is_some_and(|p| p.starts_with('!'));
     if locked {
         // `*`: no password can match, but the account is not "locked" for key logins.
-        run(Command::new("usermod").args(["-p", "*", LAB_USER]))?;
+        run(Command::new("usermod").args(["-p", "*", user]))?;
     }
     Ok(())
 }
@@ -242,12 +271,30 @@ pub(super) fn ensure_keypair(keygen: &Path, key: &Path, comment: &str) -> Result
     Ok(())
 }
 
-/// One node's sshd_config. Paths are double-quoted (the lab refuses paths with quotes or `%`).
-pub(super) fn render_config(node: &Node, authorized_keys: &Path, user: &str) -> String {
+/// The sshd_config of `node`'s sshd, listening on `addresses` (the node's own address, or the
+/// addresses of every node sharing this sshd). Paths are double-quoted (the lab refuses paths
+/// with quotes or `%`). `fast_shell` adds `SetEnv SHLVL=1`, which makes bash skip `~/.bashrc`.
+pub(super) fn render_config(
+    node: &Node,
+    addresses: &[Ipv4Addr],
+    authorized_keys: &Path,
+    user: &str,
+    fast_shell: bool,
+) -> String {
     let q = |path: &Path| format!("\"{}\"", path.display());
+    let listen: String = addresses
+        .iter()
+        .map(|address| format!("ListenAddress {address}:{}\n", node.port))
+        .collect();
+    let shell = if fast_shell {
+        "# Bash skips ~/.bashrc (slow pyenv init on some machines) when SHLVL is already set.\n\
+         SetEnv SHLVL=1\n"
+    } else {
+        "# The login shell starts as it would on a real host (~/.bashrc sourced).\n"
+    };
     format!(
         "# drover lab {name}: written by `drover lab up` (rewritten on every `up`).\n\
-         ListenAddress {address}:{port}\n\
+         {listen}\
          HostKey {host_key}\n\
          PidFile {pid_file}\n\
          AuthorizedKeysFile {authorized_keys}\n\
@@ -262,13 +309,10 @@ pub(super) fn render_config(node: &Node, authorized_keys: &Path, user: &str) -> 
          PrintMotd no\n\
          PrintLastLog no\n\
          Subsystem sftp internal-sftp\n\
-         # Bash skips ~/.bashrc (slow pyenv init on some machines) when SHLVL is already set.\n\
-         SetEnv SHLVL=1\n\
+         {shell}\
          # Many parallel connects from one control machine; MaxSessions keeps its default (10).\n\
          MaxStartups 200:30:400\n",
         name = node.name,
-        address = node.address,
-        port = node.port,
         host_key = q(&node.host_key),
         pid_file = q(&node.pid_file),
         authorized_keys = q(authorized_keys),
@@ -494,7 +538,14 @@ mod tests {
             pid_file: "/tmp/lab/sshd/node1/sshd.pid".into(),
             log: "/tmp/lab/sshd/node1/sshd.log".into(),
         };
-        let config = render_config(&node, Path::new("/tmp/lab/authorized_keys"), "drover-lab");
+        let addresses = [node.address];
+        let config = render_config(
+            &node,
+            &addresses,
+            Path::new("/tmp/lab/authorized_keys"),
+            "drover-lab",
+            true,
+        );
         for line in [
             "ListenAddress 127.0.0.2:2222",
             "HostKey \"/tmp/lab/sshd/node1/ssh_host_ed25519_key\"",
@@ -507,6 +558,19 @@ mod tests {
             assert!(config.lines().any(|l| l == line), "missing {line}");
         }
         assert!(!config.lines().any(|l| l.starts_with("MaxSessions")));
+
+        // Shared by several nodes, with the user's own shell start.
+        let addresses = [node.address, std::net::Ipv4Addr::new(127, 0, 0, 3)];
+        let config = render_config(&node, &addresses, Path::new("/k"), "u", false);
+        let listen: Vec<&str> = config
+            .lines()
+            .filter(|l| l.starts_with("ListenAddress"))
+            .collect();
+        assert_eq!(
+            listen,
+            ["ListenAddress 127.0.0.2:2222", "ListenAddress 127.0.0.3:2222"]
+        );
+        assert!(!config.contains("SetEnv"));
     }
 
     #[test]

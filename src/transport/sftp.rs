@@ -19,8 +19,10 @@ use super::session::{HostKeyVerifier, lost_or, open_session};
 const POSIX_RENAME: &str = "posix-rename@openssh.com";
 const LIMITS: &str = "limits@openssh.com";
 /// Bytes per read/write request; OpenSSH accepts up to 255 KiB, any server at least 32 KiB.
-const CHUNK: u64 = 64 * 1024;
-/// Requests in flight per transfer: 1 MiB, half the default SSH channel window.
+/// 32 KiB, not more: russh keeps its per-connection write buffer at the largest message it
+/// had to send, for the rest of the connection (at 64 KiB: 110 KB per host after one copy).
+const CHUNK: u64 = 32 * 1024;
+/// Requests in flight per transfer: 512 KiB, a quarter of the default SSH channel window.
 const IN_FLIGHT: usize = 16;
 /// Seconds an SFTP request may take before it fails (a slow disk on a busy node).
 const REQUEST_TIMEOUT_SECS: u64 = 60;
