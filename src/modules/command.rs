@@ -90,12 +90,16 @@ async fn run(ctx: &Context<'_>, args: Args, shell: bool) -> Result<Outcome, Modu
             Some(cmd) => cmd,
             None => args.required_str("_raw_params")?,
         };
-        let executable = args.str("executable")?.unwrap_or_else(|| "/bin/sh".into());
-        let script = format!("{} -c {}", shell_quote(&executable), shell_quote(&raw));
+        // `None`: /bin/sh, through `Connection::sh`, which skips the wrapper shell when the
+        // login shell is /bin/sh.
+        let script = args
+            .str("executable")?
+            .filter(|e| e != "/bin/sh")
+            .map(|e| format!("{} -c {}", shell_quote(&e), shell_quote(&raw)));
         (raw, script)
     } else {
         let line = command_line(&args)?;
-        (line.clone(), line)
+        (line.clone(), Some(line))
     };
     let conn = ctx.conn()?;
     if let Some(done) = already_done(ctx, &args, &display).await? {
@@ -109,10 +113,7 @@ async fn run(ctx: &Context<'_>, args: Args, shell: bool) -> Result<Outcome, Modu
         });
     }
 
-    let mut full = script;
-    if let Some(dir) = args.str("chdir")? {
-        full = format!("cd {} && {full}", shell_quote(&dir));
-    }
+    let chdir = args.str("chdir")?;
     let stdin = match args.str("stdin")? {
         Some(mut text) => {
             if args.bool("stdin_add_newline", true)? {
@@ -123,7 +124,18 @@ async fn run(ctx: &Context<'_>, args: Args, shell: bool) -> Result<Outcome, Modu
         None => None,
     };
     let started = Instant::now();
-    let out = conn.exec(&full, stdin).await?;
+    let out = match (script, chdir) {
+        (Some(line), None) => conn.exec(&line, stdin).await?,
+        (Some(line), Some(dir)) => {
+            conn.exec(&format!("cd {} && {line}", shell_quote(&dir)), stdin)
+                .await?
+        }
+        (None, None) => conn.sh(&display, stdin).await?,
+        (None, Some(dir)) => {
+            let script = format!("cd {} || exit 1\n{display}", shell_quote(&dir));
+            conn.sh(&script, stdin).await?
+        }
+    };
     let delta = started.elapsed();
 
     Ok(result(

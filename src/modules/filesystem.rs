@@ -118,9 +118,35 @@ pub(super) async fn path_state(
     path: &str,
     follow: bool,
 ) -> Result<PathState, ModuleError> {
+    let out = ctx.sh(&state_script(path, follow)).await?;
+    parse_state(path, &out)
+}
+
+/// Runs `change` (commands that print nothing), then reads the state of `path` in the same
+/// round trip. A failing `change` is the task's failure, naming `what` and its stderr.
+async fn change_then_state(
+    ctx: &Context<'_>,
+    change: &str,
+    what: &str,
+    path: &str,
+    follow: bool,
+) -> Result<PathState, ModuleError> {
+    let script = format!("{change} || exit $?\n{}", state_script(path, follow));
+    let out = ctx.sh(&script).await?;
+    if out.exit_status != Some(0) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(ModuleError::Remote {
+            message: format!("{what} failed: {}", stderr.trim()),
+        });
+    }
+    parse_state(path, &out)
+}
+
+/// The script [`parse_state`] reads: the kind of `path`, its `stat`, a link's target.
+fn state_script(path: &str, follow: bool) -> String {
     let q = shell_quote(path);
     let (deref, follow_flag) = if follow { ("-L ", 1) } else { ("", 0) };
-    let script = format!(
+    format!(
         "p={q}\n\
          if [ -L \"$p\" ] && {{ [ {follow_flag} = 0 ] || [ ! -e \"$p\" ]; }}; then k=link; deref=\n\
          elif [ -d \"$p\" ]; then k=directory; deref='{deref}'\n\
@@ -130,8 +156,10 @@ pub(super) async fn path_state(
          echo \"$k\"\n\
          stat $deref-c '%a|%U|%u|%G|%g|%s|%Y|%X|%Z|%i|%h|%d' -- \"$p\" || exit 1\n\
          if [ \"$k\" = link ]; then readlink -- \"$p\"; fi\n"
-    );
-    let out = ctx.sh(&script).await?;
+    )
+}
+
+fn parse_state(path: &str, out: &crate::transport::ExecOutput) -> Result<PathState, ModuleError> {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let unreadable = || ModuleError::Remote {
@@ -374,9 +402,14 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     // The state after creation: re-read it, or in check mode assume what creation gives.
     let mut after = before.clone();
     if changed && !ctx.check {
-        ctx.sh_ok(&create.join(" && "), &format!("{state} {path}"))
-            .await?;
-        after = path_state(ctx, &path, follow && !linkish).await?;
+        after = change_then_state(
+            ctx,
+            &create.join(" && "),
+            &format!("{state} {path}"),
+            &path,
+            follow && !linkish,
+        )
+        .await?;
     } else if changed {
         after.kind = match state {
             "absent" => Kind::Absent,

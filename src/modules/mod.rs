@@ -180,8 +180,7 @@ impl Context<'_> {
 
     /// Runs a command through `/bin/sh -c`, independent of the user's login shell.
     async fn sh(&self, script: &str) -> Result<crate::transport::ExecOutput, ModuleError> {
-        let command = format!("/bin/sh -c {}", crate::template::shell_quote(script));
-        Ok(self.conn()?.exec(&command, None).await?)
+        Ok(self.conn()?.sh(script, None).await?)
     }
 
     /// Like [`Context::sh`] for a step of a change: a non-zero exit is the task's failure,

@@ -112,6 +112,8 @@ struct Inner {
     handle: russh::client::Handle<session::HostKeyVerifier>,
     channels: tokio::sync::Semaphore,
     sftp: tokio::sync::OnceCell<sftp::Sftp>,
+    /// Whether the login shell is `/bin/sh` itself, learnt on the first [`Connection::sh`].
+    login_shell_is_sh: tokio::sync::OnceCell<bool>,
 }
 
 impl Connector {
@@ -203,10 +205,15 @@ impl Connector {
                 handle,
                 channels: tokio::sync::Semaphore::new(self.config.max_channels.max(1)),
                 sftp: tokio::sync::OnceCell::new(),
+                login_shell_is_sh: tokio::sync::OnceCell::new(),
             }),
         })
     }
 }
+
+/// Prints `same` when the login shell (`$SHELL`, which sshd sets from the passwd entry) is
+/// the same program as `/bin/sh`.
+const LOGIN_SHELL_PROBE: &str = r#"/bin/sh -c 'a=$(readlink -f "$SHELL" 2>/dev/null) && [ -n "$a" ] && [ "$a" = "$(readlink -f /bin/sh 2>/dev/null)" ] && echo same'"#;
 
 impl Connection {
     /// The inventory name this connection is for.
@@ -233,6 +240,35 @@ impl Connection {
             stdin,
         )
         .await
+    }
+
+    /// Runs a POSIX shell script with `/bin/sh`, whatever the login shell is. sshd always
+    /// runs a command as `LOGIN_SHELL -c COMMAND`, so the usual `/bin/sh -c 'SCRIPT'` costs a
+    /// second shell per command; when the login shell is `/bin/sh` itself (one probe per
+    /// connection tells), the script goes to it directly, which is the same program with the
+    /// same arguments.
+    pub async fn sh(
+        &self,
+        script: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, TransportError> {
+        let direct = *self
+            .inner
+            .login_shell_is_sh
+            .get_or_try_init(|| async {
+                // Run through /bin/sh: the login shell may be csh or fish.
+                let probe = self.exec(LOGIN_SHELL_PROBE, None).await?;
+                Ok::<bool, TransportError>(
+                    probe.exit_status == Some(0) && probe.stdout.starts_with(b"same"),
+                )
+            })
+            .await?;
+        if direct {
+            self.exec(script, stdin).await
+        } else {
+            let wrapped = format!("/bin/sh -c {}", crate::template::shell_quote(script));
+            self.exec(&wrapped, stdin).await
+        }
     }
 
     /// Writes `data` to `path` atomically (temp file in the same directory, then rename).
