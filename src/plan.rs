@@ -114,7 +114,7 @@ pub fn plan(
         let pattern = templates.render_str(
             pattern_text,
             &ctx,
-            Origin::Node(&playbook.source, play.hosts.span),
+            Origin::Node(&play.source, play.hosts.span),
         )?;
         let selected: Vec<String> = inventory
             .select_limited(&pattern, limit)?
@@ -131,7 +131,7 @@ pub fn plan(
                 .render_value(
                     order_by.as_str().unwrap_or_default(),
                     &from_json(&vars),
-                    Origin::Node(&playbook.source, order_by.span),
+                    Origin::Node(&play.source, order_by.span),
                 )
                 .map(|v| from_json(&v))
         })
@@ -190,7 +190,7 @@ fn read_vars_files(
                 let text = choice.as_str().unwrap_or_default();
                 let rendered = if has_template_syntax(text) {
                     templates
-                        .render_str(text, &vars, Origin::Node(&playbook.source, choice.span))
+                        .render_str(text, &vars, Origin::Node(&play.source, choice.span))
                         .map_err(|source| PlanError::VarsFilePath {
                             host: host.clone(),
                             source,
@@ -207,7 +207,7 @@ fn read_vars_files(
             }
             let Some(path) = found else {
                 return Err(PlanError::VarsFileMissing {
-                    at: playbook.source.location(item.span),
+                    at: play.source.location(item.span),
                     host: host.clone(),
                     tried: tried.join(", "),
                 });

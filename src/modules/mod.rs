@@ -153,6 +153,8 @@ pub struct Context<'a> {
     pub check: bool,
     pub diff: bool,
     pub playbook_dir: &'a Path,
+    /// The task's role directory: its `files/`, `templates/`, `vars/` come first.
+    pub role_dir: Option<&'a Path>,
     pub templates: &'a Templates,
     /// The task's variables, for `template` and for expressions (`assert`, `debug: var=`).
     pub vars: &'a minijinja::Value,
