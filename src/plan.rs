@@ -144,7 +144,7 @@ pub fn plan(
             _ => play.serial.as_slice(),
         };
         let batches = split(&hosts, sizes);
-        let vars_files = read_vars_files(playbook, play, inventory, &hosts, extra_vars, templates)?;
+        let vars_files = read_vars_files(play, inventory, &hosts, extra_vars, templates)?;
         plays.push(PlayPlan {
             play: index,
             name: play.name.clone(),
@@ -161,10 +161,9 @@ pub fn plan(
 
 /// Reads the play's `vars_files` for each host, as Ansible does at the start of a play: each
 /// path rendered with what is known before connecting (inventory vars, play vars, extra vars),
-/// looked up in `vars/` beside the playbook, then beside it; for a list of paths, the first
+/// looked up in `vars/` beside the play's file, then beside it; for a list of paths, the first
 /// that exists.
 fn read_vars_files(
-    playbook: &Playbook,
     play: &Play,
     inventory: &Inventory,
     hosts: &[String],
@@ -198,7 +197,7 @@ fn read_vars_files(
                 } else {
                     text.to_string()
                 };
-                let candidates = candidates(&playbook.dir, &rendered);
+                let candidates = candidates(&play.dir, &rendered);
                 if let Some(path) = candidates.iter().find(|p| p.is_file()) {
                     found = Some(path.clone());
                     break;

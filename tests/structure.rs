@@ -194,9 +194,11 @@ fn import_playbook_nests_relative_to_the_importing_file_with_tags() {
         "plays/one.yml",
         "- hosts: lab\n  tasks:\n    - shell: echo one >> {{ node_root }}/log\n- import_playbook: deeper/two.yml\n",
     );
+    // An imported play's relative paths resolve beside its own file, as in Ansible.
+    fleet.write("plays/deeper/vars/words.yml", "word: two\n");
     fleet.write(
         "plays/deeper/two.yml",
-        "- hosts: lab\n  tasks:\n    - shell: echo two >> {{ node_root }}/log\n",
+        "- hosts: lab\n  vars_files: [words.yml]\n  tasks:\n    - shell: echo {{ word }} >> {{ node_root }}/log\n",
     );
     let playbook = fleet.write(
         "site.yml",
@@ -263,6 +265,7 @@ fn problems_inside_roles_and_imported_playbooks_point_into_those_files() {
 - hosts: lab
   tasks:
     - include_role: name=r
+    - include_tasks: "{{ inventory_hostname }}.yml"
 "#,
     );
     let run = fleet.run(&playbook).expect_code(4);
@@ -272,5 +275,7 @@ fn problems_inside_roles_and_imported_playbooks_point_into_those_files() {
         .stderr_has("did you mean `tasks`?")
         .stderr_has("imports itself")
         .stderr_has("`when` on `import_playbook` is not supported by drover yet")
-        .stderr_has("`include_role` (a role read at run time) is not supported");
+        .stderr_has("`include_role` (a role read at run time) is not supported")
+        .stderr_has("`include_tasks` (a task file read at run time) is not supported")
+        .stderr_has("use `import_tasks`");
 }

@@ -415,7 +415,7 @@ impl Job {
             conn: host.conn.as_ref(),
             check: shared.config.check,
             diff: shared.config.diff,
-            playbook_dir: &shared.playbook.dir,
+            playbook_dir: &shared.playbook.plays[self.play].dir,
             role_dir: task.role.as_ref().map(|r| r.dir.as_path()),
             templates: &shared.templates,
             vars: &ctx,

@@ -327,6 +327,7 @@ impl Checker {
             phases: None,
             upgrade_path: None,
             source: self.source.clone(),
+            dir: structure::dir_of(&self.source),
             span: node.span,
         };
         let mut has_hosts = false;
@@ -807,15 +808,31 @@ impl Checker {
         if let Some((key, _)) = entries.iter().find(|(k, _)| {
             matches!(
                 k.name.as_str(),
-                "include_role" | "ansible.builtin.include_role"
+                "include_role"
+                    | "ansible.builtin.include_role"
+                    | "include_tasks"
+                    | "ansible.builtin.include_tasks"
             )
         }) {
+            let (what, instead) = if key.name.ends_with("include_role") {
+                (
+                    "a role",
+                    "`import_role` (read when the playbook loads), or `roles:`",
+                )
+            } else {
+                (
+                    "a task file",
+                    "`import_tasks` (read when the playbook loads) if the file name is plain text",
+                )
+            };
             self.problem(
                 key.span,
-                "`include_role` (a role read at run time) is not supported by drover yet"
-                    .to_string(),
+                format!(
+                    "`{}` ({what} read at run time) is not supported by drover yet",
+                    key.name
+                ),
                 "not supported yet",
-                Some("use `import_role` (read when the playbook loads), or `roles:`".to_string()),
+                Some(format!("use {instead}")),
             );
             return None;
         }

@@ -70,6 +70,9 @@ pub struct Play {
     /// The file the play was written in (the playbook, or one it imports with
     /// `import_playbook`): the play's own spans point into it.
     pub source: Source,
+    /// The directory of that file: relative `src:` and `vars_files` paths of the play's
+    /// tasks resolve against it (Ansible's basedir; `playbook_dir` stays the main one's).
+    pub dir: PathBuf,
     pub span: Span,
 }
 

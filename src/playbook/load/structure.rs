@@ -59,7 +59,7 @@ struct RoleUse<'n> {
 }
 
 /// The directory of the file a source was read from.
-fn dir_of(source: &Source) -> PathBuf {
+pub(super) fn dir_of(source: &Source) -> PathBuf {
     Path::new(&source.name)
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
