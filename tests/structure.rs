@@ -279,3 +279,33 @@ fn problems_inside_roles_and_imported_playbooks_point_into_those_files() {
         .stderr_has("`include_tasks` (a task file read at run time) is not supported")
         .stderr_has("use `import_tasks`");
 }
+
+#[test]
+fn a_role_entrys_when_and_tags_reach_its_tasks_and_dependencies() {
+    let fleet = Fleet::up(2);
+    fleet.write(
+        "roles/dep/tasks/main.yml",
+        "- shell: echo dep >> {{ node_root }}/log\n",
+    );
+    fleet.write("roles/app/meta/main.yml", "dependencies: [dep]\n");
+    fleet.write(
+        "roles/app/tasks/main.yml",
+        "- shell: echo app >> {{ node_root }}/log\n",
+    );
+    let playbook = fleet.write(
+        "p.yml",
+        r#"- hosts: lab
+  pre_tasks:
+    - shell: echo pre >> {{ node_root }}/log
+  roles:
+    - role: app
+      when: inventory_hostname == 'node1'
+      tags: app
+  tasks:
+    - shell: echo plain >> {{ node_root }}/log
+"#,
+    );
+    fleet.run(&playbook).arg("--tags=app").expect_code(0);
+    assert_eq!(log(&fleet, "node1"), ["dep", "app"]);
+    assert!(!fleet.node_root("node2").join("log").exists());
+}

@@ -103,7 +103,7 @@ impl Checker {
         let mut steps = Vec::new();
         if let Some((key, node)) = pre {
             steps.extend(self.steps(node, inherit, &mut flat));
-            steps.extend(self.implicit_flush(key, &mut flat));
+            steps.extend(self.implicit_flush(key, "after pre_tasks", &mut flat));
         }
         if let Some((_, node)) = roles {
             steps.extend(self.roles(node, inherit, &mut flat));
@@ -112,7 +112,7 @@ impl Checker {
             steps.extend(self.steps(node, inherit, &mut flat));
         }
         if let Some((key, node)) = post {
-            steps.extend(self.implicit_flush(key, &mut flat));
+            steps.extend(self.implicit_flush(key, "before post_tasks", &mut flat));
             steps.extend(self.steps(node, inherit, &mut flat));
         }
         play.tasks = flat;
@@ -124,8 +124,8 @@ impl Checker {
     }
 
     /// The `meta: flush_handlers` Ansible runs between sections; tagged `always` so tag
-    /// selection never drops it.
-    fn implicit_flush(&mut self, at: &Key, flat: &mut Vec<Task>) -> Option<Step> {
+    /// selection never drops it, and named so `drover plan` says where it comes from.
+    fn implicit_flush(&mut self, at: &Key, when: &str, flat: &mut Vec<Task>) -> Option<Step> {
         let node = |value: NodeValue| Node {
             value,
             span: at.span,
@@ -135,6 +135,10 @@ impl Checker {
             span: at.span,
         };
         let task = node(NodeValue::Map(vec![
+            (
+                key("name"),
+                node(NodeValue::Str(format!("flush handlers ({when})"))),
+            ),
             (
                 key("meta"),
                 node(NodeValue::Str("flush_handlers".to_string())),
