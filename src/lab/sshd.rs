@@ -568,10 +568,7 @@ mod tests {
             .collect();
         assert_eq!(
             listen,
-            [
-                "ListenAddress 127.0.0.2:2222",
-                "ListenAddress 127.0.0.3:2222"
-            ]
+            ["ListenAddress 127.0.0.2:2222", "ListenAddress 127.0.0.3:2222"]
         );
         assert!(!config.contains("SetEnv"));
     }
