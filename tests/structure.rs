@@ -252,6 +252,7 @@ fn a_role_whose_tasks_file_is_misspelt_is_refused_at_its_entry() {
 fn problems_inside_roles_and_imported_playbooks_point_into_those_files() {
     let fleet = Fleet::up(1);
     fleet.write("roles/r/tasks/main.yml", "- name: typo\n  shel: echo hi\n");
+    fleet.write("roles/r/meta/main.yml", "dependencies: [ghost]\n");
     fleet.write("other.yml", "- hosts: lab\n  taks: []\n");
     fleet.write("loop.yml", "- import_playbook: site.yml\n");
     let playbook = fleet.write(
@@ -270,6 +271,8 @@ fn problems_inside_roles_and_imported_playbooks_point_into_those_files() {
     );
     let run = fleet.run(&playbook).expect_code(4);
     run.stderr_has("roles/r/tasks/main.yml:2:3")
+        .stderr_has("role `ghost` not found")
+        .stderr_has("roles/r/meta/main.yml:1:16")
         .stderr_has("did you mean `shell`?")
         .stderr_has("other.yml:2:3")
         .stderr_has("did you mean `tasks`?")
