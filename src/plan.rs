@@ -114,7 +114,7 @@ pub fn plan(
         let pattern = templates.render_str(
             pattern_text,
             &ctx,
-            Origin::Node(&playbook.source, play.hosts.span),
+            Origin::Node(&play.source, play.hosts.span),
         )?;
         let selected: Vec<String> = inventory
             .select_limited(&pattern, limit)?
@@ -131,7 +131,7 @@ pub fn plan(
                 .render_value(
                     order_by.as_str().unwrap_or_default(),
                     &from_json(&vars),
-                    Origin::Node(&playbook.source, order_by.span),
+                    Origin::Node(&play.source, order_by.span),
                 )
                 .map(|v| from_json(&v))
         })
@@ -144,7 +144,7 @@ pub fn plan(
             _ => play.serial.as_slice(),
         };
         let batches = split(&hosts, sizes);
-        let vars_files = read_vars_files(playbook, play, inventory, &hosts, extra_vars, templates)?;
+        let vars_files = read_vars_files(play, inventory, &hosts, extra_vars, templates)?;
         plays.push(PlayPlan {
             play: index,
             name: play.name.clone(),
@@ -161,10 +161,9 @@ pub fn plan(
 
 /// Reads the play's `vars_files` for each host, as Ansible does at the start of a play: each
 /// path rendered with what is known before connecting (inventory vars, play vars, extra vars),
-/// looked up in `vars/` beside the playbook, then beside it; for a list of paths, the first
+/// looked up in `vars/` beside the play's file, then beside it; for a list of paths, the first
 /// that exists.
 fn read_vars_files(
-    playbook: &Playbook,
     play: &Play,
     inventory: &Inventory,
     hosts: &[String],
@@ -190,7 +189,7 @@ fn read_vars_files(
                 let text = choice.as_str().unwrap_or_default();
                 let rendered = if has_template_syntax(text) {
                     templates
-                        .render_str(text, &vars, Origin::Node(&playbook.source, choice.span))
+                        .render_str(text, &vars, Origin::Node(&play.source, choice.span))
                         .map_err(|source| PlanError::VarsFilePath {
                             host: host.clone(),
                             source,
@@ -198,7 +197,7 @@ fn read_vars_files(
                 } else {
                     text.to_string()
                 };
-                let candidates = candidates(&playbook.dir, &rendered);
+                let candidates = candidates(&play.dir, &rendered);
                 if let Some(path) = candidates.iter().find(|p| p.is_file()) {
                     found = Some(path.clone());
                     break;
@@ -207,7 +206,7 @@ fn read_vars_files(
             }
             let Some(path) = found else {
                 return Err(PlanError::VarsFileMissing {
-                    at: playbook.source.location(item.span),
+                    at: play.source.location(item.span),
                     host: host.clone(),
                     tried: tried.join(", "),
                 });

@@ -163,3 +163,68 @@ fn include_vars_dir_merges_matching_files_in_order_and_vars_files_takes_the_firs
         run.dump()
     );
 }
+
+#[test]
+fn role_defaults_vars_and_params_sit_at_ansibles_places() {
+    let fleet = Fleet::up(1);
+    let inv_dir = fleet
+        .lab
+        .inventory
+        .parent()
+        .expect("inventory dir")
+        .to_path_buf();
+    std::fs::create_dir_all(inv_dir.join("group_vars")).expect("mkdir");
+    std::fs::write(inv_dir.join("group_vars/all.yml"), "d2: inventory\n").expect("write");
+    write_all(
+        &fleet,
+        &[
+            (
+                "roles/r/defaults/main.yml",
+                "d1: default\nd2: default\nd3: \"{{ d1 }}-tmpl\"\n",
+            ),
+            (
+                "roles/r/vars/main.yml",
+                "v1: rolevars\nv2: rolevars\nv3: rolevars\nv4: rolevars\n",
+            ),
+            // include_vars in a role looks in the role's vars/ first.
+            ("roles/r/vars/inc.yml", "v3: included\n"),
+            ("vars/vf.yml", "v2: vars_file\n"),
+            (
+                "roles/r/tasks/main.yml",
+                r#"- include_vars: inc.yml
+- set_fact:
+    v4: fact
+    p1: fact
+- shell: >-
+    echo {{ d1 }} {{ d2 }} {{ d3 }} {{ v1 }} {{ v2 }} {{ v3 }} {{ v4 }} {{ p1 }} {{ p2 }}
+    > {{ node_root }}/role
+"#,
+            ),
+        ],
+    );
+    let playbook = fleet.write(
+        "site.yml",
+        r#"- hosts: lab
+  vars:
+    v1: play
+  vars_files: [vf.yml]
+  roles:
+    - role: r
+      p1: param
+      vars: {p2: param}
+  tasks:
+    - shell: echo {{ d1 | default('none') }} > {{ node_root }}/play
+"#,
+    );
+    let run = fleet.run(&playbook).args(["-e", "p2=extra"]).expect_code(0);
+    let read = |name: &str| {
+        std::fs::read_to_string(fleet.node_root("node1").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}\n{}", run.dump()))
+    };
+    assert_eq!(
+        read("role").trim(),
+        "default inventory default-tmpl rolevars rolevars included fact param extra"
+    );
+    // drover keeps a role's variables to its own tasks (see the README).
+    assert_eq!(read("play").trim(), "none");
+}

@@ -506,7 +506,7 @@ impl Rollout {
                 .render_value(
                     order_by.as_str().unwrap_or_default(),
                     &ctx,
-                    Origin::Node(&shared.playbook.source, order_by.span),
+                    Origin::Node(&play.source, order_by.span),
                 )
                 .map(|v| from_json(&v))
                 .map_err(|e| e.to_string())
@@ -649,7 +649,7 @@ impl Rollout {
         let version = |node: &crate::playbook::Node| -> Result<Version, String> {
             let value = shared
                 .templates
-                .render_node(node, &ctx, &shared.playbook.source)
+                .render_node(node, &ctx, &shared.playbook.plays[self.play].source)
                 .map_err(|e| e.to_string())?;
             let text = match value {
                 serde_json::Value::String(s) => s.trim().to_string(),
@@ -658,7 +658,7 @@ impl Rollout {
             Version::parse(&text).map_err(|e| {
                 format!(
                     "{}: `{text}` is not a version: {e}",
-                    shared.playbook.source.location(node.span)
+                    shared.playbook.plays[self.play].source.location(node.span)
                 )
             })
         };

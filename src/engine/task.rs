@@ -261,6 +261,7 @@ impl Job {
                 included: &host.included,
                 facts: &host.facts,
                 extra_vars: &shared.config.extra_vars,
+                role: self.task().role.as_deref(),
             },
         )
     }
@@ -414,7 +415,8 @@ impl Job {
             conn: host.conn.as_ref(),
             check: shared.config.check,
             diff: shared.config.diff,
-            playbook_dir: &shared.playbook.dir,
+            playbook_dir: &shared.playbook.plays[self.play].dir,
+            role_dir: task.role.as_ref().map(|r| r.dir.as_path()),
             templates: &shared.templates,
             vars: &ctx,
         };

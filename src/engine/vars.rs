@@ -1,14 +1,15 @@
 //! Variables a task sees on a host, layered as Ansible layers them (lowest first):
-//! inventory vars (group vars, `group_vars/`, host vars, `host_vars/`: see
-//! `inventory::layers`) → play `vars` → `vars_files` → `include_vars` → registered results and
-//! `set_fact` → `-e` extra vars, plus the magic variables (`inventory_hostname`, `groups`,
-//! `hostvars`, `play_hosts`, …).
+//! role `defaults/` → inventory vars (group vars, `group_vars/`, host vars, `host_vars/`: see
+//! `inventory::layers`) → play `vars` → `vars_files` → role `vars/` → `include_vars` →
+//! registered results and `set_fact` → role params → `-e` extra vars, plus the magic
+//! variables (`inventory_hostname`, `groups`, `hostvars`, `play_hosts`, …). The role layers
+//! are those of the task's own role (none outside roles).
 //!
 //! Variables whose values are templates are rendered when the context is built, in layer
 //! order, so a play var may refer to an inventory var and to play vars defined above it.
 
 use crate::inventory::Vars;
-use crate::playbook::{Playbook, Source};
+use crate::playbook::{Playbook, Role, Source};
 use crate::template::{Origin, TemplateError, Templates, from_json, has_template_syntax};
 use serde_json::{Map, Value};
 
@@ -56,6 +57,8 @@ pub struct Layers<'a> {
     /// Registered results and `set_fact`s.
     pub facts: &'a Map<String, Value>,
     pub extra_vars: &'a Vars,
+    /// The role of the task: its defaults, vars and params.
+    pub role: Option<&'a Role>,
 }
 
 /// Builds the variables for one host at one task.
@@ -75,6 +78,7 @@ pub fn host_context(
         included,
         facts,
         extra_vars,
+        role,
     } = layers;
     let mut vars: Map<String, Value> = scope.magic.clone();
     vars.insert("inventory_hostname".into(), Value::from(host));
@@ -83,6 +87,11 @@ pub fn host_context(
         Value::from(host.split('.').next().unwrap_or(host)),
     );
     vars.insert("group_names".into(), Value::from(group_names.to_vec()));
+    if let Some(role) = role {
+        for (key, node) in &role.defaults.vars {
+            vars.insert(key.name.clone(), node.to_json());
+        }
+    }
     for (k, v) in inventory_vars {
         vars.insert(k.clone(), v.clone());
     }
@@ -99,8 +108,11 @@ pub fn host_context(
     for (k, v) in extra_vars.iter() {
         vars.insert(k.clone(), v.clone());
     }
-    let above_files =
+    let params = |k: &str| role.is_some_and(|r| r.params.has(k));
+    let above_role_vars =
         |k: &str| included.contains_key(k) || facts.contains_key(k) || extra_vars.contains_key(k);
+    let above_files =
+        |k: &str| above_role_vars(k) || params(k) || role.is_some_and(|r| r.vars.has(k));
     let overridden = |k: &str| above_files(k) || files.contains_key(k);
     let mut unresolved = Vec::new();
     // Inventory vars may hold templates (`url: "http://{{ ansible_host }}"`).
@@ -122,7 +134,7 @@ pub fn host_context(
             vars.insert(key.name.clone(), node.to_json());
             continue;
         }
-        match templates.render_node(node, &jinja(scope, &vars), &playbook.source) {
+        match templates.render_node(node, &jinja(scope, &vars), &play.source) {
             Ok(value) => {
                 vars.insert(key.name.clone(), value);
             }
@@ -142,7 +154,88 @@ pub fn host_context(
         &mut vars,
         &mut unresolved,
     );
+    if let Some(role) = role {
+        let ctx = RoleLayers {
+            templates,
+            scope,
+            vars: &mut vars,
+            unresolved: &mut unresolved,
+        };
+        ctx.apply(
+            role,
+            inventory_vars,
+            play,
+            &files,
+            &above_role_vars,
+            extra_vars,
+        );
+    }
     HostVars { vars, unresolved }
+}
+
+/// Puts a role's layers at their places once the play's are in: `vars/` above `vars_files`
+/// (below `include_vars`, facts and extra vars), params above facts (below extra vars), and
+/// templates in `defaults/` rendered last, over everything, if no layer overrides them.
+struct RoleLayers<'a> {
+    templates: &'a Templates,
+    scope: &'a PlayScope,
+    vars: &'a mut Map<String, Value>,
+    unresolved: &'a mut Vec<(String, TemplateError)>,
+}
+
+impl RoleLayers<'_> {
+    fn apply(
+        mut self,
+        role: &Role,
+        inventory_vars: &Vars,
+        play: &crate::playbook::Play,
+        files: &Vars,
+        above_role_vars: &dyn Fn(&str) -> bool,
+        extra_vars: &Vars,
+    ) {
+        let set_by_params = |k: &str| role.params.has(k) || extra_vars.contains_key(k);
+        for (key, node) in &role.vars.vars {
+            if !above_role_vars(&key.name) && !set_by_params(&key.name) {
+                self.put(&key.name, node, &role.vars.source);
+            }
+        }
+        for (key, node) in &role.params.vars {
+            if !extra_vars.contains_key(&key.name) {
+                self.put(&key.name, node, &role.params.source);
+            }
+        }
+        for (key, node) in &role.defaults.vars {
+            let k = key.name.as_str();
+            let overridden = inventory_vars.contains_key(k)
+                || play.vars.iter().any(|(p, _)| p.name == k)
+                || files.contains_key(k)
+                || role.vars.has(k)
+                || above_role_vars(k)
+                || set_by_params(k);
+            if !overridden && node_contains_template(node) {
+                self.put(k, node, &role.defaults.source);
+            }
+        }
+    }
+
+    fn put(&mut self, name: &str, node: &crate::playbook::Node, source: &Source) {
+        if !node_contains_template(node) {
+            self.vars.insert(name.to_string(), node.to_json());
+            return;
+        }
+        match self
+            .templates
+            .render_node(node, &jinja(self.scope, self.vars), source)
+        {
+            Ok(value) => {
+                self.vars.insert(name.to_string(), value);
+            }
+            Err(err) => {
+                self.vars.remove(name);
+                self.unresolved.push((name.to_string(), err));
+            }
+        }
+    }
 }
 
 /// Renders the values of `layer` that are templates, in order, each over the context so far;

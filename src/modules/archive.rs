@@ -204,7 +204,7 @@ async fn unarchive(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError
     let (archive, temp) = if remote_src {
         (src.clone(), None)
     } else {
-        let local = find_local(ctx.playbook_dir, "files", &src)?;
+        let local = find_local(ctx, "files", &src)?;
         let made = ctx
             .sh_ok(
                 "umask 077 && mktemp \"${TMPDIR:-/tmp}/drover-unarchive.XXXXXXXX\"",

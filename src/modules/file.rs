@@ -76,7 +76,7 @@ async fn copy_task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, ModuleErro
     if args.bool("remote_src", false)? {
         return copy_on_node(ctx, args, &src).await;
     }
-    let path = find_source(ctx.playbook_dir, &src)?;
+    let path = find_source(ctx, &src)?;
     if path.is_dir() {
         let source = super::tree::Source::local(&path).await?;
         let dest = tree_dest(args, &src)?;
@@ -228,7 +228,7 @@ module!(Template, TEMPLATE, template);
 
 async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let src = args.required_str("src")?;
-    let path = find_local(ctx.playbook_dir, "templates", &src)?;
+    let path = find_local(ctx, "templates", &src)?;
     let text = std::fs::read_to_string(&path).map_err(|source| ModuleError::Local {
         path: path.display().to_string(),
         source,
@@ -246,23 +246,19 @@ async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
     .await
 }
 
-/// Ansible's search path for a role-less playbook: `DIR/files/src` (or `templates/`), then
-/// `DIR/src`.
-pub(super) fn find_local(
-    playbook_dir: &Path,
-    kind: &str,
-    src: &str,
-) -> Result<PathBuf, ModuleError> {
-    search(playbook_dir, kind, src, Path::is_file)
+/// Ansible's search path: in a role, `ROLE/files/src` (or `templates/`, `vars/`), then
+/// `ROLE/src`, then `ROLE/tasks/src`; then the playbook's `DIR/files/src` and `DIR/src`.
+pub(super) fn find_local(ctx: &Context<'_>, kind: &str, src: &str) -> Result<PathBuf, ModuleError> {
+    search(ctx, kind, src, Path::is_file)
 }
 
 /// Like [`find_local`] in `files/`, also finding directories (a recursive `copy`).
-fn find_source(playbook_dir: &Path, src: &str) -> Result<PathBuf, ModuleError> {
-    search(playbook_dir, "files", src, |p| p.is_file() || p.is_dir())
+fn find_source(ctx: &Context<'_>, src: &str) -> Result<PathBuf, ModuleError> {
+    search(ctx, "files", src, |p| p.is_file() || p.is_dir())
 }
 
 fn search(
-    playbook_dir: &Path,
+    ctx: &Context<'_>,
     kind: &str,
     src: &str,
     found: fn(&Path) -> bool,
@@ -271,7 +267,12 @@ fn search(
     let candidates = if given.is_absolute() {
         vec![given.to_path_buf()]
     } else {
-        vec![playbook_dir.join(kind).join(src), playbook_dir.join(src)]
+        let mut dirs = Vec::new();
+        if let Some(role) = ctx.role_dir {
+            dirs.extend([role.join(kind), role.to_path_buf(), role.join("tasks")]);
+        }
+        dirs.extend([ctx.playbook_dir.join(kind), ctx.playbook_dir.to_path_buf()]);
+        dirs.into_iter().map(|dir| dir.join(src)).collect()
     };
     candidates
         .iter()

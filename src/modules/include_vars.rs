@@ -37,7 +37,7 @@ async fn include_vars(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleEr
     let file = args.first_str(&["file", "_raw_params"])?;
     let dir = args.str("dir")?;
     let files = match (file, dir) {
-        (Some(file), None) => vec![super::file::find_local(ctx.playbook_dir, "vars", &file)?],
+        (Some(file), None) => vec![super::file::find_local(ctx, "vars", &file)?],
         (None, Some(dir)) => {
             // Unlike a file, a directory is not looked up in `vars/`: Ansible takes it
             // relative to the playbook's directory.

@@ -152,7 +152,10 @@ pub struct Context<'a> {
     pub conn: Option<&'a Connection>,
     pub check: bool,
     pub diff: bool,
+    /// The directory of the task's play's file (the main playbook's, or an imported one's).
     pub playbook_dir: &'a Path,
+    /// The task's role directory: its `files/`, `templates/`, `vars/` come first.
+    pub role_dir: Option<&'a Path>,
     pub templates: &'a Templates,
     /// The task's variables, for `template` and for expressions (`assert`, `debug: var=`).
     pub vars: &'a minijinja::Value,

@@ -72,7 +72,7 @@ async fn script(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
             message: "no script given".to_string(),
         });
     };
-    let local = find_local(ctx.playbook_dir, "files", script)?;
+    let local = find_local(ctx, "files", script)?;
     if let Some(done) = already_done(ctx, &args, &line).await? {
         return Ok(done);
     }

@@ -12,6 +12,8 @@ use crate::window::Windows;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod structure;
+
 /// Play keywords drover implements.
 const PLAY_KEYWORDS: &[&str] = &[
     "name",
@@ -27,6 +29,9 @@ const PLAY_KEYWORDS: &[&str] = &[
     "rolling",
     "phases",
     "upgrade_path",
+    "pre_tasks",
+    "roles",
+    "post_tasks",
 ];
 
 const UPGRADE_PATH_KEYWORDS: &[&str] = &[
@@ -53,9 +58,6 @@ const ROLLING_KEYWORDS: &[&str] = &[
 /// Ansible play keywords that drover does not implement yet: named so the message is
 /// "not supported yet" rather than "unknown".
 const PLAY_KEYWORDS_LATER: &[&str] = &[
-    "pre_tasks",
-    "post_tasks",
-    "roles",
     "become",
     "become_user",
     "become_method",
@@ -177,8 +179,16 @@ fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailu
         source: source.clone(),
         problems: Vec::new(),
         dir: dir.map(Path::to_path_buf),
-        importing: Vec::new(),
+        // The playbook itself, so that importing it again is a cycle.
+        importing: dir
+            .and_then(|_| std::fs::canonicalize(&source.name).ok())
+            .into_iter()
+            .collect(),
         notified: Vec::new(),
+        roles_path: dir.map(structure::search_path).unwrap_or_default(),
+        roles_seen: Vec::new(),
+        role_handlers: Vec::new(),
+        playbook_tags: Vec::new(),
     };
     let plays = checker.plays(&root);
     if checker.problems.is_empty() {
@@ -198,6 +208,15 @@ struct Checker {
     importing: Vec<PathBuf>,
     /// The current play's `notify` names, checked against its handlers once all are read.
     notified: Vec<(String, Span, Source)>,
+    /// Where `roles:` names are looked up, in order (see [`structure::search_path`]).
+    roles_path: Vec<PathBuf>,
+    /// Roles the current play already runs, with their params, so a role listed twice (or
+    /// a dependency shared by two roles) runs once, as in Ansible.
+    roles_seen: Vec<String>,
+    /// Handlers of the roles the current play uses, added to its own.
+    role_handlers: Vec<Task>,
+    /// Tags of the `import_playbook`s being read: every play inside gets them.
+    playbook_tags: Vec<String>,
 }
 
 /// What a play, block or import passes down to the tasks under it.
@@ -268,7 +287,22 @@ impl Checker {
             self.expect_kind(root, "a playbook", "a list of plays");
             return Vec::new();
         };
-        items.iter().filter_map(|item| self.play(item)).collect()
+        let mut plays = Vec::new();
+        for item in items {
+            let import = item.as_map().and_then(|entries| {
+                entries.iter().find(|(k, _)| {
+                    matches!(
+                        k.name.as_str(),
+                        "import_playbook" | "ansible.builtin.import_playbook"
+                    )
+                })
+            });
+            match import {
+                Some((key, file)) => plays.extend(self.import_playbook(item, key, file)),
+                None => plays.extend(self.play(item)),
+            }
+        }
+        plays
     }
 
     fn play(&mut self, node: &Node) -> Option<Play> {
@@ -292,14 +326,20 @@ impl Checker {
             rolling: None,
             phases: None,
             upgrade_path: None,
+            source: self.source.clone(),
+            dir: structure::dir_of(&self.source),
             span: node.span,
         };
         let mut has_hosts = false;
         let mut serial_key: Option<&Key> = None;
         let mut handlers_key: Option<&Key> = None;
+        // pre_tasks, roles, tasks and post_tasks run in that order wherever they stand.
+        let mut sections: [Option<(&Key, &Node)>; 4] = [None; 4];
         // Play tags reach every task, wherever `tags:` stands in the play.
+        let mut tags = self.playbook_tags.clone();
+        tags.extend(node.get("tags").map(|t| self.tags(t)).unwrap_or_default());
         let inherit = Inherit {
-            tags: node.get("tags").map(|t| self.tags(t)).unwrap_or_default(),
+            tags,
             ..Inherit::default()
         };
         self.notified.clear();
@@ -336,7 +376,10 @@ impl Checker {
                     serial_key = Some(key);
                     play.serial = self.serial(value);
                 }
-                "tasks" => (play.tasks, play.steps) = self.task_list(value, &inherit),
+                "pre_tasks" => sections[0] = Some((key, value)),
+                "roles" => sections[1] = Some((key, value)),
+                "tasks" => sections[2] = Some((key, value)),
+                "post_tasks" => sections[3] = Some((key, value)),
                 "handlers" => {
                     handlers_key = Some(key);
                     play.handlers = self.handlers(value, &inherit);
@@ -350,6 +393,7 @@ impl Checker {
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
             }
         }
+        self.play_sections(&mut play, &sections, &inherit);
         if !has_hosts {
             self.problem(
                 first_key_span(node),
@@ -751,6 +795,47 @@ impl Checker {
                 .import(node, key, value, inherit, flat)
                 .map(Step::Block);
         }
+        if let Some((key, value)) = entries.iter().find(|(k, _)| {
+            matches!(
+                k.name.as_str(),
+                "import_role" | "ansible.builtin.import_role"
+            )
+        }) {
+            return self
+                .import_role(node, key, value, inherit, flat)
+                .map(Step::Block);
+        }
+        if let Some((key, _)) = entries.iter().find(|(k, _)| {
+            matches!(
+                k.name.as_str(),
+                "include_role"
+                    | "ansible.builtin.include_role"
+                    | "include_tasks"
+                    | "ansible.builtin.include_tasks"
+            )
+        }) {
+            let (what, instead) = if key.name.ends_with("include_role") {
+                (
+                    "a role",
+                    "`import_role` (read when the playbook loads), or `roles:`",
+                )
+            } else {
+                (
+                    "a task file",
+                    "`import_tasks` (read when the playbook loads) if the file name is plain text",
+                )
+            };
+            self.problem(
+                key.span,
+                format!(
+                    "`{}` ({what} read at run time) is not supported by drover yet",
+                    key.name
+                ),
+                "not supported yet",
+                Some(format!("use {instead}")),
+            );
+            return None;
+        }
         if let Some((key, _)) = entries
             .iter()
             .find(|(k, _)| matches!(k.name.as_str(), "rescue" | "always"))
@@ -815,6 +900,18 @@ impl Checker {
         }
     }
 
+    /// `when` or `tags` of an import or role, passed to the tasks under it.
+    fn inherit_key(&mut self, inner: &mut Inherit, name: &str, value: &Node) {
+        if name == "when" {
+            let source = self.source.clone();
+            inner
+                .when
+                .extend(conditions(value).into_iter().map(|c| (c, source.clone())));
+        } else {
+            inner.tags.extend(self.tags(value));
+        }
+    }
+
     /// A keyword of a block or import that is not one of `known`: a task keyword that does
     /// not apply there, one drover does not support yet, or a typo.
     fn keyword_elsewhere(&mut self, key: &Key, name: &str, known: &[&str], what: &str) {
@@ -857,30 +954,12 @@ impl Checker {
             match key.name.as_str() {
                 k if k == file_key.name => {}
                 "name" => name = value.scalar_text(),
-                "when" => inner.when.extend(
-                    conditions(value)
-                        .into_iter()
-                        .map(|c| (c, self.source.clone())),
-                ),
-                "tags" => inner.tags.extend(self.tags(value)),
+                "when" | "tags" => self.inherit_key(&mut inner, &key.name, value),
                 other => self.keyword_elsewhere(key, other, IMPORT_KEYWORDS, "import_tasks"),
             }
         }
-        let Some(text) = file.as_str().filter(|t| !t.trim().is_empty()) else {
-            self.expect_kind(file, "`import_tasks`", "a file name");
-            return None;
-        };
-        if text.contains("{{") || text.contains("{%") {
-            self.problem(
-                file.span,
-                "`import_tasks` is read before any host exists: its file name cannot be a template"
-                    .to_string(),
-                "templated file name",
-                Some("write the path as plain text".to_string()),
-            );
-            return None;
-        }
-        let Some(path) = self.resolve(text) else {
+        let text = self.static_file_name(file, "import_tasks")?;
+        let Some(path) = self.resolve(&text) else {
             let message = match &self.dir {
                 Some(dir) => format!(
                     "imported file `{text}` not found (looked in {})",
@@ -891,46 +970,8 @@ impl Checker {
             self.problem(file.span, message, "no such file", None);
             return None;
         };
-        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if self.importing.contains(&key) || self.importing.len() >= MAX_IMPORT_DEPTH {
-            self.problem(
-                file.span,
-                format!(
-                    "`{text}` imports itself (through {} file(s))",
-                    self.importing.len()
-                ),
-                "import cycle",
-                None,
-            );
-            return None;
-        }
-        let contents = match std::fs::read_to_string(&path) {
-            Ok(contents) => contents,
-            Err(err) => {
-                self.problem(
-                    file.span,
-                    format!("cannot read `{}`: {err}", path.display()),
-                    "here",
-                    None,
-                );
-                return None;
-            }
-        };
-        let source = Source::new(path.display().to_string(), contents);
-        let root = match yaml::parse(&source.text) {
-            Ok(root) => root,
-            Err(err) => {
-                let report =
-                    serde_saphyr::miette::to_miette_report(&err, &source.text, &source.name);
-                self.problem(
-                    file.span,
-                    format!("`{}` is not valid YAML: {report}", path.display()),
-                    "imported here",
-                    None,
-                );
-                return None;
-            }
-        };
+        let key = self.not_importing(&path, file, &text)?;
+        let (source, root) = self.read_yaml(&path, file.span)?;
         let outer = std::mem::replace(&mut self.source, source);
         self.importing.push(key);
         let block = self.steps(&root, &inner, flat);
@@ -943,6 +984,77 @@ impl Checker {
             always: Vec::new(),
             span: node.span,
         })
+    }
+
+    /// The file name of an `import_*`: plain text, since it is read before any host exists.
+    fn static_file_name(&mut self, file: &Node, what: &str) -> Option<String> {
+        let Some(text) = file.as_str().filter(|t| !t.trim().is_empty()) else {
+            self.expect_kind(file, &format!("`{what}`"), "a file name");
+            return None;
+        };
+        if text.contains("{{") || text.contains("{%") {
+            self.problem(
+                file.span,
+                format!(
+                    "`{what}` is read before any host exists: its file name cannot be a template"
+                ),
+                "templated file name",
+                Some("write the path as plain text".to_string()),
+            );
+            return None;
+        }
+        Some(text.to_string())
+    }
+
+    /// The key under which `path` is being imported, unless that is a cycle (a problem at
+    /// `file`).
+    fn not_importing(&mut self, path: &Path, file: &Node, text: &str) -> Option<PathBuf> {
+        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if self.importing.contains(&key) || self.importing.len() >= MAX_IMPORT_DEPTH {
+            self.problem(
+                file.span,
+                format!(
+                    "`{text}` imports itself (through {} file(s))",
+                    self.importing.len()
+                ),
+                "import cycle",
+                None,
+            );
+            return None;
+        }
+        Some(key)
+    }
+
+    /// Reads a YAML file the playbook refers to at `at`; a read or YAML error is a problem
+    /// there.
+    fn read_yaml(&mut self, path: &Path, at: Span) -> Option<(Source, Node)> {
+        let contents = match std::fs::read_to_string(path) {
+            Ok(contents) => contents,
+            Err(err) => {
+                self.problem(
+                    at,
+                    format!("cannot read `{}`: {err}", path.display()),
+                    "here",
+                    None,
+                );
+                return None;
+            }
+        };
+        let source = Source::new(path.display().to_string(), contents);
+        match yaml::parse(&source.text) {
+            Ok(root) => Some((source, root)),
+            Err(err) => {
+                let report =
+                    serde_saphyr::miette::to_miette_report(&err, &source.text, &source.name);
+                self.problem(
+                    at,
+                    format!("`{}` is not valid YAML: {report}", path.display()),
+                    "imported here",
+                    None,
+                );
+                None
+            }
+        }
     }
 
     /// An imported file's path: relative to the importing file's directory, then to the
@@ -1111,6 +1223,7 @@ impl Checker {
             notify: Vec::new(),
             listen: Vec::new(),
             source: self.source.clone(),
+            role: None,
             inherited_when: inherit.when.clone(),
             span: node.span,
             module_span: node.span,

@@ -6,11 +6,13 @@
 
 pub mod blocks;
 pub(crate) mod load;
+pub mod role;
 pub mod source;
 pub mod tags;
 pub mod yaml;
 
 pub use blocks::{Block, Step};
+pub use role::{Role, RoleVars};
 pub use tags::TagSelection;
 
 pub use load::load;
@@ -65,6 +67,12 @@ pub struct Play {
     pub phases: Option<Phases>,
     /// `upgrade_path:` — each host's hop chain from its current version to the target.
     pub upgrade_path: Option<UpgradePathSpec>,
+    /// The file the play was written in (the playbook, or one it imports with
+    /// `import_playbook`): the play's own spans point into it.
+    pub source: Source,
+    /// The directory of that file: relative `src:` and `vars_files` paths of the play's
+    /// tasks resolve against it (Ansible's basedir; `playbook_dir` stays the main one's).
+    pub dir: PathBuf,
     pub span: Span,
 }
 
@@ -292,6 +300,8 @@ pub struct Task {
     /// The file the task was written in (the playbook, or a file it imports): every span
     /// of the task points into it.
     pub source: Source,
+    /// The role the task (or handler) belongs to: its variables and search directory.
+    pub role: Option<std::sync::Arc<Role>>,
     /// The whole task mapping, for messages about the task.
     pub span: Span,
     /// The module key, for messages about its arguments.
