@@ -25,6 +25,7 @@
 //! config or host key of the root-run sshd.
 
 mod demo;
+pub mod escalation;
 mod files;
 mod sshd;
 
@@ -221,7 +222,9 @@ pub enum LabError {
     #[error("a lab needs at least one node")]
     NoNodes,
 
-    #[error("{per_sshd} nodes per sshd: expected 1 to {MAX_PER_SSHD} (sshd's limit of listen addresses)")]
+    #[error(
+        "{per_sshd} nodes per sshd: expected 1 to {MAX_PER_SSHD} (sshd's limit of listen addresses)"
+    )]
     PerSshd { per_sshd: usize },
 
     #[error("{nodes} nodes from {first} leave the loopback range 127.0.0.0/8")]
@@ -357,8 +360,7 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
             &account.name,
             !cfg.heavy_shell,
         );
-        let changed =
-            read_to_string(&leader.sshd_config).ok().as_deref() != Some(config.as_str());
+        let changed = read_to_string(&leader.sshd_config).ok().as_deref() != Some(config.as_str());
         if changed {
             write_atomic(&leader.sshd_config, config.as_bytes(), 0o644)?;
         }
@@ -457,7 +459,13 @@ pub fn down(dir: &Path) -> Result<usize, LabError> {
     for name in subdirectory_names(&dir.join("sshd"))? {
         if !nodes.iter().any(|n| n.name == name) {
             // Address and port do not matter here: only the pid file and config path are used.
-            nodes.push(Node::new(&dir, name.clone(), &name, DEFAULT_FIRST_ADDRESS, 0));
+            nodes.push(Node::new(
+                &dir,
+                name.clone(),
+                &name,
+                DEFAULT_FIRST_ADDRESS,
+                0,
+            ));
         }
     }
     for name in subdirectory_names(&dir.join("nodes"))? {

@@ -5,12 +5,14 @@
 //! rendered per host by the engine, which reports template errors with these same spans.
 
 pub mod blocks;
+pub mod exec;
 pub(crate) mod load;
 pub mod source;
 pub mod tags;
 pub mod yaml;
 
 pub use blocks::{Block, Step};
+pub use exec::Execution;
 pub use tags::TagSelection;
 
 pub use load::load;
@@ -289,6 +291,8 @@ pub struct Task {
     pub notify: Vec<String>,
     /// Handlers only: topics this handler answers besides its name.
     pub listen: Vec<String>,
+    /// `become`, `environment`, `no_log`, … — its own or inherited from its play and blocks.
+    pub exec: Execution,
     /// The file the task was written in (the playbook, or a file it imports): every span
     /// of the task points into it.
     pub source: Source,
