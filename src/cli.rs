@@ -84,6 +84,9 @@ struct ResumeArgs {
     yes: bool,
     #[command(flatten)]
     window: WindowArgs,
+    /// `become` as the run had it (not journaled: give `-b`, `-K`, … again).
+    #[command(flatten)]
+    escalation: BecomeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -648,12 +651,14 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     journal.record(&Record::Resume {
         at: journal::now_rfc3339(),
     })?;
+    let mut transport = transport_config(&args.ssh);
+    transport.escalation = become_defaults(&args.escalation)?;
     let config = RunConfig {
         forks: inputs.forks,
         check: false,
         diff: false,
         extra_vars,
-        transport: transport_config(&args.ssh),
+        transport,
         confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
         journal: Some(Arc::new(journal)),
         resume: Some(log.progress()),

@@ -199,6 +199,9 @@ fn no_log_hides_results_items_and_arguments_from_output_and_journal() {
             run.dump()
         );
         run.stdout_has("the output has been hidden due to the fact that 'no_log: true'");
+        if output == "human" {
+            run.stdout_has("(item=None)");
+        }
     }
     assert_eq!(read(&fleet, "kept"), "s3cr3t-one");
     let journal = fleet.dir.path().join(".drover");

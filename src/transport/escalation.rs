@@ -14,7 +14,7 @@ use std::sync::Arc;
 use russh::ChannelMsg;
 use russh::client::Handle;
 
-use super::session::{HostKeyVerifier, lost_or, open_session};
+use super::session::{HostKeyVerifier, lost_or, open_session, signal_text};
 use super::{ExecOutput, TransportError};
 use crate::template::shell_quote;
 
@@ -235,7 +235,7 @@ pub(crate) async fn exec(
                     output.exit_status = Some(exit_status)
                 }
                 Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                    output.exit_signal = Some(format!("{signal_name:?}"))
+                    output.exit_signal = Some(signal_text(&signal_name))
                 }
                 Some(_) => {}
             },

@@ -358,13 +358,7 @@ impl Connection {
             let data = tokio::fs::read(local).await.map_err(local_error)?;
             return self.upload_escalated(remote, data, mode).await;
         }
-        let file = tokio::fs::File::open(local)
-            .await
-            .map_err(|e| TransportError::LocalFile {
-                host: self.inner.host.clone(),
-                path: local.to_path_buf(),
-                reason: e.to_string(),
-            })?;
+        let file = tokio::fs::File::open(local).await.map_err(local_error)?;
         self.sftp()
             .await?
             .upload(&self.inner.host, remote, file, mode)
@@ -391,13 +385,13 @@ impl Connection {
     ) -> Result<u64, TransportError> {
         if self.escalated() {
             let data = self.download_escalated(remote).await?;
-            tokio::fs::write(local, &data)
-                .await
-                .map_err(|e| TransportError::LocalFile {
+            if let Err(e) = tokio::fs::write(local, &data).await {
+                return Err(TransportError::LocalFile {
                     host: self.inner.host.clone(),
                     path: local.to_path_buf(),
                     reason: e.to_string(),
-                })?;
+                });
+            }
             return Ok(data.len() as u64);
         }
         let sftp = self.sftp().await?;
