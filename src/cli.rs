@@ -84,6 +84,9 @@ struct ResumeArgs {
     yes: bool,
     #[command(flatten)]
     window: WindowArgs,
+    /// `become` as the run had it (not journaled: give `-b`, `-K`, … again).
+    #[command(flatten)]
+    escalation: BecomeArgs,
 }
 
 #[derive(Args, Debug)]
@@ -150,6 +153,56 @@ struct RunArgs {
     /// Skip tasks with one of these tags (`always` tasks only when `always` is named).
     #[arg(long = "skip-tags", value_delimiter = ',')]
     skip_tags: Vec<String>,
+    #[command(flatten)]
+    escalation: BecomeArgs,
+}
+
+#[derive(Args, Debug)]
+struct BecomeArgs {
+    /// Run every task as another user (Ansible's `become`; the playbook's keywords override).
+    #[arg(short = 'b', long = "become")]
+    escalate: bool,
+    /// The user to become.
+    #[arg(long, default_value = "root")]
+    become_user: String,
+    /// How to become that user.
+    #[arg(long, value_enum, default_value_t = BecomeMethodArg::Sudo)]
+    become_method: BecomeMethodArg,
+    /// Ask for the become password once, on the terminal (unattended: set DROVER_BECOME_PASS).
+    #[arg(short = 'K', long)]
+    ask_become_pass: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum BecomeMethodArg {
+    Sudo,
+    Su,
+}
+
+/// Environment variable holding the become password for unattended runs.
+const BECOME_PASS_ENV: &str = "DROVER_BECOME_PASS";
+
+/// The run's `become` defaults; the password is asked for (without echo) at most once.
+fn become_defaults(args: &BecomeArgs) -> Result<drover::transport::BecomeDefaults, CliError> {
+    use drover::transport::{BecomeDefaults, BecomeMethod, BecomePassword};
+    let password = if args.ask_become_pass {
+        let answer =
+            rpassword::prompt_password("BECOME password: ").map_err(CliError::BecomePassword)?;
+        Some(answer)
+    } else {
+        std::env::var(BECOME_PASS_ENV)
+            .ok()
+            .filter(|p| !p.is_empty())
+    };
+    Ok(BecomeDefaults {
+        enabled: args.escalate,
+        user: args.become_user.clone(),
+        method: match args.become_method {
+            BecomeMethodArg::Sudo => BecomeMethod::Sudo,
+            BecomeMethodArg::Su => BecomeMethod::Su,
+        },
+        password: password.map(BecomePassword::new),
+    })
 }
 
 #[derive(Args, Debug)]
@@ -308,6 +361,9 @@ pub enum CliError {
     NoSuchHost(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot read the become password: {0}")]
+    #[diagnostic(help("run in a terminal, or set DROVER_BECOME_PASS for unattended runs"))]
+    BecomePassword(std::io::Error),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Journal(#[from] JournalError),
@@ -335,6 +391,7 @@ impl CliError {
             CliError::Plan(PlanError::LimitMatchesNothing(_)) => EXIT_ERROR,
             CliError::Playbook(_) | CliError::Inventory(_) | CliError::Plan(_) => EXIT_PARSE,
             CliError::ExtraVars(_) | CliError::NoSuchHost(_) => EXIT_BAD_OPTIONS,
+            CliError::BecomePassword(_) => EXIT_BAD_OPTIONS,
             CliError::Lab(_) | CliError::Runtime(_) | CliError::Journal(_) => EXIT_ERROR,
             CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
             CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
@@ -441,12 +498,14 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         };
         Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
     };
+    let mut transport = transport_config(&args.ssh);
+    transport.escalation = become_defaults(&args.escalation)?;
     let config = RunConfig {
         forks: usize::from(args.forks),
         check: args.check,
         diff: args.diff,
         extra_vars,
-        transport: transport_config(&args.ssh),
+        transport,
         confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
         journal,
         resume: None,
@@ -592,12 +651,14 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     journal.record(&Record::Resume {
         at: journal::now_rfc3339(),
     })?;
+    let mut transport = transport_config(&args.ssh);
+    transport.escalation = become_defaults(&args.escalation)?;
     let config = RunConfig {
         forks: inputs.forks,
         check: false,
         diff: false,
         extra_vars,
-        transport: transport_config(&args.ssh),
+        transport,
         confirm: (!args.yes).then(|| Arc::new(ask_tty) as engine::Confirm),
         journal: Some(Arc::new(journal)),
         resume: Some(log.progress()),

@@ -8,6 +8,7 @@
 //! first use and kept for the whole run.
 
 pub mod events;
+mod exec;
 mod linear;
 mod rollout;
 pub mod scheduler;
@@ -114,9 +115,18 @@ struct HostState {
     /// The last task that failed here and its result, for a rescue's
     /// `ansible_failed_task` / `ansible_failed_result`.
     last_failure: Option<(Value, Value)>,
+    /// Names registered by `no_log` tasks: kept in `facts`, never journaled.
+    secret: Vec<String>,
 }
 
 impl HostState {
+    /// `facts` as the journal may record them (without `no_log` results).
+    fn journaled_facts(&self) -> Map<String, Value> {
+        let mut facts = self.facts.clone();
+        facts.retain(|name, _| !self.secret.contains(name));
+        facts
+    }
+
     fn live(&self) -> bool {
         !self.failed && !self.unreachable
     }
@@ -393,6 +403,7 @@ impl RunState {
                 unreachable: false,
                 notified: Vec::new(),
                 last_failure: None,
+                secret: Vec::new(),
             })
     }
 

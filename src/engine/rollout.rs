@@ -785,7 +785,7 @@ impl Rollout {
             hop: hop.map(|h| h.index),
             ok: result == PhaseResult::Ok,
             duration_ms: millis(started.elapsed()),
-            facts: host.facts.clone(),
+            facts: host.journaled_facts(),
             included: host.included.clone(),
         });
         self.shared.emit(Event::PhaseEnd {

@@ -3,6 +3,7 @@
 //! `failed_when` / `ignore_errors`, register the result, and emit the events.
 
 use super::events::{Event, Status};
+use super::exec;
 use super::vars::{self, PlayScope};
 use super::{HostState, Shared};
 use crate::modules::{self, Args, Context, ModuleError, Outcome};
@@ -183,14 +184,15 @@ impl Job {
                 Ok((mut result, diff)) => {
                     result.insert("item".into(), item.clone());
                     result.insert("ansible_loop_var".into(), json!("item"));
+                    let (shown_item, shown) = self.shown(host, &item, &result);
                     shared.emit(Event::HostItem {
                         host: host.name.clone(),
                         task: name.clone(),
                         phase: self.phase(),
                         module: task.module.to_string(),
                         status: status_of(&result),
-                        item: item.clone(),
-                        result: Value::Object(result.clone()),
+                        item: shown_item,
+                        result: shown,
                     });
                     diffs.extend(diff);
                     results.push(Value::Object(result));
@@ -199,14 +201,15 @@ impl Job {
                 Err(Stop::Failed(msg)) => {
                     let mut result = failed(msg);
                     result.insert("item".into(), item.clone());
+                    let (shown_item, shown) = self.shown(host, &item, &result);
                     shared.emit(Event::HostItem {
                         host: host.name.clone(),
                         task: name.clone(),
                         phase: self.phase(),
                         module: task.module.to_string(),
                         status: Status::Failed,
-                        item,
-                        result: Value::Object(result.clone()),
+                        item: shown_item,
+                        result: shown,
                     });
                     results.push(Value::Object(result));
                 }
@@ -408,12 +411,26 @@ impl Job {
         if !module.spec().local && host.conn.is_none() {
             host.conn = Some(self.connect(&vars).await?);
         }
+        let templates = &shared.templates;
+        let escalation =
+            exec::escalation(templates, task, &ctx, &shared.config.transport.escalation)
+                .map_err(Stop::Failed)?;
+        let environment = exec::environment(templates, task, &ctx).map_err(Stop::Failed)?;
+        let check =
+            exec::check_mode(templates, task, &ctx, shared.config.check).map_err(Stop::Failed)?;
+        // `become` and `environment` ride on a view of the host's one connection.
+        let conn = match &host.conn {
+            Some(conn) if escalation.is_some() || !environment.is_empty() => {
+                Some(conn.run_as(escalation, environment))
+            }
+            other => other.clone(),
+        };
         let location = source.location(task.module_span);
         let context = Context {
             location: &location,
             host: &host.name,
-            conn: host.conn.as_ref(),
-            check: shared.config.check,
+            conn: conn.as_ref(),
+            check,
             diff: shared.config.diff,
             playbook_dir: &shared.playbook.plays[self.play].dir,
             role_dir: task.role.as_ref().map(|r| r.dir.as_path()),
@@ -548,13 +565,25 @@ impl Job {
         if status == Status::Changed {
             self.notify(host);
         }
+        let hidden = self.hidden(host);
+        if hidden && let Some(register) = &task.register {
+            // Kept for later tasks, never written to the journal.
+            if !host.secret.contains(register) {
+                host.secret.push(register.clone());
+            }
+        }
+        let (result, diff) = if hidden {
+            (Value::Object(censor(&result)), None)
+        } else {
+            (Value::Object(result), diff)
+        };
         self.shared.emit(Event::HostResult {
             host: host.name.clone(),
             task: task.display_name(),
             phase: self.phase(),
             module: task.module.to_string(),
             status,
-            result: Value::Object(result),
+            result,
             diff,
             ignored,
             looped,
@@ -563,6 +592,25 @@ impl Job {
             status,
             ignored,
             rescued,
+        }
+    }
+
+    /// `no_log` on this host.
+    fn hidden(&self, host: &HostState) -> bool {
+        let task = self.task();
+        if task.exec.no_log.is_none() {
+            return false;
+        }
+        let ctx = vars::jinja(&self.scope, &self.context(host).vars);
+        exec::no_log(&self.shared.templates, task, &ctx)
+    }
+
+    /// A loop item and its result as events may show them (`no_log` hides both).
+    fn shown(&self, host: &HostState, item: &Value, result: &Map<String, Value>) -> (Value, Value) {
+        if self.hidden(host) {
+            (Value::Null, Value::Object(censor(result)))
+        } else {
+            (item.clone(), Value::Object(result.clone()))
         }
     }
 
@@ -630,6 +678,18 @@ fn to_result(outcome: Outcome) -> Map<String, Value> {
         result.insert("msg".into(), json!(msg));
     }
     result
+}
+
+/// A `no_log` result as Ansible shows it: the status flags, nothing else.
+fn censor(result: &Map<String, Value>) -> Map<String, Value> {
+    let mut shown = Map::new();
+    shown.insert("censored".into(), json!(exec::CENSORED));
+    for key in ["changed", "failed", "skipped", "attempts"] {
+        if let Some(value) = result.get(key) {
+            shown.insert(key.into(), value.clone());
+        }
+    }
+    shown
 }
 
 fn fail_result(msg: &str) -> Map<String, Value> {

@@ -25,6 +25,7 @@
 //! config or host key of the root-run sshd.
 
 mod demo;
+pub mod escalation;
 mod files;
 mod sshd;
 

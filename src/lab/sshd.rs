@@ -22,7 +22,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const KILL_TIMEOUT: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(20);
 
-fn running_as_root() -> bool {
+pub(super) fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
@@ -204,7 +204,7 @@ fn passwd_entry(name: &str) -> Result<Option<PasswdEntry>, LabError> {
 
 /// Creates a lab user if missing and unlocks its password field: without PAM, sshd refuses
 /// accounts whose password starts with `!`, which is how useradd leaves a new account.
-fn ensure_user(user: &str, shell: &str) -> Result<(), LabError> {
+pub(super) fn ensure_user(user: &str, shell: &str) -> Result<(), LabError> {
     // Parallel labs in one process would race on useradd; other processes may too, hence the
     // re-check after a failed attempt.
     static USER_LOCK: Mutex<()> = Mutex::new(());

@@ -1,10 +1,11 @@
 //! Walks the YAML node tree of a playbook into [`Play`]s and [`Task`]s, collecting every
 //! problem of the file in one pass, each pointing at its key or value.
 
+use super::exec::{BLOCK_EXEC_KEYWORDS, PLAY_EXEC_KEYWORDS, TASK_EXEC_KEYWORDS};
 use super::yaml::{self, Key, Node, NodeValue, Span};
 use super::{
-    BatchSize, Block, HostOrder, Limit, Phase, Phases, Play, PlaybookError, Problem, Rolling,
-    Source, Step, Task,
+    BatchSize, Block, Execution, HostOrder, Limit, Phase, Phases, Play, PlaybookError, Problem,
+    Rolling, Source, Step, Task,
 };
 use crate::modules;
 use crate::suggest::did_you_mean;
@@ -58,13 +59,9 @@ const ROLLING_KEYWORDS: &[&str] = &[
 /// Ansible play keywords that drover does not implement yet: named so the message is
 /// "not supported yet" rather than "unknown".
 const PLAY_KEYWORDS_LATER: &[&str] = &[
-    "become",
-    "become_user",
-    "become_method",
     "max_fail_percentage",
     "any_errors_fatal",
     "strategy",
-    "environment",
     "import_playbook",
 ];
 
@@ -108,17 +105,7 @@ const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags"];
 /// Imports nested deeper than this are taken for a cycle the path check missed.
 const MAX_IMPORT_DEPTH: usize = 32;
 
-const TASK_KEYWORDS_LATER: &[&str] = &[
-    "delegate_to",
-    "no_log",
-    "become",
-    "become_user",
-    "environment",
-    "loop_control",
-    "with_dict",
-    "check_mode",
-    "include_tasks",
-];
+const TASK_KEYWORDS_LATER: &[&str] = &["delegate_to", "loop_control", "with_dict", "include_tasks"];
 
 /// Reads and validates a playbook file.
 pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
@@ -225,6 +212,7 @@ struct Inherit {
     when: Vec<(Node, Source)>,
     ignore_errors: Option<Node>,
     tags: Vec<String>,
+    exec: Execution,
 }
 
 impl Checker {
@@ -338,10 +326,16 @@ impl Checker {
         // Play tags reach every task, wherever `tags:` stands in the play.
         let mut tags = self.playbook_tags.clone();
         tags.extend(node.get("tags").map(|t| self.tags(t)).unwrap_or_default());
-        let inherit = Inherit {
+        let mut inherit = Inherit {
             tags,
             ..Inherit::default()
         };
+        // Likewise `become`, `environment`, … wherever they stand.
+        for (key, value) in entries {
+            if PLAY_EXEC_KEYWORDS.contains(&key.name.as_str()) {
+                self.take_exec(&mut inherit.exec, &key.name, value);
+            }
+        }
         self.notified.clear();
         for (key, value) in entries {
             match key.name.as_str() {
@@ -390,6 +384,7 @@ impl Checker {
                 "phases" => play.phases = self.phases(value, &inherit),
                 "upgrade_path" => play.upgrade_path = self.upgrade_path(value),
                 "gather_facts" => {}
+                k if PLAY_EXEC_KEYWORDS.contains(&k) => {}
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
             }
         }
@@ -445,6 +440,12 @@ impl Checker {
             play.rolling = Some(default_rolling(node.span));
         }
         Some(play)
+    }
+
+    /// An execution keyword (`become`, `environment`, …) into `exec`.
+    fn take_exec(&mut self, exec: &mut Execution, name: &str, value: &Node) {
+        let (_, problem) = exec.take(name, value, &self.source);
+        self.problems.extend(problem);
     }
 
     fn unknown_key(&mut self, key: &Key, name: &str, known: &[&str], later: &[&str], what: &str) {
@@ -881,6 +882,7 @@ impl Checker {
                 "ignore_errors" => inner.ignore_errors = Some(value.clone()),
                 "tags" => inner.tags.extend(self.tags(value)),
                 "block" | "rescue" | "always" => {}
+                k if BLOCK_EXEC_KEYWORDS.contains(&k) => self.take_exec(&mut inner.exec, k, value),
                 other => self.keyword_elsewhere(key, other, BLOCK_KEYWORDS, "block"),
             }
         }
@@ -1222,6 +1224,7 @@ impl Checker {
             tags: inherit.tags.clone(),
             notify: Vec::new(),
             listen: Vec::new(),
+            exec: inherit.exec.clone(),
             source: self.source.clone(),
             role: None,
             inherited_when: inherit.when.clone(),
@@ -1280,6 +1283,7 @@ impl Checker {
                     NodeValue::Map(_) => extra_args = Some(value),
                     _ => self.expect_kind(value, "`args`", "a mapping"),
                 },
+                k if TASK_EXEC_KEYWORDS.contains(&k) => self.take_exec(&mut task.exec, k, value),
                 name => {
                     let Some(spec) = modules::find(name) else {
                         unknown_keys = true;

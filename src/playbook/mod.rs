@@ -5,6 +5,7 @@
 //! rendered per host by the engine, which reports template errors with these same spans.
 
 pub mod blocks;
+pub mod exec;
 pub(crate) mod load;
 pub mod role;
 pub mod source;
@@ -12,6 +13,7 @@ pub mod tags;
 pub mod yaml;
 
 pub use blocks::{Block, Step};
+pub use exec::Execution;
 pub use role::{Role, RoleVars};
 pub use tags::TagSelection;
 
@@ -297,6 +299,8 @@ pub struct Task {
     pub notify: Vec<String>,
     /// Handlers only: topics this handler answers besides its name.
     pub listen: Vec<String>,
+    /// `become`, `environment`, `no_log`, … — its own or inherited from its play and blocks.
+    pub exec: Execution,
     /// The file the task was written in (the playbook, or a file it imports): every span
     /// of the task points into it.
     pub source: Source,

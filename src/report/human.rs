@@ -266,6 +266,8 @@ impl Human {
                 };
                 let label = match item {
                     Value::String(s) => s.clone(),
+                    // Python's spelling, as Ansible prints a `no_log` item.
+                    Value::Null => "None".to_string(),
                     other => other.to_string(),
                 };
                 let (word, color) = status_word(*status);

@@ -115,6 +115,16 @@ pub enum TransportError {
     #[diagnostic(code(drover::transport::channel))]
     Channel { host: String, reason: String },
 
+    /// `become` could not switch user: a wrong or missing password, a refused sudo.
+    #[error("{host}: become ({method} to {user}) failed: {reason}")]
+    #[diagnostic(code(drover::transport::escalation))]
+    Become {
+        host: String,
+        method: &'static str,
+        user: String,
+        reason: String,
+    },
+
     #[error("{host}: SFTP {path}: {reason}")]
     #[diagnostic(code(drover::transport::sftp))]
     Sftp {
@@ -174,6 +184,7 @@ impl TransportError {
             | TransportError::KeyFile { host, .. }
             | TransportError::Variable { host, .. }
             | TransportError::Channel { host, .. }
+            | TransportError::Become { host, .. }
             | TransportError::Sftp { host, .. }
             | TransportError::LocalFile { host, .. }
             | TransportError::Disconnected { host } => host,

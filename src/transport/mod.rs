@@ -4,6 +4,7 @@
 
 mod auth;
 mod error;
+mod escalation;
 pub mod known_hosts;
 mod session;
 mod sftp;
@@ -11,6 +12,7 @@ mod target;
 
 pub use auth::PASSPHRASE_ENV;
 pub use error::TransportError;
+pub use escalation::{BecomeDefaults, BecomeMethod, BecomePassword, Escalation};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub struct TransportConfig {
     /// Channels open at once on one connection (OpenSSH's MaxSessions defaults to 10).
     pub max_channels: usize,
     pub passphrase: Option<PassphraseSource>,
+    /// `become` for tasks that say nothing of it.
+    pub escalation: BecomeDefaults,
 }
 
 /// Where and as whom to connect, resolved from a host's inventory variables.
@@ -74,6 +78,7 @@ impl TransportConfig {
             keepalive_interval: Duration::from_secs(15),
             max_channels: 8,
             passphrase: None,
+            escalation: BecomeDefaults::default(),
         }
     }
 }
@@ -90,6 +95,7 @@ impl std::fmt::Debug for TransportConfig {
                 "passphrase",
                 &self.passphrase.as_ref().map(|_| "<callback>"),
             )
+            .field("escalation", &self.escalation)
             .finish()
     }
 }
@@ -105,6 +111,8 @@ pub struct Connector {
 #[derive(Clone)]
 pub struct Connection {
     inner: Arc<Inner>,
+    /// `become` and `environment` for this view of the connection (plain by default).
+    run_as: Arc<escalation::RunAs>,
 }
 
 struct Inner {
@@ -207,6 +215,7 @@ impl Connector {
                 sftp: tokio::sync::OnceCell::new(),
                 login_shell_is_sh: tokio::sync::OnceCell::new(),
             }),
+            run_as: Arc::default(),
         })
     }
 }
@@ -226,16 +235,47 @@ impl Connection {
         self.inner.handle.is_closed()
     }
 
+    /// The same connection, its commands run as `escalation` (when given) with
+    /// `environment` exported; files then move through those commands, not SFTP.
+    pub fn run_as(
+        &self,
+        escalation: Option<Escalation>,
+        environment: Vec<(String, String)>,
+    ) -> Connection {
+        Connection {
+            inner: self.inner.clone(),
+            run_as: Arc::new(escalation::RunAs {
+                escalation,
+                environment,
+            }),
+        }
+    }
+
+    fn escalated(&self) -> bool {
+        self.run_as.escalation.is_some()
+    }
+
     /// Runs `command` through the login shell, feeding `stdin` if given, and waits for it.
     pub async fn exec(
         &self,
         command: &str,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, TransportError> {
-        session::exec(
+        if self.run_as.is_plain() {
+            return session::exec(
+                &self.inner.host,
+                &self.inner.handle,
+                &self.inner.channels,
+                command,
+                stdin,
+            )
+            .await;
+        }
+        escalation::exec(
             &self.inner.host,
             &self.inner.handle,
             &self.inner.channels,
+            &self.run_as,
             command,
             stdin,
         )
@@ -252,6 +292,10 @@ impl Connection {
         script: &str,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, TransportError> {
+        if self.escalated() {
+            // sudo/su already hand the command to /bin/sh -c.
+            return self.exec(script, stdin).await;
+        }
         let direct = *self
             .inner
             .login_shell_is_sh
@@ -271,6 +315,56 @@ impl Connection {
         }
     }
 
+    /// With `become`, a file is written by the become user: streamed through the escalated
+    /// command's stdin into a temp file beside `path`, then renamed over it.
+    async fn upload_escalated(
+        &self,
+        path: &str,
+        data: Vec<u8>,
+        mode: Option<u32>,
+    ) -> Result<(), TransportError> {
+        let dest = crate::template::shell_quote(path);
+        let suffix: u64 = rand::random();
+        let keep_mode = match mode {
+            Some(mode) => format!("chmod {mode:o} \"$t\""),
+            None => format!("if [ -e {dest} ]; then chmod \"$(stat -c %a {dest})\" \"$t\"; fi"),
+        };
+        let script = format!(
+            "set -e; t=\"$(dirname {dest})/.drover-{suffix:016x}.tmp\"; trap 'rm -f \"$t\"' EXIT; \
+             umask 077; cat > \"$t\"; {keep_mode}; mv -f \"$t\" {dest}"
+        );
+        let command = format!("/bin/sh -c {}", crate::template::shell_quote(&script));
+        let out = self.exec(&command, Some(data)).await?;
+        if out.exit_status == Some(0) {
+            return Ok(());
+        }
+        Err(TransportError::Sftp {
+            host: self.inner.host.clone(),
+            path: path.to_string(),
+            reason: format!(
+                "writing as the become user failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
+    }
+
+    /// With `become`, a file is read by the become user (`cat`).
+    async fn download_escalated(&self, path: &str) -> Result<Vec<u8>, TransportError> {
+        let command = format!("cat -- {}", crate::template::shell_quote(path));
+        let out = self.exec(&command, None).await?;
+        if out.exit_status == Some(0) {
+            return Ok(out.stdout);
+        }
+        Err(TransportError::Sftp {
+            host: self.inner.host.clone(),
+            path: path.to_string(),
+            reason: format!(
+                "reading as the become user failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
+    }
+
     /// Writes `data` to `path` atomically (temp file in the same directory, then rename).
     /// `mode` None keeps the mode of the file being replaced.
     pub async fn upload(
@@ -279,6 +373,9 @@ impl Connection {
         data: &[u8],
         mode: Option<u32>,
     ) -> Result<(), TransportError> {
+        if self.escalated() {
+            return self.upload_escalated(path, data.to_vec(), mode).await;
+        }
         self.sftp()
             .await?
             .upload(&self.inner.host, path, data, mode)
@@ -292,13 +389,16 @@ impl Connection {
         remote: &str,
         mode: Option<u32>,
     ) -> Result<(), TransportError> {
-        let file = tokio::fs::File::open(local)
-            .await
-            .map_err(|e| TransportError::LocalFile {
-                host: self.inner.host.clone(),
-                path: local.to_path_buf(),
-                reason: e.to_string(),
-            })?;
+        let local_error = |e: std::io::Error| TransportError::LocalFile {
+            host: self.inner.host.clone(),
+            path: local.to_path_buf(),
+            reason: e.to_string(),
+        };
+        if self.escalated() {
+            let data = tokio::fs::read(local).await.map_err(local_error)?;
+            return self.upload_escalated(remote, data, mode).await;
+        }
+        let file = tokio::fs::File::open(local).await.map_err(local_error)?;
         self.sftp()
             .await?
             .upload(&self.inner.host, remote, file, mode)
@@ -306,6 +406,9 @@ impl Connection {
     }
 
     pub async fn download(&self, path: &str) -> Result<Vec<u8>, TransportError> {
+        if self.escalated() {
+            return self.download_escalated(path).await;
+        }
         let mut data = Vec::new();
         self.sftp()
             .await?
@@ -320,6 +423,17 @@ impl Connection {
         remote: &str,
         local: &std::path::Path,
     ) -> Result<u64, TransportError> {
+        if self.escalated() {
+            let data = self.download_escalated(remote).await?;
+            if let Err(e) = tokio::fs::write(local, &data).await {
+                return Err(TransportError::LocalFile {
+                    host: self.inner.host.clone(),
+                    path: local.to_path_buf(),
+                    reason: e.to_string(),
+                });
+            }
+            return Ok(data.len() as u64);
+        }
         let sftp = self.sftp().await?;
         let file = tokio::fs::File::create(local)
             .await

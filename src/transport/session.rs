@@ -326,7 +326,7 @@ pub(crate) fn lost_or(
     }
 }
 
-fn signal_text(signal: &Sig) -> String {
+pub(crate) fn signal_text(signal: &Sig) -> String {
     match signal {
         Sig::ABRT => "ABRT",
         Sig::ALRM => "ALRM",

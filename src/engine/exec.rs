@@ -1,0 +1,158 @@
+//! Renders a task's execution keywords on one host: whom its commands run as (`become`),
+//! what they find in their environment, whether it runs in check mode, and whether its
+//! output may be shown (`no_log`). The transport applies the first two; the engine the rest.
+
+use crate::playbook::{Node, Task};
+use crate::template::{Templates, truthy};
+use crate::transport::{BecomeDefaults, BecomeMethod, Escalation};
+use serde_json::Value;
+
+/// Ansible's replacement for a `no_log` task's result.
+pub(super) const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+fn render(
+    templates: &Templates,
+    node: &Node,
+    ctx: &minijinja::Value,
+    task: &Task,
+) -> Result<Value, String> {
+    templates
+        .render_node(node, ctx, &task.source)
+        .map_err(|e| e.to_string())
+}
+
+fn flag(
+    templates: &Templates,
+    node: Option<&Node>,
+    ctx: &minijinja::Value,
+    task: &Task,
+) -> Result<Option<bool>, String> {
+    let Some(node) = node else {
+        return Ok(None);
+    };
+    let value = render(templates, node, ctx, task)?;
+    Ok(Some(truthy(&crate::template::from_json(&value))))
+}
+
+/// `become` on this host: the task's keywords over the run's defaults.
+pub(super) fn escalation(
+    templates: &Templates,
+    task: &Task,
+    ctx: &minijinja::Value,
+    defaults: &BecomeDefaults,
+) -> Result<Option<Escalation>, String> {
+    let exec = &task.exec;
+    let enabled = flag(templates, exec.escalate.as_ref(), ctx, task)?.unwrap_or(defaults.enabled);
+    if !enabled {
+        return Ok(None);
+    }
+    let user = match &exec.become_user {
+        Some(node) => match render(templates, node, ctx, task)? {
+            Value::String(s) if !s.trim().is_empty() => s,
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(format!(
+                    "{}: `become_user` must be a user name, got {other}",
+                    task.source.location(node.span)
+                ));
+            }
+        },
+        None => defaults.user.clone(),
+    };
+    let method = match &exec.become_method {
+        Some(node) => {
+            let value = render(templates, node, ctx, task)?;
+            let name = value.as_str().unwrap_or_default();
+            BecomeMethod::parse(name).ok_or_else(|| {
+                format!(
+                    "{}: become_method `{name}` is not supported by drover (sudo, su)",
+                    task.source.location(node.span)
+                )
+            })?
+        }
+        None => defaults.method,
+    };
+    Ok(Some(Escalation {
+        method,
+        user,
+        password: defaults.password.clone(),
+    }))
+}
+
+/// `environment` on this host: the mappings of the play, blocks and task merged, inner keys
+/// winning; values rendered and turned into strings as Ansible does.
+pub(super) fn environment(
+    templates: &Templates,
+    task: &Task,
+    ctx: &minijinja::Value,
+) -> Result<Vec<(String, String)>, String> {
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (node, source) in &task.exec.environment {
+        let value = templates
+            .render_node(node, ctx, source)
+            .map_err(|e| e.to_string())?;
+        let Value::Object(map) = value else {
+            return Err(format!(
+                "{}: `environment` must be a mapping, got {value}",
+                source.location(node.span)
+            ));
+        };
+        for (name, value) in map {
+            if !is_env_name(&name) {
+                return Err(format!(
+                    "{}: `{name}` is not a valid environment variable name",
+                    source.location(node.span)
+                ));
+            }
+            let text = match value {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                Value::Bool(b) => if b { "True" } else { "False" }.to_string(),
+                other => other.to_string(),
+            };
+            merged.retain(|(k, _)| *k != name);
+            merged.push((name, text));
+        }
+    }
+    Ok(merged)
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `check_mode:` on the task, else the run's `--check`.
+pub(super) fn check_mode(
+    templates: &Templates,
+    task: &Task,
+    ctx: &minijinja::Value,
+    run_check: bool,
+) -> Result<bool, String> {
+    Ok(flag(templates, task.exec.check_mode.as_ref(), ctx, task)?.unwrap_or(run_check))
+}
+
+/// `no_log:` on the task (or its blocks and play).
+pub(super) fn no_log(templates: &Templates, task: &Task, ctx: &minijinja::Value) -> bool {
+    // A no_log that cannot be rendered hides: showing a secret is the worse mistake.
+    flag(templates, task.exec.no_log.as_ref(), ctx, task).unwrap_or(Some(true)) == Some(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_env_name;
+
+    #[test]
+    fn environment_names_are_shell_identifiers() {
+        assert!(is_env_name("PATH"));
+        assert!(is_env_name("_x1"));
+        assert!(!is_env_name("1X"));
+        assert!(!is_env_name("A-B"));
+        assert!(!is_env_name("A;rm"));
+        assert!(!is_env_name(""));
+    }
+}

@@ -1,0 +1,159 @@
+//! Execution keywords: how and where a task runs rather than what it does — `become`,
+//! `become_user`, `become_method`, `environment`, `no_log`, `check_mode`, `delegate_to`.
+//! Plays and blocks pass them to their tasks; a task's own value overrides (`environment`
+//! mappings merge, inner keys winning). Values stay unrendered: they may be templates.
+
+use super::yaml::{Node, NodeValue};
+use super::{Problem, Source};
+
+/// Keywords read here, at the levels Ansible allows them.
+pub(crate) const PLAY_EXEC_KEYWORDS: &[&str] = &[
+    "become",
+    "become_user",
+    "become_method",
+    "environment",
+    "no_log",
+];
+pub(crate) const BLOCK_EXEC_KEYWORDS: &[&str] = &[
+    "become",
+    "become_user",
+    "become_method",
+    "environment",
+    "no_log",
+];
+pub(crate) const TASK_EXEC_KEYWORDS: &[&str] = &[
+    "become",
+    "become_user",
+    "become_method",
+    "environment",
+    "no_log",
+    "check_mode",
+];
+
+/// A task's execution keywords, its own or inherited.
+#[derive(Debug, Clone, Default)]
+pub struct Execution {
+    /// `become`: a boolean or a template of one.
+    pub escalate: Option<Node>,
+    pub become_user: Option<Node>,
+    /// A literal was checked to be `sudo` or `su`; a template is checked when rendered.
+    pub become_method: Option<Node>,
+    /// `environment` mappings (or templates giving one), outermost first, each with its file.
+    pub environment: Vec<(Node, Source)>,
+    pub no_log: Option<Node>,
+    pub check_mode: Option<Node>,
+    /// `delegate_to`: only the control machine (`localhost`, `127.0.0.1`) is supported.
+    pub delegate_to: Option<Node>,
+}
+
+/// Hosts `delegate_to` may name: the control machine.
+pub const LOCAL_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
+
+fn is_template(node: &Node) -> bool {
+    node.as_str()
+        .is_some_and(|s| s.contains("{{") || s.contains("{%"))
+}
+
+impl Execution {
+    /// Takes `name: value` if it is an execution keyword; returns whether it was, and the
+    /// problem with its value if any.
+    pub(crate) fn take(
+        &mut self,
+        name: &str,
+        value: &Node,
+        source: &Source,
+    ) -> (bool, Option<Problem>) {
+        let problem = |message: String, label: &str, help: Option<&str>| Problem {
+            message,
+            src: source.named(),
+            span: value.span.into(),
+            label: label.to_string(),
+            help: help.map(str::to_string),
+        };
+        let flag = |what: &str| match &value.value {
+            NodeValue::Bool(_) => None,
+            _ if is_template(value) => None,
+            _ => Some(problem(
+                format!("`{what}` must be true or false, not {}", value.kind()),
+                "not a boolean",
+                None,
+            )),
+        };
+        match name {
+            "become" => {
+                self.escalate = Some(value.clone());
+                (true, flag("become"))
+            }
+            "become_user" => {
+                self.become_user = Some(value.clone());
+                let bad = value.scalar_text().is_none_or(|s| s.trim().is_empty());
+                (
+                    true,
+                    bad.then(|| problem("`become_user` must be a user name".into(), "here", None)),
+                )
+            }
+            "become_method" => {
+                self.become_method = Some(value.clone());
+                let known = value
+                    .as_str()
+                    .is_some_and(|s| matches!(s, "sudo" | "su") || is_template(value));
+                (
+                    true,
+                    (!known).then(|| {
+                        problem(
+                            format!(
+                                "become_method `{}` is not supported by drover",
+                                value.scalar_text().unwrap_or_default()
+                            ),
+                            "not supported",
+                            Some("drover becomes another user with `sudo` or `su`"),
+                        )
+                    }),
+                )
+            }
+            "environment" => {
+                let ok = matches!(value.value, NodeValue::Map(_) | NodeValue::Null)
+                    || is_template(value);
+                if matches!(value.value, NodeValue::Map(_)) || is_template(value) {
+                    self.environment.push((value.clone(), source.clone()));
+                }
+                (
+                    true,
+                    (!ok).then(|| {
+                        problem(
+                            format!("`environment` must be a mapping, not {}", value.kind()),
+                            "not a mapping",
+                            Some("write `environment:` with `NAME: value` lines under it"),
+                        )
+                    }),
+                )
+            }
+            "no_log" => {
+                self.no_log = Some(value.clone());
+                (true, flag("no_log"))
+            }
+            "check_mode" => {
+                self.check_mode = Some(value.clone());
+                (true, flag("check_mode"))
+            }
+            "delegate_to" => {
+                self.delegate_to = Some(value.clone());
+                let local = value.as_str().is_some_and(|s| LOCAL_NAMES.contains(&s));
+                (
+                    true,
+                    (!local && !is_template(value)).then(|| {
+                        problem(
+                            format!(
+                                "`delegate_to: {}` is not supported by drover yet: only the control machine (localhost) is",
+                                value.scalar_text().unwrap_or_default()
+                            ),
+                            "not supported yet",
+                            Some("delegate to `localhost`, or run the task on that host in a play of its own"),
+                        )
+                    }),
+                )
+            }
+            _ => (false, None),
+        }
+    }
+}
