@@ -294,7 +294,15 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     match state {
         "absent" if before.exists() => create.push(format!("rm -rf -- {q}")),
         "directory" => match before.kind {
-            Kind::Absent => create.push(format!("mkdir -p -- {q}")),
+            // Print the missing ancestors (outermost first) before creating them: Ansible
+            // gives every directory it creates the task's mode, owner and group, not only
+            // the last one.
+            Kind::Absent => create.push(format!(
+                "d={q}; while [ ! -e \"$d\" ] && [ ! -L \"$d\" ]; do \
+                 case $d in */*) ;; *) break ;; esac; \
+                 printf '%s\\0' \"$d\"; d=${{d%/*}}; [ -n \"$d\" ] || break; done; \
+                 mkdir -p -- {q}"
+            )),
             Kind::Directory => {}
             other => {
                 return fail(format!(
@@ -373,10 +381,19 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let mut changed = !create.is_empty();
     // The state after creation: re-read it, or in check mode assume what creation gives.
     let mut after = before.clone();
+    let mut created_ancestors: Vec<String> = Vec::new();
     if changed && !ctx.check {
-        ctx.sh_ok(&create.join(" && "), &format!("{state} {path}"))
+        let out = ctx
+            .sh_ok(&create.join(" && "), &format!("{state} {path}"))
             .await?;
         after = path_state(ctx, &path, follow && !linkish).await?;
+        if state == "directory" {
+            created_ancestors = String::from_utf8_lossy(&out.stdout)
+                .split('\0')
+                .filter(|d| !d.is_empty() && *d != path)
+                .map(String::from)
+                .collect();
+        }
     } else if changed {
         after.kind = match state {
             "absent" => Kind::Absent,
@@ -399,7 +416,11 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let mut final_mode = after.mode;
     if after.exists() || (ctx.check && state != "absent") {
         let (commands, mode) = attrs.fix(&path, &after);
-        fixes = commands;
+        // A new ancestor was made as the leaf was (by the same mkdir): the same fix fits.
+        for dir in &created_ancestors {
+            fixes.extend(attrs.fix(dir, &after).0);
+        }
+        fixes.extend(commands);
         final_mode = mode;
         // In check mode a directory about to be created has nothing under it yet.
         if recurse && (before.exists() || !ctx.check) {
