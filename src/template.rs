@@ -10,6 +10,8 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JinjaValue};
 use serde_json::Value;
 
+mod pyjson;
+
 /// Where a template came from, for messages: the playbook source and the node's span, or a
 /// template file.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +91,9 @@ impl Templates {
         ctx: &JinjaValue,
         origin: Origin,
     ) -> Result<Value, TemplateError> {
-        if let Some(expr) = single_expression(text) {
+        // Text around the expression, even a newline, makes the result a string (Ansible:
+        // `content: "{{ data | to_json }}\n"` ends with a newline).
+        if let Some(expr) = single_expression(text).filter(|_| text.trim() == text) {
             let value = self.eval(expr, ctx, origin)?;
             return Ok(to_json(&value));
         }
@@ -314,10 +318,27 @@ mod filters {
     pub fn register(env: &mut Environment<'static>) {
         env.add_filter("bool", |v: JinjaValue| truthy(&v));
         env.add_filter("quote", |v: String| shell_quote(&v));
-        env.add_filter("to_json", |v: JinjaValue| to_json(&v).to_string());
-        env.add_filter("to_nice_json", |v: JinjaValue, _kw: Kwargs| {
-            serde_json::to_string_pretty(&to_json(&v)).unwrap_or_default()
-        });
+        // Python's json.dumps layout, as Ansible writes it (see pyjson).
+        env.add_filter(
+            "to_json",
+            |v: JinjaValue, kw: Kwargs| -> Result<String, Error> {
+                let style = pyjson::Style {
+                    indent: kw.get::<Option<usize>>("indent")?,
+                    sort_keys: kw.get::<Option<bool>>("sort_keys")?.unwrap_or(false),
+                };
+                Ok(pyjson::dumps(&to_json(&v), &style))
+            },
+        );
+        env.add_filter(
+            "to_nice_json",
+            |v: JinjaValue, kw: Kwargs| -> Result<String, Error> {
+                let style = pyjson::Style {
+                    indent: Some(kw.get::<Option<usize>>("indent")?.unwrap_or(4)),
+                    sort_keys: kw.get::<Option<bool>>("sort_keys")?.unwrap_or(true),
+                };
+                Ok(pyjson::dumps(&to_json(&v), &style))
+            },
+        );
         env.add_filter("from_json", |v: String| -> Result<JinjaValue, Error> {
             serde_json::from_str::<Value>(&v)
                 .map(|j| from_json(&j))

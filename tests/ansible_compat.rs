@@ -165,7 +165,10 @@ fn run_case(name: &str) {
         .current_dir(&drover_dir)
         .expect_code(0);
 
-    let labs = [drover_fleet.lab.dir.as_path(), ansible_fleet.lab.dir.as_path()];
+    let labs = [
+        drover_fleet.lab.dir.as_path(),
+        ansible_fleet.lab.dir.as_path(),
+    ];
     for (i, host) in hosts.iter().enumerate() {
         let node = format!("node{}", i + 1);
         compare_trees(
@@ -214,13 +217,11 @@ fn case_hosts(case: &Path) -> Vec<String> {
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    if hosts.is_empty() {
-        // Hosts without variables are not in _meta: take them from the groups.
-        for group in list.as_object().into_iter().flat_map(|m| m.values()) {
-            for h in group["hosts"].as_array().into_iter().flatten() {
-                if let Some(h) = h.as_str() {
-                    hosts.push(h.to_string());
-                }
+    // Hosts without variables are not in _meta: take them from the groups too.
+    for group in list.as_object().into_iter().flat_map(|m| m.values()) {
+        for h in group["hosts"].as_array().into_iter().flatten() {
+            if let Some(h) = h.as_str() {
+                hosts.push(h.to_string());
             }
         }
     }
@@ -495,7 +496,10 @@ fn compare_trees(case: &str, what: &str, ours: &Path, theirs: &Path, labs: [&Pat
             .into_iter()
             .map(|(path, entry)| {
                 let path = normalise(path.as_os_str().as_encoded_bytes(), labs);
-                (PathBuf::from(String::from_utf8_lossy(&path).into_owned()), entry)
+                (
+                    PathBuf::from(String::from_utf8_lossy(&path).into_owned()),
+                    entry,
+                )
             })
             .collect()
     };
@@ -506,13 +510,16 @@ fn compare_trees(case: &str, what: &str, ours: &Path, theirs: &Path, labs: [&Pat
         let (x, y) = (a.get(path), b.get(path));
         let same = match (x, y) {
             (
-                Some(Entry::File { mode: m1, content: c1 }),
-                Some(Entry::File { mode: m2, content: c2 }),
+                Some(Entry::File {
+                    mode: m1,
+                    content: c1,
+                }),
+                Some(Entry::File {
+                    mode: m2,
+                    content: c2,
+                }),
             ) => m1 == m2 && normalise(c1, labs) == normalise(c2, labs),
-            (
-                Some(Entry::Link { target: t1 }),
-                Some(Entry::Link { target: t2 }),
-            ) => {
+            (Some(Entry::Link { target: t1 }), Some(Entry::Link { target: t2 })) => {
                 normalise(t1.as_os_str().as_encoded_bytes(), labs)
                     == normalise(t2.as_os_str().as_encoded_bytes(), labs)
             }
