@@ -10,6 +10,7 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JinjaValue};
 use serde_json::Value;
 
+mod dicts;
 mod pyjson;
 
 /// Where a template came from, for messages: the playbook source and the node's span, or a
@@ -316,6 +317,7 @@ mod filters {
     use minijinja::Error;
 
     pub fn register(env: &mut Environment<'static>) {
+        dicts::register(env);
         env.add_filter("bool", |v: JinjaValue| truthy(&v));
         env.add_filter("quote", |v: String| shell_quote(&v));
         // Python's json.dumps layout, as Ansible writes it (see pyjson).

@@ -67,6 +67,7 @@ compat_cases! {
     c16_pre_post_import_playbook => "16-pre-post-import-playbook",
     c17_become_environment => "17-become-environment",
     c18_delegate_no_log_include => "18-delegate-no-log-include",
+    c19_dict_filters => "19-dict-filters",
 }
 
 fn repo() -> PathBuf {
@@ -165,10 +166,7 @@ fn run_case(name: &str) {
         .current_dir(&drover_dir)
         .expect_code(0);
 
-    let labs = [
-        drover_fleet.lab.dir.as_path(),
-        ansible_fleet.lab.dir.as_path(),
-    ];
+    let labs = [drover_fleet.dir.path(), ansible_fleet.dir.path()];
     for (i, host) in hosts.iter().enumerate() {
         let node = format!("node{}", i + 1);
         compare_trees(
@@ -245,8 +243,8 @@ fn stage(fleet: &Fleet, case: &Path, hosts: &[String]) -> PathBuf {
     let dir = fleet.path("case");
     copy_tree(case, &dir);
     let lab = &fleet.lab;
-    let mut text = format!(
-        "# Written by tests/ansible_compat.rs: the lab connection of each host.\nall:\n  hosts:\n"
+    let mut text = String::from(
+        "# Written by tests/ansible_compat.rs: the lab connection of each host.\nall:\n  hosts:\n",
     );
     for (i, host) in hosts.iter().enumerate() {
         let node = &lab.nodes[i];
@@ -477,7 +475,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
     }
 }
 
-/// The same text with each lab's directory (the part of node paths that differs between the
+/// The same text with each lab's temp dir (the part of node paths that differs between the
 /// two labs) replaced by `<LAB>`.
 fn normalise(content: &[u8], labs: [&Path; 2]) -> Vec<u8> {
     let mut text = String::from_utf8_lossy(content).into_owned();
