@@ -92,11 +92,16 @@ impl Templates {
         ctx: &JinjaValue,
         origin: Origin,
     ) -> Result<Value, TemplateError> {
-        // Text around the expression, even a newline, makes the result a string (Ansible:
-        // `content: "{{ data | to_json }}\n"` ends with a newline).
-        if let Some(expr) = single_expression(text).filter(|_| text.trim() == text) {
-            let value = self.eval(expr, ctx, origin)?;
-            return Ok(to_json(&value));
+        // Ansible 2.19: Jinja drops one trailing newline, so `"{{ x }}\n"` is still one
+        // expression and keeps x's type; only a string result gets its newline back. Any
+        // other text around the expression makes the result a string.
+        let bare = text.strip_suffix('\n').unwrap_or(text);
+        if let Some(expr) = single_expression(bare).filter(|_| bare.trim() == bare) {
+            let mut value = to_json(&self.eval(expr, ctx, origin)?);
+            if let (Value::String(s), true) = (&mut value, bare.len() < text.len()) {
+                s.push('\n');
+            }
+            return Ok(value);
         }
         self.render_str(text, ctx, origin).map(Value::String)
     }
