@@ -10,6 +10,9 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JinjaValue};
 use serde_json::Value;
 
+mod dicts;
+mod pyjson;
+
 /// Where a template came from, for messages: the playbook source and the node's span, or a
 /// template file.
 #[derive(Debug, Clone, Copy)]
@@ -89,9 +92,16 @@ impl Templates {
         ctx: &JinjaValue,
         origin: Origin,
     ) -> Result<Value, TemplateError> {
-        if let Some(expr) = single_expression(text) {
-            let value = self.eval(expr, ctx, origin)?;
-            return Ok(to_json(&value));
+        // Ansible 2.19: Jinja drops one trailing newline, so `"{{ x }}\n"` is still one
+        // expression and keeps x's type; only a string result gets its newline back. Any
+        // other text around the expression makes the result a string.
+        let bare = text.strip_suffix('\n').unwrap_or(text);
+        if let Some(expr) = single_expression(bare).filter(|_| bare.trim() == bare) {
+            let mut value = to_json(&self.eval(expr, ctx, origin)?);
+            if let (Value::String(s), true) = (&mut value, bare.len() < text.len()) {
+                s.push('\n');
+            }
+            return Ok(value);
         }
         self.render_str(text, ctx, origin).map(Value::String)
     }
@@ -312,12 +322,30 @@ mod filters {
     use minijinja::Error;
 
     pub fn register(env: &mut Environment<'static>) {
+        dicts::register(env);
         env.add_filter("bool", |v: JinjaValue| truthy(&v));
         env.add_filter("quote", |v: String| shell_quote(&v));
-        env.add_filter("to_json", |v: JinjaValue| to_json(&v).to_string());
-        env.add_filter("to_nice_json", |v: JinjaValue, _kw: Kwargs| {
-            serde_json::to_string_pretty(&to_json(&v)).unwrap_or_default()
-        });
+        // Python's json.dumps layout, as Ansible writes it (see pyjson).
+        env.add_filter(
+            "to_json",
+            |v: JinjaValue, kw: Kwargs| -> Result<String, Error> {
+                let style = pyjson::Style {
+                    indent: kw.get::<Option<usize>>("indent")?,
+                    sort_keys: kw.get::<Option<bool>>("sort_keys")?.unwrap_or(false),
+                };
+                Ok(pyjson::dumps(&to_json(&v), &style))
+            },
+        );
+        env.add_filter(
+            "to_nice_json",
+            |v: JinjaValue, kw: Kwargs| -> Result<String, Error> {
+                let style = pyjson::Style {
+                    indent: Some(kw.get::<Option<usize>>("indent")?.unwrap_or(4)),
+                    sort_keys: kw.get::<Option<bool>>("sort_keys")?.unwrap_or(true),
+                };
+                Ok(pyjson::dumps(&to_json(&v), &style))
+            },
+        );
         env.add_filter("from_json", |v: String| -> Result<JinjaValue, Error> {
             serde_json::from_str::<Value>(&v)
                 .map(|j| from_json(&j))

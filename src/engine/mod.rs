@@ -249,7 +249,7 @@ pub async fn run(
         if play_plan.hosts.is_empty() {
             continue;
         }
-        let scope = Arc::new(play_scope(&shared, play_plan));
+        let scope = Arc::new(play_scope(&shared, play_plan, &state.hosts));
         let flow = if play_plan.rollout {
             rollout::run(&shared, &scope, play_plan, &mut state, &interrupts).await
         } else {
@@ -330,7 +330,7 @@ pub async fn probe(
             host.failed = false;
             host.unreachable = false;
         }
-        let scope = Arc::new(play_scope(&shared, play_plan));
+        let scope = Arc::new(play_scope(&shared, play_plan, &state.hosts));
         let mut probe = rollout::probe(&shared, &scope, play_plan, &mut state).await;
         // Why a host failed its precheck: the first failure the engine reported for it.
         let mut failures: IndexMap<String, String> = IndexMap::new();
@@ -477,7 +477,15 @@ enum Flow {
 }
 
 /// Magic variables shared by every host of a play.
-fn play_scope(shared: &Shared, play_plan: &crate::plan::PlayPlan) -> PlayScope {
+///
+/// `hostvars` holds each host's inventory variables and, as in Ansible, what earlier plays
+/// gave it (`include_vars`, registered results, `set_fact`); it is taken at the start of the
+/// play, so a value set on another host during this play shows in the next one.
+fn play_scope(
+    shared: &Shared,
+    play_plan: &crate::plan::PlayPlan,
+    hosts: &IndexMap<String, HostState>,
+) -> PlayScope {
     let inventory = &shared.inventory;
     let mut magic = Map::new();
     magic.insert(
@@ -493,8 +501,13 @@ fn play_scope(shared: &Shared, play_plan: &crate::plan::PlayPlan) -> PlayScope {
         .hosts
         .values()
         .map(|h| {
-            let vars: Map<String, Value> =
+            let mut vars: Map<String, Value> =
                 h.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            if let Some(state) = hosts.get(&h.name) {
+                for (k, v) in state.included.iter().chain(state.facts.iter()) {
+                    vars.insert(k.clone(), v.clone());
+                }
+            }
             (h.name.clone(), Value::Object(vars))
         })
         .collect();

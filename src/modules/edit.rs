@@ -230,6 +230,17 @@ pub(super) async fn commit_text(
                 .map(|m| m.resolve(current_mode.unwrap_or(0o644), false))
                 .or(current_mode)
                 .unwrap_or(0o644);
+            // `create` makes the missing parent directories too, as Ansible does.
+            if let (None, Some((dir, _))) = (before, path.rsplit_once('/'))
+                && !dir.is_empty()
+            {
+                let dir = shell_quote(dir);
+                ctx.sh_ok(
+                    &format!("[ -d {dir} ] || mkdir -p -- {dir}"),
+                    &format!("creating the directory of {path}"),
+                )
+                .await?;
+            }
             if backup && before.is_some() {
                 let file = format!("{path}.{}~", backup_stamp());
                 ctx.sh_ok(

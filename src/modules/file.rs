@@ -393,6 +393,15 @@ async fn put_file(
     let mut dest = args.required_str("dest")?;
     let want = FileWanted::from_args(args)?;
     if let (true, Some(src)) = (dest.ends_with('/'), src) {
+        // Ansible creates a missing `dest/` directory (not in check mode).
+        if !ctx.check {
+            let dir = shell_quote(dest.trim_end_matches('/'));
+            ctx.sh_ok(
+                &format!("[ -d {dir} ] || mkdir -p -- {dir}"),
+                &format!("creating {dest}"),
+            )
+            .await?;
+        }
         dest.push_str(src.rsplit('/').next().unwrap_or(src));
     }
     let mut remote = query(ctx, &dest).await?;

@@ -122,25 +122,37 @@ pub(super) async fn path_state(
     parse_state(path, &out)
 }
 
-/// Runs `change` (commands that print nothing), then reads the state of `path` in the same
-/// round trip. A failing `change` is the task's failure, naming `what` and its stderr.
+/// Runs `change`, then reads the state of `path` in the same round trip. Returns the state
+/// and what `change` printed. A failing `change` is the task's failure, naming `what` and its
+/// stderr.
 async fn change_then_state(
     ctx: &Context<'_>,
     change: &str,
     what: &str,
     path: &str,
     follow: bool,
-) -> Result<PathState, ModuleError> {
-    let script = format!("{change} || exit $?\n{}", state_script(path, follow));
-    let out = ctx.sh(&script).await?;
+) -> Result<(PathState, String), ModuleError> {
+    let script = format!(
+        "{change} || exit $?\nprintf '\\n{STATE_MARK}\\n'\n{}",
+        state_script(path, follow)
+    );
+    let mut out = ctx.sh(&script).await?;
     if out.exit_status != Some(0) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(ModuleError::Remote {
             message: format!("{what} failed: {}", stderr.trim()),
         });
     }
-    parse_state(path, &out)
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mark = format!("\n{STATE_MARK}\n");
+    let (printed, state) = text.split_once(&mark).unwrap_or(("", text.as_str()));
+    let printed = printed.to_string();
+    out.stdout = state.as_bytes().to_vec();
+    Ok((parse_state(path, &out)?, printed))
 }
+
+/// Separates what a change printed from the state read after it.
+const STATE_MARK: &str = "--drover-state--";
 
 /// The script [`parse_state`] reads: the kind of `path`, its `stat`, a link's target.
 fn state_script(path: &str, follow: bool) -> String {
@@ -322,7 +334,15 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     match state {
         "absent" if before.exists() => create.push(format!("rm -rf -- {q}")),
         "directory" => match before.kind {
-            Kind::Absent => create.push(format!("mkdir -p -- {q}")),
+            // Print the missing ancestors (outermost first) before creating them: Ansible
+            // gives every directory it creates the task's mode, owner and group, not only
+            // the last one.
+            Kind::Absent => create.push(format!(
+                "d={q}; while [ ! -e \"$d\" ] && [ ! -L \"$d\" ]; do \
+                 case $d in */*) ;; *) break ;; esac; \
+                 printf '%s\\0' \"$d\"; d=${{d%/*}}; [ -n \"$d\" ] || break; done; \
+                 mkdir -p -- {q}"
+            )),
             Kind::Directory => {}
             other => {
                 return fail(format!(
@@ -401,8 +421,9 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let mut changed = !create.is_empty();
     // The state after creation: re-read it, or in check mode assume what creation gives.
     let mut after = before.clone();
+    let mut created_ancestors: Vec<String> = Vec::new();
     if changed && !ctx.check {
-        after = change_then_state(
+        let (state_after, printed) = change_then_state(
             ctx,
             &create.join(" && "),
             &format!("{state} {path}"),
@@ -410,6 +431,14 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
             follow && !linkish,
         )
         .await?;
+        after = state_after;
+        if state == "directory" {
+            created_ancestors = printed
+                .split('\0')
+                .filter(|d| !d.is_empty() && *d != path)
+                .map(String::from)
+                .collect();
+        }
     } else if changed {
         after.kind = match state {
             "absent" => Kind::Absent,
@@ -432,7 +461,11 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let mut final_mode = after.mode;
     if after.exists() || (ctx.check && state != "absent") {
         let (commands, mode) = attrs.fix(&path, &after);
-        fixes = commands;
+        // A new ancestor was made as the leaf was (by the same mkdir): the same fix fits.
+        for dir in &created_ancestors {
+            fixes.extend(attrs.fix(dir, &after).0);
+        }
+        fixes.extend(commands);
         final_mode = mode;
         // In check mode a directory about to be created has nothing under it yet.
         if recurse && (before.exists() || !ctx.check) {
