@@ -134,6 +134,10 @@ fn run_case(name: &str) {
         .find(|(c, _)| c == name)
         .map(|(_, why)| why);
 
+    if fs::read_to_string(case.join("site.yml")).is_ok_and(|t| t.contains("become")) {
+        // Both tools need the lab user's passwordless sudo (root only; CI runs as root).
+        drover::lab::escalation::enable_become().expect("lab become rules (root, sudo installed)");
+    }
     let ansible_fleet = Fleet::up(hosts.len());
     let ansible_dir = stage(&ansible_fleet, &case, &hosts);
     let ansible_run = run_ansible(&ansible, &ansible_fleet, &ansible_dir, &args);
