@@ -64,6 +64,8 @@ impl Templates {
         }
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         filters::register(&mut env);
+        crate::lookup::register(&mut env);
+        crate::jinja_ansible::register(&mut env);
         Templates { env }
     }
 
@@ -224,6 +226,24 @@ impl Templates {
             message,
             variable: None,
         }
+    }
+
+    /// The syntax error in `text`, if any, without rendering it: a template (`{{ }}`,
+    /// `{% %}`), or with `expression`, a bare expression as `when:` takes.
+    pub fn syntax_error(&self, text: &str, expression: bool) -> Option<String> {
+        let result = match single_expression(text) {
+            Some(expr) => self.env.compile_expression(expr).map(|_| ()),
+            None if expression && !has_template_syntax(text) => {
+                self.env.compile_expression(text).map(|_| ())
+            }
+            None if has_template_syntax(text) => self.env.template_from_str(text).map(|_| ()),
+            None => Ok(()),
+        };
+        let err = result.err()?;
+        Some(match err.detail() {
+            Some(detail) => format!("{}: {detail}", err.kind()),
+            None => err.kind().to_string(),
+        })
     }
 
     /// The first variable the template uses that the context lacks, to name it in the error.

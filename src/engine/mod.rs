@@ -9,6 +9,7 @@
 
 pub mod events;
 mod linear;
+mod loops;
 mod rollout;
 pub mod scheduler;
 mod task;

@@ -6,6 +6,7 @@
 
 pub mod blocks;
 pub(crate) mod load;
+pub mod loops;
 pub mod source;
 pub mod tags;
 pub mod yaml;
@@ -274,6 +275,9 @@ pub struct Task {
     pub inherited_when: Vec<(Node, Source)>,
     pub register: Option<String>,
     pub loop_items: Option<Node>,
+    /// The keyword that gave `loop_items` (`loop`, `with_items`, `with_dict`, …).
+    pub loop_kind: loops::LoopKind,
+    pub loop_control: loops::LoopControl,
     pub changed_when: Vec<Node>,
     pub failed_when: Vec<Node>,
     pub ignore_errors: Option<Node>,
