@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(r("{{ query('file', 'motd') | length }}").unwrap(), "1");
         assert_eq!(
             r("{{ lookup('file', 'motd', wantlist=True) }}").unwrap(),
-            "[\"hello\"]"
+            "['hello']"
         );
         assert_eq!(r("{{ lookup('template', 't.j2') }}").unwrap(), "hi ann");
         assert_eq!(r("{{ lookup('pipe', 'echo a; echo b') }}").unwrap(), "a\nb");
@@ -284,13 +284,10 @@ mod tests {
             r("{{ lookup('env', 'DROVER_SURELY_UNSET', default='d') }}").unwrap(),
             "d"
         );
-        assert_eq!(
-            r("{{ q('env', 'DROVER_SURELY_UNSET') }}").unwrap(),
-            "[\"\"]"
-        );
+        assert_eq!(r("{{ q('env', 'DROVER_SURELY_UNSET') }}").unwrap(), "['']");
         assert_eq!(
             r("{{ lookup('file', 'nope', errors='ignore') is none }}").unwrap(),
-            "true"
+            "True"
         );
         assert_eq!(
             r("{{ query('file', 'nope', errors='warn') }}").unwrap(),

@@ -21,8 +21,8 @@ fn loop_control_names_the_item_its_index_and_its_place() {
       shell: >-
         echo "{{ i }} {{ ansible_loop.index }}/{{ ansible_loop.length }}
         first={{ ansible_loop.first }} last={{ ansible_loop.last }}
-        prev={{ ansible_loop.previtem.name | default('-') }}
-        next={{ ansible_loop.nextitem.name | default('-') }}" > {{ node_root }}/{{ user.name }}
+        prev={{ ansible_loop.previtem.name if ansible_loop.previtem is defined else '-' }}
+        next={{ ansible_loop.nextitem.name if ansible_loop.nextitem is defined else '-' }}" > {{ node_root }}/{{ user.name }}
       loop: "{{ users }}"
       loop_control:
         loop_var: user
