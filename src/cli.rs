@@ -894,6 +894,14 @@ fn plan_needs_probe(playbook: &Playbook, plan: &plan::Plan) -> bool {
 
 fn check(args: TargetArgs) -> Result<u8, CliError> {
     let (_inventory, playbook, plan, _extra_vars) = load(&args)?;
+    let problems = drover::check::template_problems(&playbook, &Templates::new());
+    if !problems.is_empty() {
+        return Err(PlaybookError::Invalid {
+            path: args.playbook.clone(),
+            problems,
+        }
+        .into());
+    }
     let hosts: usize = plan.plays.iter().map(|p| p.hosts.len()).sum();
     println!(
         "{}: {} play(s), {} task(s), {} host slot(s): OK",

@@ -6,10 +6,13 @@
 //! `lab` runs a disposable fleet of real OpenSSH servers on loopback for the demo and the tests.
 //! Nothing in this library parses command-line flags: `main.rs` resolves them into plain configs.
 
+pub mod check;
 pub mod engine;
 pub mod inventory;
+pub mod jinja_ansible;
 pub mod journal;
 pub mod lab;
+pub mod lookup;
 pub mod modules;
 pub mod plan;
 pub mod playbook;

@@ -10,7 +10,6 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JinjaValue};
 use serde_json::Value;
 
-mod dicts;
 mod pyjson;
 
 /// Where a template came from, for messages: the playbook source and the node's span, or a
@@ -67,6 +66,8 @@ impl Templates {
         }
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         filters::register(&mut env);
+        crate::lookup::register(&mut env);
+        crate::jinja_ansible::register(&mut env);
         Templates { env }
     }
 
@@ -236,6 +237,24 @@ impl Templates {
         }
     }
 
+    /// The syntax error in `text`, if any, without rendering it: a template (`{{ }}`,
+    /// `{% %}`), or with `expression`, a bare expression as `when:` takes.
+    pub fn syntax_error(&self, text: &str, expression: bool) -> Option<String> {
+        let result = match single_expression(text) {
+            Some(expr) => self.env.compile_expression(expr).map(|_| ()),
+            None if expression && !has_template_syntax(text) => {
+                self.env.compile_expression(text).map(|_| ())
+            }
+            None if has_template_syntax(text) => self.env.template_from_str(text).map(|_| ()),
+            None => Ok(()),
+        };
+        let err = result.err()?;
+        Some(match err.detail() {
+            Some(detail) => format!("{}: {detail}", err.kind()),
+            None => err.kind().to_string(),
+        })
+    }
+
     /// The first variable the template uses that the context lacks, to name it in the error.
     fn first_undefined(&self, text: &str, ctx: &JinjaValue) -> Option<String> {
         let names = match single_expression(text) {
@@ -322,7 +341,6 @@ mod filters {
     use minijinja::Error;
 
     pub fn register(env: &mut Environment<'static>) {
-        dicts::register(env);
         env.add_filter("bool", |v: JinjaValue| truthy(&v));
         env.add_filter("quote", |v: String| shell_quote(&v));
         // Python's json.dumps layout, as Ansible writes it (see pyjson).

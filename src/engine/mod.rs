@@ -10,6 +10,7 @@
 pub mod events;
 mod exec;
 mod linear;
+mod loops;
 mod rollout;
 pub mod scheduler;
 mod task;

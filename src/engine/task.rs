@@ -4,9 +4,11 @@
 
 use super::events::{Event, Status};
 use super::exec;
+use super::loops;
 use super::vars::{self, PlayScope};
 use super::{HostState, Shared};
 use crate::modules::{self, Args, Context, ModuleError, Outcome};
+use crate::playbook::loops::LoopKind;
 use crate::playbook::{Node, Phase, Section, Task, TaskRef};
 use crate::template::{TemplateError, truthy};
 use crate::transport::Target;
@@ -162,7 +164,7 @@ impl Job {
 
         let items: Option<Vec<Value>> = match &task.loop_items {
             None => None,
-            Some(node) => match self.render_loop(node, vars) {
+            Some(node) => match self.render_loop(node, vars, task.loop_kind) {
                 Ok(items) => Some(items),
                 Err(msg) => return self.finish(host, failed(msg), false, None),
             },
@@ -177,43 +179,56 @@ impl Job {
             };
         };
 
+        let control = &task.loop_control;
+        let ctx = vars::jinja(&self.scope, vars);
+        let extended = match &control.extended {
+            None => false,
+            Some(node) => match shared.templates.is_true(node, &ctx, &task.source) {
+                Ok(b) => b,
+                Err(e) => return self.finish(host, failed(e.to_string()), false, None),
+            },
+        };
+        let pause = match self.seconds(control.pause.as_ref(), &ctx) {
+            Ok(pause) => pause,
+            Err(msg) => return self.finish(host, failed(msg), false, None),
+        };
         let mut results = Vec::with_capacity(items.len());
         let mut diffs = Vec::new();
-        for item in items {
-            match self.run_item(host, vars, Some(&item)).await {
+        for index in 0..items.len() {
+            if index > 0 && pause > 0.0 {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(pause)).await;
+            }
+            let item_vars = loops::item_vars(control, extended, &items, index);
+            let label = self.item_label(vars, &item_vars, &items[index]);
+            let outcome = self.run_item(host, vars, Some(&item_vars)).await;
+            let (status, result) = match outcome {
                 Ok((mut result, diff)) => {
-                    result.insert("item".into(), item.clone());
-                    result.insert("ansible_loop_var".into(), json!("item"));
-                    let (shown_item, shown) = self.shown(host, &item, &result);
-                    shared.emit(Event::HostItem {
-                        host: host.name.clone(),
-                        task: name.clone(),
-                        phase: self.phase(),
-                        module: task.module.to_string(),
-                        status: status_of(&result),
-                        item: shown_item,
-                        result: shown,
-                    });
+                    result.extend(item_vars);
                     diffs.extend(diff);
-                    results.push(Value::Object(result));
+                    (status_of(&result), result)
                 }
                 Err(Stop::Unreachable(msg)) => return self.unreachable(host, &msg),
                 Err(Stop::Failed(msg)) => {
                     let mut result = failed(msg);
-                    result.insert("item".into(), item.clone());
-                    let (shown_item, shown) = self.shown(host, &item, &result);
-                    shared.emit(Event::HostItem {
-                        host: host.name.clone(),
-                        task: name.clone(),
-                        phase: self.phase(),
-                        module: task.module.to_string(),
-                        status: Status::Failed,
-                        item: shown_item,
-                        result: shown,
-                    });
-                    results.push(Value::Object(result));
+                    result.extend(item_vars);
+                    (Status::Failed, result)
                 }
+            };
+            let mut result = result;
+            if control.label.is_some() {
+                result.insert("_ansible_item_label".into(), label.clone());
             }
+            let (shown_item, shown) = self.shown(host, &label, &result);
+            shared.emit(Event::HostItem {
+                host: host.name.clone(),
+                task: name.clone(),
+                phase: self.phase(),
+                module: task.module.to_string(),
+                status,
+                item: shown_item,
+                result: shown,
+            });
+            results.push(Value::Object(result));
         }
         let flag = |key: &str| results.iter().any(|r| r[key] == json!(true));
         let all_skipped =
@@ -269,21 +284,65 @@ impl Job {
         )
     }
 
-    fn render_loop(&self, node: &Node, vars: &Map<String, Value>) -> Result<Vec<Value>, String> {
+    fn render_loop(
+        &self,
+        node: &Node,
+        vars: &Map<String, Value>,
+        kind: LoopKind,
+    ) -> Result<Vec<Value>, String> {
         let ctx = vars::jinja(&self.scope, vars);
         let value = self
             .shared
             .templates
             .render_node(node, &ctx, &self.task().source)
             .map_err(|e| e.to_string())?;
-        match value {
-            Value::Array(items) => Ok(items),
-            Value::Null => Ok(Vec::new()),
-            other => Err(format!(
-                "{}: `loop` must be a list, got {other}",
-                self.task().source.location(node.span)
-            )),
-        }
+        loops::items(kind, value)
+            .map_err(|msg| format!("{}: {msg}", self.task().source.location(node.span)))
+    }
+
+    /// What the output shows for an item: `loop_control.label` rendered with the item's
+    /// variables, or the item itself. A label that fails to render shows the item.
+    fn item_label(
+        &self,
+        vars: &Map<String, Value>,
+        item_vars: &Map<String, Value>,
+        item: &Value,
+    ) -> Value {
+        let Some(label) = &self.task().loop_control.label else {
+            return item.clone();
+        };
+        let mut vars = vars.clone();
+        vars.extend(item_vars.clone());
+        let ctx = vars::jinja(&self.scope, &vars);
+        self.shared
+            .templates
+            .render_node(label, &ctx, &self.task().source)
+            .unwrap_or_else(|_| item.clone())
+    }
+
+    /// `loop_control.pause`: seconds between items (0 without it).
+    fn seconds(&self, node: Option<&Node>, ctx: &minijinja::Value) -> Result<f64, String> {
+        let Some(node) = node else {
+            return Ok(0.0);
+        };
+        let value = self
+            .shared
+            .templates
+            .render_node(node, ctx, &self.task().source)
+            .map_err(|e| e.to_string())?;
+        let seconds = match &value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        seconds
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| {
+                format!(
+                    "{}: `pause` must be a number of seconds, got {value}",
+                    self.task().source.location(node.span)
+                )
+            })
     }
 
     /// One pass of the task (one loop item, or the whole task without a loop).
@@ -291,14 +350,14 @@ impl Job {
         &self,
         host: &mut HostState,
         vars: &Map<String, Value>,
-        item: Option<&Value>,
+        item: Option<&Map<String, Value>>,
     ) -> Result<(Map<String, Value>, Option<String>), Stop> {
         let task = self.task();
         let shared = &self.shared;
         let source = &task.source;
         let mut vars = vars.clone();
         if let Some(item) = item {
-            vars.insert("item".into(), item.clone());
+            vars.extend(item.clone());
         }
         let ctx = vars::jinja(&self.scope, &vars);
 

@@ -2,6 +2,7 @@
 //! problem of the file in one pass, each pointing at its key or value.
 
 use super::exec::{BLOCK_EXEC_KEYWORDS, PLAY_EXEC_KEYWORDS, TASK_EXEC_KEYWORDS};
+use super::loops::{self, LoopControl, LoopKind};
 use super::yaml::{self, Key, Node, NodeValue, Span};
 use super::{
     BatchSize, Block, Execution, HostOrder, Limit, Phase, Phases, Play, PlaybookError, Problem,
@@ -71,6 +72,11 @@ const TASK_KEYWORDS: &[&str] = &[
     "register",
     "loop",
     "with_items",
+    "with_list",
+    "with_dict",
+    "with_indexed_items",
+    "with_sequence",
+    "loop_control",
     "changed_when",
     "failed_when",
     "ignore_errors",
@@ -105,7 +111,7 @@ const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags"];
 /// Imports nested deeper than this are taken for a cycle the path check missed.
 const MAX_IMPORT_DEPTH: usize = 32;
 
-const TASK_KEYWORDS_LATER: &[&str] = &["delegate_to", "loop_control", "with_dict", "include_tasks"];
+const TASK_KEYWORDS_LATER: &[&str] = &["delegate_to", "include_tasks"];
 
 /// Reads and validates a playbook file.
 pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
@@ -1214,6 +1220,8 @@ impl Checker {
             when: Vec::new(),
             register: None,
             loop_items: None,
+            loop_kind: LoopKind::Loop,
+            loop_control: LoopControl::default(),
             changed_when: Vec::new(),
             failed_when: Vec::new(),
             ignore_errors: None,
@@ -1234,6 +1242,8 @@ impl Checker {
         let mut extra_args: Option<&Node> = None;
         let mut module_key: Option<&Key> = None;
         let mut unknown_keys = false;
+        let mut loop_key: Option<&str> = None;
+        let mut loop_control_span: Option<Span> = None;
         for (key, value) in entries {
             match key.name.as_str() {
                 "name" => task.name = value.scalar_text(),
@@ -1249,7 +1259,32 @@ impl Checker {
                         None,
                     ),
                 },
-                "loop" | "with_items" => task.loop_items = Some(value.clone()),
+                "loop" | "with_items" | "with_list" | "with_dict" | "with_indexed_items"
+                | "with_sequence" => {
+                    if let Some(first) = loop_key {
+                        self.problem(
+                            key.span,
+                            format!(
+                                "a task takes one loop, but this one has `{first}` and `{}`",
+                                key.name
+                            ),
+                            "second loop",
+                            Some("keep one of them".to_string()),
+                        );
+                        continue;
+                    }
+                    loop_key = Some(key.name.as_str());
+                    task.loop_kind = LoopKind::from_keyword(&key.name).unwrap_or_default();
+                    task.loop_items = Some(value.clone());
+                }
+                "loop_control" => {
+                    let (control, problems) = loops::loop_control(value);
+                    for p in problems {
+                        self.problem(p.span, p.message, p.label, p.help);
+                    }
+                    task.loop_control = control;
+                    loop_control_span = Some(key.span);
+                }
                 "ignore_errors" => task.ignore_errors = Some(value.clone()),
                 "until" => task.until = Some(value.clone()),
                 "retries" => task.retries = Some(value.clone()),
@@ -1334,6 +1369,14 @@ impl Checker {
             );
             return None;
         };
+        if let (Some(span), None) = (loop_control_span, loop_key) {
+            self.problem(
+                span,
+                "`loop_control` without a loop".to_string(),
+                "no `loop` on this task",
+                Some("add `loop:` (or a `with_*` keyword), or remove `loop_control`".to_string()),
+            );
+        }
         if let Some(extra) = extra_args {
             task.args = merge_args(&task.args, extra);
         }
@@ -1346,6 +1389,15 @@ impl Checker {
 
     fn unknown_task_key(&mut self, key: &Key) {
         let name = key.name.as_str();
+        if let Some(help) = loops::refused_with(name) {
+            self.problem(
+                key.span,
+                format!("`{name}` is not supported by drover"),
+                "not supported",
+                Some(help.to_string()),
+            );
+            return;
+        }
         if TASK_KEYWORDS_LATER.contains(&name) || modules::is_planned(name) {
             self.problem(
                 key.span,
@@ -1594,7 +1646,7 @@ fn first_key_span(node: &Node) -> Span {
         .map_or(node.span, |(k, _)| k.span)
 }
 
-fn is_identifier(name: &str) -> bool {
+pub(super) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -7,6 +7,7 @@
 pub mod blocks;
 pub mod exec;
 pub(crate) mod load;
+pub mod loops;
 pub mod role;
 pub mod source;
 pub mod tags;
@@ -284,6 +285,9 @@ pub struct Task {
     pub inherited_when: Vec<(Node, Source)>,
     pub register: Option<String>,
     pub loop_items: Option<Node>,
+    /// The keyword that gave `loop_items` (`loop`, `with_items`, `with_dict`, …).
+    pub loop_kind: loops::LoopKind,
+    pub loop_control: loops::LoopControl,
     pub changed_when: Vec<Node>,
     pub failed_when: Vec<Node>,
     pub ignore_errors: Option<Node>,

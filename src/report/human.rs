@@ -463,7 +463,24 @@ fn compact(result: &Value) -> String {
 fn debug_fields(result: &Value) -> Value {
     let mut shown = result.clone();
     if let Value::Object(map) = &mut shown {
-        for key in ["changed", "item", "ansible_loop_var"] {
+        // Beside a `msg`, Ansible's callback hides the loop's variables, whatever
+        // `loop_var`/`index_var` named them (`var: pkg` keeps its own).
+        for named_by in ["ansible_loop_var", "ansible_index_var"] {
+            match map.get(named_by).cloned() {
+                Some(Value::String(var)) if map.contains_key("msg") => {
+                    map.remove(&var);
+                }
+                _ => {}
+            }
+        }
+        for key in [
+            "changed",
+            "item",
+            "ansible_loop_var",
+            "ansible_index_var",
+            "ansible_loop",
+            "_ansible_item_label",
+        ] {
             map.remove(key);
         }
     }
