@@ -79,6 +79,10 @@ pub enum Event {
     BatchFailed {
         index: usize,
     },
+    /// `any_errors_fatal` or `max_fail_percentage` ended the play, and with it the run.
+    PlayAborted {
+        reason: String,
+    },
     /// An `until` condition did not hold yet; the task runs again after `delay`.
     Retry {
         host: String,

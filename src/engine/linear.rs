@@ -6,11 +6,12 @@
 
 use super::events::Event;
 use super::task::Job;
+use super::task::OnceResults;
 use super::vars::PlayScope;
-use super::walk::Walk;
+use super::walk::{Free, Walk};
 use super::{Flow, Interrupts, RunState, Shared};
 use crate::plan::PlayPlan;
-use crate::playbook::Section;
+use crate::playbook::{Section, Strategy};
 use std::sync::Arc;
 
 pub(super) async fn run(
@@ -30,16 +31,25 @@ pub(super) async fn run(
                 hosts: batch.clone(),
             });
         }
+        let free = Free::default();
+        let is_free = play.strategy == Strategy::Free;
         let walk = Walk {
             shared,
             scope,
             play: play_plan.play,
             section: Section::Tasks,
-            once: None,
+            // Under `free`, a `run_once` task runs on the first host that reaches it.
+            once: is_free.then(|| Arc::new(OnceResults::default())),
             interrupts: Some(interrupts),
             batch,
+            free: is_free.then_some(&free),
         };
-        if walk.lockstep(&play.steps, batch, state, false).await == Flow::Stop {
+        let flow = if is_free {
+            walk.free(&play.steps, batch, state).await
+        } else {
+            walk.lockstep(&play.steps, batch, state, false).await
+        };
+        if flow == Flow::Stop {
             return Flow::Stop;
         }
         // Handlers run at the end of each batch (Ansible: of each serial pass of the play),

@@ -478,6 +478,7 @@ impl Rollout {
             once: Some(self.once.clone()),
             interrupts: None,
             batch: hosts,
+            free: None,
         }
     }
 

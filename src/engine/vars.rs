@@ -44,6 +44,12 @@ impl HostVars {
                 return format!("{message} (its definition failed: {why})");
             }
         }
+        if message.contains("undefined variable `ansible_") {
+            return format!(
+                "{message} (facts are gathered only by plays with `gather_facts: true`, and \
+                 drover gathers a small set: see the README's `setup` module)"
+            );
+        }
         message
     }
 }

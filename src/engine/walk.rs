@@ -3,7 +3,8 @@
 //!
 //! Two ways through the same structure: [`Walk::lockstep`] runs each task on every live
 //! host before the next (the linear strategy, and a rollout's shared steps), and
-//! [`Walk::on_host`] runs a rollout phase on one host. In both, the hosts that fail inside
+//! [`Walk::on_host`] runs a rollout phase on one host, or, under the `free` strategy
+//! ([`Walk::free`]), a whole batch's task list on each host at its own pace. In both, the hosts that fail inside
 //! a block go through its `rescue` (a host that gets through it is rescued, not failed),
 //! then every host that entered the block goes through `always`.
 
@@ -30,6 +31,30 @@ pub(super) struct Walk<'a> {
     pub interrupts: Option<&'a Interrupts>,
     /// The batch whose notified handlers `meta: flush_handlers` runs.
     pub batch: &'a [String],
+    /// The `free` strategy's bookkeeping (ordinary plays with `strategy: free` only).
+    pub free: Option<&'a Free>,
+}
+
+/// Under `strategy: free`, which tasks some host has reached: each task's banner is shown
+/// once, when the first host starts it.
+#[derive(Default)]
+pub(super) struct Free {
+    started: std::sync::Mutex<Vec<usize>>,
+}
+
+impl Free {
+    /// Whether `index` is reached for the first time (and now marked as started).
+    fn first_to_reach(&self, index: usize) -> bool {
+        let mut started = match self.started.lock() {
+            Ok(started) => started,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if started.contains(&index) {
+            return false;
+        }
+        started.push(index);
+        true
+    }
 }
 
 impl Walk<'_> {
@@ -109,6 +134,9 @@ impl Walk<'_> {
                         } else {
                             state.run_task(self.shared, make, &live).await;
                         }
+                        if !rescuable && self.play_aborted(state, &live) {
+                            return Flow::Stop;
+                        }
                     }
                     Step::Block(block) => {
                         let members = state.live(hosts);
@@ -177,6 +205,22 @@ impl Walk<'_> {
                         if !self.shared.config.tags.selects(&task.tags) {
                             continue;
                         }
+                        if let Some(free) = self.free {
+                            // The first Ctrl-C: each host finishes its task in flight.
+                            if self.interrupts.is_some_and(|i| *i.borrow() > 0) {
+                                return;
+                            }
+                            if is_flush_handlers(task) {
+                                self.flush_on_host(host, verdicts).await;
+                                continue;
+                            }
+                            if free.first_to_reach(*index) {
+                                self.shared.emit(Event::TaskStart {
+                                    name: task.display_name(),
+                                    location: vars::location(&task.source, task.span),
+                                });
+                            }
+                        }
                         let job = self.job(self.section, *index, rescuable);
                         verdicts.push(job.run_on(host).await);
                     }
@@ -197,6 +241,86 @@ impl Walk<'_> {
                 }
             }
         })
+    }
+
+    /// `strategy: free`: every live host of `hosts` goes through `steps` at its own pace;
+    /// the batch is done when the last one is.
+    pub async fn free(&self, steps: &[Step], hosts: &[String], state: &mut RunState) -> Flow {
+        let mut taken = Vec::new();
+        for name in state.live(hosts) {
+            if let Some(host) = state.hosts.shift_remove(&name) {
+                taken.push(host);
+            }
+        }
+        let runs = taken.into_iter().map(|mut host| async move {
+            let mut verdicts = Vec::new();
+            self.on_host(steps, &mut host, &mut verdicts, false).await;
+            (host, verdicts)
+        });
+        for (host, verdicts) in futures::future::join_all(runs).await {
+            for verdict in &verdicts {
+                state.count(&host.name, verdict);
+            }
+            state.hosts.insert(host.name.clone(), host);
+        }
+        let inventory = &self.shared.inventory.hosts;
+        state
+            .hosts
+            .sort_by_cached_key(|name, _| inventory.get_index_of(name));
+        if self.interrupted(state) || self.play_aborted(state, hosts) {
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+
+    /// `meta: flush_handlers` under `free`: this host's notified handlers, now.
+    async fn flush_on_host(&self, host: &mut HostState, verdicts: &mut Vec<Verdict>) {
+        let handlers = &self.shared.playbook.plays[self.play].handlers;
+        // A handler may notify a later one: at most one pass per handler, plus one.
+        for _pass in 0..=handlers.len() {
+            let Some(index) = (0..handlers.len()).find(|i| host.notified.contains(i)) else {
+                return;
+            };
+            host.notified.retain(|&i| i != index);
+            if host.live() {
+                let job = self.job(Section::Handlers, index, false);
+                verdicts.push(job.run_on(host).await);
+            }
+        }
+    }
+
+    /// `any_errors_fatal` (a host of `ran` fell) and `max_fail_percentage` (more than that
+    /// share of the batch is down) end the play and the run, as in Ansible; a failure a
+    /// `rescue` will handle does not count (the caller checks).
+    fn play_aborted(&self, state: &RunState, ran: &[String]) -> bool {
+        let play = &self.shared.playbook.plays[self.play];
+        let down = |hosts: &[String]| -> Vec<String> {
+            hosts
+                .iter()
+                .filter(|h| state.hosts.get(*h).is_some_and(|s| !s.live()))
+                .cloned()
+                .collect()
+        };
+        let reason = if play.any_errors_fatal
+            && let fell = down(ran)
+            && !fell.is_empty()
+        {
+            format!("any_errors_fatal, and {} failed", fell.join(", "))
+        } else if let Some(limit) = play.max_fail_percentage
+            && !self.batch.is_empty()
+            && let fell = down(self.batch)
+            && fell.len() as f64 * 100.0 / self.batch.len() as f64 > limit
+        {
+            format!(
+                "{} of {} hosts of the batch failed, more than max_fail_percentage {limit}%",
+                fell.len(),
+                self.batch.len()
+            )
+        } else {
+            return false;
+        };
+        self.shared.emit(Event::PlayAborted { reason });
+        true
     }
 
     /// Runs the handlers notified on the batch's live hosts, in the order `handlers:` lists

@@ -31,6 +31,7 @@ mod archive;
 mod command;
 mod control;
 mod edit;
+mod facts;
 mod file;
 mod filesystem;
 mod include_vars;
@@ -93,6 +94,7 @@ static MODULES: &[&dyn Module] = &[
     &control::Fail,
     &control::Assert,
     &control::SetFact,
+    &facts::Setup,
     &include_vars::IncludeVars,
     &control::Pause,
     &control::Meta,

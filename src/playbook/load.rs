@@ -6,7 +6,7 @@ use super::loops::{self, LoopControl, LoopKind};
 use super::yaml::{self, Key, Node, NodeValue, Span};
 use super::{
     BatchSize, Block, Execution, HostOrder, Limit, Phase, Phases, Play, PlaybookError, Problem,
-    Rolling, Source, Step, Task,
+    Rolling, Source, Step, Strategy, Task,
 };
 use crate::modules;
 use crate::suggest::did_you_mean;
@@ -34,6 +34,9 @@ const PLAY_KEYWORDS: &[&str] = &[
     "pre_tasks",
     "roles",
     "post_tasks",
+    "strategy",
+    "any_errors_fatal",
+    "max_fail_percentage",
 ];
 
 const UPGRADE_PATH_KEYWORDS: &[&str] = &[
@@ -59,12 +62,7 @@ const ROLLING_KEYWORDS: &[&str] = &[
 
 /// Ansible play keywords that drover does not implement yet: named so the message is
 /// "not supported yet" rather than "unknown".
-const PLAY_KEYWORDS_LATER: &[&str] = &[
-    "max_fail_percentage",
-    "any_errors_fatal",
-    "strategy",
-    "import_playbook",
-];
+const PLAY_KEYWORDS_LATER: &[&str] = &["import_playbook"];
 
 const TASK_KEYWORDS: &[&str] = &[
     "name",
@@ -320,6 +318,9 @@ impl Checker {
             rolling: None,
             phases: None,
             upgrade_path: None,
+            strategy: Strategy::Linear,
+            any_errors_fatal: false,
+            max_fail_percentage: None,
             source: self.source.clone(),
             dir: structure::dir_of(&self.source),
             span: node.span,
@@ -327,6 +328,9 @@ impl Checker {
         let mut has_hosts = false;
         let mut serial_key: Option<&Key> = None;
         let mut handlers_key: Option<&Key> = None;
+        let mut gather_key: Option<&Key> = None;
+        // Keywords about ordinary plays' pacing, which a rollout's `rolling:` replaces.
+        let mut pacing_keys: Vec<&Key> = Vec::new();
         // pre_tasks, roles, tasks and post_tasks run in that order wherever they stand.
         let mut sections: [Option<(&Key, &Node)>; 4] = [None; 4];
         // Play tags reach every task, wherever `tags:` stands in the play.
@@ -389,12 +393,57 @@ impl Checker {
                 "rolling" => play.rolling = self.rolling(value),
                 "phases" => play.phases = self.phases(value, &inherit),
                 "upgrade_path" => play.upgrade_path = self.upgrade_path(value),
-                "gather_facts" => {}
+                "gather_facts" => match value.value {
+                    NodeValue::Bool(true) => gather_key = Some(key),
+                    NodeValue::Bool(false) => {}
+                    _ => self.expect_kind(value, "`gather_facts`", "true or false"),
+                },
+                "strategy" => {
+                    pacing_keys.push(key);
+                    play.strategy = self.strategy(value);
+                }
+                "any_errors_fatal" => {
+                    pacing_keys.push(key);
+                    match value.value {
+                        NodeValue::Bool(b) => play.any_errors_fatal = b,
+                        _ => self.expect_kind(value, "`any_errors_fatal`", "true or false"),
+                    }
+                }
+                "max_fail_percentage" => {
+                    pacing_keys.push(key);
+                    play.max_fail_percentage = self.percentage(value);
+                }
                 k if PLAY_EXEC_KEYWORDS.contains(&k) => {}
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
             }
         }
         self.play_sections(&mut play, &sections, &inherit);
+        if play.phases.is_some() {
+            for key in pacing_keys {
+                self.problem(
+                    key.span,
+                    format!("`{}` is for ordinary plays, not rollouts", key.name),
+                    "not in a rollout",
+                    Some(
+                        "a rollout paces and guards itself with `rolling:` (`batch`, \
+                         `max_failed`, `max_unavailable`)"
+                            .to_string(),
+                    ),
+                );
+            }
+        }
+        if let Some(key) = gather_key
+            && let Some(task) = self.gather_facts(key, &inherit)
+        {
+            match &mut play.phases {
+                // A rollout gathers before its precheck, on every host.
+                Some(phases) => phases.prepend(Phase::Precheck, task),
+                None => {
+                    play.tasks.push(task);
+                    play.steps.insert(0, Step::Task(play.tasks.len() - 1));
+                }
+            }
+        }
         if !has_hosts {
             self.problem(
                 first_key_span(node),
@@ -474,6 +523,51 @@ impl Checker {
                 None => format!("{what} keywords are: {}", known.join(", ")),
             }),
         );
+    }
+
+    /// `strategy: linear | free`.
+    fn strategy(&mut self, node: &Node) -> Strategy {
+        match node.as_str() {
+            Some("linear") => Strategy::Linear,
+            Some("free") => Strategy::Free,
+            Some(other) => {
+                let help =
+                    did_you_mean(other, ["linear", "free"]).map(|s| format!("did you mean `{s}`?"));
+                self.problem(
+                    node.span,
+                    format!("unknown strategy `{other}`"),
+                    "drover has `linear` and `free`",
+                    help,
+                );
+                Strategy::Linear
+            }
+            None => {
+                self.expect_kind(node, "`strategy`", "`linear` or `free`");
+                Strategy::Linear
+            }
+        }
+    }
+
+    /// `max_fail_percentage`: a number from 0 to 100 (Ansible also takes "30%").
+    fn percentage(&mut self, node: &Node) -> Option<f64> {
+        let value = match &node.value {
+            NodeValue::Int(n) => Some(*n as f64),
+            NodeValue::Float(f) => Some(*f),
+            NodeValue::Str(s) => s.trim().trim_end_matches('%').trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match value {
+            Some(p) if (0.0..=100.0).contains(&p) => Some(p),
+            _ => {
+                self.problem(
+                    node.span,
+                    "`max_fail_percentage` must be a number from 0 to 100".to_string(),
+                    "here",
+                    Some("e.g. `max_fail_percentage: 25`".to_string()),
+                );
+                None
+            }
+        }
     }
 
     fn order(&mut self, node: &Node) -> HostOrder {

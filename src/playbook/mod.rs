@@ -70,6 +70,13 @@ pub struct Play {
     pub phases: Option<Phases>,
     /// `upgrade_path:` — each host's hop chain from its current version to the target.
     pub upgrade_path: Option<UpgradePathSpec>,
+    /// `strategy`: `linear` (each task on every host before the next) or `free` (each host
+    /// through its tasks at its own pace). Ordinary plays only.
+    pub strategy: Strategy,
+    /// `any_errors_fatal`: a task failing on any host ends the play for all, and the run.
+    pub any_errors_fatal: bool,
+    /// `max_fail_percentage`: more than this share of a batch failed ends the run.
+    pub max_fail_percentage: Option<f64>,
     /// The file the play was written in (the playbook, or one it imports with
     /// `import_playbook`): the play's own spans point into it.
     pub source: Source,
@@ -90,6 +97,15 @@ impl Play {
             },
         }
     }
+}
+
+/// Ansible's `strategy` play keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    #[default]
+    Linear,
+    Free,
 }
 
 /// Ansible's `order` play keyword.
@@ -233,6 +249,17 @@ impl Phases {
     pub fn set(&mut self, phase: Phase, tasks: Vec<Task>, steps: Vec<Step>) {
         self.lists.retain(|(p, _, _)| *p != phase);
         self.lists.push((phase, tasks, steps));
+    }
+
+    /// Puts `task` before the phase's first step (creating the phase if it has none).
+    pub fn prepend(&mut self, phase: Phase, task: Task) {
+        match self.lists.iter_mut().find(|(p, _, _)| *p == phase) {
+            Some((_, tasks, steps)) => {
+                tasks.push(task);
+                steps.insert(0, Step::Task(tasks.len() - 1));
+            }
+            None => self.lists.push((phase, vec![task], vec![Step::Task(0)])),
+        }
     }
 
     pub fn get(&self, phase: Phase) -> &[Task] {

@@ -29,6 +29,9 @@ pub struct Human {
     style: Style,
     /// Each rollout host's position (`i` of `n`), from its first phase event.
     positions: std::collections::HashMap<String, (usize, usize)>,
+    /// The task of the last banner: a result of another task (`strategy: free`, where hosts
+    /// run at their own pace) names its task.
+    banner_task: Option<String>,
 }
 
 const WIDTH: usize = 80;
@@ -48,6 +51,19 @@ impl Human {
             out,
             style,
             positions: std::collections::HashMap::new(),
+            banner_task: None,
+        }
+    }
+
+    /// `" › task"` for a result that is not the last banner's task (hosts at their own pace),
+    /// `" phase › task"` in a rollout, nothing otherwise.
+    fn step(&self, phase: Option<&impl std::fmt::Display>, task: &str) -> String {
+        match phase {
+            Some(phase) => format!(" {phase} › {task}"),
+            None if self.banner_task.as_deref().is_some_and(|t| t != task) => {
+                format!(" › {task}")
+            }
+            None => String::new(),
         }
     }
 
@@ -237,6 +253,7 @@ impl Human {
                 text
             }
             Event::PlayStart { name, pattern, .. } => {
+                self.banner_task = None;
                 let title = if name.is_empty() { pattern } else { name };
                 Self::banner(&format!("PLAY [{title}]"))
             }
@@ -249,8 +266,14 @@ impl Human {
                 total,
                 hosts,
             } => Self::banner(&format!("BATCH [{index}/{total}] {}", hosts.join(", "))),
-            Event::TaskStart { name, .. } => Self::banner(&format!("TASK [{name}]")),
-            Event::HandlerStart { name, .. } => Self::banner(&format!("RUNNING HANDLER [{name}]")),
+            Event::TaskStart { name, .. } => {
+                self.banner_task = Some(name.clone());
+                Self::banner(&format!("TASK [{name}]"))
+            }
+            Event::HandlerStart { name, .. } => {
+                self.banner_task = Some(name.clone());
+                Self::banner(&format!("RUNNING HANDLER [{name}]"))
+            }
             Event::HostItem {
                 host,
                 task,
@@ -260,10 +283,7 @@ impl Human {
                 item,
                 result,
             } => {
-                let step = match phase {
-                    Some(phase) => format!(" {phase} › {task}"),
-                    None => String::new(),
-                };
+                let step = self.step(phase.as_ref(), task);
                 let label = match item {
                     Value::String(s) => s.clone(),
                     // Python's spelling, as Ansible prints a `no_log` item.
@@ -295,11 +315,9 @@ impl Human {
                 ignored,
                 looped,
             } => {
-                // In a rollout, hosts run their pipelines side by side: name the step.
-                let step = match phase {
-                    Some(phase) => format!(" {phase} › {task}"),
-                    None => String::new(),
-                };
+                // In a rollout (or under `strategy: free`), hosts run side by side: name
+                // the step.
+                let step = self.step(phase.as_ref(), task);
                 let shown = ShownResult {
                     host,
                     step: &step,
@@ -309,6 +327,10 @@ impl Human {
                 };
                 self.host_result(&shown, diff.as_deref(), *ignored, *looped)
             }
+            Event::PlayAborted { reason } => self.paint(
+                &format!("\nNO MORE HOSTS LEFT: {reason}; stopping the run\n"),
+                "31",
+            ),
             Event::BatchFailed { index } => self.paint(
                 &format!(
                     "\nNO MORE HOSTS LEFT: every host of batch {index} failed; stopping the run\n"

@@ -126,6 +126,31 @@ impl Checker {
     /// The `meta: flush_handlers` Ansible runs between sections; tagged `always` so tag
     /// selection never drops it, and named so `drover plan` says where it comes from.
     fn implicit_flush(&mut self, at: &Key, when: &str, flat: &mut Vec<Task>) -> Option<Step> {
+        let name = format!("flush handlers ({when})");
+        let task = self.implicit_task(at, &name, "meta", "flush_handlers", &Inherit::default())?;
+        flat.push(task);
+        Some(Step::Task(flat.len() - 1))
+    }
+
+    /// `gather_facts: true`: Ansible's "Gathering Facts" task (`setup`) before the play's
+    /// first task, tagged `always`, with the play's `become` and `environment`.
+    pub(super) fn gather_facts(&mut self, at: &Key, inherit: &Inherit) -> Option<Task> {
+        let play_only = Inherit {
+            exec: inherit.exec.clone(),
+            ..Inherit::default()
+        };
+        self.implicit_task(at, "Gathering Facts", "setup", "", &play_only)
+    }
+
+    /// A task drover adds to the play itself, pointing at the keyword that asked for it.
+    fn implicit_task(
+        &mut self,
+        at: &Key,
+        name: &str,
+        module: &str,
+        args: &str,
+        inherit: &Inherit,
+    ) -> Option<Task> {
         let node = |value: NodeValue| Node {
             value,
             span: at.span,
@@ -134,20 +159,17 @@ impl Checker {
             name: name.to_string(),
             span: at.span,
         };
+        let args = if args.is_empty() {
+            NodeValue::Map(Vec::new())
+        } else {
+            NodeValue::Str(args.to_string())
+        };
         let task = node(NodeValue::Map(vec![
-            (
-                key("name"),
-                node(NodeValue::Str(format!("flush handlers ({when})"))),
-            ),
-            (
-                key("meta"),
-                node(NodeValue::Str("flush_handlers".to_string())),
-            ),
+            (key("name"), node(NodeValue::Str(name.to_string()))),
+            (key(module), node(args)),
             (key("tags"), node(NodeValue::Str("always".to_string()))),
         ]));
-        let task = self.task(&task, &Inherit::default())?;
-        flat.push(task);
-        Some(Step::Task(flat.len() - 1))
+        self.task(&task, inherit)
     }
 
     /// `roles:` — a list of names, or of mappings `{role: NAME, when, tags, vars, PARAM: ..}`.
