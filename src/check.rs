@@ -2,10 +2,15 @@
 //! a loaded playbook (task arguments, conditions, loops, `loop_control`, play `vars`),
 //! reported as the loader's problems are, with the string's file:line:column and a caret.
 //!
+//! Then variables that tasks read and that nothing could define ([`undefined_problems`]).
+//!
 //! Renders nothing and connects to nothing: values are only compiled.
 
-use crate::playbook::{Node, NodeValue, Playbook, Problem, Source, Task};
+use crate::inventory::{Inventory, Vars};
+use crate::plan::Plan;
+use crate::playbook::{Node, NodeValue, Play, Playbook, Problem, Source, Span, Task};
 use crate::template::Templates;
+use std::collections::HashSet;
 
 /// Every template syntax error in `playbook`, each once, in file order per play.
 pub fn template_problems(playbook: &Playbook, templates: &Templates) -> Vec<Problem> {
@@ -22,14 +27,7 @@ pub fn template_problems(playbook: &Playbook, templates: &Templates) -> Vec<Prob
         for node in &play.vars_files {
             found.node(node, &playbook.source, false);
         }
-        let phases = play
-            .phases
-            .iter()
-            .flat_map(|p| crate::playbook::Phase::ALL.iter().map(move |ph| p.get(*ph)));
-        let lists = [play.tasks.as_slice(), play.handlers.as_slice()]
-            .into_iter()
-            .chain(phases);
-        for task in lists.flatten() {
+        for task in play_tasks(play) {
             found.task(task);
         }
     }
@@ -112,5 +110,299 @@ impl Finder<'_> {
             }
             _ => {}
         }
+    }
+}
+
+/// Variables every task can read without anyone defining them: Ansible's magic variables
+/// and those drover sets itself (loop, rescue and rollout variables are added per task).
+const MAGIC: &[&str] = &[
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "group_names",
+    "groups",
+    "hostvars",
+    "play_hosts",
+    "ansible_play_hosts",
+    "ansible_play_hosts_all",
+    "ansible_play_batch",
+    "ansible_play_name",
+    "playbook_dir",
+    "inventory_dir",
+    "inventory_file",
+    "ansible_check_mode",
+    "ansible_diff_mode",
+    "ansible_failed_task",
+    "ansible_failed_result",
+    "ansible_version",
+    "ansible_run_tags",
+    "ansible_skip_tags",
+    "ansible_limit",
+    "role_name",
+    "role_path",
+    "omit",
+    "hop",
+];
+
+/// Names that a task may read because some task of the playbook defines them.
+struct Defined {
+    /// `register` names, `set_fact` keys and `include_vars` `name`s, in any play (they
+    /// outlive their play, and a check cannot know which hosts ran which task).
+    names: HashSet<String>,
+    /// A play gathers facts (or runs `setup`): any `ansible_*` may exist.
+    facts: bool,
+}
+
+impl Defined {
+    /// `None` when the playbook defines variables no check can name (an `include_vars`
+    /// without `name`, a `set_fact` that is not a mapping): then nothing is reported.
+    fn of(playbook: &Playbook) -> Option<Defined> {
+        let mut defined = Defined {
+            names: HashSet::new(),
+            facts: false,
+        };
+        for task in all_tasks(playbook) {
+            if let Some(register) = &task.register {
+                defined.names.insert(register.clone());
+            }
+            match task.module {
+                "setup" => defined.facts = true,
+                "set_fact" => {
+                    for (key, _) in task.args.as_map()? {
+                        defined.names.insert(key.name.clone());
+                    }
+                }
+                "include_vars" => {
+                    let name = task.args.get("name")?.as_str()?;
+                    defined.names.insert(name.to_string());
+                }
+                _ => {}
+            }
+        }
+        Some(defined)
+    }
+}
+
+fn all_tasks(playbook: &Playbook) -> impl Iterator<Item = &Task> {
+    playbook.plays.iter().flat_map(play_tasks)
+}
+
+/// A play's tasks, handlers and rollout phases.
+fn play_tasks(play: &Play) -> impl Iterator<Item = &Task> {
+    let phases = play
+        .phases
+        .iter()
+        .flat_map(|p| crate::playbook::Phase::ALL.iter().map(move |ph| p.get(*ph)));
+    [play.tasks.as_slice(), play.handlers.as_slice()]
+        .into_iter()
+        .chain(phases)
+        .flatten()
+}
+
+/// Variables that tasks read and that nothing can define: not the inventory (for any host
+/// of the play), `-e`, the play's `vars`/`vars_files`, the task's role, a loop, a magic
+/// variable, or a `register`/`set_fact`/`include_vars` anywhere in the playbook. Strings
+/// that guard themselves (`is defined`, `default(…)`, also in the task's `when`) are left
+/// alone: a check reports only what would fail on every host.
+pub fn undefined_problems(
+    playbook: &Playbook,
+    inventory: &Inventory,
+    plan: &Plan,
+    extra_vars: &Vars,
+    templates: &Templates,
+) -> Vec<Problem> {
+    let Some(defined) = Defined::of(playbook) else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for play_plan in &plan.plays {
+        let play = &playbook.plays[play_plan.play];
+        if play_plan.hosts.is_empty() {
+            continue;
+        }
+        let mut known: HashSet<String> = MAGIC.iter().map(|s| s.to_string()).collect();
+        known.extend(defined.names.iter().cloned());
+        known.extend(extra_vars.keys().cloned());
+        known.extend(play.vars.iter().map(|(key, _)| key.name.clone()));
+        for host in &play_plan.hosts {
+            if let Some(h) = inventory.hosts.get(host) {
+                known.extend(h.vars.keys().cloned());
+            }
+            for file in play_plan.vars_files.for_host(host) {
+                known.extend(file.keys().cloned());
+            }
+        }
+        for task in play_tasks(play) {
+            let mut task_known = TaskNames {
+                play: &known,
+                own: task_names(task),
+                facts: defined.facts,
+            };
+            task_known.check(task, templates, &mut seen, &mut problems);
+        }
+    }
+    problems
+}
+
+/// What one task may read: the play's names, plus its loop's and its role's.
+struct TaskNames<'a> {
+    play: &'a HashSet<String>,
+    own: Vec<String>,
+    facts: bool,
+}
+
+fn task_names(task: &Task) -> Vec<String> {
+    let mut own = Vec::new();
+    if task.loop_items.is_some() {
+        let control = &task.loop_control;
+        own.push(control.loop_var.clone());
+        own.extend(control.index_var.clone());
+        own.extend(["ansible_loop_var", "ansible_index_var", "ansible_loop"].map(String::from));
+    }
+    if let Some(role) = &task.role {
+        for layer in [&role.defaults, &role.vars, &role.params] {
+            own.extend(layer.vars.iter().map(|(key, _)| key.name.clone()));
+        }
+    }
+    own
+}
+
+impl TaskNames<'_> {
+    fn knows(&self, name: &str) -> bool {
+        self.play.contains(name)
+            || self.own.iter().any(|n| n == name)
+            || (self.facts && name.starts_with("ansible_"))
+    }
+
+    fn check(
+        &mut self,
+        task: &Task,
+        templates: &Templates,
+        seen: &mut Vec<(String, usize)>,
+        problems: &mut Vec<Problem>,
+    ) {
+        // Conditions that guard a name (`x is defined`, `x | default(..)`) cover the task.
+        let guards: Vec<String> = task
+            .when
+            .iter()
+            .chain(task.inherited_when.iter().map(|(node, _)| node))
+            .filter_map(|node| node.scalar_text())
+            .filter(|text| guards_names(text))
+            .collect();
+        let mut strings: Vec<(&Node, bool)> = Vec::new();
+        collect_strings(&task.args, false, &mut strings);
+        for conditions in [&task.when, &task.changed_when, &task.failed_when] {
+            for c in conditions {
+                collect_strings(c, true, &mut strings);
+            }
+        }
+        if let Some(until) = &task.until {
+            collect_strings(until, true, &mut strings);
+        }
+        if let Some(items) = &task.loop_items {
+            collect_strings(items, false, &mut strings);
+        }
+        for (node, expression) in strings {
+            let Some(text) = node.scalar_text() else {
+                continue;
+            };
+            if guards_names(&text) {
+                continue;
+            }
+            let Some(names) = templates.variables_read(&text, expression) else {
+                continue;
+            };
+            for name in names {
+                if self.knows(&name) || guards.iter().any(|g| contains_word(g, &name)) {
+                    continue;
+                }
+                let key = (task.source.name.clone(), node.span.offset);
+                if seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
+                let candidates: Vec<&str> = self
+                    .play
+                    .iter()
+                    .map(String::as_str)
+                    .chain(self.own.iter().map(String::as_str))
+                    .collect();
+                let help = match crate::suggest::did_you_mean(&name, candidates) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => "define it in the inventory, the play's `vars`, `-e`, or a \
+                             `register`/`set_fact` before this task; or guard it with \
+                             `is defined` / `default(…)`"
+                        .to_string(),
+                };
+                problems.push(Problem {
+                    message: format!("undefined variable `{name}`"),
+                    src: task.source.named(),
+                    span: name_span(&task.source, node.span, &name).into(),
+                    label: "nothing defines this".to_string(),
+                    help: Some(help),
+                });
+            }
+        }
+    }
+}
+
+/// A string that deals with undefined values itself.
+fn guards_names(text: &str) -> bool {
+    [
+        "defined",
+        "default",
+        "|d(",
+        "| d(",
+        "is undefined",
+        "is none",
+        "lookup(",
+        "query(",
+    ]
+    .iter()
+    .any(|g| text.contains(g))
+}
+
+fn contains_word(text: &str, word: &str) -> bool {
+    word_at(text, word).is_some()
+}
+
+/// The byte offset of `word` in `text` as a whole identifier.
+fn word_at(text: &str, word: &str) -> Option<usize> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).map(|(i, _)| i).find(|&i| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
+}
+
+/// The variable inside the string's span when it appears there literally, else the string.
+fn name_span(source: &Source, span: Span, name: &str) -> Span {
+    let end = (span.offset + span.len).min(source.text.len());
+    source
+        .text
+        .get(span.offset..end)
+        .and_then(|text| word_at(text, name))
+        .map_or(span, |at| Span {
+            offset: span.offset + at,
+            len: name.len(),
+        })
+}
+
+/// Every string under `node` (keys' values of mappings are arguments, not conditions).
+fn collect_strings<'n>(node: &'n Node, expression: bool, out: &mut Vec<(&'n Node, bool)>) {
+    match &node.value {
+        NodeValue::Str(_) => out.push((node, expression)),
+        NodeValue::Seq(items) => {
+            for item in items {
+                collect_strings(item, expression, out);
+            }
+        }
+        NodeValue::Map(entries) => {
+            for (_, value) in entries {
+                collect_strings(value, false, out);
+            }
+        }
+        _ => {}
     }
 }

@@ -893,8 +893,16 @@ fn plan_needs_probe(playbook: &Playbook, plan: &plan::Plan) -> bool {
 }
 
 fn check(args: TargetArgs) -> Result<u8, CliError> {
-    let (_inventory, playbook, plan, _extra_vars) = load(&args)?;
-    let problems = drover::check::template_problems(&playbook, &Templates::new());
+    let (inventory, playbook, plan, extra_vars) = load(&args)?;
+    let templates = Templates::new();
+    let mut problems = drover::check::template_problems(&playbook, &templates);
+    problems.extend(drover::check::undefined_problems(
+        &playbook,
+        &inventory,
+        &plan,
+        &extra_vars,
+        &templates,
+    ));
     if !problems.is_empty() {
         return Err(PlaybookError::Invalid {
             path: args.playbook.clone(),

@@ -255,6 +255,37 @@ impl Templates {
         })
     }
 
+    /// The top-level variables `text` reads (a template, or a bare expression when
+    /// `expression`), without the names the template sets itself or the environment's
+    /// globals (`lookup`, `range`, …). `None` when it does not compile.
+    pub fn variables_read(&self, text: &str, expression: bool) -> Option<Vec<String>> {
+        let names = match single_expression(text) {
+            Some(expr) => self
+                .env
+                .compile_expression(expr)
+                .ok()?
+                .undeclared_variables(false),
+            None if expression && !has_template_syntax(text) => self
+                .env
+                .compile_expression(text)
+                .ok()?
+                .undeclared_variables(false),
+            None if has_template_syntax(text) => self
+                .env
+                .template_from_str(text)
+                .ok()?
+                .undeclared_variables(false),
+            None => return Some(Vec::new()),
+        };
+        let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
+        let mut names: Vec<String> = names
+            .into_iter()
+            .filter(|n| !globals.contains(&n.as_str()))
+            .collect();
+        names.sort();
+        Some(names)
+    }
+
     /// The first variable the template uses that the context lacks, to name it in the error.
     fn first_undefined(&self, text: &str, ctx: &JinjaValue) -> Option<String> {
         let names = match single_expression(text) {

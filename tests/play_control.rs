@@ -1,9 +1,10 @@
 //! Play keywords that shape a run: `gather_facts` (the `setup` module), `strategy: free`,
-//! `any_errors_fatal` and `max_fail_percentage`, on real nodes.
+//! `any_errors_fatal` and `max_fail_percentage`, on real nodes. Their mistakes are pinned in
+//! `tests/bad-inputs/strategy-typo.yml`.
 
 mod common;
 
-use common::{Fleet, drover, sh};
+use common::{Fleet, sh};
 
 fn read(fleet: &Fleet, node: &str, name: &str) -> Option<String> {
     std::fs::read_to_string(fleet.node_root(node).join(name))
@@ -212,26 +213,4 @@ fn max_fail_percentage_counts_the_batch_and_stops_above_it() {
     for node in ["node3", "node4"] {
         assert_eq!(read(&fleet, node, "after-2"), None, "{}", run.dump());
     }
-}
-
-#[test]
-fn pacing_keywords_are_checked_at_their_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let playbook = dir.path().join("bad.yml");
-    std::fs::write(
-        &playbook,
-        "- hosts: all\n  strategy: fre\n  max_fail_percentage: 150\n  tasks: []\n\
-         - hosts: all\n  any_errors_fatal: true\n  rolling: {batch: 1}\n  phases:\n    upgrade:\n      - debug: msg=hi\n",
-    )
-    .expect("write");
-    std::fs::write(dir.path().join("hosts"), "node1\n").expect("write");
-    let run = drover()
-        .current_dir(dir.path())
-        .args(["check", "bad.yml", "-i", "hosts"])
-        .expect_code(4);
-    run.stderr_has("unknown strategy `fre`")
-        .stderr_has("did you mean `free`?")
-        .stderr_has("`max_fail_percentage` must be a number from 0 to 100")
-        .stderr_has("`any_errors_fatal` is for ordinary plays, not rollouts")
-        .stderr_has("bad.yml:2:");
 }
