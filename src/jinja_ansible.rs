@@ -169,6 +169,9 @@ pub fn register(env: &mut Environment<'static>) {
         },
     );
     env.add_filter("checksum", |v: String| digest(&v, "sha1"));
+    env.add_filter("sha1", |v: String| digest(&v, "sha1"));
+    env.add_filter("md5", |v: String| digest(&v, "md5"));
+    env.add_filter("strftime", strftime);
     env.add_filter("to_yaml", |v: JinjaValue, _kw: Kwargs| to_yaml(&v));
     env.add_filter("to_nice_yaml", |v: JinjaValue, _kw: Kwargs| to_yaml(&v));
     env.add_filter("from_yaml", |v: String| -> Result<JinjaValue, Error> {
@@ -319,12 +322,45 @@ fn digest(text: &str, algorithm: &str) -> Result<String, Error> {
         "sha512" => hex(&sha2::Sha512::digest(bytes)),
         "sha224" => hex(&sha2::Sha224::digest(bytes)),
         "sha384" => hex(&sha2::Sha384::digest(bytes)),
+        "md5" => hex(&md5::Md5::digest(bytes)),
         other => {
             return Err(invalid(format!(
-                "hash: drover has sha1, sha224, sha256, sha384 and sha512, not `{other}`"
+                "hash: drover has md5, sha1, sha224, sha256, sha384 and sha512, not `{other}`"
             )));
         }
     })
+}
+
+/// `'%Y-%m-%d' | strftime(second=None, utc=False)`: the control machine's clock (or the
+/// epoch `second`), in its local time zone unless `utc`, formatted with C's `strftime`.
+fn strftime(format: String, second: Option<JinjaValue>, kw: Kwargs) -> Result<String, Error> {
+    let second = match second {
+        Some(v) => Some(v),
+        None => kw.get::<Option<JinjaValue>>("second")?,
+    };
+    let utc = kw.get::<Option<bool>>("utc")?.unwrap_or(false);
+    kw.assert_all_used()?;
+    let at = match second.filter(|v| !v.is_none() && !v.is_undefined()) {
+        None => jiff::Timestamp::now(),
+        Some(v) => {
+            let seconds = match to_json(&v) {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| invalid(format!("strftime: `second` must be a number, not {v}")))?;
+            let nanos = (seconds * 1e9).round() as i128;
+            jiff::Timestamp::from_nanosecond(nanos)
+                .map_err(|e| invalid(format!("strftime: {e}")))?
+        }
+    };
+    let zone = if utc {
+        jiff::tz::TimeZone::UTC
+    } else {
+        jiff::tz::TimeZone::system()
+    };
+    jiff::fmt::strtime::format(&format, &at.to_zoned(zone))
+        .map_err(|e| invalid(format!("strftime: {e}")))
 }
 
 fn to_yaml(v: &JinjaValue) -> Result<String, Error> {
@@ -381,6 +417,20 @@ mod tests {
             ("{{ [1, [2, [3, [4]]], none] | flatten }}", "[1, 2, 3, 4]"),
             ("{{ [1, [2, [3]]] | flatten(levels=1) }}", "[1, 2, [3]]"),
             ("{{ [1, [2, [3]]] | flatten(1) }}", "[1, 2, [3]]"),
+            (
+                "{{ 'hello' | hash('md5') }}",
+                "5d41402abc4b2a76b9719d911017c592",
+            ),
+            ("{{ 'hello' | md5 }}", "5d41402abc4b2a76b9719d911017c592"),
+            (
+                "{{ 'hello' | sha1 }}",
+                "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
+            ),
+            (
+                "{{ '%Y-%m-%d %H:%M:%S' | strftime(1700000000, utc=true) }}",
+                "2023-11-14 22:13:20",
+            ),
+            ("{{ '%s' | strftime(second=86400, utc=true) }}", "86400"),
             (
                 "{{ {'x': {'p': 1, 'q': 2}, 'y': 1} | combine({'x': {'q': 3}}, recursive=true) }}",
                 "{'x': {'p': 1, 'q': 3}, 'y': 1}",
