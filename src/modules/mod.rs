@@ -142,6 +142,63 @@ pub fn find(name: &str) -> Option<&'static ModuleSpec> {
     module(name).map(|m| m.spec())
 }
 
+/// Arguments that are booleans in every drover module that takes them.
+const BOOLEAN_ARGS: &[&str] = &[
+    "backrefs",
+    "backup",
+    "copy",
+    "create",
+    "daemon_reload",
+    "enabled",
+    "fail_on_missing",
+    "firstmatch",
+    "flat",
+    "follow",
+    "force",
+    "get_checksum",
+    "hidden",
+    "ignore_unknown_extensions",
+    "keep_newer",
+    "list_files",
+    "recurse",
+    "remote_src",
+    "remove",
+    "return_content",
+    "stdin_add_newline",
+    "strip_empty_ends",
+    "update_cache",
+    "use_regex",
+    "validate_certs",
+    "validate_checksum",
+];
+
+/// Arguments that are numbers (whole numbers for `port` and `depth`) wherever they appear.
+const NUMBER_ARGS: &[&str] = &["port", "depth", "timeout", "seconds", "minutes"];
+
+/// Whether a literal argument value (not a template, which is only known when the task runs)
+/// has the wrong type for its name, by the same rules modules apply when they run.
+pub fn literal_type_error(name: &str, value: &Value) -> Option<String> {
+    if let Value::String(s) = value
+        && crate::template::has_template_syntax(s)
+    {
+        return None;
+    }
+    let args = Args::from_value(Value::Object(Map::from_iter([(
+        name.to_string(),
+        value.clone(),
+    )])));
+    let result = if BOOLEAN_ARGS.contains(&name) {
+        args.bool(name, false).map(|_| ())
+    } else if matches!(name, "port" | "depth") {
+        args.int(name).map(|_| ())
+    } else if NUMBER_ARGS.contains(&name) {
+        args.float(name).map(|_| ())
+    } else {
+        Ok(())
+    };
+    result.err().map(|e| e.to_string())
+}
+
 pub fn is_planned(name: &str) -> bool {
     let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
     PLANNED.contains(&short)
@@ -317,6 +374,8 @@ impl Args {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(true),
+            Some(Value::Number(n)) if n.as_i64() == Some(0) => Ok(false),
             Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
                 "yes" | "true" | "on" | "1" | "y" => Ok(true),
                 "no" | "false" | "off" | "0" | "n" => Ok(false),

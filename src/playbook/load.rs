@@ -1525,9 +1525,24 @@ impl Checker {
         };
         match &task.args.value {
             NodeValue::Map(entries) => {
-                for (arg, _) in entries {
+                for (arg, value) in entries {
                     if arg.name == "_raw_params" && spec.free_form {
                         continue;
+                    }
+                    if spec.takes(&arg.name)
+                        && let Some(message) =
+                            modules::literal_type_error(&arg.name, &value.to_json())
+                    {
+                        self.problem(
+                            value.span,
+                            message,
+                            "wrong type",
+                            Some(
+                                "booleans are true/false (yes/no, on/off, 1/0); numbers are \
+                                 plain digits; a `{{ template }}` is checked when it renders"
+                                    .to_string(),
+                            ),
+                        );
                     }
                     if !spec.takes(&arg.name) {
                         let help = match did_you_mean(&arg.name, spec.args.iter().copied()) {
