@@ -68,6 +68,7 @@ compat_cases! {
     c17_become_environment => "17-become-environment",
     c18_delegate_no_log_include => "18-delegate-no-log-include",
     c19_dict_filters => "19-dict-filters",
+    c20_patterns_gates => "20-patterns-gates",
 }
 
 fn repo() -> PathBuf {
