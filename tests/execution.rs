@@ -237,12 +237,12 @@ fn check_mode_per_task_overrides_the_run() {
 }
 
 #[test]
-fn unsupported_become_method_and_delegation_are_refused_at_their_line() {
+fn unsupported_become_method_and_delegated_facts_are_refused_at_their_line() {
     let dir = tempfile::tempdir().expect("tmp");
     let playbook = dir.path().join("bad.yml");
     std::fs::write(
         &playbook,
-        "- hosts: all\n  become: true\n  become_method: runas\n  tasks:\n    - command: id\n      delegate_to: db1\n",
+        "- hosts: all\n  become: true\n  become_method: runas\n  tasks:\n    - command: id\n      delegate_to: db1\n      delegate_facts: true\n",
     )
     .expect("write");
     let inventory = dir.path().join("hosts.ini");
@@ -255,5 +255,5 @@ fn unsupported_become_method_and_delegation_are_refused_at_their_line() {
         .expect_code(4);
     run.stderr_has("become_method `runas` is not supported by drover")
         .stderr_has("bad.yml:3")
-        .stderr_has("`delegate_to` is not supported by drover yet");
+        .stderr_has("`delegate_facts: true` is not supported by drover yet");
 }

@@ -55,6 +55,9 @@ pub enum Event {
         status: Status,
         item: Value,
         result: Value,
+        /// The host whose connection ran the item (`delegate_to`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delegate: Option<Delegate>,
     },
     /// A task's result on a host (for loops: the summary over its items).
     HostResult {
@@ -74,6 +77,9 @@ pub enum Event {
         ignored: bool,
         /// The loop already reported its items.
         looped: bool,
+        /// The host whose connection ran the task (`delegate_to`); for a loop, its last item's.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delegate: Option<Delegate>,
     },
     /// Every host of a batch failed: the play stops, as Ansible's does.
     BatchFailed {
@@ -173,6 +179,26 @@ pub enum Event {
     Recap {
         hosts: IndexMap<String, HostStats>,
     },
+}
+
+/// The host a task was delegated to (`delegate_to`), when it is not the task's own host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delegate {
+    pub host: String,
+    /// The address drover connected to (`ansible_host`), when it is not the name itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl Delegate {
+    /// Ansible's label for a delegated result: `web1 -> lb1`, or `web1 -> lb1(10.0.0.5)`
+    /// when the delegate's `ansible_host` differs from its name.
+    pub fn label(&self, host: &str) -> String {
+        match &self.address {
+            Some(address) => format!("{host} -> {}({address})", self.host),
+            None => format!("{host} -> {}", self.host),
+        }
+    }
 }
 
 /// Where a host ended up in a rollout.

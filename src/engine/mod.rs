@@ -5,8 +5,9 @@
 //! (concurrently, at most `forks` at once) before the next task starts. A failed or
 //! unreachable host stops taking tasks for the rest of the run while the others go on; when
 //! every host of a batch has failed, the play stops. One connection per host is opened on
-//! first use and kept for the whole run.
+//! first use and kept for the whole run, and one per `delegate_to` host (see [`delegate`]).
 
+mod delegate;
 pub mod events;
 mod exec;
 mod linear;
@@ -143,6 +144,8 @@ struct Shared {
     events: EventSink,
     forks: Semaphore,
     journal_failed: std::sync::atomic::AtomicBool,
+    /// Connections to the hosts tasks delegate to, shared by every task of the run.
+    delegates: delegate::Delegates,
 }
 
 /// Asks the operator whether to continue after the canary batch; `None` answers yes.
@@ -158,6 +161,7 @@ impl Shared {
         Arc::new(Shared {
             forks: Semaphore::new(config.forks.max(1)),
             journal_failed: std::sync::atomic::AtomicBool::new(false),
+            delegates: delegate::Delegates::default(),
             connector: Connector::new(config.transport.clone()),
             templates: Templates::new(),
             playbook,
@@ -269,6 +273,7 @@ pub async fn run(
             conn.close().await;
         }
     }
+    shared.delegates.close_all().await;
     let mut stats = state.stats;
     stats.sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
     shared.emit(Event::Recap {
@@ -375,6 +380,7 @@ pub async fn probe(
             conn.close().await;
         }
     }
+    shared.delegates.close_all().await;
     probes
 }
 

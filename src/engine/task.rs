@@ -2,7 +2,8 @@
 //! arguments, run the module (connecting first if needed), apply `changed_when` /
 //! `failed_when` / `ignore_errors`, register the result, and emit the events.
 
-use super::events::{Event, Status};
+use super::delegate::Delegated;
+use super::events::{Delegate, Event, Status};
 use super::exec;
 use super::loops;
 use super::vars::{self, PlayScope};
@@ -66,8 +67,27 @@ pub(super) struct Verdict {
 
 /// Why an item stopped short of a module result.
 enum Stop {
-    Unreachable(String),
+    /// The host, or the delegate named in the message, cannot be reached.
+    Unreachable(String, Option<Delegate>),
     Failed(String),
+}
+
+/// One pass of a task on a host: its result, the diff of what it changed (`--diff`), and the
+/// host it was delegated to.
+struct Pass {
+    result: Map<String, Value>,
+    diff: Option<String>,
+    delegate: Option<Delegate>,
+}
+
+impl Pass {
+    fn plain(result: Map<String, Value>) -> Pass {
+        Pass {
+            result,
+            diff: None,
+            delegate: None,
+        }
+    }
 }
 
 impl From<TemplateError> for Stop {
@@ -150,7 +170,7 @@ impl Job {
         if !failed {
             result.remove("failed");
         }
-        self.finish(host, result, false, None)
+        self.finish(host, Pass::plain(result), false)
     }
 
     async fn run_here(&self, host: &mut HostState) -> Verdict {
@@ -166,16 +186,16 @@ impl Job {
             None => None,
             Some(node) => match self.render_loop(node, vars, task.loop_kind) {
                 Ok(items) => Some(items),
-                Err(msg) => return self.finish(host, failed(msg), false, None),
+                Err(msg) => return self.finish(host, Pass::plain(failed(msg)), false),
             },
         };
 
         let Some(items) = items else {
             let result = self.run_item(host, vars, None).await;
             return match result {
-                Ok((result, diff)) => self.finish(host, result, false, diff),
-                Err(Stop::Unreachable(msg)) => self.unreachable(host, &msg),
-                Err(Stop::Failed(msg)) => self.finish(host, failed(msg), false, None),
+                Ok(pass) => self.finish(host, pass, false),
+                Err(Stop::Unreachable(msg, delegate)) => self.unreachable(host, &msg, delegate),
+                Err(Stop::Failed(msg)) => self.finish(host, Pass::plain(failed(msg)), false),
             };
         };
 
@@ -185,13 +205,14 @@ impl Job {
             None => false,
             Some(node) => match shared.templates.is_true(node, &ctx, &task.source) {
                 Ok(b) => b,
-                Err(e) => return self.finish(host, failed(e.to_string()), false, None),
+                Err(e) => return self.finish(host, Pass::plain(failed(e.to_string())), false),
             },
         };
         let pause = match self.seconds(control.pause.as_ref(), &ctx) {
             Ok(pause) => pause,
-            Err(msg) => return self.finish(host, failed(msg), false, None),
+            Err(msg) => return self.finish(host, Pass::plain(failed(msg)), false),
         };
+        let mut delegate = None;
         let mut results = Vec::with_capacity(items.len());
         let mut diffs = Vec::new();
         for index in 0..items.len() {
@@ -202,15 +223,20 @@ impl Job {
             let label = self.item_label(vars, &item_vars, &items[index]);
             let outcome = self.run_item(host, vars, Some(&item_vars)).await;
             let (status, result) = match outcome {
-                Ok((mut result, diff)) => {
+                Ok(pass) => {
+                    let mut result = pass.result;
                     result.extend(item_vars);
-                    diffs.extend(diff);
+                    diffs.extend(pass.diff);
+                    delegate = pass.delegate;
                     (status_of(&result), result)
                 }
-                Err(Stop::Unreachable(msg)) => return self.unreachable(host, &msg),
+                Err(Stop::Unreachable(msg, delegate)) => {
+                    return self.unreachable(host, &msg, delegate);
+                }
                 Err(Stop::Failed(msg)) => {
                     let mut result = failed(msg);
                     result.extend(item_vars);
+                    delegate = None;
                     (Status::Failed, result)
                 }
             };
@@ -227,6 +253,7 @@ impl Job {
                 status,
                 item: shown_item,
                 result: shown,
+                delegate: delegate.clone(),
             });
             results.push(Value::Object(result));
         }
@@ -248,8 +275,12 @@ impl Job {
             }),
         );
         summary.insert("results".into(), Value::Array(results));
-        let diff = (!diffs.is_empty()).then(|| diffs.join(""));
-        self.finish(host, summary, true, diff)
+        let pass = Pass {
+            result: summary,
+            diff: (!diffs.is_empty()).then(|| diffs.join("")),
+            delegate,
+        };
+        self.finish(host, pass, true)
     }
 
     /// The variables this task sees on `host` (for `order_by` after the precheck).
@@ -351,7 +382,7 @@ impl Job {
         host: &mut HostState,
         vars: &Map<String, Value>,
         item: Option<&Map<String, Value>>,
-    ) -> Result<(Map<String, Value>, Option<String>), Stop> {
+    ) -> Result<Pass, Stop> {
         let task = self.task();
         let shared = &self.shared;
         let source = &task.source;
@@ -376,7 +407,7 @@ impl Job {
                     "false_condition".into(),
                     condition.scalar_text().map_or(Value::Null, Value::String),
                 );
-                return Ok((result, None));
+                return Ok(Pass::plain(result));
             }
         }
 
@@ -388,7 +419,8 @@ impl Job {
         let delay = self.number(task.delay.as_ref(), &ctx, 5)?;
         let mut attempt = 1u32;
         loop {
-            let (mut result, diff) = self.attempt(host, &vars, &ctx).await?;
+            let mut pass = self.attempt(host, &vars, &ctx).await?;
+            let result = &mut pass.result;
             result.insert("attempts".into(), json!(attempt));
             let done = match &task.until {
                 Some(until) => {
@@ -399,18 +431,18 @@ impl Job {
                     let ctx = vars::jinja(&self.scope, &with_result);
                     shared.templates.is_true(until, &ctx, source)?
                 }
-                None => status_of(&result) != Status::Failed,
+                None => status_of(result) != Status::Failed,
             };
             if done {
                 result.remove("failed");
-                return Ok((result, diff));
+                return Ok(pass);
             }
             if attempt > retries {
                 result.insert("failed".into(), json!(true));
                 result
                     .entry("msg")
                     .or_insert(json!(format!("condition not met after {attempt} attempts")));
-                return Ok((result, diff));
+                return Ok(pass);
             }
             shared.emit(Event::Retry {
                 host: host.name.clone(),
@@ -457,7 +489,7 @@ impl Job {
         host: &mut HostState,
         vars: &Map<String, Value>,
         ctx: &minijinja::Value,
-    ) -> Result<(Map<String, Value>, Option<String>), Stop> {
+    ) -> Result<Pass, Stop> {
         let task = self.task();
         let shared = &self.shared;
         let source = &task.source;
@@ -467,22 +499,50 @@ impl Job {
         let Some(module) = modules::module(task.module) else {
             return Err(Stop::Failed(format!("unknown module `{}`", task.module)));
         };
-        if !module.spec().local && host.conn.is_none() {
-            host.conn = Some(self.connect(&vars).await?);
-        }
+        let delegate = self.delegate_name(host, &ctx)?;
+        let (base, shown) = match delegate {
+            // Modules that run on the control machine need no connection, delegated or not.
+            Some(name) if module.spec().local => {
+                let shown = Delegate {
+                    host: name,
+                    address: None,
+                };
+                (host.conn.clone(), Some(shown))
+            }
+            Some(name) => {
+                let Delegated { conn, shown } = self.delegated(&name, &vars).await?;
+                (Some(conn), Some(shown))
+            }
+            None => {
+                if !module.spec().local && host.conn.is_none() {
+                    host.conn = Some(self.connect(&vars).await?);
+                }
+                (host.conn.clone(), None)
+            }
+        };
         let templates = &shared.templates;
         let escalation =
             exec::escalation(templates, task, &ctx, &shared.config.transport.escalation)
                 .map_err(Stop::Failed)?;
+        if escalation.is_some()
+            && let (Some(conn), Some(node)) = (&base, &task.exec.delegate_to)
+            && conn.is_local()
+        {
+            return Err(Stop::Failed(format!(
+                "{}: `become` on a task delegated to the control machine ({}) is not supported by drover yet; set `become: false` on this task",
+                source.location(node.span),
+                conn.host()
+            )));
+        }
         let environment = exec::environment(templates, task, &ctx).map_err(Stop::Failed)?;
         let check =
             exec::check_mode(templates, task, &ctx, shared.config.check).map_err(Stop::Failed)?;
-        // `become` and `environment` ride on a view of the host's one connection.
-        let conn = match &host.conn {
+        // `become` and `environment` ride on a view of the one connection.
+        let conn = match base {
             Some(conn) if escalation.is_some() || !environment.is_empty() => {
                 Some(conn.run_as(escalation, environment))
             }
-            other => other.clone(),
+            other => other,
         };
         let location = source.location(task.module_span);
         let context = Context {
@@ -499,7 +559,11 @@ impl Job {
         let outcome = match module.run(&context, Args::from_value(args)).await {
             Ok(outcome) => outcome,
             Err(ModuleError::Transport(err)) if err.is_unreachable() => {
-                return Err(Stop::Unreachable(with_help(&err)));
+                let msg = match &shown {
+                    Some(_) => format!("delegated to {}", with_help(&err)),
+                    None => with_help(&err),
+                };
+                return Err(Stop::Unreachable(msg, shown));
             }
             Err(err) => Outcome::failed(err.to_string()),
         };
@@ -535,7 +599,56 @@ impl Job {
                 }
             }
         }
-        Ok((result, diff))
+        Ok(Pass {
+            result,
+            diff,
+            delegate: shown,
+        })
+    }
+
+    /// `delegate_to` rendered on this host: the delegate's name, or None when the task is
+    /// not delegated or names its own host.
+    fn delegate_name(
+        &self,
+        host: &HostState,
+        ctx: &minijinja::Value,
+    ) -> Result<Option<String>, Stop> {
+        let task = self.task();
+        let Some(node) = &task.exec.delegate_to else {
+            return Ok(None);
+        };
+        let value = self.shared.templates.render_node(node, ctx, &task.source)?;
+        let name = match &value {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        };
+        if name.is_empty() {
+            return Err(Stop::Failed(format!(
+                "{}: `delegate_to` must name a host, got {value}",
+                task.source.location(node.span)
+            )));
+        }
+        Ok((name != host.name).then_some(name))
+    }
+
+    /// The connection of the delegate `name`, opened once for the run (see
+    /// [`super::delegate`]). An unreachable delegate makes the task unreachable for this host.
+    async fn delegated(&self, name: &str, vars: &Map<String, Value>) -> Result<Delegated, Stop> {
+        let shared = &self.shared;
+        let role = self.task().role.as_deref();
+        let open = || super::delegate::open(shared, &self.scope, self.play, role, name, vars);
+        shared.delegates.get(name, open).await.map_err(|err| {
+            if err.is_unreachable() {
+                let shown = Delegate {
+                    host: name.to_string(),
+                    address: None,
+                };
+                Stop::Unreachable(format!("delegated to {}", with_help(&err)), Some(shown))
+            } else {
+                Stop::Failed(err.to_string())
+            }
+        })
     }
 
     async fn connect(
@@ -554,10 +667,10 @@ impl Job {
             .connector
             .connect(&target)
             .await
-            .map_err(|e| Stop::Unreachable(with_help(&e)))
+            .map_err(|e| Stop::Unreachable(with_help(&e), None))
     }
 
-    fn unreachable(&self, host: &mut HostState, msg: &str) -> Verdict {
+    fn unreachable(&self, host: &mut HostState, msg: &str, delegate: Option<Delegate>) -> Verdict {
         host.unreachable = true;
         let mut result = Map::new();
         result.insert("unreachable".into(), json!(true));
@@ -573,6 +686,7 @@ impl Job {
             diff: None,
             ignored: false,
             looped: false,
+            delegate,
         });
         Verdict {
             status: Status::Unreachable,
@@ -582,13 +696,12 @@ impl Job {
     }
 
     /// Registers the result, applies `ignore_errors`, marks the host failed if it is, emits.
-    fn finish(
-        &self,
-        host: &mut HostState,
-        result: Map<String, Value>,
-        looped: bool,
-        diff: Option<String>,
-    ) -> Verdict {
+    fn finish(&self, host: &mut HostState, pass: Pass, looped: bool) -> Verdict {
+        let Pass {
+            result,
+            diff,
+            delegate,
+        } = pass;
         let task = self.task();
         let status = status_of(&result);
         let ignored = status == Status::Failed && self.ignore_errors(host);
@@ -646,6 +759,7 @@ impl Job {
             diff,
             ignored,
             looped,
+            delegate,
         });
         Verdict {
             status,

@@ -152,6 +152,17 @@ impl Inventory {
         pattern::select(self, pattern, limit)
     }
 
+    /// The host named `name`: an inventory host, or Ansible's implicit localhost for
+    /// `localhost`, `127.0.0.1` or `::1` when the inventory does not list them.
+    pub fn host_or_implicit(&self, name: &str) -> Option<&Host> {
+        self.hosts.get(name).or_else(|| {
+            pattern::LOCALHOST
+                .contains(&name)
+                .then_some(self.implicit_localhost.as_ref())
+                .flatten()
+        })
+    }
+
     /// Hosts of a group, directly or through its children, in Ansible's order; empty for an
     /// unknown group.
     pub fn group_hosts(&self, group: &str) -> Vec<&Host> {

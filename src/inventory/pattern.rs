@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 /// Names that select Ansible's implicit localhost when the inventory does not list them.
-const LOCALHOST: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+pub(super) const LOCALHOST: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 static SUBSCRIPT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)[:-]([0-9]*))\]$").expect("constant regex")

@@ -1,5 +1,6 @@
 //! Execution keywords: how and where a task runs rather than what it does — `become`,
-//! `become_user`, `become_method`, `environment`, `no_log`, `check_mode`, `delegate_to`.
+//! `become_user`, `become_method`, `environment`, `no_log`, `check_mode`, `delegate_to`
+//! (tasks only), `delegate_facts` (only its default, `false`).
 //! Plays and blocks pass them to their tasks; a task's own value overrides (`environment`
 //! mappings merge, inner keys winning). Values stay unrendered: they may be templates.
 
@@ -28,6 +29,8 @@ pub(crate) const TASK_EXEC_KEYWORDS: &[&str] = &[
     "environment",
     "no_log",
     "check_mode",
+    "delegate_to",
+    "delegate_facts",
 ];
 
 /// A task's execution keywords, its own or inherited.
@@ -42,12 +45,10 @@ pub struct Execution {
     pub environment: Vec<(Node, Source)>,
     pub no_log: Option<Node>,
     pub check_mode: Option<Node>,
-    /// `delegate_to`: only the control machine (`localhost`, `127.0.0.1`) is supported.
+    /// `delegate_to`: the host whose connection runs the task's module (a name or a
+    /// template of one); the task's variables stay those of the host it is for.
     pub delegate_to: Option<Node>,
 }
-
-/// Hosts `delegate_to` may name: the control machine.
-pub const LOCAL_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
 
 fn is_template(node: &Node) -> bool {
     node.as_str()
@@ -138,21 +139,53 @@ impl Execution {
             }
             "delegate_to" => {
                 self.delegate_to = Some(value.clone());
-                let local = value.as_str().is_some_and(|s| LOCAL_NAMES.contains(&s));
+                let named = value.scalar_text().is_some_and(|s| !s.trim().is_empty())
+                    && !matches!(value.value, NodeValue::Bool(_) | NodeValue::Null);
                 (
                     true,
-                    (!local && !is_template(value)).then(|| {
+                    (!named).then(|| {
                         problem(
                             format!(
-                                "`delegate_to: {}` is not supported by drover yet: only the control machine (localhost) is",
-                                value.scalar_text().unwrap_or_default()
+                                "`delegate_to` must be a host name, not {}",
+                                match value.as_str() {
+                                    Some(_) => "an empty string",
+                                    None => value.kind(),
+                                }
                             ),
-                            "not supported yet",
-                            Some("delegate to `localhost`, or run the task on that host in a play of its own"),
+                            "not a host name",
+                            Some("write `delegate_to: HOST` (an inventory host, or localhost)"),
                         )
                     }),
                 )
             }
+            // Facts set by a delegated task go to the host it runs for (Ansible's default);
+            // giving them to the delegate would mean writing another host's state mid-task.
+            "delegate_facts" => match &value.value {
+                NodeValue::Bool(false) => (true, None),
+                NodeValue::Bool(true) => (
+                    true,
+                    Some(problem(
+                        "`delegate_facts: true` is not supported by drover yet".into(),
+                        "not supported yet",
+                        Some(
+                            "facts set by a delegated task go to the host the task runs for; set them on the delegate with a task of its own",
+                        ),
+                    )),
+                ),
+                _ => (
+                    true,
+                    Some(problem(
+                        format!(
+                            "`delegate_facts` must be true or false, not {}",
+                            value.kind()
+                        ),
+                        "not a literal boolean",
+                        Some(
+                            "drover reads `delegate_facts` before running anything: write `false`, or leave it out",
+                        ),
+                    )),
+                ),
+            },
             _ => (false, None),
         }
     }

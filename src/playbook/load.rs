@@ -109,7 +109,10 @@ const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags"];
 /// Imports nested deeper than this are taken for a cycle the path check missed.
 const MAX_IMPORT_DEPTH: usize = 32;
 
-const TASK_KEYWORDS_LATER: &[&str] = &["delegate_to", "include_tasks"];
+const TASK_KEYWORDS_LATER: &[&str] = &["include_tasks", "local_action"];
+
+/// Task keywords Ansible also takes on blocks and imports, that drover takes on tasks only.
+const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_to", "delegate_facts"];
 
 /// Reads and validates a playbook file.
 pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
@@ -1017,22 +1020,23 @@ impl Checker {
     /// A keyword of a block or import that is not one of `known`: a task keyword that does
     /// not apply there, one drover does not support yet, or a typo.
     fn keyword_elsewhere(&mut self, key: &Key, name: &str, known: &[&str], what: &str) {
-        let (message, label) = if TASK_KEYWORDS_LATER.contains(&name) {
-            (
-                format!("{what} keyword `{name}` is not supported by drover yet"),
-                "not supported yet",
-            )
-        } else if TASK_KEYWORDS.contains(&name) || modules::find(name).is_some() {
-            (
-                format!("`{name}` cannot be used on a {what}"),
-                "not allowed here",
-            )
-        } else {
-            (
-                format!("unknown {what} keyword `{name}`"),
-                "unknown keyword",
-            )
-        };
+        let (message, label) =
+            if TASK_KEYWORDS_LATER.contains(&name) || BLOCK_KEYWORDS_LATER.contains(&name) {
+                (
+                    format!("{what} keyword `{name}` is not supported by drover yet"),
+                    "not supported yet",
+                )
+            } else if TASK_KEYWORDS.contains(&name) || modules::find(name).is_some() {
+                (
+                    format!("`{name}` cannot be used on a {what}"),
+                    "not allowed here",
+                )
+            } else {
+                (
+                    format!("unknown {what} keyword `{name}`"),
+                    "unknown keyword",
+                )
+            };
         let help = match did_you_mean(name, known.iter().copied()) {
             Some(s) if label == "unknown keyword" => format!("did you mean `{s}`?"),
             _ => format!("a {what} takes: {}", known.join(", ")),

@@ -2,7 +2,7 @@
 //! shown for failures and `debug`, diffs in `--diff` mode, and the PLAY RECAP.
 
 use super::Reporter;
-use crate::engine::events::HostRow;
+use crate::engine::events::{Delegate, HostRow};
 use crate::engine::{Event, HostOutcome, HostStats, Status};
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
@@ -38,6 +38,7 @@ const WIDTH: usize = 80;
 
 /// A host's task result, with the rollout step (`" upgrade › Install"`) when there is one.
 struct ShownResult<'a> {
+    /// The host, with its delegate when the task was delegated (`web1 -> lb1`).
     host: &'a str,
     step: &'a str,
     module: &'a str,
@@ -282,7 +283,9 @@ impl Human {
                 status,
                 item,
                 result,
+                delegate,
             } => {
+                let host = &shown_host(host, delegate.as_ref());
                 let step = self.step(phase.as_ref(), task);
                 let label = match item {
                     Value::String(s) => s.clone(),
@@ -314,7 +317,9 @@ impl Human {
                 diff,
                 ignored,
                 looped,
+                delegate,
             } => {
+                let host = &shown_host(host, delegate.as_ref());
                 // In a rollout (or under `strategy: free`), hosts run side by side: name
                 // the step.
                 let step = self.step(phase.as_ref(), task);
@@ -457,6 +462,13 @@ impl Reporter for Human {
     }
 }
 
+fn shown_host(host: &str, delegate: Option<&Delegate>) -> String {
+    match delegate {
+        Some(delegate) => delegate.label(host),
+        None => host.to_string(),
+    }
+}
+
 fn seconds(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
@@ -540,6 +552,7 @@ mod tests {
             diff: None,
             ignored: false,
             looped: false,
+            delegate: None,
         };
         assert_eq!(
             render(&e),
@@ -551,5 +564,52 @@ mod tests {
         };
         assert!(render(&e).starts_with("\nTASK [Stop] ****"));
         assert_eq!(render(&e).trim().len(), WIDTH);
+    }
+
+    #[test]
+    fn delegated_results_name_the_delegate_as_ansible_does() {
+        let result = |delegate: Delegate, status: Status| Event::HostResult {
+            host: "web1".into(),
+            task: "t".into(),
+            phase: None,
+            module: "command".into(),
+            status,
+            result: json!({"changed": false}),
+            diff: None,
+            ignored: false,
+            looped: false,
+            delegate: Some(delegate),
+        };
+        let lb1 = Delegate {
+            host: "lb1".into(),
+            address: None,
+        };
+        assert_eq!(
+            render(&result(lb1.clone(), Status::Ok)),
+            "ok: [web1 -> lb1]\n"
+        );
+        let addressed = Delegate {
+            address: Some("10.0.0.5".into()),
+            ..lb1.clone()
+        };
+        assert_eq!(
+            render(&result(addressed, Status::Changed)),
+            "changed: [web1 -> lb1(10.0.0.5)]\n"
+        );
+        assert!(
+            render(&result(lb1.clone(), Status::Unreachable))
+                .starts_with("fatal: [web1 -> lb1]: UNREACHABLE! => ")
+        );
+        let item = Event::HostItem {
+            host: "web1".into(),
+            task: "t".into(),
+            phase: None,
+            module: "command".into(),
+            status: Status::Ok,
+            item: json!("a"),
+            result: json!({}),
+            delegate: Some(lb1),
+        };
+        assert_eq!(render(&item), "ok: [web1 -> lb1] => (item=a)\n");
     }
 }

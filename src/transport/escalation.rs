@@ -102,7 +102,7 @@ impl RunAs {
 }
 
 /// `export K='v'; ` for each variable (names were checked by the engine).
-fn exports(environment: &[(String, String)]) -> String {
+pub(crate) fn exports(environment: &[(String, String)]) -> String {
     environment
         .iter()
         .map(|(k, v)| format!("export {k}={}; ", shell_quote(v)))

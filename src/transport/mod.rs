@@ -1,11 +1,14 @@
 //! SSH transport: one russh connection per host for the whole run, commands as exec channels,
-//! files over SFTP, host keys checked against known_hosts. Owns nothing about tasks or output:
-//! it returns data and typed errors that always name the host.
+//! files over SFTP, host keys checked against known_hosts; and the control machine as a host
+//! ([`Connection::local`], for `delegate_to: localhost`), with the same interface and
+//! guarantees. Owns nothing about tasks or output: it returns data and typed errors that
+//! always name the host.
 
 mod auth;
 mod error;
 mod escalation;
 pub mod known_hosts;
+mod local;
 mod session;
 mod sftp;
 mod target;
@@ -107,12 +110,19 @@ pub struct Connector {
     agent_socket: Option<PathBuf>,
 }
 
-/// One authenticated SSH connection. Cheap to clone; channels are multiplexed over it.
+/// One authenticated SSH connection, or the control machine itself. Cheap to clone; channels
+/// are multiplexed over an SSH connection.
 #[derive(Clone)]
 pub struct Connection {
-    inner: Arc<Inner>,
+    link: Link,
     /// `become` and `environment` for this view of the connection (plain by default).
     run_as: Arc<escalation::RunAs>,
+}
+
+#[derive(Clone)]
+enum Link {
+    Ssh(Arc<Inner>),
+    Local(Arc<local::Local>),
 }
 
 struct Inner {
@@ -208,13 +218,13 @@ impl Connector {
         .await?;
 
         Ok(Connection {
-            inner: Arc::new(Inner {
+            link: Link::Ssh(Arc::new(Inner {
                 host: target.host.clone(),
                 handle,
                 channels: tokio::sync::Semaphore::new(self.config.max_channels.max(1)),
                 sftp: tokio::sync::OnceCell::new(),
                 login_shell_is_sh: tokio::sync::OnceCell::new(),
-            }),
+            })),
             run_as: Arc::default(),
         })
     }
@@ -225,25 +235,48 @@ impl Connector {
 const LOGIN_SHELL_PROBE: &str = r#"/bin/sh -c 'a=$(readlink -f "$SHELL" 2>/dev/null) && [ -n "$a" ] && [ "$a" = "$(readlink -f /bin/sh 2>/dev/null)" ] && echo same'"#;
 
 impl Connection {
+    /// The control machine, named `host` in messages: commands run as child processes of
+    /// drover, files are local files. Nothing to connect, so nothing can be unreachable.
+    pub fn local(host: &str) -> Connection {
+        Connection {
+            link: Link::Local(Arc::new(local::Local {
+                host: host.to_string(),
+            })),
+            run_as: Arc::default(),
+        }
+    }
+
+    /// Whether this is the control machine rather than an SSH connection.
+    pub fn is_local(&self) -> bool {
+        matches!(self.link, Link::Local(_))
+    }
+
     /// The inventory name this connection is for.
     pub fn host(&self) -> &str {
-        &self.inner.host
+        match &self.link {
+            Link::Ssh(inner) => &inner.host,
+            Link::Local(local) => &local.host,
+        }
     }
 
     /// Whether the server or the network closed the connection.
     pub fn is_closed(&self) -> bool {
-        self.inner.handle.is_closed()
+        match &self.link {
+            Link::Ssh(inner) => inner.handle.is_closed(),
+            Link::Local(_) => false,
+        }
     }
 
     /// The same connection, its commands run as `escalation` (when given) with
-    /// `environment` exported; files then move through those commands, not SFTP.
+    /// `environment` exported; files then move through those commands, not SFTP. A local
+    /// connection refuses to run anything escalated.
     pub fn run_as(
         &self,
         escalation: Option<Escalation>,
         environment: Vec<(String, String)>,
     ) -> Connection {
         Connection {
-            inner: self.inner.clone(),
+            link: self.link.clone(),
             run_as: Arc::new(escalation::RunAs {
                 escalation,
                 environment,
@@ -255,26 +288,25 @@ impl Connection {
         self.run_as.escalation.is_some()
     }
 
-    /// Runs `command` through the login shell, feeding `stdin` if given, and waits for it.
+    /// Runs `command` through the login shell (`/bin/sh` on the control machine), feeding
+    /// `stdin` if given, and waits for it.
     pub async fn exec(
         &self,
         command: &str,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, TransportError> {
+        let inner = match &self.link {
+            Link::Ssh(inner) => inner,
+            Link::Local(local) => return local.exec(&self.run_as, command, stdin).await,
+        };
         if self.run_as.is_plain() {
-            return session::exec(
-                &self.inner.host,
-                &self.inner.handle,
-                &self.inner.channels,
-                command,
-                stdin,
-            )
-            .await;
+            return session::exec(&inner.host, &inner.handle, &inner.channels, command, stdin)
+                .await;
         }
         escalation::exec(
-            &self.inner.host,
-            &self.inner.handle,
-            &self.inner.channels,
+            &inner.host,
+            &inner.handle,
+            &inner.channels,
             &self.run_as,
             command,
             stdin,
@@ -292,12 +324,16 @@ impl Connection {
         script: &str,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, TransportError> {
+        let inner = match &self.link {
+            Link::Ssh(inner) => inner,
+            // Local commands already run under /bin/sh -c.
+            Link::Local(_) => return self.exec(script, stdin).await,
+        };
         if self.escalated() {
             // sudo/su already hand the command to /bin/sh -c.
             return self.exec(script, stdin).await;
         }
-        let direct = *self
-            .inner
+        let direct = *inner
             .login_shell_is_sh
             .get_or_try_init(|| async {
                 // Run through /bin/sh: the login shell may be csh or fish.
@@ -339,7 +375,7 @@ impl Connection {
             return Ok(());
         }
         Err(TransportError::Sftp {
-            host: self.inner.host.clone(),
+            host: self.host().to_string(),
             path: path.to_string(),
             reason: format!(
                 "writing as the become user failed: {}",
@@ -356,7 +392,7 @@ impl Connection {
             return Ok(out.stdout);
         }
         Err(TransportError::Sftp {
-            host: self.inner.host.clone(),
+            host: self.host().to_string(),
             path: path.to_string(),
             reason: format!(
                 "reading as the become user failed: {}",
@@ -376,10 +412,42 @@ impl Connection {
         if self.escalated() {
             return self.upload_escalated(path, data.to_vec(), mode).await;
         }
-        self.sftp()
-            .await?
-            .upload(&self.inner.host, path, data, mode)
-            .await
+        self.upload_from(path, data, mode).await
+    }
+
+    /// Streams `source` into `path` over SFTP, or on the control machine's filesystem.
+    async fn upload_from<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        path: &str,
+        source: R,
+        mode: Option<u32>,
+    ) -> Result<(), TransportError> {
+        match &self.link {
+            Link::Ssh(inner) => {
+                self.sftp(inner)
+                    .await?
+                    .upload(&inner.host, path, source, mode)
+                    .await
+            }
+            Link::Local(local) => local.upload(path, source, mode).await,
+        }
+    }
+
+    /// Streams `path` into `sink` over SFTP, or from the control machine's filesystem.
+    async fn download_into<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        path: &str,
+        sink: W,
+    ) -> Result<u64, TransportError> {
+        match &self.link {
+            Link::Ssh(inner) => {
+                self.sftp(inner)
+                    .await?
+                    .download(&inner.host, path, sink)
+                    .await
+            }
+            Link::Local(local) => local.download(path, sink).await,
+        }
     }
 
     /// Like [`Connection::upload`], streaming from a local file without reading it whole.
@@ -390,7 +458,7 @@ impl Connection {
         mode: Option<u32>,
     ) -> Result<(), TransportError> {
         let local_error = |e: std::io::Error| TransportError::LocalFile {
-            host: self.inner.host.clone(),
+            host: self.host().to_string(),
             path: local.to_path_buf(),
             reason: e.to_string(),
         };
@@ -399,10 +467,7 @@ impl Connection {
             return self.upload_escalated(remote, data, mode).await;
         }
         let file = tokio::fs::File::open(local).await.map_err(local_error)?;
-        self.sftp()
-            .await?
-            .upload(&self.inner.host, remote, file, mode)
-            .await
+        self.upload_from(remote, file, mode).await
     }
 
     pub async fn download(&self, path: &str) -> Result<Vec<u8>, TransportError> {
@@ -410,10 +475,7 @@ impl Connection {
             return self.download_escalated(path).await;
         }
         let mut data = Vec::new();
-        self.sftp()
-            .await?
-            .download(&self.inner.host, path, &mut data)
-            .await?;
+        self.download_into(path, &mut data).await?;
         Ok(data)
     }
 
@@ -423,42 +485,35 @@ impl Connection {
         remote: &str,
         local: &std::path::Path,
     ) -> Result<u64, TransportError> {
+        let local_error = |e: std::io::Error| TransportError::LocalFile {
+            host: self.host().to_string(),
+            path: local.to_path_buf(),
+            reason: e.to_string(),
+        };
         if self.escalated() {
             let data = self.download_escalated(remote).await?;
-            if let Err(e) = tokio::fs::write(local, &data).await {
-                return Err(TransportError::LocalFile {
-                    host: self.inner.host.clone(),
-                    path: local.to_path_buf(),
-                    reason: e.to_string(),
-                });
-            }
+            tokio::fs::write(local, &data).await.map_err(local_error)?;
             return Ok(data.len() as u64);
         }
-        let sftp = self.sftp().await?;
-        let file = tokio::fs::File::create(local)
+        let file = tokio::fs::File::create(local).await.map_err(local_error)?;
+        self.download_into(remote, tokio::io::BufWriter::new(file))
             .await
-            .map_err(|e| TransportError::LocalFile {
-                host: self.inner.host.clone(),
-                path: local.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        let mut writer = tokio::io::BufWriter::new(file);
-        sftp.download(&self.inner.host, remote, &mut writer).await
     }
 
-    async fn sftp(&self) -> Result<&sftp::Sftp, TransportError> {
-        self.inner
+    async fn sftp<'a>(&self, inner: &'a Inner) -> Result<&'a sftp::Sftp, TransportError> {
+        inner
             .sftp
-            .get_or_try_init(|| sftp::Sftp::open(&self.inner.host, &self.inner.handle))
+            .get_or_try_init(|| sftp::Sftp::open(&inner.host, &inner.handle))
             .await
     }
 
     /// Says goodbye to the server; other clones of this connection stop working too.
     pub async fn close(&self) {
-        let _ = self
-            .inner
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
+        if let Link::Ssh(inner) = &self.link {
+            let _ = inner
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "", "en")
+                .await;
+        }
     }
 }

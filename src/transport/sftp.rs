@@ -292,7 +292,7 @@ impl Sftp {
 }
 
 /// `.<name>.drover-tmp-<random>` beside `path`.
-fn temp_path(path: &str) -> Option<String> {
+pub(crate) fn temp_path(path: &str) -> Option<String> {
     let (dir, name) = match path.rsplit_once('/') {
         Some((dir, name)) => (Some(dir), name),
         None => (None, path),
