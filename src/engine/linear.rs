@@ -38,6 +38,9 @@ pub(super) async fn run(
             once: None,
             interrupts: Some(interrupts),
             batch,
+            file: None,
+            role: None,
+            depth: 0,
         };
         if walk.lockstep(&play.steps, batch, state, false).await == Flow::Stop {
             return Flow::Stop;

@@ -9,6 +9,7 @@
 
 pub mod events;
 mod exec;
+mod include;
 mod linear;
 mod loops;
 mod rollout;
@@ -109,6 +110,9 @@ struct HostState {
     facts: Map<String, Value>,
     /// Variables from `include_vars`, just below `facts` (Ansible's `_vars_cache`).
     included: Map<String, Value>,
+    /// The `vars:` and loop variables of the `include_tasks` the host is inside, outermost
+    /// first (Ansible's include params: above role params, below extra vars).
+    include_params: Vec<Map<String, Value>>,
     failed: bool,
     unreachable: bool,
     /// Handlers notified and not run yet, as indexes into the play's `handlers`.
@@ -143,6 +147,8 @@ struct Shared {
     events: EventSink,
     forks: Semaphore,
     journal_failed: std::sync::atomic::AtomicBool,
+    /// Files read for `include_tasks` at run time, by include and path: each read once.
+    includes: include::Cache,
 }
 
 /// Asks the operator whether to continue after the canary batch; `None` answers yes.
@@ -158,6 +164,7 @@ impl Shared {
         Arc::new(Shared {
             forks: Semaphore::new(config.forks.max(1)),
             journal_failed: std::sync::atomic::AtomicBool::new(false),
+            includes: include::Cache::default(),
             connector: Connector::new(config.transport.clone()),
             templates: Templates::new(),
             playbook,
@@ -400,6 +407,7 @@ impl RunState {
                 conn: None,
                 facts: Map::new(),
                 included: Map::new(),
+                include_params: Vec::new(),
                 failed: false,
                 unreachable: false,
                 notified: Vec::new(),

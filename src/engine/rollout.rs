@@ -453,6 +453,8 @@ impl Rollout {
             task: at,
             once: Some(self.once.clone()),
             rescuable: false,
+            file: None,
+            role: None,
         }
     }
 
@@ -478,6 +480,9 @@ impl Rollout {
             once: Some(self.once.clone()),
             interrupts: None,
             batch: hosts,
+            file: None,
+            role: None,
+            depth: 0,
         }
     }
 

@@ -251,6 +251,17 @@ impl Human {
             } => Self::banner(&format!("BATCH [{index}/{total}] {}", hosts.join(", "))),
             Event::TaskStart { name, .. } => Self::banner(&format!("TASK [{name}]")),
             Event::HandlerStart { name, .. } => Self::banner(&format!("RUNNING HANDLER [{name}]")),
+            Event::Included { file, hosts, item } => {
+                let item = match item {
+                    None => String::new(),
+                    Some(Value::String(s)) => format!(" => (item={s})"),
+                    Some(other) => format!(" => (item={other})"),
+                };
+                self.paint(
+                    &format!("included: {file} for {}{item}\n", hosts.join(", ")),
+                    "36",
+                )
+            }
             Event::HostItem {
                 host,
                 task,
