@@ -30,6 +30,19 @@ pub fn template_problems(playbook: &Playbook, templates: &Templates) -> Vec<Prob
         for task in play_tasks(play) {
             found.task(task);
         }
+        // Files named by `include_tasks` in plain text were read at load time: check them too.
+        let phase_steps = play.phases.iter().flat_map(|p| {
+            crate::playbook::Phase::ALL
+                .iter()
+                .map(move |ph| p.steps(*ph))
+        });
+        for steps in std::iter::once(play.steps.as_slice()).chain(phase_steps) {
+            for file in crate::playbook::static_includes(steps) {
+                for task in &file.tasks {
+                    found.task(task);
+                }
+            }
+        }
     }
     found.problems
 }

@@ -113,6 +113,7 @@ pub(super) async fn open(
                     vars_files: scope.vars_files.for_host(name),
                     included: &empty,
                     facts: &empty,
+                    include_params: &[],
                     extra_vars: &shared.config.extra_vars,
                     role,
                 },

@@ -45,6 +45,14 @@ pub enum Event {
         name: String,
         location: String,
     },
+    /// `include_tasks` brought `file` to these hosts (for a loop: at this item); its tasks
+    /// run next. Ansible's `included: FILE for HOSTS`.
+    Included {
+        file: String,
+        hosts: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item: Option<Value>,
+    },
     /// One loop item's result on a host (only for tasks with `loop:`).
     HostItem {
         host: String,

@@ -43,6 +43,9 @@ pub(super) async fn run(
             interrupts: Some(interrupts),
             batch,
             free: is_free.then_some(&free),
+            file: None,
+            role: None,
+            depth: 0,
         };
         let flow = if is_free {
             walk.free(&play.steps, batch, state).await

@@ -10,6 +10,7 @@
 mod delegate;
 pub mod events;
 mod exec;
+mod include;
 mod linear;
 mod loops;
 mod rollout;
@@ -110,6 +111,9 @@ struct HostState {
     facts: Map<String, Value>,
     /// Variables from `include_vars`, just below `facts` (Ansible's `_vars_cache`).
     included: Map<String, Value>,
+    /// The `vars:` and loop variables of the `include_tasks` the host is inside, outermost
+    /// first (Ansible's include params: above role params, below extra vars).
+    include_params: Vec<Map<String, Value>>,
     failed: bool,
     unreachable: bool,
     /// Handlers notified and not run yet, as indexes into the play's `handlers`.
@@ -146,6 +150,8 @@ struct Shared {
     journal_failed: std::sync::atomic::AtomicBool,
     /// Connections to the hosts tasks delegate to, shared by every task of the run.
     delegates: delegate::Delegates,
+    /// Files read for `include_tasks` at run time, by include and path: each read once.
+    includes: include::Cache,
 }
 
 /// Asks the operator whether to continue after the canary batch; `None` answers yes.
@@ -162,6 +168,7 @@ impl Shared {
             forks: Semaphore::new(config.forks.max(1)),
             journal_failed: std::sync::atomic::AtomicBool::new(false),
             delegates: delegate::Delegates::default(),
+            includes: include::Cache::default(),
             connector: Connector::new(config.transport.clone()),
             templates: Templates::new(),
             playbook,
@@ -406,6 +413,7 @@ impl RunState {
                 conn: None,
                 facts: Map::new(),
                 included: Map::new(),
+                include_params: Vec::new(),
                 failed: false,
                 unreachable: false,
                 notified: Vec::new(),

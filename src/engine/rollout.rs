@@ -453,6 +453,8 @@ impl Rollout {
             task: at,
             once: Some(self.once.clone()),
             rescuable: false,
+            file: None,
+            role: None,
         }
     }
 
@@ -479,6 +481,9 @@ impl Rollout {
             interrupts: None,
             batch: hosts,
             free: None,
+            file: None,
+            role: None,
+            depth: 0,
         }
     }
 

@@ -10,7 +10,7 @@ use super::vars::{self, PlayScope};
 use super::{HostState, Shared};
 use crate::modules::{self, Args, Context, ModuleError, Outcome};
 use crate::playbook::loops::LoopKind;
-use crate::playbook::{Node, Phase, Section, Task, TaskRef};
+use crate::playbook::{Node, Phase, Role, Section, Task, TaskFile, TaskRef};
 use crate::template::{TemplateError, truthy};
 use crate::transport::Target;
 use indexmap::IndexMap;
@@ -26,14 +26,22 @@ pub(super) struct Job {
     pub once: Option<Arc<OnceResults>>,
     /// A block around the task has a `rescue`: a failure here counts as rescued.
     pub rescuable: bool,
+    /// The included file the task is in (`task` indexes its tasks), if any.
+    pub file: Option<Arc<TaskFile>>,
+    /// The role of the include that brought the task's file: the task's own if it has none.
+    pub role: Option<Arc<Role>>,
 }
 
 /// Results of `run_once` tasks in a rollout: the first host to reach such a task runs it,
 /// every other host waits for and reuses that result.
 #[derive(Default)]
 pub(super) struct OnceResults {
-    cells: std::sync::Mutex<Vec<(TaskRef, Arc<tokio::sync::OnceCell<Ran>>)>>,
+    cells: std::sync::Mutex<Vec<(OnceKey, Arc<tokio::sync::OnceCell<Ran>>)>>,
 }
+
+/// A task of a section, or of an included file (told apart by the file's address, stable
+/// for the run).
+type OnceKey = (TaskRef, usize);
 
 /// A `run_once` task's result and the host that ran it.
 #[derive(Clone)]
@@ -43,7 +51,7 @@ pub(super) struct Ran {
 }
 
 impl OnceResults {
-    fn cell(&self, task: TaskRef) -> Arc<tokio::sync::OnceCell<Ran>> {
+    fn cell(&self, task: OnceKey) -> Arc<tokio::sync::OnceCell<Ran>> {
         let mut cells = match self.cells.lock() {
             Ok(cells) => cells,
             Err(poisoned) => poisoned.into_inner(),
@@ -74,14 +82,14 @@ enum Stop {
 
 /// One pass of a task on a host: its result, the diff of what it changed (`--diff`), and the
 /// host it was delegated to.
-struct Pass {
+pub(super) struct Pass {
     result: Map<String, Value>,
     diff: Option<String>,
     delegate: Option<Delegate>,
 }
 
 impl Pass {
-    fn plain(result: Map<String, Value>) -> Pass {
+    pub(super) fn plain(result: Map<String, Value>) -> Pass {
         Pass {
             result,
             diff: None,
@@ -97,11 +105,19 @@ impl From<TemplateError> for Stop {
 }
 
 impl Job {
-    fn task(&self) -> &Task {
-        self.shared.playbook.plays[self.play].task(self.task)
+    pub(super) fn task(&self) -> &Task {
+        match &self.file {
+            Some(file) => &file.tasks[self.task.index],
+            None => self.shared.playbook.plays[self.play].task(self.task),
+        }
     }
 
-    fn phase(&self) -> Option<Phase> {
+    /// The task's role, or that of the include that brought it.
+    pub(super) fn role(&self) -> Option<&Role> {
+        self.task().role.as_deref().or(self.role.as_deref())
+    }
+
+    pub(super) fn phase(&self) -> Option<Phase> {
         match self.task.section {
             Section::Phase(phase) => Some(phase),
             Section::Tasks | Section::Handlers => None,
@@ -130,7 +146,8 @@ impl Job {
 
     /// A rollout's `run_once` task: the first host runs it, the others reuse its result.
     async fn run_once(&self, host: &mut HostState, once: &OnceResults) -> Verdict {
-        let cell = once.cell(self.task);
+        let file = self.file.as_ref().map_or(0, |f| Arc::as_ptr(f) as usize);
+        let cell = once.cell((self.task, file));
         let mut verdict = None;
         let ran = cell
             .get_or_init(|| async {
@@ -201,12 +218,9 @@ impl Job {
 
         let control = &task.loop_control;
         let ctx = vars::jinja(&self.scope, vars);
-        let extended = match &control.extended {
-            None => false,
-            Some(node) => match shared.templates.is_true(node, &ctx, &task.source) {
-                Ok(b) => b,
-                Err(e) => return self.finish(host, Pass::plain(failed(e.to_string())), false),
-            },
+        let extended = match self.loop_extended(&ctx) {
+            Ok(b) => b,
+            Err(msg) => return self.finish(host, Pass::plain(failed(msg)), false),
         };
         let pause = match self.seconds(control.pause.as_ref(), &ctx) {
             Ok(pause) => pause,
@@ -289,7 +303,7 @@ impl Job {
     }
 
     /// The task's variables on this host, before any loop item.
-    fn context(&self, host: &HostState) -> vars::HostVars {
+    pub(super) fn context(&self, host: &HostState) -> vars::HostVars {
         let shared = &self.shared;
         let empty = IndexMap::new();
         let inv_host = shared.inventory.hosts.get(&host.name);
@@ -310,12 +324,13 @@ impl Job {
                 included: &host.included,
                 facts: &host.facts,
                 extra_vars: &shared.config.extra_vars,
-                role: self.task().role.as_deref(),
+                role: self.role(),
+                include_params: &host.include_params,
             },
         )
     }
 
-    fn render_loop(
+    pub(super) fn render_loop(
         &self,
         node: &Node,
         vars: &Map<String, Value>,
@@ -333,7 +348,7 @@ impl Job {
 
     /// What the output shows for an item: `loop_control.label` rendered with the item's
     /// variables, or the item itself. A label that fails to render shows the item.
-    fn item_label(
+    pub(super) fn item_label(
         &self,
         vars: &Map<String, Value>,
         item_vars: &Map<String, Value>,
@@ -392,23 +407,8 @@ impl Job {
         }
         let ctx = vars::jinja(&self.scope, &vars);
 
-        let conditions = task
-            .inherited_when
-            .iter()
-            .map(|(c, s)| (c, s))
-            .chain(task.when.iter().map(|c| (c, source)));
-        for (condition, source) in conditions {
-            if !shared.templates.is_true(condition, &ctx, source)? {
-                let mut result = Map::new();
-                result.insert("changed".into(), json!(false));
-                result.insert("skipped".into(), json!(true));
-                result.insert("skip_reason".into(), json!("Conditional result was False"));
-                result.insert(
-                    "false_condition".into(),
-                    condition.scalar_text().map_or(Value::Null, Value::String),
-                );
-                return Ok(Pass::plain(result));
-            }
+        if let Some(skipped) = self.skipped_by_when(&ctx)? {
+            return Ok(Pass::plain(skipped));
         }
 
         if task.until.is_none() && task.retries.is_none() {
@@ -453,6 +453,46 @@ impl Job {
             });
             tokio::time::sleep(std::time::Duration::from_secs(u64::from(delay))).await;
             attempt += 1;
+        }
+    }
+
+    /// The skipped result when a `when` condition (inherited ones first) does not hold.
+    pub(super) fn skipped_by_when(
+        &self,
+        ctx: &minijinja::Value,
+    ) -> Result<Option<Map<String, Value>>, TemplateError> {
+        let task = self.task();
+        let conditions = task
+            .inherited_when
+            .iter()
+            .map(|(c, s)| (c, s))
+            .chain(task.when.iter().map(|c| (c, &task.source)));
+        for (condition, source) in conditions {
+            if !self.shared.templates.is_true(condition, ctx, source)? {
+                let mut result = Map::new();
+                result.insert("changed".into(), json!(false));
+                result.insert("skipped".into(), json!(true));
+                result.insert("skip_reason".into(), json!("Conditional result was False"));
+                result.insert(
+                    "false_condition".into(),
+                    condition.scalar_text().map_or(Value::Null, Value::String),
+                );
+                return Ok(Some(result));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `loop_control.extended` on this host.
+    pub(super) fn loop_extended(&self, ctx: &minijinja::Value) -> Result<bool, String> {
+        let task = self.task();
+        match &task.loop_control.extended {
+            None => Ok(false),
+            Some(node) => self
+                .shared
+                .templates
+                .is_true(node, ctx, &task.source)
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -552,7 +592,7 @@ impl Job {
             check,
             diff: shared.config.diff,
             playbook_dir: &shared.playbook.plays[self.play].dir,
-            role_dir: task.role.as_ref().map(|r| r.dir.as_path()),
+            role_dir: self.role().map(|r| r.dir.as_path()),
             templates: &shared.templates,
             vars: &ctx,
         };
@@ -696,7 +736,7 @@ impl Job {
     }
 
     /// Registers the result, applies `ignore_errors`, marks the host failed if it is, emits.
-    fn finish(&self, host: &mut HostState, pass: Pass, looped: bool) -> Verdict {
+    pub(super) fn finish(&self, host: &mut HostState, pass: Pass, looped: bool) -> Verdict {
         let Pass {
             result,
             diff,
@@ -865,7 +905,7 @@ fn censor(result: &Map<String, Value>) -> Map<String, Value> {
     shown
 }
 
-fn fail_result(msg: &str) -> Map<String, Value> {
+pub(super) fn fail_result(msg: &str) -> Map<String, Value> {
     let mut result = Map::new();
     result.insert("failed".into(), json!(true));
     result.insert("changed".into(), json!(false));

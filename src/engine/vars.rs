@@ -1,7 +1,8 @@
 //! Variables a task sees on a host, layered as Ansible layers them (lowest first):
 //! role `defaults/` → inventory vars (group vars, `group_vars/`, host vars, `host_vars/`: see
 //! `inventory::layers`) → play `vars` → `vars_files` → role `vars/` → `include_vars` →
-//! registered results and `set_fact` → role params → `-e` extra vars, plus the magic
+//! registered results and `set_fact` → role params → include params (the `vars:` and loop
+//! variable of the `include_tasks` around the task) → `-e` extra vars, plus the magic
 //! variables (`inventory_hostname`, `groups`, `hostvars`, `play_hosts`, …). The role layers
 //! are those of the task's own role (none outside roles).
 //!
@@ -65,6 +66,8 @@ pub struct Layers<'a> {
     pub extra_vars: &'a Vars,
     /// The role of the task: its defaults, vars and params.
     pub role: Option<&'a Role>,
+    /// The `vars:` and loop variables of the includes around the task, outermost first.
+    pub include_params: &'a [Map<String, Value>],
 }
 
 /// Builds the variables for one host at one task.
@@ -85,7 +88,9 @@ pub fn host_context(
         facts,
         extra_vars,
         role,
+        include_params,
     } = layers;
+    let params_of_include = |k: &str| include_params.iter().any(|p| p.contains_key(k));
     let mut vars: Map<String, Value> = scope.magic.clone();
     vars.insert("inventory_hostname".into(), Value::from(host));
     vars.insert(
@@ -111,12 +116,19 @@ pub fn host_context(
     for layer in [*included, *facts] {
         vars.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+    for layer in include_params.iter() {
+        vars.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     for (k, v) in extra_vars.iter() {
         vars.insert(k.clone(), v.clone());
     }
     let params = |k: &str| role.is_some_and(|r| r.params.has(k));
-    let above_role_vars =
-        |k: &str| included.contains_key(k) || facts.contains_key(k) || extra_vars.contains_key(k);
+    let above_role_vars = |k: &str| {
+        included.contains_key(k)
+            || facts.contains_key(k)
+            || params_of_include(k)
+            || extra_vars.contains_key(k)
+    };
     let above_files =
         |k: &str| above_role_vars(k) || params(k) || role.is_some_and(|r| r.vars.has(k));
     let overridden = |k: &str| above_files(k) || files.contains_key(k);
@@ -167,13 +179,14 @@ pub fn host_context(
             vars: &mut vars,
             unresolved: &mut unresolved,
         };
+        let above_params = |k: &str| params_of_include(k) || extra_vars.contains_key(k);
         ctx.apply(
             role,
             inventory_vars,
             play,
             &files,
             &above_role_vars,
-            extra_vars,
+            &above_params,
         );
     }
     HostVars { vars, unresolved }
@@ -197,16 +210,16 @@ impl RoleLayers<'_> {
         play: &crate::playbook::Play,
         files: &Vars,
         above_role_vars: &dyn Fn(&str) -> bool,
-        extra_vars: &Vars,
+        above_params: &dyn Fn(&str) -> bool,
     ) {
-        let set_by_params = |k: &str| role.params.has(k) || extra_vars.contains_key(k);
+        let set_by_params = |k: &str| role.params.has(k) || above_params(k);
         for (key, node) in &role.vars.vars {
             if !above_role_vars(&key.name) && !set_by_params(&key.name) {
                 self.put(&key.name, node, &role.vars.source);
             }
         }
         for (key, node) in &role.params.vars {
-            if !extra_vars.contains_key(&key.name) {
+            if !above_params(&key.name) {
                 self.put(&key.name, node, &role.params.source);
             }
         }

@@ -6,13 +6,14 @@
 //! [`Walk::on_host`] runs a rollout phase on one host, or, under the `free` strategy
 //! ([`Walk::free`]), a whole batch's task list on each host at its own pace. In both, the hosts that fail inside
 //! a block go through its `rescue` (a host that gets through it is rescued, not failed),
-//! then every host that entered the block goes through `always`.
+//! then every host that entered the block goes through `always`. `include_tasks` is walked
+//! by [`super::include`], with a walk over the included file.
 
 use super::events::Event;
 use super::task::{Job, OnceResults, Verdict};
 use super::vars::{self, PlayScope};
 use super::{Flow, HostState, Interrupts, RunState, Shared};
-use crate::playbook::{Section, Step, Task, TaskRef};
+use crate::playbook::{Role, Section, Step, Task, TaskFile, TaskRef};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +32,12 @@ pub(super) struct Walk<'a> {
     pub interrupts: Option<&'a Interrupts>,
     /// The batch whose notified handlers `meta: flush_handlers` runs.
     pub batch: &'a [String],
+    /// The included file walked (its own task list), or none for the section's.
+    pub file: Option<Arc<TaskFile>>,
+    /// The role of the include that brought `file`, for its tasks that have none.
+    pub role: Option<Arc<Role>>,
+    /// How many includes deep this walk is.
+    pub depth: usize,
     /// The `free` strategy's bookkeeping (ordinary plays with `strategy: free` only).
     pub free: Option<&'a Free>,
 }
@@ -39,12 +46,13 @@ pub(super) struct Walk<'a> {
 /// once, when the first host starts it.
 #[derive(Default)]
 pub(super) struct Free {
-    started: std::sync::Mutex<Vec<usize>>,
+    /// (the included file's address, or 0 for the play's own list; the task's index)
+    started: std::sync::Mutex<Vec<(usize, usize)>>,
 }
 
 impl Free {
     /// Whether `index` is reached for the first time (and now marked as started).
-    fn first_to_reach(&self, index: usize) -> bool {
+    fn first_to_reach(&self, index: (usize, usize)) -> bool {
         let mut started = match self.started.lock() {
             Ok(started) => started,
             Err(poisoned) => poisoned.into_inner(),
@@ -58,7 +66,10 @@ impl Free {
 }
 
 impl Walk<'_> {
-    fn tasks(&self) -> &[Task] {
+    pub(super) fn tasks(&self) -> &[Task] {
+        if let Some(file) = &self.file {
+            return &file.tasks;
+        }
         let play = &self.shared.playbook.plays[self.play];
         match self.section {
             Section::Tasks => &play.tasks,
@@ -67,7 +78,9 @@ impl Walk<'_> {
         }
     }
 
-    fn job(&self, section: Section, index: usize, rescuable: bool) -> Job {
+    pub(super) fn job(&self, section: Section, index: usize, rescuable: bool) -> Job {
+        // Handlers live in the play, never in an included file.
+        let in_file = section != Section::Handlers;
         Job {
             shared: self.shared.clone(),
             scope: self.scope.clone(),
@@ -75,10 +88,12 @@ impl Walk<'_> {
             task: TaskRef { section, index },
             once: self.once.clone(),
             rescuable,
+            file: self.file.clone().filter(|_| in_file),
+            role: self.role.clone().filter(|_| in_file),
         }
     }
 
-    fn interrupted(&self, state: &mut RunState) -> bool {
+    pub(super) fn interrupted(&self, state: &mut RunState) -> bool {
         if self.interrupts.is_some_and(|i| *i.borrow() > 0) {
             self.shared.emit(Event::Interrupted);
             state.interrupted = true;
@@ -98,88 +113,117 @@ impl Walk<'_> {
     ) -> Walking<'s, Flow> {
         Box::pin(async move {
             for step in steps {
-                match step {
-                    Step::Task(index) => {
-                        let task = &self.tasks()[*index];
-                        if !self.shared.config.tags.selects(&task.tags) {
-                            continue;
-                        }
-                        if self.interrupted(state) {
-                            return Flow::Stop;
-                        }
-                        let live = state.live(hosts);
-                        if live.is_empty() {
-                            return Flow::Continue;
-                        }
-                        if is_flush_handlers(task) {
-                            if self.run_handlers(state).await == Flow::Stop {
-                                return Flow::Stop;
-                            }
-                            continue;
-                        }
-                        self.shared.emit(Event::TaskStart {
-                            name: task.display_name(),
-                            location: vars::location(&task.source, task.span),
-                        });
-                        let make = || self.job(self.section, *index, rescuable);
-                        if task.run_once && self.once.is_none() {
-                            super::linear::run_once(
-                                self.shared,
-                                state,
-                                make,
-                                &live,
-                                task.register.as_deref(),
-                            )
-                            .await;
-                        } else {
-                            state.run_task(self.shared, make, &live).await;
-                        }
-                        if !rescuable && self.play_aborted(state, &live) {
-                            return Flow::Stop;
-                        }
-                    }
+                // A task and an include start alike; a block is walked on its own.
+                let (index, include) = match step {
+                    Step::Task(index) => (*index, None),
+                    Step::Include(include) => (include.task, Some(include)),
                     Step::Block(block) => {
-                        let members = state.live(hosts);
-                        if members.is_empty() {
-                            return Flow::Continue;
-                        }
-                        let inner = rescuable || !block.rescue.is_empty();
-                        if self.lockstep(&block.block, &members, state, inner).await == Flow::Stop {
+                        if self.block_lockstep(block, hosts, state, rescuable).await == Flow::Stop {
                             return Flow::Stop;
                         }
-                        let failed_here = fallen(state, &members);
-                        if !block.rescue.is_empty() && !failed_here.is_empty() {
-                            for name in &failed_here {
-                                if let Some(host) = state.hosts.get_mut(name) {
-                                    enter_rescue(host);
-                                }
-                            }
-                            if self
-                                .lockstep(&block.rescue, &failed_here, state, rescuable)
-                                .await
-                                == Flow::Stop
-                            {
-                                return Flow::Stop;
-                            }
-                        }
-                        if !block.always.is_empty() {
-                            // Hosts still failed go through `always` too, and stay failed.
-                            let down = fallen(state, &members);
-                            set_failed(state, &down, false);
-                            let reachable: Vec<String> = members
-                                .iter()
-                                .filter(|h| state.hosts.get(*h).is_some_and(|s| !s.unreachable))
-                                .cloned()
-                                .collect();
-                            let flow = self
-                                .lockstep(&block.always, &reachable, state, rescuable)
-                                .await;
-                            set_failed(state, &down, true);
-                            if flow == Flow::Stop {
-                                return Flow::Stop;
-                            }
-                        }
+                        continue;
                     }
+                };
+                let task = &self.tasks()[index];
+                if !self.shared.config.tags.selects(&task.tags) {
+                    continue;
+                }
+                if self.interrupted(state) {
+                    return Flow::Stop;
+                }
+                let live = state.live(hosts);
+                if live.is_empty() {
+                    return Flow::Continue;
+                }
+                if include.is_none() && is_flush_handlers(task) {
+                    if self.run_handlers(state).await == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                    continue;
+                }
+                self.shared.emit(Event::TaskStart {
+                    name: task.display_name(),
+                    location: vars::location(&task.source, task.span),
+                });
+                if let Some(include) = include {
+                    if self
+                        .include_lockstep(include, &live, state, rescuable)
+                        .await
+                        == Flow::Stop
+                    {
+                        return Flow::Stop;
+                    }
+                    continue;
+                }
+                let make = || self.job(self.section, index, rescuable);
+                if task.run_once && self.once.is_none() {
+                    super::linear::run_once(
+                        self.shared,
+                        state,
+                        make,
+                        &live,
+                        task.register.as_deref(),
+                    )
+                    .await;
+                } else {
+                    state.run_task(self.shared, make, &live).await;
+                }
+                if !rescuable && self.play_aborted(state, &live) {
+                    return Flow::Stop;
+                }
+            }
+            Flow::Continue
+        })
+    }
+
+    /// A block in lockstep: `block` on the live hosts, `rescue` on those that failed in it,
+    /// `always` on every host that entered it.
+    fn block_lockstep<'s>(
+        &'s self,
+        block: &'s crate::playbook::Block,
+        hosts: &'s [String],
+        state: &'s mut RunState,
+        rescuable: bool,
+    ) -> Walking<'s, Flow> {
+        Box::pin(async move {
+            let members = state.live(hosts);
+            if members.is_empty() {
+                return Flow::Continue;
+            }
+            let inner = rescuable || !block.rescue.is_empty();
+            if self.lockstep(&block.block, &members, state, inner).await == Flow::Stop {
+                return Flow::Stop;
+            }
+            let failed_here = fallen(state, &members);
+            if !block.rescue.is_empty() && !failed_here.is_empty() {
+                for name in &failed_here {
+                    if let Some(host) = state.hosts.get_mut(name) {
+                        enter_rescue(host);
+                    }
+                }
+                if self
+                    .lockstep(&block.rescue, &failed_here, state, rescuable)
+                    .await
+                    == Flow::Stop
+                {
+                    return Flow::Stop;
+                }
+            }
+            if !block.always.is_empty() {
+                // Hosts still failed go through `always` too, and stay failed.
+                let down = fallen(state, &members);
+                set_failed(state, &down, false);
+                let reachable: Vec<String> = members
+                    .iter()
+                    .filter(|h| state.hosts.get(*h).is_some_and(|s| !s.unreachable))
+                    .cloned()
+                    .collect();
+                let flow = self
+                    .lockstep(&block.always, &reachable, state, rescuable)
+                    .await;
+                set_failed(state, &down, true);
+                if flow == Flow::Stop {
+                    return Flow::Stop;
                 }
             }
             Flow::Continue
@@ -214,7 +258,8 @@ impl Walk<'_> {
                                 self.flush_on_host(host, verdicts).await;
                                 continue;
                             }
-                            if free.first_to_reach(*index) {
+                            let file = self.file.as_ref().map_or(0, |f| Arc::as_ptr(f) as usize);
+                            if free.first_to_reach((file, *index)) {
                                 self.shared.emit(Event::TaskStart {
                                     name: task.display_name(),
                                     location: vars::location(&task.source, task.span),
@@ -223,6 +268,14 @@ impl Walk<'_> {
                         }
                         let job = self.job(self.section, *index, rescuable);
                         verdicts.push(job.run_on(host).await);
+                    }
+                    Step::Include(include) => {
+                        let task = &self.tasks()[include.task];
+                        if !self.shared.config.tags.selects(&task.tags) {
+                            continue;
+                        }
+                        self.include_on_host(include, host, verdicts, rescuable)
+                            .await;
                     }
                     Step::Block(block) => {
                         let inner = rescuable || !block.rescue.is_empty();

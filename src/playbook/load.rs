@@ -14,7 +14,11 @@ use crate::window::Windows;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod include;
 mod structure;
+
+pub use include::load_included;
+pub(crate) use include::{find_file, looked_in};
 
 /// Play keywords drover implements.
 const PLAY_KEYWORDS: &[&str] = &[
@@ -109,7 +113,7 @@ const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags"];
 /// Imports nested deeper than this are taken for a cycle the path check missed.
 const MAX_IMPORT_DEPTH: usize = 32;
 
-const TASK_KEYWORDS_LATER: &[&str] = &["include_tasks", "local_action"];
+const TASK_KEYWORDS_LATER: &[&str] = &["include_role", "local_action"];
 
 /// Task keywords Ansible also takes on blocks and imports, that drover takes on tasks only.
 const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_to", "delegate_facts"];
@@ -213,9 +217,9 @@ struct Checker {
     playbook_tags: Vec<String>,
 }
 
-/// What a play, block or import passes down to the tasks under it.
-#[derive(Clone, Default)]
-struct Inherit {
+/// What a play, block, import or include passes down to the tasks under it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Inherit {
     when: Vec<(Node, Source)>,
     ignore_errors: Option<Node>,
     tags: Vec<String>,
@@ -909,34 +913,30 @@ impl Checker {
                 .import_role(node, key, value, inherit, flat)
                 .map(Step::Block);
         }
+        if let Some((key, value)) = entries.iter().find(|(k, _)| {
+            matches!(
+                k.name.as_str(),
+                "include_tasks" | "ansible.builtin.include_tasks"
+            )
+        }) {
+            return self
+                .include_tasks(node, key, value, inherit, flat)
+                .map(|include| Step::Include(Box::new(include)));
+        }
         if let Some((key, _)) = entries.iter().find(|(k, _)| {
             matches!(
                 k.name.as_str(),
-                "include_role"
-                    | "ansible.builtin.include_role"
-                    | "include_tasks"
-                    | "ansible.builtin.include_tasks"
+                "include_role" | "ansible.builtin.include_role"
             )
         }) {
-            let (what, instead) = if key.name.ends_with("include_role") {
-                (
-                    "a role",
-                    "`import_role` (read when the playbook loads), or `roles:`",
-                )
-            } else {
-                (
-                    "a task file",
-                    "`import_tasks` (read when the playbook loads) if the file name is plain text",
-                )
-            };
             self.problem(
                 key.span,
                 format!(
-                    "`{}` ({what} read at run time) is not supported by drover yet",
+                    "`{}` (a role read at run time) is not supported by drover yet",
                     key.name
                 ),
                 "not supported yet",
-                Some(format!("use {instead}")),
+                Some("use `import_role` (read when the playbook loads), or `roles:`".to_string()),
             );
             return None;
         }
@@ -1166,17 +1166,13 @@ impl Checker {
     /// An imported file's path: relative to the importing file's directory, then to the
     /// playbook's.
     fn resolve(&self, text: &str) -> Option<PathBuf> {
-        let given = Path::new(text);
-        if given.is_absolute() {
-            return given.is_file().then(|| given.to_path_buf());
-        }
         let importing_dir = Path::new(&self.source.name).parent().map(Path::to_path_buf);
         let playbook_dir = self.dir.clone()?;
-        [importing_dir, Some(playbook_dir)]
+        let dirs: Vec<PathBuf> = [importing_dir, Some(playbook_dir)]
             .into_iter()
             .flatten()
-            .map(|dir| dir.join(given))
-            .find(|p| p.is_file())
+            .collect();
+        find_file(&dirs, text)
     }
 
     /// `handlers:` — tasks that run only when notified; no blocks among them yet.
@@ -1193,7 +1189,11 @@ impl Checker {
                 entries.iter().find(|(k, _)| {
                     matches!(
                         k.name.as_str(),
-                        "block" | "import_tasks" | "ansible.builtin.import_tasks"
+                        "block"
+                            | "import_tasks"
+                            | "ansible.builtin.import_tasks"
+                            | "include_tasks"
+                            | "ansible.builtin.include_tasks"
                     )
                 })
             }) {
@@ -1961,6 +1961,51 @@ mod tests {
         let found = problems("- hosts: all\n  phases:\n    upgrade: []\n  handlers: []\n");
         assert!(
             found[0].contains("handlers are not supported in rollouts yet"),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn include_tasks_keywords_apply_to_the_include_and_others_are_refused() {
+        let source = Source::new(
+            "p.yml",
+            "- hosts: all\n  tasks:\n    - include_tasks: \"{{ kind }}.yml\"\n      loop: [a]\n      tags: t\n      vars: {x: 1}\n",
+        );
+        let Ok(plays) = parse(&source) else {
+            panic!("should parse")
+        };
+        let Some(Step::Include(include)) = plays[0].steps.first() else {
+            panic!("an include step: {:?}", plays[0].steps)
+        };
+        let task = &plays[0].tasks[include.task];
+        assert_eq!(task.module, "include_tasks");
+        assert_eq!(task.tags, vec!["t"]);
+        assert!(task.loop_items.is_some());
+        assert!(
+            include.loaded.is_none(),
+            "a templated name is read at run time"
+        );
+        assert_eq!(include.vars.len(), 1);
+        let found = problems(
+            "- hosts: all\n  tasks:\n    - include_tasks: {file: \"{{ f }}\", apply: {register: r}}\n      become: true\n      register: x\n    - include_role: {name: r}\n",
+        );
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(
+            found[0].contains("`become` on `include_tasks` applies to the include only"),
+            "{found:#?}"
+        );
+        assert!(
+            found[1].contains("`register` cannot be used on a include_tasks"),
+            "{found:#?}"
+        );
+        assert!(
+            found[2].contains("`apply` keyword `register` is not supported"),
+            "{found:#?}"
+        );
+        assert!(
+            found[3].contains(
+                "`include_role` (a role read at run time) is not supported by drover yet"
+            ),
             "{found:#?}"
         );
     }

@@ -13,12 +13,13 @@ pub mod source;
 pub mod tags;
 pub mod yaml;
 
-pub use blocks::{Block, Step};
+pub use blocks::{Block, Include, Step, TaskFile, static_includes};
 pub use exec::Execution;
 pub use role::{Role, RoleVars};
 pub use tags::TagSelection;
 
-pub use load::load;
+pub(crate) use load::{find_file, looked_in};
+pub use load::{load, load_included};
 pub use source::Source;
 pub use yaml::{Key, Node, NodeValue, Span};
 

@@ -275,6 +275,17 @@ impl Human {
                 self.banner_task = Some(name.clone());
                 Self::banner(&format!("RUNNING HANDLER [{name}]"))
             }
+            Event::Included { file, hosts, item } => {
+                let item = match item {
+                    None => String::new(),
+                    Some(Value::String(s)) => format!(" => (item={s})"),
+                    Some(other) => format!(" => (item={other})"),
+                };
+                self.paint(
+                    &format!("included: {file} for {}{item}\n", hosts.join(", ")),
+                    "36",
+                )
+            }
             Event::HostItem {
                 host,
                 task,
