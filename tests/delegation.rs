@@ -316,3 +316,41 @@ fn become_on_a_task_delegated_to_localhost_is_refused_at_the_task() {
         .stdout_has("changed: [h1 -> localhost]")
         .stdout_has("become.yml:7:20: `become` on a task delegated to the control machine (localhost) is not supported by drover yet");
 }
+
+#[test]
+fn play_hosts_with_a_local_connection_run_on_the_control_machine() {
+    let fleet = Fleet::up(1);
+    let out = fleet.path("local-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let inventory = fleet.write(
+        "local-hosts.yml",
+        &format!(
+            "all:\n  hosts:\n    ctl:\n      ansible_connection: local\n    box:\n      ansible_connection: docker\n  vars:\n    out: {}\n",
+            out.display()
+        ),
+    );
+    let playbook = fleet.write(
+        "local-play.yml",
+        r#"- hosts: localhost:ctl
+  tasks:
+    - shell: echo "$DROVER_LOCAL_MARK" > {{ out }}/{{ inventory_hostname }}.txt
+- hosts: box
+  tasks:
+    - command: "true"
+"#,
+    );
+    let run = drover()
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&inventory)
+        .env("DROVER_LOCAL_MARK", "from-drover")
+        .expect_code(3);
+    // Only drover's own process has the variable: these ran as its children, not over SSH.
+    for host in ["localhost", "ctl"] {
+        let text = std::fs::read_to_string(out.join(format!("{host}.txt")))
+            .unwrap_or_else(|e| panic!("{host}: {e}\n{}", run.dump()));
+        assert_eq!(text.trim(), "from-drover");
+    }
+    run.stdout_has("ansible_connection `docker` is not supported by drover");
+}

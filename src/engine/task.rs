@@ -306,7 +306,7 @@ impl Job {
     pub(super) fn context(&self, host: &HostState) -> vars::HostVars {
         let shared = &self.shared;
         let empty = IndexMap::new();
-        let inv_host = shared.inventory.hosts.get(&host.name);
+        let inv_host = shared.inventory.host_or_implicit(&host.name);
         let (inventory_vars, groups) = match inv_host {
             Some(h) => (&h.vars, h.groups.as_slice()),
             None => (&empty, &[][..]),
@@ -702,6 +702,23 @@ impl Job {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        // `ansible_connection`: `local` is the control machine itself (Ansible's implicit
+        // localhost has it); drover speaks nothing but SSH otherwise.
+        match vars.get("ansible_connection").and_then(Value::as_str) {
+            None | Some("ssh" | "smart" | "paramiko" | "ansible.builtin.ssh") => {}
+            Some("local" | "ansible.builtin.local") => {
+                return Ok(crate::transport::Connection::local(&name));
+            }
+            Some(other) => {
+                return Err(Stop::Unreachable(
+                    format!(
+                        "ansible_connection `{other}` is not supported by drover (it connects \
+                         with ssh, or `local` for the control machine)"
+                    ),
+                    None,
+                ));
+            }
+        }
         let target = Target::from_vars(&name, &vars).map_err(|e| Stop::Failed(e.to_string()))?;
         self.shared
             .connector
