@@ -13,7 +13,7 @@ use super::Shared;
 use super::events::Delegate;
 use super::vars::{self, PlayScope};
 use crate::playbook::Role;
-use crate::transport::{Connection, Target, TransportError};
+use crate::transport::{Connection, Reach, Target, TransportError};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -118,18 +118,14 @@ pub(super) async fn open(
                     role,
                 },
             );
-            if context
-                .vars
-                .get("ansible_connection")
-                .and_then(Value::as_str)
-                == Some("local")
-            {
+            let vars = indexed(&context.vars);
+            if Reach::from_vars(name, &vars)? == Reach::Local {
                 return Ok(Delegated {
                     conn: Connection::local(name),
                     shown: shown(name),
                 });
             }
-            Target::from_vars(name, &indexed(&context.vars))?
+            Target::from_vars(name, &vars)?
         }
         None => {
             let mut target = Target::from_vars(name, &indexed(task_vars))?;

@@ -12,7 +12,7 @@ use crate::modules::{self, Args, Context, ModuleError, Outcome};
 use crate::playbook::loops::LoopKind;
 use crate::playbook::{Node, Phase, Role, Section, Task, TaskFile, TaskRef};
 use crate::template::{TemplateError, truthy};
-use crate::transport::Target;
+use crate::transport::{Reach, Target};
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -702,22 +702,10 @@ impl Job {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        // `ansible_connection`: `local` is the control machine itself (Ansible's implicit
-        // localhost has it); drover speaks nothing but SSH otherwise.
-        match vars.get("ansible_connection").and_then(Value::as_str) {
-            None | Some("ssh" | "smart" | "paramiko" | "ansible.builtin.ssh") => {}
-            Some("local" | "ansible.builtin.local") => {
-                return Ok(crate::transport::Connection::local(&name));
-            }
-            Some(other) => {
-                return Err(Stop::Unreachable(
-                    format!(
-                        "ansible_connection `{other}` is not supported by drover (it connects \
-                         with ssh, or `local` for the control machine)"
-                    ),
-                    None,
-                ));
-            }
+        let reach =
+            Reach::from_vars(&name, &vars).map_err(|e| Stop::Unreachable(e.to_string(), None))?;
+        if reach == Reach::Local {
+            return Ok(crate::transport::Connection::local(&name));
         }
         let target = Target::from_vars(&name, &vars).map_err(|e| Stop::Failed(e.to_string()))?;
         self.shared

@@ -145,6 +145,13 @@ pub enum TransportError {
     #[error("{host}: connection lost")]
     #[diagnostic(code(drover::transport::disconnected))]
     Disconnected { host: String },
+
+    #[error(
+        "{host}: ansible_connection `{kind}` is not supported by drover (it connects with ssh, \
+         or `local` for the control machine)"
+    )]
+    #[diagnostic(code(drover::transport::connection_type))]
+    ConnectionType { host: String, kind: String },
 }
 
 fn tried_list(tried: &[String]) -> String {
@@ -169,6 +176,7 @@ impl TransportError {
                 | TransportError::Auth { .. }
                 | TransportError::KeyFile { .. }
                 | TransportError::Disconnected { .. }
+                | TransportError::ConnectionType { .. }
         )
     }
 
@@ -187,6 +195,7 @@ impl TransportError {
             | TransportError::Become { host, .. }
             | TransportError::Sftp { host, .. }
             | TransportError::LocalFile { host, .. }
+            | TransportError::ConnectionType { host, .. }
             | TransportError::Disconnected { host } => host,
         }
     }

@@ -16,6 +16,7 @@ mod target;
 pub use auth::PASSPHRASE_ENV;
 pub use error::TransportError;
 pub use escalation::{BecomeDefaults, BecomeMethod, BecomePassword, Escalation};
+pub use target::Reach;
 
 use std::path::PathBuf;
 use std::sync::Arc;

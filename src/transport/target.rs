@@ -20,6 +20,27 @@ const KEY_VARS: &[&str] = &[
 ];
 const KNOWN_HOSTS_VARS: &[&str] = &["drover_known_hosts_file"];
 
+/// How a host is reached, from `ansible_connection`: SSH (the default; `smart` and
+/// `paramiko` mean the same here) or the control machine itself (`local`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Ssh,
+    Local,
+}
+
+impl Reach {
+    pub fn from_vars(host: &str, vars: &IndexMap<String, Value>) -> Result<Reach, TransportError> {
+        match vars.get("ansible_connection").and_then(Value::as_str) {
+            None | Some("ssh" | "smart" | "paramiko" | "ansible.builtin.ssh") => Ok(Reach::Ssh),
+            Some("local" | "ansible.builtin.local") => Ok(Reach::Local),
+            Some(kind) => Err(TransportError::ConnectionType {
+                host: host.to_string(),
+                kind: kind.to_string(),
+            }),
+        }
+    }
+}
+
 impl Target {
     /// Resolves `host`'s connection from its inventory variables; unset ones take OpenSSH's
     /// defaults (the inventory name, port 22, the local user).
