@@ -15,12 +15,7 @@ fn write_all(fleet: &Fleet, files: &[(&str, &str)]) {
 #[test]
 fn each_layer_wins_over_the_ones_below_it_as_in_ansible() {
     let fleet = Fleet::up(2);
-    let inv_dir = fleet
-        .lab
-        .inventory
-        .parent()
-        .expect("inventory dir")
-        .to_path_buf();
+    let inv_dir = fleet.inventory_dir();
     let beside_inventory = |name: &str, text: &str| {
         let path = inv_dir.join(name);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -167,12 +162,7 @@ fn include_vars_dir_merges_matching_files_in_order_and_vars_files_takes_the_firs
 #[test]
 fn role_defaults_vars_and_params_sit_at_ansibles_places() {
     let fleet = Fleet::up(1);
-    let inv_dir = fleet
-        .lab
-        .inventory
-        .parent()
-        .expect("inventory dir")
-        .to_path_buf();
+    let inv_dir = fleet.inventory_dir();
     std::fs::create_dir_all(inv_dir.join("group_vars")).expect("mkdir");
     std::fs::write(inv_dir.join("group_vars/all.yml"), "d2: inventory\n").expect("write");
     write_all(

@@ -118,12 +118,9 @@ pub(super) fn environment(
     Ok(merged)
 }
 
+/// An exportable environment variable name: the same rule as a variable name.
 fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    crate::playbook::is_identifier(name)
 }
 
 /// `check_mode:` on the task, else the run's `--check`.

@@ -1759,7 +1759,8 @@ fn first_key_span(node: &Node) -> Span {
         .map_or(node.span, |(k, _)| k.span)
 }
 
-pub(super) fn is_identifier(name: &str) -> bool {
+/// A variable (or environment variable) name: a letter or `_`, then letters, digits, `_`.
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

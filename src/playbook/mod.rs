@@ -18,6 +18,7 @@ pub use exec::Execution;
 pub use role::{Role, RoleVars};
 pub use tags::TagSelection;
 
+pub(crate) use load::is_identifier;
 pub(crate) use load::{find_file, looked_in};
 pub use load::{load, load_included};
 pub use source::Source;

@@ -49,6 +49,15 @@ impl Fleet {
         path
     }
 
+    /// The directory of the lab's inventory file (its `group_vars/` and `host_vars/` go here).
+    pub fn inventory_dir(&self) -> PathBuf {
+        self.lab
+            .inventory
+            .parent()
+            .expect("inventory dir")
+            .to_path_buf()
+    }
+
     pub fn node_root(&self, name: &str) -> PathBuf {
         self.lab
             .nodes
