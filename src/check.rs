@@ -246,7 +246,7 @@ pub fn undefined_problems(
             }
         }
         for task in play_tasks(play) {
-            let mut task_known = TaskNames {
+            let task_known = TaskNames {
                 play: &known,
                 own: task_names(task),
                 facts: defined.facts,
@@ -288,7 +288,7 @@ impl TaskNames<'_> {
     }
 
     fn check(
-        &mut self,
+        &self,
         task: &Task,
         templates: &Templates,
         seen: &mut Vec<(String, usize)>,
