@@ -143,6 +143,8 @@ struct Shared {
     playbook: Arc<Playbook>,
     inventory: Arc<Inventory>,
     templates: Templates,
+    /// Local files sent to hosts (`copy`), each read once for the run.
+    sources: crate::modules::sources::Sources,
     connector: Connector,
     config: RunConfig,
     events: EventSink,
@@ -171,6 +173,7 @@ impl Shared {
             includes: include::Cache::default(),
             connector: Connector::new(config.transport.clone()),
             templates: Templates::new(),
+            sources: Default::default(),
             playbook,
             inventory,
             config,

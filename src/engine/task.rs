@@ -594,6 +594,7 @@ impl Job {
             playbook_dir: &shared.playbook.plays[self.play].dir,
             role_dir: self.role().map(|r| r.dir.as_path()),
             templates: &shared.templates,
+            sources: &shared.sources,
             vars: &ctx,
         };
         let outcome = match module.run(&context, Args::from_value(args)).await {

@@ -8,11 +8,13 @@
 //! through [`put_known`]; a single `remote_src` file is copied on the node with `cp`.
 
 use super::filesystem::Attributes;
+use super::sources::Source;
 use super::{Args, Context, FileDiff, ModuleError, ModuleSpec, Outcome};
 use crate::template::{Origin, shell_quote};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub struct Copy;
 pub struct Template;
@@ -78,21 +80,13 @@ async fn copy_task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, ModuleErro
     }
     let path = find_source(ctx, &src)?;
     if path.is_dir() {
-        let source = super::tree::Source::local(&path).await?;
+        let source = super::tree::Source::local(&path, ctx.sources).await?;
         let dest = tree_dest(args, &src)?;
         return super::tree::copy_tree(ctx, args, source, &dest).await;
     }
-    // Hashed in chunks and later streamed: a large file is never held whole.
-    let sha1 = super::transfer::local_sha1(&path)
-        .await?
-        .unwrap_or_default();
-    let size = std::fs::metadata(&path)
-        .map_err(|source| ModuleError::Local {
-            path: path.display().to_string(),
-            source,
-        })?
-        .len();
-    put_file(ctx, args, Payload::File { path, size, sha1 }, Some(&src)).await
+    // Read and hashed once for all hosts; a large file is streamed, never held whole.
+    let source = ctx.sources.get(&path).await?;
+    put_file(ctx, args, Payload::File { path, source }, Some(&src)).await
 }
 
 /// `remote_src: yes`: `src` is a file or directory on the node, copied there.
@@ -134,22 +128,15 @@ fn tree_dest(args: &Args, src: &str) -> Result<String, ModuleError> {
 /// already on the node (`remote_src`).
 pub(super) enum Payload {
     Bytes(Vec<u8>),
-    File {
-        path: PathBuf,
-        size: u64,
-        sha1: String,
-    },
-    Remote {
-        path: String,
-        facts: FileFacts,
-    },
+    File { path: PathBuf, source: Arc<Source> },
+    Remote { path: String, facts: FileFacts },
 }
 
 impl Payload {
     fn sha1(&self) -> String {
         match self {
-            Payload::Bytes(b) => hex(&Sha1::digest(b)),
-            Payload::File { sha1, .. } => sha1.clone(),
+            Payload::Bytes(b) => super::transfer::hex(&Sha1::digest(b)),
+            Payload::File { source, .. } => source.sha1.clone(),
             Payload::Remote { facts, .. } => facts.sha1.clone(),
         }
     }
@@ -157,7 +144,7 @@ impl Payload {
     fn size(&self) -> u64 {
         match self {
             Payload::Bytes(b) => b.len() as u64,
-            Payload::File { size, .. } => *size,
+            Payload::File { source, .. } => source.size,
             Payload::Remote { facts, .. } => facts.size,
         }
     }
@@ -178,12 +165,13 @@ impl Payload {
     ) -> Result<Option<String>, ModuleError> {
         let bytes = match self {
             Payload::Bytes(b) => b.clone(),
-            Payload::File { path, .. } => {
-                std::fs::read(path).map_err(|source| ModuleError::Local {
+            Payload::File { path, source } => match &source.bytes {
+                Some(bytes) => bytes.to_vec(),
+                None => std::fs::read(path).map_err(|source| ModuleError::Local {
                     path: path.display().to_string(),
                     source,
-                })?
-            }
+                })?,
+            },
             Payload::Remote { path, .. } => conn.download(path).await?,
         };
         Ok(text_of(&bytes))
@@ -193,7 +181,10 @@ impl Payload {
         let conn = ctx.conn()?;
         match self {
             Payload::Bytes(b) => conn.upload(dest, b, Some(mode)).await?,
-            Payload::File { path, .. } => conn.upload_file(path, dest, Some(mode)).await?,
+            Payload::File { path, source } => match &source.bytes {
+                Some(bytes) => conn.upload(dest, bytes, Some(mode)).await?,
+                None => conn.upload_file(path, dest, Some(mode)).await?,
+            },
             Payload::Remote { path, .. } => {
                 // Copied beside dest and renamed, as the transport does for uploads; `cp -p`
                 // keeps the source's times, like `cp -a`.
@@ -538,8 +529,4 @@ pub(super) fn backup_stamp() -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]@[hour]:[minute]:[second]");
     now.format(&format)
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -38,6 +38,7 @@ mod include_vars;
 mod inspect;
 mod mode;
 mod script;
+pub mod sources;
 mod system;
 mod transfer;
 mod tree;
@@ -216,6 +217,8 @@ pub struct Context<'a> {
     /// The task's role directory: its `files/`, `templates/`, `vars/` come first.
     pub role_dir: Option<&'a Path>,
     pub templates: &'a Templates,
+    /// The run's local source files, read once for all hosts.
+    pub sources: &'a sources::Sources,
     /// The task's variables, for `template` and for expressions (`assert`, `debug: var=`).
     pub vars: &'a minijinja::Value,
     /// `file:line:col` of the task, for errors in expressions the module evaluates.

@@ -79,7 +79,7 @@ pub(super) async fn local_sha1(path: &Path) -> Result<Option<String>, ModuleErro
     Ok(Some(hex(&hasher.finalize())))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -7,6 +7,7 @@
 //! the listing. Nothing is ever deleted from `dest`, as in Ansible.
 
 use super::file::{FileFacts, FileWanted, Payload, Remote, put_known};
+use super::sources::Sources;
 use super::{Args, Context, ModuleError, Outcome};
 use crate::template::shell_quote;
 use serde_json::json;
@@ -24,19 +25,14 @@ pub(super) struct Source {
 impl Source {
     /// A directory on the control machine, walked and hashed here. Symlinks are followed, as
     /// Ansible's `local_follow` default does.
-    pub(super) async fn local(root: &Path) -> Result<Source, ModuleError> {
+    pub(super) async fn local(root: &Path, sources: &Sources) -> Result<Source, ModuleError> {
         let mut walk = LocalWalk::default();
         walk.visit(root, String::new())?;
         let mut files = BTreeMap::new();
         for (rel, path) in walk.files {
-            // Hashed in chunks: a large file is never held whole.
-            let sha1 = super::transfer::local_sha1(&path)
-                .await?
-                .unwrap_or_default();
-            let size = std::fs::metadata(&path)
-                .map_err(|source| local_error(&path, source))?
-                .len();
-            files.insert(rel, Payload::File { path, size, sha1 });
+            // Read and hashed once for all hosts; a large file is never held whole.
+            let source = sources.get(&path).await?;
+            files.insert(rel, Payload::File { path, source });
         }
         Ok(Source {
             dirs: walk.dirs.into_iter().map(|d| (d, None)).collect(),

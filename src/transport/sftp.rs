@@ -22,7 +22,16 @@ const LIMITS: &str = "limits@openssh.com";
 /// 32 KiB, not more: russh keeps its per-connection write buffer at the largest message it
 /// had to send, for the rest of the connection (at 64 KiB: 110 KB per host after one copy).
 const CHUNK: u64 = 32 * 1024;
-/// Requests in flight per transfer: 512 KiB, a quarter of the default SSH channel window.
+/// The largest SSH channel packet OpenSSH's sshd accepts (its default; RFC 4254 lets a server
+/// choose). A write request that does not fit is sent as two packets, and russh then doubles
+/// its per-connection write buffer for the rest of the connection (64 KiB instead of 32 KiB
+/// per host).
+const CHANNEL_PACKET: u64 = 32 * 1024;
+/// A write request's bytes besides its data: length, type, id, handle length, offset, data
+/// length (25), plus the handle itself.
+const WRITE_OVERHEAD: u64 = 25;
+/// Requests in flight per transfer at most: 512 KiB, a quarter of the default SSH channel
+/// window. A transfer starts with one and doubles after each reply (see [`Window`]).
 const IN_FLIGHT: usize = 16;
 /// Seconds an SFTP request may take before it fails (a slow disk on a busy node).
 const REQUEST_TIMEOUT_SECS: u64 = 60;
@@ -130,31 +139,34 @@ impl Sftp {
         mode: Option<u32>,
     ) -> Result<(), String> {
         let mut pending: VecDeque<JoinHandle<Result<(), SftpError>>> = VecDeque::new();
+        let mut window = Window::default();
         let mut offset: u64 = 0;
+        let overhead = WRITE_OVERHEAD + handle.len() as u64;
+        let chunk = self
+            .chunk
+            .min(CHANNEL_PACKET.saturating_sub(overhead))
+            .max(1) as usize;
         let result = loop {
-            let mut buffer = Vec::with_capacity(self.chunk as usize);
-            let read = (&mut source)
-                .take(self.chunk)
-                .read_to_end(&mut buffer)
-                .await;
-            match read {
+            match read_chunk(&mut source, chunk).await {
                 Err(e) => break Err(format!("reading the source: {e}")),
-                Ok(0) => break Ok(()),
-                Ok(n) => {
+                Ok(buffer) if buffer.is_empty() => break Ok(()),
+                Ok(buffer) => {
                     let raw = self.raw.clone();
                     let handle = handle.to_string();
                     let at = offset;
+                    offset += buffer.len() as u64;
                     pending.push_back(tokio::spawn(async move {
                         raw.write(handle, at, buffer).await.map(|_| ())
                     }));
-                    offset += n as u64;
                 }
             }
-            if pending.len() >= IN_FLIGHT
+            if pending.len() >= window.size()
                 && let Some(oldest) = pending.pop_front()
-                && let Err(reason) = joined(oldest).await
             {
-                break Err(reason);
+                if let Err(reason) = joined(oldest).await {
+                    break Err(reason);
+                }
+                window.grow();
             }
         };
         let mut result = result;
@@ -253,10 +265,11 @@ impl Sftp {
             })
         };
         let mut pending: VecDeque<(u64, Read)> = VecDeque::new();
+        let mut window = Window::default();
         let mut next: u64 = 0;
         let mut done: u64 = 0;
         let result = loop {
-            while pending.len() < IN_FLIGHT {
+            while pending.len() < window.size() {
                 pending.push_back((next, request(next)));
                 next += chunk;
             }
@@ -271,6 +284,7 @@ impl Sftp {
             let Some(data) = data.filter(|d| !d.is_empty()) else {
                 break Ok(done);
             };
+            window.grow();
             if let Err(e) = sink.write_all(&data).await {
                 break Err(format!("writing the copy: {e}"));
             }
@@ -289,6 +303,44 @@ impl Sftp {
         }
         result
     }
+}
+
+/// How many requests a transfer keeps in flight: one at first, twice as many after each
+/// reply, up to [`IN_FLIGHT`]. A small file (most configs) then costs russh no more than one
+/// chunk of its per-connection write buffer, which keeps its largest size for the rest of
+/// the connection (16 chunks queued at once: 512 KiB per host); a large one still streams
+/// with the full window after a few round trips.
+struct Window(usize);
+
+impl Default for Window {
+    fn default() -> Self {
+        Window(1)
+    }
+}
+
+impl Window {
+    fn size(&self) -> usize {
+        self.0
+    }
+
+    fn grow(&mut self) {
+        self.0 = (self.0 * 2).min(IN_FLIGHT);
+    }
+}
+
+/// Up to `size` bytes of `source`, fewer only at its end (empty there). Allocated at exactly
+/// `size`: `read_to_end` would double the buffer to look for more.
+async fn read_chunk<R: AsyncRead + Unpin>(source: &mut R, size: usize) -> std::io::Result<Vec<u8>> {
+    let mut buffer = vec![0u8; size];
+    let mut filled = 0;
+    while filled < size {
+        match source.read(&mut buffer[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    buffer.truncate(filled);
+    Ok(buffer)
 }
 
 /// `.<name>.drover-tmp-<random>` beside `path`.

@@ -1,0 +1,243 @@
+//! Local files a run sends to its hosts (`copy`'s `src`, a directory's files), each read and
+//! hashed once however many hosts receive it. A small file's bytes are kept for the run, so
+//! a hundred hosts copying the same file cost one read instead of a hundred streams from
+//! disk (each with its own buffers and blocking-pool thread). A file changed during the run
+//! (a local task rewrote it) is seen by its size and modification time and read again.
+
+use super::ModuleError;
+use sha1::{Digest, Sha1};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::OnceCell;
+
+/// Files up to this size are kept in memory for the run.
+const KEEP_FILE: u64 = 1024 * 1024;
+/// Bytes kept in memory in all; later files are streamed from disk to every host.
+const KEEP_TOTAL: usize = 32 * 1024 * 1024;
+
+/// One local file as read: what every host compares and receives.
+#[derive(Debug)]
+pub struct Source {
+    pub size: u64,
+    pub sha1: String,
+    /// The content, when small enough to keep; `None` means stream it from the path.
+    pub bytes: Option<Arc<[u8]>>,
+    stamp: Stamp,
+}
+
+/// What tells a file changed since it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Result<Stamp, ModuleError> {
+        let meta = std::fs::metadata(path).map_err(|source| local_error(path, source))?;
+        Ok(Stamp {
+            size: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+type Slot = Arc<OnceCell<Arc<Source>>>;
+
+/// The run's local sources, shared by every host's tasks.
+#[derive(Default)]
+pub struct Sources {
+    files: Mutex<HashMap<PathBuf, Slot>>,
+    kept: AtomicUsize,
+}
+
+impl Sources {
+    /// `path`'s size, checksum and (small files) content; read once, by the first host to
+    /// ask, while the others wait for it.
+    pub async fn get(&self, path: &Path) -> Result<Arc<Source>, ModuleError> {
+        let stamp = Stamp::of(path)?;
+        let slot = self.slot(path, stamp);
+        let source = slot
+            .get_or_try_init(|| async { self.read(path).await.map(Arc::new) })
+            .await?
+            .clone();
+        if source.stamp == stamp {
+            return Ok(source);
+        }
+        // Changed while (or since) another host read it: read it again, in a fresh slot.
+        self.forget(path, &slot);
+        let fresh = self.slot(path, Stamp::of(path)?);
+        Ok(fresh
+            .get_or_try_init(|| async { self.read(path).await.map(Arc::new) })
+            .await?
+            .clone())
+    }
+
+    /// The slot for `path`, replacing one whose file has changed since it was read.
+    fn slot(&self, path: &Path, stamp: Stamp) -> Slot {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        let stale = files
+            .get(path)
+            .and_then(|slot| slot.get())
+            .is_some_and(|source| source.stamp != stamp);
+        if stale && let Some(old) = files.remove(path) {
+            self.release(&old);
+        }
+        files.entry(path.to_path_buf()).or_default().clone()
+    }
+
+    fn forget(&self, path: &Path, slot: &Slot) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if files.get(path).is_some_and(|s| Arc::ptr_eq(s, slot))
+            && let Some(old) = files.remove(path)
+        {
+            self.release(&old);
+        }
+    }
+
+    fn release(&self, slot: &Slot) {
+        if let Some(bytes) = slot.get().and_then(|s| s.bytes.as_ref()) {
+            self.kept.fetch_sub(bytes.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Hashes the file in chunks on the blocking pool, keeping its bytes when it is small
+    /// and the run's budget allows.
+    async fn read(&self, path: &Path) -> Result<Source, ModuleError> {
+        let stamp = Stamp::of(path)?;
+        let reserved = (stamp.size <= KEEP_FILE)
+            .then_some(stamp.size as usize)
+            .filter(|&n| self.reserve(n));
+        let owned = path.to_path_buf();
+        let keep = reserved.is_some();
+        let read = match tokio::task::spawn_blocking(move || hash_file(&owned, keep, stamp)).await {
+            Ok(result) => result.map_err(|source| local_error(path, source)),
+            Err(e) => Err(local_error(path, std::io::Error::other(e.to_string()))),
+        };
+        // The budget was taken at the stat's size; settle it at what was read (or nothing).
+        if let Some(n) = reserved {
+            self.kept.fetch_sub(n, Ordering::Relaxed);
+        }
+        let source = read?;
+        if let Some(bytes) = &source.bytes {
+            self.kept.fetch_add(bytes.len(), Ordering::Relaxed);
+        }
+        Ok(source)
+    }
+
+    /// Takes `n` bytes of the keep budget; false (nothing taken) when it would overflow.
+    fn reserve(&self, n: usize) -> bool {
+        if self.kept.fetch_add(n, Ordering::Relaxed) + n <= KEEP_TOTAL {
+            return true;
+        }
+        self.kept.fetch_sub(n, Ordering::Relaxed);
+        false
+    }
+}
+
+/// Size, SHA-1 and (when `keep`) the content of a file, read in 64 KiB chunks. `stamp` is
+/// the one taken before reading: a write during the read shows as a change on the next
+/// request, never as stale content passing for current.
+fn hash_file(path: &Path, keep: bool, stamp: Stamp) -> std::io::Result<Source> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha1::new();
+    let mut kept = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &buffer[..n];
+        hasher.update(chunk);
+        if keep {
+            kept.extend_from_slice(chunk);
+        }
+        size += n as u64;
+    }
+    Ok(Source {
+        size,
+        sha1: super::transfer::hex(&hasher.finalize()),
+        bytes: keep.then(|| Arc::from(kept)),
+        stamp,
+    })
+}
+
+fn local_error(path: &Path, source: std::io::Error) -> ModuleError {
+    ModuleError::Local {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(rt) => rt,
+            Err(e) => panic!("runtime: {e}"),
+        }
+    }
+
+    #[test]
+    fn reads_once_and_sees_a_change() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("blob");
+        std::fs::write(&path, b"hello\n").unwrap_or_else(|e| panic!("{e}"));
+        let sources = Sources::default();
+        let rt = runtime();
+        let first = rt
+            .block_on(sources.get(&path))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.sha1, "f572d396fae9206628714fb2ce00f72e94f2258f");
+        assert_eq!(first.bytes.as_deref(), Some(&b"hello\n"[..]));
+        let again = rt
+            .block_on(sources.get(&path))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(Arc::ptr_eq(&first, &again), "read twice");
+
+        // Rewritten with another size: read again, and the budget follows.
+        std::fs::write(&path, b"hello, world\n").unwrap_or_else(|e| panic!("{e}"));
+        let changed = rt
+            .block_on(sources.get(&path))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(changed.size, 13);
+        assert_eq!(changed.bytes.as_deref(), Some(&b"hello, world\n"[..]));
+        assert_eq!(sources.kept.load(Ordering::Relaxed), 13);
+    }
+
+    #[test]
+    fn a_large_file_is_hashed_but_not_kept() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("big");
+        let data = vec![7u8; KEEP_FILE as usize + 1];
+        std::fs::write(&path, &data).unwrap_or_else(|e| panic!("{e}"));
+        let sources = Sources::default();
+        let got = runtime()
+            .block_on(sources.get(&path))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got.size, data.len() as u64);
+        assert_eq!(
+            got.sha1,
+            crate::modules::transfer::hex(&Sha1::digest(&data))
+        );
+        assert!(got.bytes.is_none());
+        assert_eq!(sources.kept.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_missing_file_is_a_local_error() {
+        let sources = Sources::default();
+        let err = runtime().block_on(sources.get(Path::new("/nonexistent/drover-src")));
+        assert!(matches!(err, Err(ModuleError::Local { .. })));
+    }
+}
