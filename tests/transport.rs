@@ -275,6 +275,44 @@ async fn fifty_concurrent_execs_on_one_connection_all_succeed() {
     }
 }
 
+/// Several connections transferring at once through a budget of one chunk: each waits its
+/// turn, none waits forever (a download holding room while asking for more would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sftp_transfers_share_a_small_budget_without_deadlock() {
+    let sshd = Sshd::start(None);
+    let connector = Arc::new(sshd.connector().with_transfer_budget(32 * 1024));
+    let mut transfers = tokio::task::JoinSet::new();
+    for i in 0..6usize {
+        let connector = connector.clone();
+        let target = sshd.target();
+        let remote = sshd.path(&format!("budget-{i}.bin"));
+        transfers.spawn(async move {
+            let connection = connector.connect(&target).await.expect("connect");
+            let data: Vec<u8> = pattern(300 * 1024)
+                .into_iter()
+                .map(|b| b ^ i as u8)
+                .collect();
+            connection
+                .upload(&remote, &data, None)
+                .await
+                .expect("upload");
+            let back = connection.download(&remote).await.expect("download");
+            assert!(back == data, "connection {i}: downloaded bytes differ");
+        });
+    }
+    let all = async {
+        while let Some(done) = transfers.join_next().await {
+            done.expect("transfer task");
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .is_err()
+    {
+        panic!("transfers under a one-chunk budget did not finish in 60 s");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sftp_round_trips_three_mib_with_mode() {
     let sshd = Sshd::start(None);

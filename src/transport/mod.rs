@@ -109,7 +109,12 @@ pub struct Connector {
     pub config: TransportConfig,
     keys: auth::KeyCache,
     agent_socket: Option<PathBuf>,
+    transfers: sftp::Budget,
 }
+
+/// File data in flight to and from all hosts at once (see [`sftp::Budget`]): 256 chunks of
+/// 32 KiB, a full window each for 16 hosts, one chunk each for 256.
+const TRANSFER_BUDGET: usize = 8 * 1024 * 1024;
 
 /// One authenticated SSH connection, or the control machine itself. Cheap to clone; channels
 /// are multiplexed over an SSH connection.
@@ -131,6 +136,7 @@ struct Inner {
     handle: russh::client::Handle<session::HostKeyVerifier>,
     channels: tokio::sync::Semaphore,
     sftp: tokio::sync::OnceCell<sftp::Sftp>,
+    transfers: sftp::Budget,
     /// Whether the login shell is `/bin/sh` itself, learnt on the first [`Connection::sh`].
     login_shell_is_sh: tokio::sync::OnceCell<bool>,
 }
@@ -145,7 +151,15 @@ impl Connector {
             keys: auth::KeyCache::new(config.passphrase.clone()),
             config,
             agent_socket,
+            transfers: sftp::Budget::new(TRANSFER_BUDGET),
         }
+    }
+
+    /// Caps the file data in flight over SFTP across all of this connector's connections
+    /// (default 8 MiB); tests use a small cap to show transfers still finish under it.
+    pub fn with_transfer_budget(mut self, bytes: usize) -> Connector {
+        self.transfers = sftp::Budget::new(bytes);
+        self
     }
 
     /// Uses this ssh-agent socket instead of `SSH_AUTH_SOCK` (None: no agent).
@@ -224,6 +238,7 @@ impl Connector {
                 handle,
                 channels: tokio::sync::Semaphore::new(self.config.max_channels.max(1)),
                 sftp: tokio::sync::OnceCell::new(),
+                transfers: self.transfers.clone(),
                 login_shell_is_sh: tokio::sync::OnceCell::new(),
             })),
             run_as: Arc::default(),
@@ -504,7 +519,9 @@ impl Connection {
     async fn sftp<'a>(&self, inner: &'a Inner) -> Result<&'a sftp::Sftp, TransportError> {
         inner
             .sftp
-            .get_or_try_init(|| sftp::Sftp::open(&inner.host, &inner.handle))
+            .get_or_try_init(|| {
+                sftp::Sftp::open(&inner.host, &inner.handle, inner.transfers.clone())
+            })
             .await
     }
 

@@ -11,6 +11,7 @@ use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::TransportError;
@@ -40,12 +41,56 @@ pub(crate) struct Sftp {
     raw: Arc<RawSftpSession>,
     posix_rename: bool,
     chunk: u64,
+    budget: Budget,
+}
+
+/// File data in flight over SFTP to and from all hosts together, counted in KiB. Past it a
+/// transfer waits for another's chunk to be answered before sending its own, so a thousand
+/// hosts copying at once hold a bounded amount of memory instead of a window each.
+#[derive(Clone)]
+pub(crate) struct Budget(Arc<Semaphore>);
+
+impl Budget {
+    pub(crate) fn new(bytes: usize) -> Budget {
+        Budget(Arc::new(Semaphore::new(bytes.div_ceil(1024).max(1))))
+    }
+
+    /// Room for `bytes` (at least 1 KiB), waiting for it; given back when the permit drops.
+    async fn take(&self, bytes: usize) -> Permit {
+        // An error would mean a closed semaphore, which this one never is.
+        Permit {
+            _held: self.0.clone().acquire_many_owned(kib(bytes)).await.ok(),
+        }
+    }
+
+    /// Room for `bytes` if there is some now. A transfer that already holds room must not
+    /// wait for more while what it holds waits on it (a download's data until written out):
+    /// every host doing that at once would wait forever.
+    fn try_take(&self, bytes: usize) -> Option<Permit> {
+        match self.0.clone().try_acquire_many_owned(kib(bytes)) {
+            Ok(permit) => Some(Permit {
+                _held: Some(permit),
+            }),
+            Err(tokio::sync::TryAcquireError::NoPermits) => None,
+            Err(tokio::sync::TryAcquireError::Closed) => Some(Permit { _held: None }),
+        }
+    }
+}
+
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+}
+
+/// Room in the [`Budget`], held while a chunk is in flight.
+struct Permit {
+    _held: Option<OwnedSemaphorePermit>,
 }
 
 impl Sftp {
     pub(crate) async fn open(
         host: &str,
         handle: &Handle<HostKeyVerifier>,
+        budget: Budget,
     ) -> Result<Sftp, TransportError> {
         let failed = |reason: String| TransportError::Sftp {
             host: host.to_string(),
@@ -78,6 +123,7 @@ impl Sftp {
             raw: Arc::new(raw),
             posix_rename: has(POSIX_RENAME),
             chunk,
+            budget,
         })
     }
 
@@ -147,6 +193,7 @@ impl Sftp {
             .min(CHANNEL_PACKET.saturating_sub(overhead))
             .max(1) as usize;
         let result = loop {
+            let permit = self.budget.take(chunk).await;
             match read_chunk(&mut source, chunk).await {
                 Err(e) => break Err(format!("reading the source: {e}")),
                 Ok(buffer) if buffer.is_empty() => break Ok(()),
@@ -156,7 +203,9 @@ impl Sftp {
                     let at = offset;
                     offset += buffer.len() as u64;
                     pending.push_back(tokio::spawn(async move {
-                        raw.write(handle, at, buffer).await.map(|_| ())
+                        let written = raw.write(handle, at, buffer).await.map(|_| ());
+                        drop(permit);
+                        written
                     }));
                 }
             }
@@ -251,18 +300,20 @@ impl Sftp {
         handle: &str,
         sink: &mut W,
     ) -> Result<u64, String> {
-        type Read = JoinHandle<Result<Option<Vec<u8>>, SftpError>>;
+        type Read = (JoinHandle<Result<Option<Vec<u8>>, SftpError>>, Permit);
         let chunk = self.chunk;
-        let request = |offset: u64| -> Read {
+        let request = |offset: u64, permit: Permit| -> Read {
             let raw = self.raw.clone();
             let handle = handle.to_string();
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 match raw.read(handle, offset, chunk as u32).await {
                     Ok(data) => Ok(Some(data.data)),
                     Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => Ok(None),
                     Err(e) => Err(e),
                 }
-            })
+            });
+            // The permit is held until the data is written to the sink.
+            (task, permit)
         };
         let mut pending: VecDeque<(u64, Read)> = VecDeque::new();
         let mut window = Window::default();
@@ -270,10 +321,18 @@ impl Sftp {
         let mut done: u64 = 0;
         let result = loop {
             while pending.len() < window.size() {
-                pending.push_back((next, request(next)));
+                let permit = if pending.is_empty() {
+                    self.budget.take(chunk as usize).await
+                } else {
+                    match self.budget.try_take(chunk as usize) {
+                        Some(permit) => permit,
+                        None => break,
+                    }
+                };
+                pending.push_back((next, request(next, permit)));
                 next += chunk;
             }
-            let Some((offset, read)) = pending.pop_front() else {
+            let Some((offset, (read, _permit))) = pending.pop_front() else {
                 break Ok(done);
             };
             let data = match read.await {
@@ -292,13 +351,13 @@ impl Sftp {
             if (data.len() as u64) < chunk {
                 // A short read leaves a gap before the reads already queued: drop them and
                 // continue from where this one ended (a plain EOF is seen on the next read).
-                for (_, stale) in pending.drain(..) {
+                for (_, (stale, _)) in pending.drain(..) {
                     stale.abort();
                 }
                 next = done;
             }
         };
-        for (_, read) in pending {
+        for (_, (read, _)) in pending {
             read.abort();
         }
         result
@@ -329,10 +388,18 @@ impl Window {
 }
 
 /// Up to `size` bytes of `source`, fewer only at its end (empty there). Allocated at exactly
-/// `size`: `read_to_end` would double the buffer to look for more.
+/// `size` (`read_to_end` would double the buffer to look for more), and only once a small
+/// first read has found there is more: the read that meets the end allocates nothing.
 async fn read_chunk<R: AsyncRead + Unpin>(source: &mut R, size: usize) -> std::io::Result<Vec<u8>> {
+    let mut first = [0u8; 512];
+    let probe = size.min(first.len());
+    let filled = source.read(&mut first[..probe]).await?;
+    if filled == 0 {
+        return Ok(Vec::new());
+    }
     let mut buffer = vec![0u8; size];
-    let mut filled = 0;
+    buffer[..filled].copy_from_slice(&first[..filled]);
+    let mut filled = filled;
     while filled < size {
         match source.read(&mut buffer[filled..]).await? {
             0 => break,
