@@ -11,10 +11,9 @@
 
 use std::sync::Arc;
 
-use russh::ChannelMsg;
 use russh::client::Handle;
 
-use super::session::{HostKeyVerifier, lost_or, open_session, signal_text};
+use super::session::{self, Answer, HostKeyVerifier, Prelude};
 use super::{ExecOutput, TransportError};
 use crate::template::shell_quote;
 
@@ -149,118 +148,101 @@ pub(crate) async fn exec(
 ) -> Result<ExecOutput, TransportError> {
     let command = format!("{}{command}", exports(&run_as.environment));
     let Some(escalation) = &run_as.escalation else {
-        return super::session::exec(host, handle, permits, &command, stdin).await;
+        return session::exec(host, handle, permits, &command, stdin).await;
     };
-    let _permit = permits
-        .acquire()
-        .await
-        .map_err(|_| TransportError::Disconnected {
-            host: host.to_string(),
-        })?;
     let tag: u64 = rand::random();
     let marker = format!("DROVER-BECOME-SUCCESS-{tag:016x}");
     let prompt = format!("[drover become {tag:016x}] password:");
-    let asked: &[u8] = match escalation.method {
-        BecomeMethod::Sudo => prompt.as_bytes(),
-        BecomeMethod::Su => b"Password:",
+    let asked = match escalation.method {
+        BecomeMethod::Sudo => prompt.as_bytes().to_vec(),
+        BecomeMethod::Su => b"Password:".to_vec(),
     };
     let line = wrap(escalation, &command, &marker, &prompt);
-    let channel = open_session(host, handle).await?;
-    let (mut reader, writer) = channel.split();
-    writer
-        .exec(true, line)
-        .await
-        .map_err(|e| lost_or(host, handle, e))?;
-
-    let failed = |reason: String| TransportError::Become {
-        host: host.to_string(),
-        method: escalation.method.name(),
-        user: escalation.user.clone(),
-        reason,
+    let mut gate = Gate {
+        marker: format!("{marker}\n"),
+        prompt: asked,
+        password: escalation.password.clone(),
+        before: Vec::new(),
+        before_err: Vec::new(),
+        scanned: 0,
+        prompts: 0,
+        escalated: false,
     };
-    let mut output = ExecOutput::default();
-    // Output before the marker: the become tool's own (prompts, refusals).
-    let mut before = Vec::new();
-    let mut before_err = Vec::new();
-    let mut scanned = 0;
-    let mut prompts = 0;
-    let mut escalated = false;
-    let feed = async {
-        if let Some(data) = &stdin {
-            writer.data(data.as_slice()).await?;
-        }
-        writer.eof().await
-    };
-    tokio::pin!(feed);
-    let mut fed = false;
-    loop {
-        tokio::select! {
-            _ = &mut feed, if escalated && !fed => fed = true,
-            message = reader.wait() => match message {
-                None => break,
-                Some(ChannelMsg::Data { data }) if escalated => {
-                    output.stdout.extend_from_slice(&data)
-                }
-                Some(ChannelMsg::Data { data }) => {
-                    before.extend_from_slice(&data);
-                    let done = format!("{marker}\n");
-                    if let Some(at) = find(&before, done.as_bytes()) {
-                        escalated = true;
-                        output.stdout.extend_from_slice(&before[at + done.len()..]);
-                    }
-                }
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) if escalated => {
-                    output.stderr.extend_from_slice(&data)
-                }
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                    before_err.extend_from_slice(&data);
-                    while let Some(at) = find(&before_err[scanned..], asked) {
-                        scanned += at + asked.len();
-                        prompts += 1;
-                        match (&escalation.password, prompts) {
-                            (Some(password), 1) => {
-                                let answer = format!("{}\n", password.0);
-                                // A failed write shows as the command ending unescalated.
-                                let _ = writer.data(answer.as_bytes()).await;
-                            }
-                            // Asked again (wrong password) or asked with nothing to answer:
-                            // end stdin so the tool gives up instead of waiting.
-                            _ => {
-                                let _ = writer.eof().await;
-                            }
-                        }
-                    }
-                }
-                Some(ChannelMsg::ExitStatus { exit_status }) => {
-                    output.exit_status = Some(exit_status)
-                }
-                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                    output.exit_signal = Some(signal_text(&signal_name))
-                }
-                Some(_) => {}
-            },
-        }
+    let ran = session::run(host, handle, permits, &line, stdin, &mut gate).await?;
+    let ended = ran.output.exit_status.is_some() || ran.output.exit_signal.is_some();
+    if ran.refused && !ended {
+        return Err(session::refused(host));
     }
-    if escalated {
-        if output.exit_status.is_none() && output.exit_signal.is_none() && handle.is_closed() {
-            return Err(TransportError::Disconnected {
-                host: host.to_string(),
-            });
+    if gate.escalated {
+        if ended {
+            return Ok(ran.output);
         }
-        return Ok(output);
+        return Err(session::ended_without_status(host, handle).await);
     }
-    if handle.is_closed() {
+    if !ended && handle.is_closed() {
         return Err(TransportError::Disconnected {
             host: host.to_string(),
         });
     }
-    Err(failed(refusal(
-        escalation,
-        prompts,
-        &before_err,
-        asked,
-        &before,
-    )))
+    Err(TransportError::Become {
+        host: host.to_string(),
+        method: escalation.method.name(),
+        user: escalation.user.clone(),
+        reason: refusal(
+            escalation,
+            gate.prompts,
+            &gate.before_err,
+            &gate.prompt,
+            &gate.before,
+        ),
+    })
+}
+
+/// Reads the become tool's output until the success marker: answers its password prompt
+/// once, ends stdin when asked again (wrong password) or with nothing to answer.
+struct Gate {
+    /// The marker line the wrapper prints once the user switch happened.
+    marker: String,
+    /// The prompt the tool prints on stderr when it wants the password.
+    prompt: Vec<u8>,
+    password: Option<BecomePassword>,
+    /// Output before the marker: the tool's own (prompts, refusals).
+    before: Vec<u8>,
+    before_err: Vec<u8>,
+    scanned: usize,
+    prompts: usize,
+    escalated: bool,
+}
+
+impl Prelude for Gate {
+    fn started(&self) -> bool {
+        self.escalated
+    }
+
+    fn stdout(&mut self, data: &[u8]) -> Vec<u8> {
+        self.before.extend_from_slice(data);
+        match find(&self.before, self.marker.as_bytes()) {
+            Some(at) => {
+                self.escalated = true;
+                self.before[at + self.marker.len()..].to_vec()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn stderr(&mut self, data: &[u8]) -> Vec<Answer> {
+        self.before_err.extend_from_slice(data);
+        let mut answers = Vec::new();
+        while let Some(at) = find(&self.before_err[self.scanned..], &self.prompt) {
+            self.scanned += at + self.prompt.len();
+            self.prompts += 1;
+            answers.push(match (&self.password, self.prompts) {
+                (Some(password), 1) => Answer::Send(format!("{}\n", password.0).into_bytes()),
+                _ => Answer::EndInput,
+            });
+        }
+        answers
+    }
 }
 
 /// Why the user switch did not happen, in one line, from the tool's own words.

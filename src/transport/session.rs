@@ -196,10 +196,78 @@ pub(crate) async fn exec(
     command: &str,
     stdin: Option<Vec<u8>>,
 ) -> Result<ExecOutput, TransportError> {
-    let channel_error = |reason: String| TransportError::Channel {
+    let ran = run(host, handle, permits, command, stdin, &mut Started).await?;
+    if ran.output.exit_status.is_some() || ran.output.exit_signal.is_some() {
+        return Ok(ran.output);
+    }
+    if ran.refused {
+        return Err(refused(host));
+    }
+    Err(ended_without_status(host, handle).await)
+}
+
+/// The server answered the exec request with a failure.
+pub(crate) fn refused(host: &str) -> TransportError {
+    TransportError::Channel {
         host: host.to_string(),
-        reason,
-    };
+        reason: "the server refused to run the command".into(),
+    }
+}
+
+/// What comes out of a command before the command proper starts, and what to answer it:
+/// `become`'s password prompts and success marker. A plain command has started at once.
+pub(crate) trait Prelude: Send {
+    /// Whether the command proper runs: its stdin may flow and its output is its own.
+    fn started(&self) -> bool;
+    /// Stdout before the start; returns what of it already belongs to the command.
+    fn stdout(&mut self, data: &[u8]) -> Vec<u8>;
+    /// Stderr before the start; returns what to send back.
+    fn stderr(&mut self, data: &[u8]) -> Vec<Answer>;
+}
+
+/// A [`Prelude`]'s answer to what it read.
+pub(crate) enum Answer {
+    /// Written to the command's stdin (a password line).
+    Send(Vec<u8>),
+    /// Ends stdin, so a tool asking for what it cannot get gives up instead of waiting.
+    EndInput,
+}
+
+/// No prelude: the command proper starts at once.
+struct Started;
+
+impl Prelude for Started {
+    fn started(&self) -> bool {
+        true
+    }
+
+    fn stdout(&mut self, data: &[u8]) -> Vec<u8> {
+        data.to_vec()
+    }
+
+    fn stderr(&mut self, _: &[u8]) -> Vec<Answer> {
+        Vec::new()
+    }
+}
+
+/// A command's channel once the server has closed it.
+pub(crate) struct Ran {
+    pub output: ExecOutput,
+    /// The server answered the exec request with a failure before any exit status.
+    pub refused: bool,
+}
+
+/// The one channel loop every command goes through: opens a session channel (within the
+/// connection's channel cap), execs `command`, lets `prelude` read and answer what precedes
+/// the command proper, then feeds `stdin` while reading output until the channel closes.
+pub(crate) async fn run(
+    host: &str,
+    handle: &Handle<HostKeyVerifier>,
+    permits: &tokio::sync::Semaphore,
+    command: &str,
+    stdin: Option<Vec<u8>>,
+    prelude: &mut dyn Prelude,
+) -> Result<Ran, TransportError> {
     let _permit = permits
         .acquire()
         .await
@@ -226,14 +294,29 @@ pub(crate) async fn exec(
     let mut output = ExecOutput::default();
     let mut refused = false;
     loop {
+        let started = prelude.started();
         tokio::select! {
             // Errors writing stdin are not fatal: the command may exit without reading it all.
-            _ = &mut feed, if !fed => fed = true,
+            _ = &mut feed, if started && !fed => fed = true,
             message = reader.wait() => match message {
                 None => break,
-                Some(ChannelMsg::Data { data }) => output.stdout.extend_from_slice(&data),
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                Some(ChannelMsg::Data { data }) if started => {
+                    output.stdout.extend_from_slice(&data)
+                }
+                Some(ChannelMsg::Data { data }) => {
+                    output.stdout.extend_from_slice(&prelude.stdout(&data))
+                }
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) if started => {
                     output.stderr.extend_from_slice(&data)
+                }
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    for answer in prelude.stderr(&data) {
+                        // A failed write shows as the command ending without starting.
+                        let _ = match answer {
+                            Answer::Send(bytes) => writer.data(bytes.as_slice()).await,
+                            Answer::EndInput => writer.eof().await,
+                        };
+                    }
                 }
                 Some(ChannelMsg::ExitStatus { exit_status }) => {
                     output.exit_status = Some(exit_status)
@@ -246,27 +329,27 @@ pub(crate) async fn exec(
             },
         }
     }
-    if output.exit_status.is_some() || output.exit_signal.is_some() {
-        return Ok(output);
-    }
-    if refused {
-        return Err(channel_error(
-            "the server refused to run the command".into(),
-        ));
-    }
-    // sshd always reports how a command ended unless the connection died; the channel may
-    // notice that a moment before the session does.
+    Ok(Ran { output, refused })
+}
+
+/// Why a channel closed without saying how its command ended. sshd always reports it unless
+/// the connection died, and the channel may notice that a moment before the session does.
+pub(crate) async fn ended_without_status(
+    host: &str,
+    handle: &Handle<HostKeyVerifier>,
+) -> TransportError {
     for _ in 0..CLOSE_POLLS {
         if handle.is_closed() {
-            return Err(TransportError::Disconnected {
+            return TransportError::Disconnected {
                 host: host.to_string(),
-            });
+            };
         }
         tokio::time::sleep(CLOSE_POLL).await;
     }
-    Err(channel_error(
-        "the channel closed without an exit status".into(),
-    ))
+    TransportError::Channel {
+        host: host.to_string(),
+        reason: "the channel closed without an exit status".into(),
+    }
 }
 
 /// Opens a session channel, retrying while the server refuses for lack of sessions.
