@@ -60,21 +60,20 @@ impl Sources {
     /// ask, while the others wait for it.
     pub async fn get(&self, path: &Path) -> Result<Arc<Source>, ModuleError> {
         let stamp = Stamp::of(path)?;
-        let slot = self.slot(path, stamp);
-        let source = slot
-            .get_or_try_init(|| async { self.read(path).await.map(Arc::new) })
-            .await?
-            .clone();
+        let source = self.read_once(path, stamp).await?;
         if source.stamp == stamp {
             return Ok(source);
         }
-        // Changed while (or since) another host read it: read it again, in a fresh slot.
-        self.forget(path, &slot);
-        let fresh = self.slot(path, Stamp::of(path)?);
-        Ok(fresh
+        // Another host read it before a change this one has seen: its slot is stale now.
+        self.read_once(path, Stamp::of(path)?).await
+    }
+
+    async fn read_once(&self, path: &Path, stamp: Stamp) -> Result<Arc<Source>, ModuleError> {
+        let slot = self.slot(path, stamp);
+        let source = slot
             .get_or_try_init(|| async { self.read(path).await.map(Arc::new) })
-            .await?
-            .clone())
+            .await?;
+        Ok(source.clone())
     }
 
     /// The slot for `path`, replacing one whose file has changed since it was read.
@@ -88,15 +87,6 @@ impl Sources {
             self.release(&old);
         }
         files.entry(path.to_path_buf()).or_default().clone()
-    }
-
-    fn forget(&self, path: &Path, slot: &Slot) {
-        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        if files.get(path).is_some_and(|s| Arc::ptr_eq(s, slot))
-            && let Some(old) = files.remove(path)
-        {
-            self.release(&old);
-        }
     }
 
     fn release(&self, slot: &Slot) {
