@@ -31,16 +31,9 @@ pub fn template_problems(playbook: &Playbook, templates: &Templates) -> Vec<Prob
             found.task(task);
         }
         // Files named by `include_tasks` in plain text were read at load time: check them too.
-        let phase_steps = play.phases.iter().flat_map(|p| {
-            crate::playbook::Phase::ALL
-                .iter()
-                .map(move |ph| p.steps(*ph))
-        });
-        for steps in std::iter::once(play.steps.as_slice()).chain(phase_steps) {
-            for file in crate::playbook::static_includes(steps) {
-                for task in &file.tasks {
-                    found.task(task);
-                }
+        for file in included_files(play) {
+            for task in &file.tasks {
+                found.task(task);
             }
         }
     }
@@ -174,25 +167,77 @@ impl Defined {
             facts: false,
         };
         for task in all_tasks(playbook) {
-            if let Some(register) = &task.register {
-                defined.names.insert(register.clone());
+            defined.note(task)?;
+        }
+        for play in &playbook.plays {
+            // A file whose name is a template is only known at run time, and may define
+            // anything: report nothing rather than names it might define.
+            let files = included_files(play);
+            if play_steps(play)
+                .chain(files.iter().map(|f| f.steps.as_slice()))
+                .any(has_runtime_include)
+            {
+                return None;
             }
-            match task.module {
-                "setup" => defined.facts = true,
-                "set_fact" => {
-                    for (key, _) in task.args.as_map()? {
-                        defined.names.insert(key.name.clone());
-                    }
+            for file in files {
+                for task in &file.tasks {
+                    defined.note(task)?;
                 }
-                "include_vars" => {
-                    let name = task.args.get("name")?.as_str()?;
-                    defined.names.insert(name.to_string());
-                }
-                _ => {}
             }
         }
         Some(defined)
     }
+
+    /// What `task` defines; `None` when it defines names no check can know.
+    fn note(&mut self, task: &Task) -> Option<()> {
+        if let Some(register) = &task.register {
+            self.names.insert(register.clone());
+        }
+        match task.module {
+            "setup" => self.facts = true,
+            "set_fact" => {
+                for (key, _) in task.args.as_map()? {
+                    self.names.insert(key.name.clone());
+                }
+            }
+            "include_vars" => {
+                let name = task.args.get("name")?.as_str()?;
+                self.names.insert(name.to_string());
+            }
+            _ => {}
+        }
+        Some(())
+    }
+}
+
+/// The step lists of a play: its tasks' and each rollout phase's.
+fn play_steps(play: &Play) -> impl Iterator<Item = &[crate::playbook::Step]> {
+    let phases = play.phases.iter().flat_map(|p| {
+        crate::playbook::Phase::ALL
+            .iter()
+            .map(move |ph| p.steps(*ph))
+    });
+    std::iter::once(play.steps.as_slice()).chain(phases)
+}
+
+/// The files a play's `include_tasks` name in plain text, read at load time.
+fn included_files(play: &Play) -> Vec<std::sync::Arc<crate::playbook::TaskFile>> {
+    play_steps(play)
+        .flat_map(crate::playbook::static_includes)
+        .collect()
+}
+
+/// Whether `steps` (or a block in them) include a file chosen at run time. Loaded files are
+/// not entered: [`included_files`] lists them, each once.
+fn has_runtime_include(steps: &[crate::playbook::Step]) -> bool {
+    use crate::playbook::Step;
+    steps.iter().any(|step| match step {
+        Step::Task(_) => false,
+        Step::Block(block) => [&block.block, &block.rescue, &block.always]
+            .into_iter()
+            .any(|steps| has_runtime_include(steps)),
+        Step::Include(include) => include.loaded.is_none(),
+    })
 }
 
 fn all_tasks(playbook: &Playbook) -> impl Iterator<Item = &Task> {
