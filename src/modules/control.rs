@@ -159,7 +159,7 @@ async fn set_fact(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError
         if name == "cacheable" {
             continue;
         }
-        if name == "_raw_params" || !is_identifier(&name) {
+        if name == "_raw_params" || !crate::playbook::is_identifier(&name) {
             return Err(ModuleError::Args {
                 message: format!("`{name}` is not a valid variable name"),
             });
@@ -176,14 +176,6 @@ async fn set_fact(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError
         .data
         .insert("ansible_facts".into(), Value::Object(facts));
     Ok(outcome)
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 module!(Pause, PAUSE, pause);

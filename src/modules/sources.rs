@@ -5,6 +5,7 @@
 //! (a local task rewrote it) is seen by its size and modification time and read again.
 
 use super::ModuleError;
+use super::tree::local_error;
 use sha1::{Digest, Sha1};
 use std::collections::HashMap;
 use std::io::Read;
@@ -71,7 +72,7 @@ impl Sources {
     async fn read_once(&self, path: &Path, stamp: Stamp) -> Result<Arc<Source>, ModuleError> {
         let slot = self.slot(path, stamp);
         let source = slot
-            .get_or_try_init(|| async { self.read(path).await.map(Arc::new) })
+            .get_or_try_init(|| async { self.read(path, stamp).await.map(Arc::new) })
             .await?;
         Ok(source.clone())
     }
@@ -97,8 +98,7 @@ impl Sources {
 
     /// Hashes the file in chunks on the blocking pool, keeping its bytes when it is small
     /// and the run's budget allows.
-    async fn read(&self, path: &Path) -> Result<Source, ModuleError> {
-        let stamp = Stamp::of(path)?;
+    async fn read(&self, path: &Path, stamp: Stamp) -> Result<Source, ModuleError> {
         let reserved = (stamp.size <= KEEP_FILE)
             .then_some(stamp.size as usize)
             .filter(|&n| self.reserve(n));
@@ -158,13 +158,6 @@ fn hash_file(path: &Path, keep: bool, stamp: Stamp) -> std::io::Result<Source> {
         bytes: keep.then(|| Arc::from(kept)),
         stamp,
     })
-}
-
-fn local_error(path: &Path, source: std::io::Error) -> ModuleError {
-    ModuleError::Local {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 #[cfg(test)]

@@ -125,7 +125,8 @@ impl LocalWalk {
     }
 }
 
-fn local_error(path: &Path, source: std::io::Error) -> ModuleError {
+/// A local file that could not be read, named by its path.
+pub(super) fn local_error(path: &Path, source: std::io::Error) -> ModuleError {
     ModuleError::Local {
         path: path.display().to_string(),
         source,
