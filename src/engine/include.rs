@@ -11,6 +11,7 @@ use super::walk::Walk;
 use super::{Flow, HostState, RunState, loops, vars};
 use crate::playbook::{Include, TaskFile, find_file, load_included, looked_in};
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -86,8 +87,14 @@ impl Job {
                 item_vars = loops::item_vars(&task.loop_control, extended, items, index);
                 shown = Some((index, self.item_label(vars, &item_vars, &items[index])));
             }
-            let mut all = vars.clone();
-            all.extend(item_vars.clone());
+            // Copied only when something is added to the host's variables (as in run_item).
+            let mut all: Cow<'_, Map<String, Value>> = if item_vars.is_empty() {
+                Cow::Borrowed(vars)
+            } else {
+                let mut all = vars.clone();
+                all.extend(item_vars.clone());
+                Cow::Owned(all)
+            };
             let ctx = vars::jinja(&self.scope, &all);
             match self.skipped_by_when(&ctx) {
                 Err(err) => return failed(err.to_string()),
@@ -103,12 +110,12 @@ impl Job {
                 Err(msg) => return failed(msg),
             };
             let mut params = Map::new();
+            // Each param sees the ones before it.
             for (key, node) in &include.vars {
-                let mut seen = all.clone();
-                seen.extend(params.clone());
-                let ctx = vars::jinja(&self.scope, &seen);
+                let ctx = vars::jinja(&self.scope, &all);
                 match self.shared.templates.render_node(node, &ctx, &task.source) {
                     Ok(value) => {
+                        all.to_mut().insert(key.name.clone(), value.clone());
                         params.insert(key.name.clone(), value);
                     }
                     Err(err) => return failed(err.to_string()),
