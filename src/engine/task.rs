@@ -684,7 +684,7 @@ impl Job {
     /// [`super::delegate`]). An unreachable delegate makes the task unreachable for this host.
     async fn delegated(&self, name: &str, vars: &Map<String, Value>) -> Result<Delegated, Stop> {
         let shared = &self.shared;
-        let role = self.task().role.as_deref();
+        let role = self.role();
         let open = || super::delegate::open(shared, &self.scope, self.play, role, name, vars);
         shared.delegates.get(name, open).await.map_err(|err| {
             if err.is_unreachable() {
