@@ -535,3 +535,18 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every connection holds a few tokio channel blocks of 32 russh messages each, so the
+    /// message's size is paid per host: 550 bytes made 70 KB a connection. The vendored russh
+    /// boxes its large payloads (vendor/README.md); this fails if an upgrade loses that.
+    #[test]
+    fn russh_client_messages_stay_small() {
+        let size = std::mem::size_of::<russh::client::Msg>();
+        assert!(
+            size <= 160,
+            "russh::client::Msg is {size} bytes; see vendor/README.md"
+        );
+    }
+}
