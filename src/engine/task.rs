@@ -557,12 +557,14 @@ impl Job {
                 (host.conn.clone(), Some(shown))
             }
             Some(name) => {
-                let Delegated { conn, shown } = self.delegated(&name, vars).await?;
+                // Boxed, like `connect` below: a handshake's state lives only while it runs,
+                // not in every host's task future.
+                let Delegated { conn, shown } = Box::pin(self.delegated(&name, vars)).await?;
                 (Some(conn), Some(shown))
             }
             None => {
                 if !module.spec().local && host.conn.is_none() {
-                    host.conn = Some(self.connect(vars).await?);
+                    host.conn = Some(Box::pin(self.connect(vars)).await?);
                 }
                 (host.conn.clone(), None)
             }
