@@ -95,7 +95,10 @@ fn file_creates_directories_files_and_links_then_changes_nothing() {
 
     let first = fleet.run(&book).expect_code(0);
     assert_changed(&first, 10);
-    assert_eq!(mode(&root.join("etc/app/conf.d")), 0o750);
+    // Ansible gives the missing ancestors it creates the task's mode too.
+    for dir in ["etc", "etc/app", "etc/app/conf.d"] {
+        assert_eq!(mode(&root.join(dir)), 0o750, "{dir}");
+    }
     assert_eq!(mode(&root.join("plain")), 0o644);
     assert_eq!(mode(&root.join("script")), 0o744);
     assert_eq!(mode(&root.join("marker")), 0o640);
@@ -123,6 +126,35 @@ fn file_creates_directories_files_and_links_then_changes_nothing() {
     assert_changed(&second, 0);
     let after: Vec<_> = paths.iter().map(|p| stamp(&root.join(p))).collect();
     assert_eq!(before, after, "the second run touched the node");
+}
+
+#[test]
+fn file_directory_refuses_a_file_a_dangling_link_and_a_file_in_the_way() {
+    let fleet = Fleet::up(1);
+    let root = fleet.node_root("node1");
+    std::fs::write(root.join("plain"), "x").expect("write");
+    std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling")).expect("symlink");
+    let book = playbook(
+        &fleet,
+        "dirs.yml",
+        r#"    - name: over a file
+      file: {path: "{{ root }}/plain", state: directory}
+      ignore_errors: true
+    - name: over a dangling link
+      file: {path: "{{ root }}/dangling", state: directory}
+      ignore_errors: true
+    - name: under a file
+      file: {path: "{{ root }}/plain/sub", state: directory}
+      ignore_errors: true
+"#,
+    );
+    give_to_lab_user(&fleet, &root);
+    let run = fleet.run(&book).expect_code(0);
+    run.stdout_has("plain already exists as a file (not a directory)")
+        .stdout_has("dangling already exists as a link (not a directory)")
+        .stdout_has("plain/sub failed: mkdir:");
+    assert_eq!(std::fs::read(root.join("plain")).expect("read"), b"x");
+    assert!(!root.join("nowhere").exists(), "{}", run.dump());
 }
 
 #[test]

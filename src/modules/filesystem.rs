@@ -151,6 +151,67 @@ async fn change_then_state(
     Ok((parse_state(path, &out)?, printed))
 }
 
+/// `state: directory` outside check mode in one round trip: creates `path` (and its missing
+/// ancestors) only if nothing is there, then reads its state. Returns the state before and,
+/// when it made the directory, the state after and what the creation printed.
+async fn ensure_directory(
+    ctx: &Context<'_>,
+    path: &str,
+    follow: bool,
+) -> Result<(PathState, Option<(PathState, String)>), ModuleError> {
+    let q = shell_quote(path);
+    // Absent as `state_script` means it: neither a path nor a (dangling) link.
+    let script = format!(
+        "if [ ! -e {q} ] && [ ! -L {q} ]; then printf '%s\n' {CREATED_MARK}; {} || exit $?; \
+         printf '\n{STATE_MARK}\n'; fi\n{}",
+        mkdir_script(&q),
+        state_script(path, follow)
+    );
+    let mut out = ctx.sh(&script).await?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let Some(made) = text.strip_prefix(&format!("{CREATED_MARK}\n")) else {
+        return Ok((parse_state(path, &out)?, None));
+    };
+    if out.exit_status != Some(0) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(ModuleError::Remote {
+            message: format!("directory {path} failed: {}", stderr.trim()),
+        });
+    }
+    let mark = format!("\n{STATE_MARK}\n");
+    let (printed, state) = made.split_once(&mark).unwrap_or(("", made));
+    let printed = printed.to_string();
+    out.stdout = state.as_bytes().to_vec();
+    Ok((
+        PathState::absent(),
+        Some((parse_state(path, &out)?, printed)),
+    ))
+}
+
+/// Creates the directory `q` (shell-quoted) with `mkdir -p`, first printing each missing
+/// ancestor (outermost first, NUL-terminated): Ansible gives every directory it creates the
+/// task's mode, owner and group, not only the last one.
+fn mkdir_script(q: &str) -> String {
+    format!(
+        "d={q}; while [ ! -e \"$d\" ] && [ ! -L \"$d\" ]; do \
+         case $d in */*) ;; *) break ;; esac; \
+         printf '%s\\0' \"$d\"; d=${{d%/*}}; [ -n \"$d\" ] || break; done; \
+         mkdir -p -- {q}"
+    )
+}
+
+/// The directories [`mkdir_script`] printed as missing, other than `path` itself.
+fn ancestors(printed: &str, path: &str) -> Vec<String> {
+    printed
+        .split('\0')
+        .filter(|d| !d.is_empty() && *d != path)
+        .map(String::from)
+        .collect()
+}
+
+/// Starts the output of a script that created the directory (see [`ensure_directory`]).
+const CREATED_MARK: &str = "--drover-created--";
+
 /// Separates what a change printed from the state read after it.
 const STATE_MARK: &str = "--drover-state--";
 
@@ -309,7 +370,12 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
         Some(_) => Some(args.choice("state", STATES, "file")?),
     };
     let linkish = matches!(given_state, Some("link" | "hard" | "absent"));
-    let before = path_state(ctx, &path, follow && !linkish).await?;
+    // `state: directory` reads, creates and reads again in one round trip.
+    let (before, made) = if given_state == Some("directory") && !ctx.check {
+        ensure_directory(ctx, &path, follow).await?
+    } else {
+        (path_state(ctx, &path, follow && !linkish).await?, None)
+    };
     let state = given_state.unwrap_or(match before.kind {
         Kind::Directory => "directory",
         Kind::Link => "link",
@@ -334,15 +400,9 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     match state {
         "absent" if before.exists() => create.push(format!("rm -rf -- {q}")),
         "directory" => match before.kind {
-            // Print the missing ancestors (outermost first) before creating them: Ansible
-            // gives every directory it creates the task's mode, owner and group, not only
-            // the last one.
-            Kind::Absent => create.push(format!(
-                "d={q}; while [ ! -e \"$d\" ] && [ ! -L \"$d\" ]; do \
-                 case $d in */*) ;; *) break ;; esac; \
-                 printf '%s\\0' \"$d\"; d=${{d%/*}}; [ -n \"$d\" ] || break; done; \
-                 mkdir -p -- {q}"
-            )),
+            // Already made by `ensure_directory`, or to be made (check mode).
+            Kind::Absent if made.is_none() => create.push(mkdir_script(&q)),
+            Kind::Absent => {}
             Kind::Directory => {}
             other => {
                 return fail(format!(
@@ -418,11 +478,14 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
         _ => {}
     }
 
-    let mut changed = !create.is_empty();
+    let mut changed = !create.is_empty() || made.is_some();
     // The state after creation: re-read it, or in check mode assume what creation gives.
     let mut after = before.clone();
     let mut created_ancestors: Vec<String> = Vec::new();
-    if changed && !ctx.check {
+    if let Some((state_after, printed)) = made {
+        after = state_after;
+        created_ancestors = ancestors(&printed, &path);
+    } else if changed && !ctx.check {
         let (state_after, printed) = change_then_state(
             ctx,
             &create.join(" && "),
@@ -433,11 +496,7 @@ async fn file(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
         .await?;
         after = state_after;
         if state == "directory" {
-            created_ancestors = printed
-                .split('\0')
-                .filter(|d| !d.is_empty() && *d != path)
-                .map(String::from)
-                .collect();
+            created_ancestors = ancestors(&printed, &path);
         }
     } else if changed {
         after.kind = match state {
