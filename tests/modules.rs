@@ -129,7 +129,7 @@ fn file_creates_directories_files_and_links_then_changes_nothing() {
 }
 
 #[test]
-fn file_directory_refuses_a_file_a_dangling_link_and_a_file_in_the_way() {
+fn file_directory_refuses_what_is_in_the_way_and_creates_awkward_names() {
     let fleet = Fleet::up(1);
     let root = fleet.node_root("node1");
     std::fs::write(root.join("plain"), "x").expect("write");
@@ -146,15 +146,21 @@ fn file_directory_refuses_a_file_a_dangling_link_and_a_file_in_the_way() {
     - name: under a file
       file: {path: "{{ root }}/plain/sub", state: directory}
       ignore_errors: true
+    - name: awkward name
+      file: {path: "{{ root }}/a b/c'd", state: directory, mode: "0700"}
 "#,
     );
     give_to_lab_user(&fleet, &root);
-    let run = fleet.run(&book).expect_code(0);
+    let run = fleet.run(&book).arg("--diff").expect_code(0);
     run.stdout_has("plain already exists as a file (not a directory)")
         .stdout_has("dangling already exists as a link (not a directory)")
-        .stdout_has("plain/sub failed: mkdir:");
+        .stdout_has("plain/sub failed: mkdir:")
+        .stdout_has("-  \"state\": \"absent\"")
+        .stdout_has("+  \"state\": \"directory\"");
     assert_eq!(std::fs::read(root.join("plain")).expect("read"), b"x");
     assert!(!root.join("nowhere").exists(), "{}", run.dump());
+    assert_eq!(mode(&root.join("a b/c'd")), 0o700);
+    assert_eq!(mode(&root.join("a b")), 0o700);
 }
 
 #[test]

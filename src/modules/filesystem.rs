@@ -1,7 +1,8 @@
 //! `file`: make a path be a directory, a file, a symlink or a hard link, or be absent, with
 //! the wanted mode and ownership. One shell round trip reads the path's state; the module
 //! decides in Rust what must change (symbolic modes are resolved here, per path), runs only
-//! those commands, and in check mode stops after the query. Also owns [`PathState`], the
+//! those commands, and in check mode stops after the query. `state: directory` folds the
+//! read and the creation of a missing directory into that one round trip. Also owns [`PathState`], the
 //! node-side `stat` every file-shaped module starts from.
 
 use super::mode::FileMode;
@@ -138,10 +139,7 @@ async fn change_then_state(
     );
     let mut out = ctx.sh(&script).await?;
     if out.exit_status != Some(0) {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(ModuleError::Remote {
-            message: format!("{what} failed: {}", stderr.trim()),
-        });
+        return Err(super::remote_failure(what, &out));
     }
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mark = format!("\n{STATE_MARK}\n");
@@ -173,10 +171,7 @@ async fn ensure_directory(
         return Ok((parse_state(path, &out)?, None));
     };
     if out.exit_status != Some(0) {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(ModuleError::Remote {
-            message: format!("directory {path} failed: {}", stderr.trim()),
-        });
+        return Err(super::remote_failure(&format!("directory {path}"), &out));
     }
     let mark = format!("\n{STATE_MARK}\n");
     let (printed, state) = made.split_once(&mark).unwrap_or(("", made));
@@ -188,9 +183,9 @@ async fn ensure_directory(
     ))
 }
 
-/// Creates the directory `q` (shell-quoted) with `mkdir -p`, first printing each missing
-/// ancestor (outermost first, NUL-terminated): Ansible gives every directory it creates the
-/// task's mode, owner and group, not only the last one.
+/// Creates the directory `q` (shell-quoted) with `mkdir -p`, first printing it and each
+/// missing ancestor (innermost first, NUL-terminated): Ansible gives every directory it
+/// creates the task's mode, owner and group, not only the last one.
 fn mkdir_script(q: &str) -> String {
     format!(
         "d={q}; while [ ! -e \"$d\" ] && [ ! -L \"$d\" ]; do \

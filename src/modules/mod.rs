@@ -259,15 +259,20 @@ impl Context<'_> {
         if out.exit_status == Some(0) {
             return Ok(out);
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stderr = stderr.trim();
-        Err(ModuleError::Remote {
-            message: if stderr.is_empty() {
-                format!("{what} failed (exit status {:?})", out.exit_status)
-            } else {
-                format!("{what} failed: {stderr}")
-            },
-        })
+        Err(remote_failure(what, &out))
+    }
+}
+
+/// `{what} failed: {stderr}`, or the exit status when the command said nothing.
+pub(super) fn remote_failure(what: &str, out: &crate::transport::ExecOutput) -> ModuleError {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr.trim();
+    ModuleError::Remote {
+        message: if stderr.is_empty() {
+            format!("{what} failed (exit status {:?})", out.exit_status)
+        } else {
+            format!("{what} failed: {stderr}")
+        },
     }
 }
 

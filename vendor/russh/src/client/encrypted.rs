@@ -286,6 +286,7 @@ impl Session {
 
                                     self.sender
                                         .send(Reply::SignRequest {
+                                            // drover: boxed (vendor/README.md).
                                             key: Box::new(key.clone()),
                                             data: buf,
                                         })

@@ -120,6 +120,7 @@ enum Reply {
         partial_success: bool,
     },
     ChannelOpenFailure,
+    // drover: the key and certificate are boxed, like Msg::Authenticate's method below.
     SignRequest {
         key: Box<ssh_key::PublicKey>,
         data: Vec<u8>,
@@ -152,7 +153,8 @@ enum Reply {
 pub enum Msg {
     Authenticate {
         user: String,
-        // Boxed: a key inline makes every Msg (and each 32-slot channel block) ~550 bytes.
+        // drover: boxed; a key inline makes every Msg (and each 32-slot channel block) ~550
+        // bytes (vendor/README.md).
         method: Box<auth::Method>,
     },
     AuthInfoResponse {
