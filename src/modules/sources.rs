@@ -6,7 +6,7 @@
 
 use super::ModuleError;
 use super::tree::local_error;
-use sha1::{Digest, Sha1};
+use sha1::{Digest as _, Sha1};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -102,21 +102,23 @@ impl Sources {
         let reserved = (stamp.size <= KEEP_FILE)
             .then_some(stamp.size as usize)
             .filter(|&n| self.reserve(n));
-        let owned = path.to_path_buf();
-        let keep = reserved.is_some();
-        let read = match tokio::task::spawn_blocking(move || hash_file(&owned, keep, stamp)).await {
-            Ok(result) => result.map_err(|source| local_error(path, source)),
-            Err(e) => Err(local_error(path, std::io::Error::other(e.to_string()))),
-        };
+        // `stamp` was taken before reading: a write during the read shows as a change on the
+        // next request, never as stale content passing for current.
+        let read = digest(path, reserved.is_some()).await;
         // The budget was taken at the stat's size; settle it at what was read (or nothing).
         if let Some(n) = reserved {
             self.kept.fetch_sub(n, Ordering::Relaxed);
         }
-        let source = read?;
-        if let Some(bytes) = &source.bytes {
+        let Digest { size, sha1, bytes } = read.map_err(|source| local_error(path, source))?;
+        if let Some(bytes) = &bytes {
             self.kept.fetch_add(bytes.len(), Ordering::Relaxed);
         }
-        Ok(source)
+        Ok(Source {
+            size,
+            sha1,
+            bytes: bytes.map(Arc::from),
+            stamp,
+        })
     }
 
     /// Takes `n` bytes of the keep budget; false (nothing taken) when it would overflow.
@@ -129,10 +131,24 @@ impl Sources {
     }
 }
 
-/// Size, SHA-1 and (when `keep`) the content of a file, read in 64 KiB chunks. `stamp` is
-/// the one taken before reading: a write during the read shows as a change on the next
-/// request, never as stale content passing for current.
-fn hash_file(path: &Path, keep: bool, stamp: Stamp) -> std::io::Result<Source> {
+/// A local file's size, SHA-1 and (when asked) content.
+pub(super) struct Digest {
+    pub size: u64,
+    pub sha1: String,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// Reads `path` in 64 KiB chunks on the blocking pool (a large file is never held whole
+/// unless `keep` asks for its content).
+pub(super) async fn digest(path: &Path, keep: bool) -> std::io::Result<Digest> {
+    let path = path.to_path_buf();
+    match tokio::task::spawn_blocking(move || digest_blocking(&path, keep)).await {
+        Ok(result) => result,
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
+}
+
+fn digest_blocking(path: &Path, keep: bool) -> std::io::Result<Digest> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha1::new();
     let mut kept = Vec::new();
@@ -152,11 +168,10 @@ fn hash_file(path: &Path, keep: bool, stamp: Stamp) -> std::io::Result<Source> {
         }
         size += n as u64;
     }
-    Ok(Source {
+    Ok(Digest {
         size,
         sha1: super::transfer::hex(&hasher.finalize()),
-        bytes: keep.then(|| Arc::from(kept)),
-        stamp,
+        bytes: keep.then_some(kept),
     })
 }
 

@@ -8,9 +8,7 @@ use super::inspect::remote_checksum;
 use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::shell_quote;
 use serde_json::json;
-use sha1::{Digest, Sha1};
 use std::path::{Path, PathBuf};
-use tokio::io::AsyncReadExt;
 
 pub struct Fetch;
 pub struct GetUrl;
@@ -58,25 +56,11 @@ static GET_URL: ModuleSpec = ModuleSpec {
 
 /// SHA-1 of a local file, read in chunks (never whole); None when it does not exist.
 pub(super) async fn local_sha1(path: &Path) -> Result<Option<String>, ModuleError> {
-    let local = |source| ModuleError::Local {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(local(e)),
-    };
-    let mut hasher = Sha1::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buffer).await.map_err(local)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
+    match super::sources::digest(path, false).await {
+        Ok(digest) => Ok(Some(digest.sha1)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(super::tree::local_error(path, source)),
     }
-    Ok(Some(hex(&hasher.finalize())))
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
