@@ -86,32 +86,28 @@ fn all_problems_of_a_file_are_reported_once_in_one_pass() {
 fn names_defined_in_included_files_are_not_undefined() {
     let dir = tempfile::tempdir().expect("temp dir");
     let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect(name);
+    let check = |book: &str| {
+        drover()
+            .current_dir(dir.path())
+            .args(["check", book, "-i", "hosts"])
+    };
     write("hosts", "web1 ansible_host=127.0.0.1\n");
     write("probe.yml", "- command: uname -r\n  register: kernel\n");
     write(
         "static.yml",
         "- hosts: all\n  tasks:\n    - include_tasks: probe.yml\n    - debug: msg=\"{{ kernel.stdout }}\"\n",
     );
-    drover()
-        .current_dir(dir.path())
-        .args(["check", "static.yml", "-i", "hosts"])
-        .expect_code(0);
+    check("static.yml").expect_code(0);
     write(
         "dynamic.yml",
         "- hosts: all\n  tasks:\n    - include_tasks: \"{{ 'probe' }}.yml\"\n    - debug: msg=\"{{ kernel.stdout }} {{ other }}\"\n",
     );
-    drover()
-        .current_dir(dir.path())
-        .args(["check", "dynamic.yml", "-i", "hosts"])
-        .expect_code(0);
+    check("dynamic.yml").expect_code(0);
     // Without the include, the same read is reported.
     write(
         "none.yml",
         "- hosts: all\n  tasks:\n    - debug: msg=\"{{ kernel.stdout }}\"\n",
     );
-    let run = drover()
-        .current_dir(dir.path())
-        .args(["check", "none.yml", "-i", "hosts"])
-        .expect_code(4);
+    let run = check("none.yml").expect_code(4);
     assert!(run.stderr().contains("kernel"), "{}", run.stderr());
 }
