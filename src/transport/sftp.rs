@@ -48,18 +48,35 @@ pub(crate) struct Sftp {
 /// transfer waits for another's chunk to be answered before sending its own, so a thousand
 /// hosts copying at once hold a bounded amount of memory instead of a window each.
 #[derive(Clone)]
-pub(crate) struct Budget(Arc<Semaphore>);
+pub(crate) struct Budget {
+    room: Arc<Semaphore>,
+    /// The whole budget in KiB: one chunk never asks for more, or it would wait forever.
+    total: u32,
+}
 
 impl Budget {
     pub(crate) fn new(bytes: usize) -> Budget {
-        Budget(Arc::new(Semaphore::new(bytes.div_ceil(1024).max(1))))
+        let total = kib(bytes);
+        Budget {
+            room: Arc::new(Semaphore::new(total as usize)),
+            total,
+        }
+    }
+
+    fn kib(&self, bytes: usize) -> u32 {
+        kib(bytes).min(self.total)
     }
 
     /// Room for `bytes` (at least 1 KiB), waiting for it; given back when the permit drops.
     async fn take(&self, bytes: usize) -> Permit {
         // An error would mean a closed semaphore, which this one never is.
         Permit {
-            _held: self.0.clone().acquire_many_owned(kib(bytes)).await.ok(),
+            _held: self
+                .room
+                .clone()
+                .acquire_many_owned(self.kib(bytes))
+                .await
+                .ok(),
         }
     }
 
@@ -67,7 +84,7 @@ impl Budget {
     /// wait for more while what it holds waits on it (a download's data until written out):
     /// every host doing that at once would wait forever.
     fn try_take(&self, bytes: usize) -> Option<Permit> {
-        match self.0.clone().try_acquire_many_owned(kib(bytes)) {
+        match self.room.clone().try_acquire_many_owned(self.kib(bytes)) {
             Ok(permit) => Some(Permit {
                 _held: Some(permit),
             }),
@@ -388,18 +405,11 @@ impl Window {
 }
 
 /// Up to `size` bytes of `source`, fewer only at its end (empty there). Allocated at exactly
-/// `size` (`read_to_end` would double the buffer to look for more), and only once a small
-/// first read has found there is more: the read that meets the end allocates nothing.
+/// `size` (`read_to_end` would double the buffer to look for more). Each read fills what is
+/// left of the buffer: from a file, every read is a trip to the blocking pool.
 async fn read_chunk<R: AsyncRead + Unpin>(source: &mut R, size: usize) -> std::io::Result<Vec<u8>> {
-    let mut first = [0u8; 512];
-    let probe = size.min(first.len());
-    let filled = source.read(&mut first[..probe]).await?;
-    if filled == 0 {
-        return Ok(Vec::new());
-    }
     let mut buffer = vec![0u8; size];
-    buffer[..filled].copy_from_slice(&first[..filled]);
-    let mut filled = filled;
+    let mut filled = 0;
     while filled < size {
         match source.read(&mut buffer[filled..]).await? {
             0 => break,
