@@ -169,15 +169,9 @@ pub(crate) async fn exec(
         escalated: false,
     };
     let ran = session::run(host, handle, permits, &line, stdin, &mut gate).await?;
-    let ended = ran.output.exit_status.is_some() || ran.output.exit_signal.is_some();
-    if ran.refused && !ended {
-        return Err(session::refused(host));
-    }
-    if gate.escalated {
-        if ended {
-            return Ok(ran.output);
-        }
-        return Err(session::ended_without_status(host, handle).await);
+    let ended = ran.ended();
+    if gate.escalated || (ran.refused && !ended) {
+        return ran.finish(host, handle).await;
     }
     if !ended && handle.is_closed() {
         return Err(TransportError::Disconnected {

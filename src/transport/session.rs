@@ -196,14 +196,10 @@ pub(crate) async fn exec(
     command: &str,
     stdin: Option<Vec<u8>>,
 ) -> Result<ExecOutput, TransportError> {
-    let ran = run(host, handle, permits, command, stdin, &mut Started).await?;
-    if ran.output.exit_status.is_some() || ran.output.exit_signal.is_some() {
-        return Ok(ran.output);
-    }
-    if ran.refused {
-        return Err(refused(host));
-    }
-    Err(ended_without_status(host, handle).await)
+    run(host, handle, permits, command, stdin, &mut Started)
+        .await?
+        .finish(host, handle)
+        .await
 }
 
 /// The server answered the exec request with a failure.
@@ -255,6 +251,29 @@ pub(crate) struct Ran {
     pub output: ExecOutput,
     /// The server answered the exec request with a failure before any exit status.
     pub refused: bool,
+}
+
+impl Ran {
+    /// Whether the command reported how it ended (a status or a signal).
+    pub(crate) fn ended(&self) -> bool {
+        self.output.exit_status.is_some() || self.output.exit_signal.is_some()
+    }
+
+    /// The command's output if it ended; otherwise why not (refused, or the channel or
+    /// connection went away first).
+    pub(crate) async fn finish(
+        self,
+        host: &str,
+        handle: &Handle<HostKeyVerifier>,
+    ) -> Result<ExecOutput, TransportError> {
+        if self.ended() {
+            return Ok(self.output);
+        }
+        if self.refused {
+            return Err(refused(host));
+        }
+        Err(ended_without_status(host, handle).await)
+    }
 }
 
 /// The one channel loop every command goes through: opens a session channel (within the
