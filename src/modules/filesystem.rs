@@ -142,11 +142,20 @@ async fn change_then_state(
         return Err(super::remote_failure(what, &out));
     }
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    split_state(path, &mut out, &text)
+}
+
+/// `text` (from `out`'s stdout) is what a change printed, [`STATE_MARK`], then the state of
+/// `path`: returns that state and what was printed.
+fn split_state(
+    path: &str,
+    out: &mut crate::transport::ExecOutput,
+    text: &str,
+) -> Result<(PathState, String), ModuleError> {
     let mark = format!("\n{STATE_MARK}\n");
-    let (printed, state) = text.split_once(&mark).unwrap_or(("", text.as_str()));
-    let printed = printed.to_string();
+    let (printed, state) = text.split_once(&mark).unwrap_or(("", text));
     out.stdout = state.as_bytes().to_vec();
-    Ok((parse_state(path, &out)?, printed))
+    Ok((parse_state(path, out)?, printed.to_string()))
 }
 
 /// `state: directory` outside check mode in one round trip: creates `path` (and its missing
@@ -173,13 +182,9 @@ async fn ensure_directory(
     if out.exit_status != Some(0) {
         return Err(super::remote_failure(&format!("directory {path}"), &out));
     }
-    let mark = format!("\n{STATE_MARK}\n");
-    let (printed, state) = made.split_once(&mark).unwrap_or(("", made));
-    let printed = printed.to_string();
-    out.stdout = state.as_bytes().to_vec();
     Ok((
         PathState::absent(),
-        Some((parse_state(path, &out)?, printed)),
+        Some(split_state(path, &mut out, made)?),
     ))
 }
 
