@@ -686,6 +686,7 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
         Some(6) => "halted".to_string(),
         Some(99) => "interrupted (resumable)".to_string(),
         Some(7) => "window closed (resumable)".to_string(),
+        Some(8) => "not confirmed (resumable)".to_string(),
         Some(code) => format!("exit {code}"),
     };
     match args.action {
@@ -705,8 +706,12 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
                     .hosts
                     .values()
                     .filter(|h| {
-                        h.outcome
-                            .is_some_and(|o| o != engine::HostOutcome::Upgraded)
+                        h.outcome.is_some_and(|o| {
+                            !matches!(
+                                o,
+                                engine::HostOutcome::Upgraded | engine::HostOutcome::UpToDate
+                            )
+                        })
                     })
                     .count();
                 out.push_str(&format!(

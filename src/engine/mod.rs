@@ -74,12 +74,16 @@ pub struct RunSummary {
     /// A rollout stopped because its maintenance window closed (or would before the next
     /// batch could finish): resumable.
     pub window_closed: bool,
+    /// The operator said no at a rollout's confirmation point (canary, stage): resumable.
+    pub declined: bool,
 }
 
 /// A rollout halted early and left hosts untouched.
 pub const EXIT_HALTED: i32 = 6;
 /// A rollout stopped at the end of its maintenance window; `drover resume` continues it.
 pub const EXIT_WINDOW_CLOSED: i32 = 7;
+/// The operator declined to continue at a confirmation point; `drover resume` continues it.
+pub const EXIT_DECLINED: i32 = 8;
 /// Interrupted (Ctrl-C, SIGTERM); `drover resume` continues it.
 pub const EXIT_INTERRUPTED: i32 = 99;
 
@@ -91,6 +95,8 @@ impl RunSummary {
             EXIT_INTERRUPTED
         } else if self.window_closed {
             EXIT_WINDOW_CLOSED
+        } else if self.declined {
+            EXIT_DECLINED
         } else if self.halted {
             EXIT_HALTED
         } else if self.stats.values().any(|s| s.failed > 0) {
@@ -294,6 +300,7 @@ pub async fn run(
         interrupted: state.interrupted,
         halted: state.halted,
         window_closed: state.window_closed,
+        declined: state.declined,
     }
 }
 
@@ -404,6 +411,8 @@ struct RunState {
     halted: bool,
     /// A rollout stopped at the end of its maintenance window.
     window_closed: bool,
+    /// The operator declined to go on at a rollout's confirmation point.
+    declined: bool,
 }
 
 impl RunState {

@@ -38,11 +38,61 @@ pub(super) struct Job {
 #[derive(Default)]
 pub(super) struct OnceResults {
     cells: std::sync::Mutex<Vec<(OnceKey, Arc<tokio::sync::OnceCell<Ran>>)>>,
+    /// The steps with an `undo:` that ran and succeeded, oldest first: what a cluster
+    /// rollback undoes.
+    undoable: std::sync::Mutex<Vec<crate::journal::OnceRun>>,
 }
 
 /// A task of a section, or of an included file (told apart by the file's address, stable
-/// for the run).
-type OnceKey = (TaskRef, usize);
+/// for the run), and the hop it ran for: in a rollout with an upgrade path, `run_once`
+/// means once per hop (a shared database migrates at every hop).
+type OnceKey = (TaskRef, usize, Option<String>);
+
+impl OnceResults {
+    /// Steps that ran in an earlier, interrupted run of this rollout (from its journal).
+    pub(super) fn restore(&self, runs: Vec<crate::journal::OnceRun>) {
+        lock(&self.undoable).extend(runs);
+    }
+
+    /// The steps to undo, newest first, marked as taken.
+    pub(super) fn take_undoable(&self) -> Vec<crate::journal::OnceRun> {
+        let mut runs: Vec<_> = lock(&self.undoable)
+            .drain(..)
+            .filter(|r| !r.undone)
+            .collect();
+        runs.reverse();
+        runs
+    }
+
+    fn ran(&self, run: crate::journal::OnceRun) {
+        lock(&self.undoable).push(run);
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The hop a rollout host is on (`hop.to`), for the phases that run once per hop.
+pub(super) fn hop_of(host: &HostState, section: Section) -> Option<String> {
+    match section {
+        Section::Phase(Phase::Precheck | Phase::Rollback) | Section::Tasks | Section::Handlers => {
+            None
+        }
+        Section::Phase(_) => {
+            host.facts
+                .get("hop")
+                .and_then(|hop| hop.get("to"))
+                .map(|to| match to {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+        }
+    }
+}
 
 /// A `run_once` task's result and the host that ran it.
 #[derive(Clone)]
@@ -53,10 +103,7 @@ pub(super) struct Ran {
 
 impl OnceResults {
     fn cell(&self, task: OnceKey) -> Arc<tokio::sync::OnceCell<Ran>> {
-        let mut cells = match self.cells.lock() {
-            Ok(cells) => cells,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut cells = lock(&self.cells);
         if let Some((_, cell)) = cells.iter().find(|(t, _)| *t == task) {
             return cell.clone();
         }
@@ -148,11 +195,32 @@ impl Job {
     /// A rollout's `run_once` task: the first host runs it, the others reuse its result.
     async fn run_once(&self, host: &mut HostState, once: &OnceResults) -> Verdict {
         let file = self.file.as_ref().map_or(0, |f| Arc::as_ptr(f) as usize);
-        let cell = once.cell((self.task, file));
+        let hop = hop_of(host, self.task.section);
+        let cell = once.cell((self.task, file, hop.clone()));
         let mut verdict = None;
         let ran = cell
             .get_or_init(|| async {
                 let v = self.run_here(host).await;
+                if let (Some(_), None, Section::Phase(phase), Status::Ok | Status::Changed) =
+                    (&self.task().undo, &self.file, self.task.section, v.status)
+                {
+                    let run = crate::journal::OnceRun {
+                        play: self.play,
+                        phase,
+                        task: self.task.index,
+                        hop: hop.clone(),
+                        host: host.name.clone(),
+                        undone: false,
+                    };
+                    self.shared.record(crate::journal::Record::OnceRan {
+                        play: run.play,
+                        phase,
+                        task: run.task,
+                        hop: run.hop.clone(),
+                        host: run.host.clone(),
+                    });
+                    once.ran(run);
+                }
                 let result = match (&self.task().register, v.status) {
                     (Some(register), _) => host
                         .facts
@@ -584,8 +652,11 @@ impl Job {
             )));
         }
         let environment = exec::environment(templates, task, &ctx).map_err(Stop::Failed)?;
-        let check =
-            exec::check_mode(templates, task, &ctx, shared.config.check).map_err(Stop::Failed)?;
+        // A rollout's precheck is read-only by contract: under --check it runs for real, so
+        // the rest of the rollout can be told what each host would do.
+        let in_precheck = self.task.section == Section::Phase(Phase::Precheck);
+        let check = exec::check_mode(templates, task, &ctx, shared.config.check && !in_precheck)
+            .map_err(Stop::Failed)?;
         // `become` and `environment` ride on a view of the one connection.
         let conn = match base {
             Some(conn) if escalation.is_some() || !environment.is_empty() => {
