@@ -67,6 +67,9 @@ pub enum Record {
         task: usize,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hop: Option<String>,
+        /// The whole `hop` variable the step saw (`from`, `to`, …), for its undo.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop_fact: Option<Value>,
         host: String,
     },
     /// `on_failure: cluster` began rolling back these hosts, newest first.
@@ -342,6 +345,12 @@ impl RunLog {
                     if *ok {
                         h.completed = Some((*phase, *hop));
                     }
+                    if let (true, Phase::Rollback, Some(cluster)) =
+                        (*ok, phase, progress.cluster_rollback.get_mut(play))
+                        && cluster.hosts.contains(host)
+                    {
+                        cluster.rolled_back.push(host.clone());
+                    }
                 }
                 Record::HostDone {
                     play,
@@ -360,12 +369,14 @@ impl RunLog {
                     phase,
                     task,
                     hop,
+                    hop_fact,
                     host,
                 } => progress.once_ran.push(OnceRun {
                     play: *play,
                     phase: *phase,
                     task: *task,
                     hop: hop.clone(),
+                    hop_fact: hop_fact.clone(),
                     host: host.clone(),
                     undone: false,
                 }),
@@ -387,9 +398,12 @@ impl RunLog {
                     trigger,
                     hosts,
                 } => {
-                    progress
-                        .cluster_rollback
-                        .insert(*play, (trigger.clone(), hosts.clone()));
+                    // A resumed cluster rollback records itself again: keep what it did.
+                    let entry = progress.cluster_rollback.entry(*play).or_default();
+                    entry.trigger.clone_from(trigger);
+                    if entry.hosts.is_empty() {
+                        entry.hosts.clone_from(hosts);
+                    }
                 }
                 Record::PlayEnd { play } => {
                     progress.plays_done.insert(*play);
@@ -436,8 +450,19 @@ pub struct Progress {
     pub confirmed: BTreeMap<(usize, String), bool>,
     /// `run_once` steps with an `undo:` that ran, oldest first.
     pub once_ran: Vec<OnceRun>,
-    /// A cluster rollback that began, by play: the failed host and the hosts to roll back.
-    pub cluster_rollback: BTreeMap<usize, (String, Vec<String>)>,
+    /// A cluster rollback that began, by play.
+    pub cluster_rollback: BTreeMap<usize, ClusterRollback>,
+}
+
+/// A cluster rollback as far as it got.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterRollback {
+    /// The host whose failure started it.
+    pub trigger: String,
+    /// The hosts it rolls back, newest first.
+    pub hosts: Vec<String>,
+    /// Those whose `rollback` phase finished since it began.
+    pub rolled_back: Vec<String>,
 }
 
 /// A shared step that ran and may have to be undone.
@@ -449,6 +474,8 @@ pub struct OnceRun {
     pub task: usize,
     /// The hop's target version, with an upgrade path.
     pub hop: Option<String>,
+    /// The `hop` variable the step saw.
+    pub hop_fact: Option<Value>,
     pub host: String,
     pub undone: bool,
 }

@@ -500,3 +500,65 @@ fn a_window_closing_between_hops_pauses_the_host_and_resume_takes_the_next_hop()
     assert_eq!(app(&fleet, "node1", "version"), "3");
     assert_eq!(shared(&fleet, "migrations.log"), "up 2 node1\nup 3 node1");
 }
+
+#[test]
+fn a_cluster_rollback_killed_midway_is_finished_by_resume() {
+    let fleet = Fleet::up(3);
+    setup(&fleet);
+    // node1's rollback hangs the first time, long enough to be killed; by then node3 and
+    // node2 are rolled back and node1 is not.
+    let text = cluster("    batch: 1\n    hops: cluster\n    on_failure: cluster").replace(
+        "    rollback:\n",
+        "    rollback:\n      - shell: >-\n          if [ {{ inventory_hostname }} = node1 ] && [ ! -f {{ app }}/slept ];\n          then touch {{ app }}/slept; sleep 15; fi\n",
+    );
+    let playbook = fleet.write("cluster.yml", &text);
+    let state = fleet.path("state");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["-e", r#"{"fail_on": ["node2"], "fail_hop": "3"}"#])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drover");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let slept = fleet.node_root("node1").join("app/slept");
+    while !slept.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node1 never began its rollback"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert_eq!(app(&fleet, "node3", "version"), "1");
+    assert_eq!(app(&fleet, "node1", "version"), "3");
+    let resumed = drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--output", "json"])
+        .env("NO_COLOR", "1")
+        .expect_code(6);
+    // Only node1 rolled back this time; then the shared steps undone once and everyone
+    // started on the old version.
+    let rolled: Vec<String> = phases(&resumed.events())
+        .into_iter()
+        .filter(|(_, p, _)| p == "rollback")
+        .map(|(h, _, _)| h)
+        .collect();
+    assert_eq!(rolled, ["node1"], "{}", resumed.dump());
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(app(&fleet, node, "version"), "1");
+    }
+    assert_eq!(shared(&fleet, "schema"), "1");
+    assert_eq!(
+        shared(&fleet, "migrations.log"),
+        "up 2 node1\nup 3 node1\ndown 3\ndown 2"
+    );
+    assert!(running(&fleet, "node1") && running(&fleet, "node2") && running(&fleet, "node3"));
+}

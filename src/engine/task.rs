@@ -209,6 +209,7 @@ impl Job {
                         phase,
                         task: self.task.index,
                         hop: hop.clone(),
+                        hop_fact: hop.as_ref().and_then(|_| host.facts.get("hop").cloned()),
                         host: host.name.clone(),
                         undone: false,
                     };
@@ -217,6 +218,7 @@ impl Job {
                         phase,
                         task: run.task,
                         hop: run.hop.clone(),
+                        hop_fact: run.hop_fact.clone(),
                         host: run.host.clone(),
                     });
                     once.ran(run);

@@ -22,13 +22,15 @@ use crate::playbook::{Phase, Section};
 use std::time::Instant;
 
 impl Rollout {
-    /// Rolls `hosts` (newest first) back with the cluster, after `trigger` failed.
+    /// Rolls `hosts` (newest first) back with the cluster, after `trigger` failed; hosts in
+    /// `done` went through their rollback already (a resumed cluster rollback).
     pub(super) async fn cluster_rollback(
         &self,
         state: &mut RunState,
         ledger: &mut Ledger,
         trigger: &str,
         hosts: Vec<String>,
+        done: &[String],
     ) {
         self.shared.record(Record::ClusterRollback {
             play: self.play,
@@ -42,6 +44,10 @@ impl Rollout {
         let mut outcomes: Vec<(String, HostOutcome, Instant)> = Vec::new();
         for name in &hosts {
             let started = Instant::now();
+            if done.contains(name) {
+                outcomes.push((name.clone(), HostOutcome::RolledBack, started));
+                continue;
+            }
             let Some(mut host) = state.hosts.shift_remove(name) else {
                 continue;
             };
@@ -169,19 +175,8 @@ impl Rollout {
 
     /// The hop the undone step ran for, as `hop` for its undo.
     fn set_hop(&self, host: &mut super::super::HostState, run: &OnceRun) {
-        let Some(to) = &run.hop else { return };
-        let chain = self
-            .chains
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&run.host).cloned());
-        if let Some(hop) = chain
-            .unwrap_or_default()
-            .into_iter()
-            .find(|h| h.to.to_string() == *to)
-        {
-            let value = serde_json::to_value(&hop).unwrap_or_default();
-            host.facts.insert("hop".to_string(), value);
+        if let Some(hop) = &run.hop_fact {
+            host.facts.insert("hop".to_string(), hop.clone());
         }
     }
 }

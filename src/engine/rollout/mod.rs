@@ -35,7 +35,7 @@ use pipeline::{PipelineEnd, Work};
 use resume::Resumed;
 use round::{Round, Stop};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use window::WindowKeeper;
 
@@ -46,8 +46,6 @@ pub(super) struct Rollout {
     play: usize,
     once: Arc<OnceResults>,
     total: usize,
-    /// Each host's hop chain, once computed (an undo needs the hop it ran for).
-    chains: Mutex<HashMap<String, Vec<Hop>>>,
 }
 
 /// How each host of the rollout stands across stages and hops: what the final table, the
@@ -271,9 +269,16 @@ pub(super) async fn run(
     };
 
     // A cluster rollback an earlier run began: finish it, then stop.
-    if let Some((trigger, hosts)) = resume.cluster_rollback() {
+    if let Some(cluster) = resume.cluster_rollback() {
+        let trigger = cluster.trigger.clone();
         rollout
-            .cluster_rollback(state, &mut ledger, &trigger, hosts)
+            .cluster_rollback(
+                state,
+                &mut ledger,
+                &trigger,
+                cluster.hosts,
+                &cluster.rolled_back,
+            )
             .await;
         state.halted = true;
         shared.emit(Event::RolloutHalted {
@@ -370,7 +375,7 @@ pub(super) async fn run(
             Stop::Cluster { trigger } => {
                 let hosts = ledger.to_roll_back(&stage_hosts);
                 rollout
-                    .cluster_rollback(state, &mut ledger, &trigger, hosts)
+                    .cluster_rollback(state, &mut ledger, &trigger, hosts, &[])
                     .await;
                 state.halted = true;
                 shared.emit(Event::RolloutHalted {
@@ -478,7 +483,6 @@ impl Rollout {
             play: play_plan.play,
             once: Arc::new(OnceResults::default()),
             total: play_plan.hosts.len(),
-            chains: Mutex::new(HashMap::new()),
         }
     }
 
@@ -643,9 +647,6 @@ impl Rollout {
             .into_iter()
             .map(|(host, _, hops)| (host, hops))
             .collect();
-        if let Ok(mut kept) = self.chains.lock() {
-            kept.clone_from(&chains);
-        }
         Ok(chains)
     }
 

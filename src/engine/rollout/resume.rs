@@ -21,7 +21,7 @@ pub(super) struct Resumed {
     hosts: HashMap<String, HostProgress>,
     /// The answers given at confirmation points, by point.
     confirmed: HashMap<String, bool>,
-    cluster_rollback: Option<(String, Vec<String>)>,
+    cluster_rollback: Option<crate::journal::ClusterRollback>,
     once_ran: Vec<crate::journal::OnceRun>,
 }
 
@@ -102,15 +102,17 @@ impl Resumed {
         self.confirmed.get(at).copied()
     }
 
-    /// A cluster rollback that began and did not finish: the failed host, and the hosts
-    /// still to roll back, newest first.
-    pub(super) fn cluster_rollback(&self) -> Option<(String, Vec<String>)> {
-        let (trigger, hosts) = self.cluster_rollback.clone()?;
-        let left: Vec<String> = hosts
-            .into_iter()
-            .filter(|h| self.outcome(h).is_none())
-            .collect();
-        (!left.is_empty()).then_some((trigger, left))
+    /// A cluster rollback that began and did not finish (some host of it has no outcome
+    /// recorded after it): what it rolls back, and which hosts already went back.
+    pub(super) fn cluster_rollback(&self) -> Option<crate::journal::ClusterRollback> {
+        let cluster = self.cluster_rollback.clone()?;
+        let finished = cluster.hosts.iter().all(|h| {
+            matches!(
+                self.outcome(h),
+                Some(HostOutcome::RolledBack | HostOutcome::RollbackFailed)
+            )
+        });
+        (!finished).then_some(cluster)
     }
 
     /// Facts the host's `no_log` precheck tasks registered: their names are journaled, never
