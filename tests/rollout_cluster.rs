@@ -562,3 +562,30 @@ fn a_cluster_rollback_killed_midway_is_finished_by_resume() {
     );
     assert!(running(&fleet, "node1") && running(&fleet, "node2") && running(&fleet, "node3"));
 }
+
+#[test]
+fn hop_timeout_bounds_one_hop_and_a_slow_hop_is_rolled_back() {
+    let fleet = Fleet::up(1);
+    setup(&fleet);
+    // The second hop's verify waits longer than a whole hop may take.
+    let text = own_data(&host_by_host("    batch: 1\n    hop_timeout: 2s")).replace(
+        "    verify:\n",
+        "    verify:\n      - command: sleep 8\n        when: hop.to == '3'\n",
+    );
+    let playbook = fleet.write("slow.yml", &text);
+    let slow = run(&fleet, &playbook, &[], 6);
+    assert_eq!(
+        outcomes(&slow.events()),
+        pairs(&[("node1", "ROLLED_BACK")]),
+        "{}",
+        slow.dump()
+    );
+    let timed_out = slow.events().into_iter().any(|e| {
+        e["event"] == "phase_end"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("verify did not pass within"))
+    });
+    assert!(timed_out, "{}", slow.dump());
+    assert_eq!(app(&fleet, "node1", "version"), "1");
+}
