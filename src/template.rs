@@ -10,7 +10,10 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JinjaValue};
 use serde_json::Value;
 
+mod lazy;
 mod pyjson;
+
+pub use lazy::{LazyVars, Written};
 
 /// Where a template came from, for messages: the playbook source and the node's span, or a
 /// template file.
@@ -41,9 +44,10 @@ pub struct TemplateError {
     pub variable: Option<String>,
 }
 
-/// The template environment for one run.
+/// The template environment for one run; clones share it.
+#[derive(Clone)]
 pub struct Templates {
-    env: Environment<'static>,
+    env: std::sync::Arc<Environment<'static>>,
 }
 
 impl Default for Templates {
@@ -68,7 +72,9 @@ impl Templates {
         filters::register(&mut env);
         crate::lookup::register(&mut env);
         crate::jinja_ansible::register(&mut env);
-        Templates { env }
+        Templates {
+            env: std::sync::Arc::new(env),
+        }
     }
 
     /// Renders `text` as a template to a string.

@@ -113,7 +113,7 @@ struct HostState {
     included: Map<String, Value>,
     /// The `vars:` and loop variables of the `include_tasks` the host is inside, outermost
     /// first (Ansible's include params: above role params, below extra vars).
-    include_params: Vec<Map<String, Value>>,
+    include_params: Vec<vars::IncludeParams>,
     failed: bool,
     unreachable: bool,
     /// Handlers notified and not run yet, as indexes into the play's `handlers`.
@@ -548,5 +548,6 @@ fn play_scope(
         magic,
         shared: shared_values,
         vars_files: play_plan.vars_files.clone(),
+        templates: shared.templates.clone(),
     }
 }

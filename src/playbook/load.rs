@@ -6,7 +6,7 @@ use super::loops::{self, LoopControl, LoopKind};
 use super::yaml::{self, Key, Node, NodeValue, Span};
 use super::{
     BatchSize, Block, Execution, HostOrder, Limit, Phase, Phases, Play, PlaybookError, Problem,
-    Rolling, Source, Step, Strategy, Task,
+    RoleVars, Rolling, Source, Step, Strategy, Task,
 };
 use crate::modules;
 use crate::suggest::did_you_mean;
@@ -94,6 +94,7 @@ const TASK_KEYWORDS: &[&str] = &[
     "rescue",
     "always",
     "import_tasks",
+    "vars",
 ];
 
 /// Keywords a `block` takes; `when`, `ignore_errors` and `tags` pass to its tasks.
@@ -105,10 +106,11 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "when",
     "ignore_errors",
     "tags",
+    "vars",
 ];
 
-/// Keywords an `import_tasks` takes; `when` and `tags` pass to the imported tasks.
-const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags"];
+/// Keywords an `import_tasks` takes; `when`, `tags` and `vars` pass to the imported tasks.
+const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags", "vars"];
 
 /// Imports nested deeper than this are taken for a cycle the path check missed.
 const MAX_IMPORT_DEPTH: usize = 32;
@@ -224,6 +226,9 @@ pub(crate) struct Inherit {
     ignore_errors: Option<Node>,
     tags: Vec<String>,
     exec: Execution,
+    /// `vars:` of the blocks and imports around, outermost first (task vars in Ansible's
+    /// precedence).
+    pub(crate) vars: Vec<RoleVars>,
 }
 
 impl Checker {
@@ -984,6 +989,7 @@ impl Checker {
                 ),
                 "ignore_errors" => inner.ignore_errors = Some(value.clone()),
                 "tags" => inner.tags.extend(self.tags(value)),
+                "vars" => inner.vars.extend(self.vars_layer(value)),
                 "block" | "rescue" | "always" => {}
                 k if BLOCK_EXEC_KEYWORDS.contains(&k) => self.take_exec(&mut inner.exec, k, value),
                 other => self.keyword_elsewhere(key, other, BLOCK_KEYWORDS, "block"),
@@ -1005,15 +1011,32 @@ impl Checker {
         }
     }
 
-    /// `when` or `tags` of an import or role, passed to the tasks under it.
+    /// `when`, `tags` or `vars` of an import or role, passed to the tasks under it.
     fn inherit_key(&mut self, inner: &mut Inherit, name: &str, value: &Node) {
-        if name == "when" {
-            let source = self.source.clone();
-            inner
-                .when
-                .extend(conditions(value).into_iter().map(|c| (c, source.clone())));
-        } else {
-            inner.tags.extend(self.tags(value));
+        match name {
+            "when" => {
+                let source = self.source.clone();
+                inner
+                    .when
+                    .extend(conditions(value).into_iter().map(|c| (c, source.clone())));
+            }
+            "vars" => inner.vars.extend(self.vars_layer(value)),
+            _ => inner.tags.extend(self.tags(value)),
+        }
+    }
+
+    /// A `vars:` mapping of a block, task or import, kept unrendered (rendered on use).
+    fn vars_layer(&mut self, value: &Node) -> Option<RoleVars> {
+        match &value.value {
+            NodeValue::Map(entries) => Some(RoleVars {
+                vars: entries.clone(),
+                source: self.source.clone(),
+            }),
+            NodeValue::Null => None,
+            _ => {
+                self.expect_kind(value, "`vars`", "a mapping");
+                None
+            }
         }
     }
 
@@ -1060,7 +1083,7 @@ impl Checker {
             match key.name.as_str() {
                 k if k == file_key.name => {}
                 "name" => name = value.scalar_text(),
-                "when" | "tags" => self.inherit_key(&mut inner, &key.name, value),
+                "when" | "tags" | "vars" => self.inherit_key(&mut inner, &key.name, value),
                 other => self.keyword_elsewhere(key, other, IMPORT_KEYWORDS, "import_tasks"),
             }
         }
@@ -1333,6 +1356,7 @@ impl Checker {
             exec: inherit.exec.clone(),
             source: self.source.clone(),
             role: None,
+            vars: inherit.vars.clone(),
             inherited_when: inherit.when.clone(),
             span: node.span,
             module_span: node.span,
@@ -1384,6 +1408,7 @@ impl Checker {
                     loop_control_span = Some(key.span);
                 }
                 "ignore_errors" => task.ignore_errors = Some(value.clone()),
+                "vars" => task.vars.extend(self.vars_layer(value)),
                 "until" => task.until = Some(value.clone()),
                 "retries" => task.retries = Some(value.clone()),
                 "delay" => task.delay = Some(value.clone()),

@@ -339,6 +339,9 @@ pub struct Task {
     pub source: Source,
     /// The role the task (or handler) belongs to: its variables and search directory.
     pub role: Option<std::sync::Arc<Role>>,
+    /// `vars:` of the blocks and imports around the task, outermost first, then its own:
+    /// Ansible's task vars, rendered on use.
+    pub vars: Vec<RoleVars>,
     /// The whole task mapping, for messages about the task.
     pub span: Span,
     /// The module key, for messages about its arguments.
