@@ -536,7 +536,9 @@ impl Job {
         let shared = &self.shared;
         let source = &task.source;
         let ctx = ctx.clone();
-        let args = shared.templates.render_node(&task.args, &ctx, source)?;
+        let args = crate::template::without_omitted(
+            shared.templates.render_node(&task.args, &ctx, source)?,
+        );
         let Some(module) = modules::module(task.module) else {
             return Err(Stop::Failed(format!("unknown module `{}`", task.module)));
         };

@@ -323,6 +323,7 @@ impl Checker {
             vars: Vec::new(),
             vars_files: Vec::new(),
             serial: Vec::new(),
+            serial_template: None,
             tasks: Vec::new(),
             steps: Vec::new(),
             handlers: Vec::new(),
@@ -390,7 +391,14 @@ impl Checker {
                 "vars_files" => play.vars_files = self.vars_files(value),
                 "serial" => {
                     serial_key = Some(key);
-                    play.serial = self.serial(value);
+                    if node_has_template(value) {
+                        play.serial_template = Some(value.clone());
+                    } else if matches!(value.value, NodeValue::Int(0)) {
+                        // Ansible: 0 is every host in one batch.
+                        play.serial = Vec::new();
+                    } else {
+                        play.serial = self.serial(value);
+                    }
                 }
                 "pre_tasks" => sections[0] = Some((key, value)),
                 "roles" => sections[1] = Some((key, value)),
@@ -1776,6 +1784,16 @@ fn unquote(value: &str) -> String {
         }
     }
     value.to_string()
+}
+
+/// Whether any string in `node` is a template.
+fn node_has_template(node: &Node) -> bool {
+    match &node.value {
+        NodeValue::Str(s) => crate::template::has_template_syntax(s),
+        NodeValue::Seq(items) => items.iter().any(node_has_template),
+        NodeValue::Map(entries) => entries.iter().any(|(_, v)| node_has_template(v)),
+        _ => false,
+    }
 }
 
 fn first_key_span(node: &Node) -> Span {

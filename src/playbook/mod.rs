@@ -57,6 +57,9 @@ pub struct Play {
     pub vars_files: Vec<Node>,
     /// Batch sizes from `serial`; empty means all hosts in one batch. The last size repeats.
     pub serial: Vec<BatchSize>,
+    /// `serial` written as a template (`"{{ batch | default(0) }}"`): rendered with the play's
+    /// vars and `-e` when the play is planned, replacing `serial`.
+    pub serial_template: Option<Node>,
     /// Every task of `tasks:` (blocks, rescue, always and imported files flattened, in file
     /// order); [`Play::steps`] gives their structure.
     pub tasks: Vec<Task>,
