@@ -119,7 +119,7 @@ struct HostState {
     included: Map<String, Value>,
     /// The `vars:` and loop variables of the `include_tasks` the host is inside, outermost
     /// first (Ansible's include params: above role params, below extra vars).
-    include_params: Vec<Map<String, Value>>,
+    include_params: Vec<vars::IncludeParams>,
     failed: bool,
     unreachable: bool,
     /// Handlers notified and not run yet, as indexes into the play's `handlers`.
@@ -266,7 +266,7 @@ pub async fn run(
         }
         // Hosts that failed or were unreachable in an earlier play take no part in this one,
         // as in Ansible.
-        let play_plan = &state.without_fallen(play_plan, play);
+        let play_plan = &state.without_fallen(play_plan);
         if play_plan.hosts.is_empty() {
             continue;
         }
@@ -471,17 +471,13 @@ impl RunState {
     }
 
     /// The play's plan without the hosts that fell in earlier plays, re-batched.
-    fn without_fallen(&self, play_plan: &PlayPlan, play: &crate::playbook::Play) -> PlayPlan {
+    fn without_fallen(&self, play_plan: &PlayPlan) -> PlayPlan {
         let hosts = self.live(&play_plan.hosts);
         if hosts.len() == play_plan.hosts.len() {
             return play_plan.clone();
         }
-        let sizes = match (&play.rolling, play_plan.rollout) {
-            (Some(rolling), true) => rolling.batch.as_slice(),
-            _ => play.serial.as_slice(),
-        };
         PlayPlan {
-            batches: crate::plan::split(&hosts, sizes),
+            batches: crate::plan::split(&hosts, &play_plan.sizes),
             hosts,
             ..play_plan.clone()
         }
@@ -524,6 +520,7 @@ fn play_scope(
         Value::from(shared.config.check),
     );
     magic.insert("ansible_diff_mode".into(), Value::from(shared.config.diff));
+    magic.insert("omit".into(), Value::from(crate::template::OMIT));
     let hostvars: Map<String, Value> = inventory
         .hosts
         .values()
@@ -557,5 +554,6 @@ fn play_scope(
         magic,
         shared: shared_values,
         vars_files: play_plan.vars_files.clone(),
+        templates: shared.templates.clone(),
     }
 }

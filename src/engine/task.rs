@@ -266,7 +266,7 @@ impl Job {
         let shared = &self.shared;
         let name = task.display_name();
         let context = self.context(host);
-        let vars = &context.vars;
+        let vars = &context;
         // A failure that names an undefined variable says why that variable is undefined.
         let failed = |msg: String| fail_result(&context.explain(msg));
 
@@ -369,8 +369,8 @@ impl Job {
     }
 
     /// The variables this task sees on `host` (for `order_by` after the precheck).
-    pub fn context_for(&self, host: &HostState) -> Map<String, Value> {
-        self.context(host).vars
+    pub fn context_for(&self, host: &HostState) -> vars::HostVars {
+        self.context(host)
     }
 
     /// The task's variables on this host, before any loop item.
@@ -383,7 +383,6 @@ impl Job {
             None => (&empty, &[][..]),
         };
         vars::host_context(
-            &shared.templates,
             &shared.playbook,
             self.play,
             &self.scope,
@@ -396,6 +395,7 @@ impl Job {
                 facts: &host.facts,
                 extra_vars: &shared.config.extra_vars,
                 role: self.role(),
+                task_vars: &self.task().vars,
                 include_params: &host.include_params,
             },
         )
@@ -404,7 +404,7 @@ impl Job {
     pub(super) fn render_loop(
         &self,
         node: &Node,
-        vars: &Map<String, Value>,
+        vars: &vars::HostVars,
         kind: LoopKind,
     ) -> Result<Vec<Value>, String> {
         let ctx = vars::jinja(&self.scope, vars);
@@ -421,16 +421,14 @@ impl Job {
     /// variables, or the item itself. A label that fails to render shows the item.
     pub(super) fn item_label(
         &self,
-        vars: &Map<String, Value>,
+        vars: &vars::HostVars,
         item_vars: &Map<String, Value>,
         item: &Value,
     ) -> Value {
         let Some(label) = &self.task().loop_control.label else {
             return item.clone();
         };
-        let mut vars = vars.clone();
-        vars.extend(item_vars.clone());
-        let ctx = vars::jinja(&self.scope, &vars);
+        let ctx = vars::jinja(&self.scope, &vars.with(item_vars));
         self.shared
             .templates
             .render_node(label, &ctx, &self.task().source)
@@ -466,7 +464,7 @@ impl Job {
     async fn run_item(
         &self,
         host: &mut HostState,
-        vars: &Map<String, Value>,
+        vars: &vars::HostVars,
         item: Option<&Map<String, Value>>,
     ) -> Result<Pass, Stop> {
         let task = self.task();
@@ -474,12 +472,8 @@ impl Job {
         let source = &task.source;
         // A copy only when an item adds to the host's variables: at a thousand hosts each copy
         // of every host's context is megabytes held for the whole task.
-        let vars: Cow<'_, Map<String, Value>> = match item {
-            Some(item) => {
-                let mut vars = vars.clone();
-                vars.extend(item.clone());
-                Cow::Owned(vars)
-            }
+        let vars: Cow<'_, vars::HostVars> = match item {
+            Some(item) => Cow::Owned(vars.with(item)),
             None => Cow::Borrowed(vars),
         };
         let vars = vars.as_ref();
@@ -502,10 +496,10 @@ impl Job {
             result.insert("attempts".into(), json!(attempt));
             let done = match &task.until {
                 Some(until) => {
-                    let mut with_result = vars.clone();
-                    if let Some(register) = &task.register {
-                        with_result.insert(register.clone(), Value::Object(result.clone()));
-                    }
+                    let with_result = match &task.register {
+                        Some(register) => vars.with(&registered(register, result)),
+                        None => vars.clone(),
+                    };
                     let ctx = vars::jinja(&self.scope, &with_result);
                     shared.templates.is_true(until, &ctx, source)?
                 }
@@ -605,14 +599,16 @@ impl Job {
     async fn attempt(
         &self,
         host: &mut HostState,
-        vars: &Map<String, Value>,
+        vars: &vars::HostVars,
         ctx: &minijinja::Value,
     ) -> Result<Pass, Stop> {
         let task = self.task();
         let shared = &self.shared;
         let source = &task.source;
         let ctx = ctx.clone();
-        let args = shared.templates.render_node(&task.args, &ctx, source)?;
+        let args = crate::template::without_omitted(
+            shared.templates.render_node(&task.args, &ctx, source)?,
+        );
         let Some(module) = modules::module(task.module) else {
             return Err(Stop::Failed(format!("unknown module `{}`", task.module)));
         };
@@ -701,13 +697,13 @@ impl Job {
 
         // changed_when / failed_when see the result under the `register` name, as in Ansible.
         if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
-            let mut with_result = vars.clone();
-            if let Some(register) = &task.register {
-                with_result.insert(register.clone(), Value::Object(result.clone()));
-            }
-            for (key, value) in &result {
-                with_result.entry(key.clone()).or_insert(value.clone());
-            }
+            let with_result = match &task.register {
+                Some(register) => vars.with(&registered(register, &result)),
+                None => vars.clone(),
+            };
+            let with_result = vars::HostVars {
+                vars: with_result.vars.with_defaults(&result),
+            };
             let ctx = vars::jinja(&self.scope, &with_result);
             if !task.changed_when.is_empty() {
                 let changed = all_true(&shared.templates, &task.changed_when, &ctx, source)?;
@@ -757,10 +753,11 @@ impl Job {
 
     /// The connection of the delegate `name`, opened once for the run (see
     /// [`super::delegate`]). An unreachable delegate makes the task unreachable for this host.
-    async fn delegated(&self, name: &str, vars: &Map<String, Value>) -> Result<Delegated, Stop> {
+    async fn delegated(&self, name: &str, vars: &vars::HostVars) -> Result<Delegated, Stop> {
         let shared = &self.shared;
         let role = self.role();
-        let open = || super::delegate::open(shared, &self.scope, self.play, role, name, vars);
+        let vars = vars.resolved(&self.scope);
+        let open = || super::delegate::open(shared, &self.scope, self.play, role, name, &vars);
         shared.delegates.get(name, open).await.map_err(|err| {
             if err.is_unreachable() {
                 let shown = Delegate {
@@ -774,12 +771,8 @@ impl Job {
         })
     }
 
-    async fn connect(
-        &self,
-        vars: &Map<String, Value>,
-    ) -> Result<crate::transport::Connection, Stop> {
-        let vars: IndexMap<String, Value> =
-            vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    async fn connect(&self, vars: &vars::HostVars) -> Result<crate::transport::Connection, Stop> {
+        let vars: IndexMap<String, Value> = vars.resolved(&self.scope).into_iter().collect();
         let name = vars
             .get("inventory_hostname")
             .and_then(Value::as_str)
@@ -902,7 +895,7 @@ impl Job {
         if task.exec.no_log.is_none() {
             return false;
         }
-        let ctx = vars::jinja(&self.scope, &self.context(host).vars);
+        let ctx = vars::jinja(&self.scope, &self.context(host));
         exec::no_log(&self.shared.templates, task, &ctx)
     }
 
@@ -936,7 +929,7 @@ impl Job {
         let Some(node) = &self.task().ignore_errors else {
             return false;
         };
-        let ctx = vars::jinja(&self.scope, &self.context(host).vars);
+        let ctx = vars::jinja(&self.scope, &self.context(host));
         self.shared
             .templates
             .is_true(node, &ctx, &self.task().source)
@@ -991,6 +984,13 @@ fn censor(result: &Map<String, Value>) -> Map<String, Value> {
         }
     }
     shown
+}
+
+/// A result under its `register` name, for `until`, `changed_when` and `failed_when`.
+fn registered(register: &str, result: &Map<String, Value>) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert(register.to_string(), Value::Object(result.clone()));
+    map
 }
 
 pub(super) fn fail_result(msg: &str) -> Map<String, Value> {

@@ -5,8 +5,8 @@ use super::exec::{BLOCK_EXEC_KEYWORDS, PLAY_EXEC_KEYWORDS, TASK_EXEC_KEYWORDS};
 use super::loops::{self, LoopControl, LoopKind};
 use super::yaml::{self, Key, Node, NodeValue, Span};
 use super::{
-    BatchSize, Block, Execution, HostOrder, Limit, Phase, Play, PlaybookError, Problem, Rolling,
-    Source, Step, Strategy, Task,
+    BatchSize, Block, Execution, HostOrder, Limit, Phase, Play, PlaybookError, Problem, RoleVars,
+    Rolling, Source, Step, Strategy, Task,
 };
 use crate::modules;
 use crate::suggest::did_you_mean;
@@ -74,6 +74,7 @@ const TASK_KEYWORDS: &[&str] = &[
     "rescue",
     "always",
     "import_tasks",
+    "vars",
 ];
 
 /// Keywords a `block` takes; `when`, `ignore_errors` and `tags` pass to its tasks.
@@ -85,10 +86,11 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "when",
     "ignore_errors",
     "tags",
+    "vars",
 ];
 
-/// Keywords an `import_tasks` takes; `when` and `tags` pass to the imported tasks.
-const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags"];
+/// Keywords an `import_tasks` takes; `when`, `tags` and `vars` pass to the imported tasks.
+const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags", "vars"];
 
 /// Imports nested deeper than this are taken for a cycle the path check missed.
 const MAX_IMPORT_DEPTH: usize = 32;
@@ -204,6 +206,9 @@ pub(crate) struct Inherit {
     ignore_errors: Option<Node>,
     tags: Vec<String>,
     exec: Execution,
+    /// `vars:` of the blocks and imports around, outermost first (task vars in Ansible's
+    /// precedence).
+    pub(crate) vars: Vec<RoleVars>,
 }
 
 impl Checker {
@@ -298,6 +303,7 @@ impl Checker {
             vars: Vec::new(),
             vars_files: Vec::new(),
             serial: Vec::new(),
+            serial_template: None,
             tasks: Vec::new(),
             steps: Vec::new(),
             handlers: Vec::new(),
@@ -362,7 +368,14 @@ impl Checker {
                 "vars_files" => play.vars_files = self.vars_files(value),
                 "serial" => {
                     rollout_keys.serial = Some(key);
-                    play.serial = self.serial(value);
+                    if node_has_template(value) {
+                        play.serial_template = Some(value.clone());
+                    } else if matches!(value.value, NodeValue::Int(0)) {
+                        // Ansible: 0 is every host in one batch.
+                        play.serial = Vec::new();
+                    } else {
+                        play.serial = self.serial(value);
+                    }
                 }
                 "pre_tasks" => sections[0] = Some((key, value)),
                 "roles" => sections[1] = Some((key, value)),
@@ -719,6 +732,7 @@ impl Checker {
                 ),
                 "ignore_errors" => inner.ignore_errors = Some(value.clone()),
                 "tags" => inner.tags.extend(self.tags(value)),
+                "vars" => inner.vars.extend(self.vars_layer(value)),
                 "block" | "rescue" | "always" => {}
                 k if BLOCK_EXEC_KEYWORDS.contains(&k) => self.take_exec(&mut inner.exec, k, value),
                 other => self.keyword_elsewhere(key, other, BLOCK_KEYWORDS, "block"),
@@ -740,15 +754,32 @@ impl Checker {
         }
     }
 
-    /// `when` or `tags` of an import or role, passed to the tasks under it.
+    /// `when`, `tags` or `vars` of an import or role, passed to the tasks under it.
     fn inherit_key(&mut self, inner: &mut Inherit, name: &str, value: &Node) {
-        if name == "when" {
-            let source = self.source.clone();
-            inner
-                .when
-                .extend(conditions(value).into_iter().map(|c| (c, source.clone())));
-        } else {
-            inner.tags.extend(self.tags(value));
+        match name {
+            "when" => {
+                let source = self.source.clone();
+                inner
+                    .when
+                    .extend(conditions(value).into_iter().map(|c| (c, source.clone())));
+            }
+            "vars" => inner.vars.extend(self.vars_layer(value)),
+            _ => inner.tags.extend(self.tags(value)),
+        }
+    }
+
+    /// A `vars:` mapping of a block, task or import, kept unrendered (rendered on use).
+    fn vars_layer(&mut self, value: &Node) -> Option<RoleVars> {
+        match &value.value {
+            NodeValue::Map(entries) => Some(RoleVars {
+                vars: entries.clone(),
+                source: self.source.clone(),
+            }),
+            NodeValue::Null => None,
+            _ => {
+                self.expect_kind(value, "`vars`", "a mapping");
+                None
+            }
         }
     }
 
@@ -795,7 +826,7 @@ impl Checker {
             match key.name.as_str() {
                 k if k == file_key.name => {}
                 "name" => name = value.scalar_text(),
-                "when" | "tags" => self.inherit_key(&mut inner, &key.name, value),
+                "when" | "tags" | "vars" => self.inherit_key(&mut inner, &key.name, value),
                 other => self.keyword_elsewhere(key, other, IMPORT_KEYWORDS, "import_tasks"),
             }
         }
@@ -1069,6 +1100,7 @@ impl Checker {
             exec: inherit.exec.clone(),
             source: self.source.clone(),
             role: None,
+            vars: inherit.vars.clone(),
             inherited_when: inherit.when.clone(),
             span: node.span,
             module_span: node.span,
@@ -1120,6 +1152,7 @@ impl Checker {
                     loop_control_span = Some(key.span);
                 }
                 "ignore_errors" => task.ignore_errors = Some(value.clone()),
+                "vars" => task.vars.extend(self.vars_layer(value)),
                 "until" => task.until = Some(value.clone()),
                 "retries" => task.retries = Some(value.clone()),
                 "delay" => task.delay = Some(value.clone()),
@@ -1488,6 +1521,16 @@ fn unquote(value: &str) -> String {
         }
     }
     value.to_string()
+}
+
+/// Whether any string in `node` is a template.
+fn node_has_template(node: &Node) -> bool {
+    match &node.value {
+        NodeValue::Str(s) => crate::template::has_template_syntax(s),
+        NodeValue::Seq(items) => items.iter().any(node_has_template),
+        NodeValue::Map(entries) => entries.iter().any(|(_, v)| node_has_template(v)),
+        _ => false,
+    }
 }
 
 fn first_key_span(node: &Node) -> Span {

@@ -61,6 +61,9 @@ pub struct Play {
     pub vars_files: Vec<Node>,
     /// Batch sizes from `serial`; empty means all hosts in one batch. The last size repeats.
     pub serial: Vec<BatchSize>,
+    /// `serial` written as a template (`"{{ batch | default(0) }}"`): rendered with the play's
+    /// vars and `-e` when the play is planned, replacing `serial`.
+    pub serial_template: Option<Node>,
     /// Every task of `tasks:` (blocks, rescue, always and imported files flattened, in file
     /// order); [`Play::steps`] gives their structure.
     pub tasks: Vec<Task>,
@@ -188,6 +191,9 @@ pub struct Task {
     pub source: Source,
     /// The role the task (or handler) belongs to: its variables and search directory.
     pub role: Option<std::sync::Arc<Role>>,
+    /// `vars:` of the blocks and imports around the task, outermost first, then its own:
+    /// Ansible's task vars, rendered on use.
+    pub vars: Vec<RoleVars>,
     /// The whole task mapping, for messages about the task.
     pub span: Span,
     /// The module key, for messages about its arguments.
