@@ -661,11 +661,8 @@ impl Rollout {
         });
         let ctx = super::vars::jinja(&self.scope, &job.context_for(host));
         let shared = &self.shared;
-        let version = |node: &crate::playbook::Node| -> Result<Version, String> {
-            let value = shared
-                .templates
-                .render_node(node, &ctx, &shared.playbook.plays[self.play].source)
-                .map_err(|e| e.to_string())?;
+        let source = &shared.playbook.plays[self.play].source;
+        let parse = |value: &serde_json::Value, node: &crate::playbook::Node| {
             let text = match value {
                 serde_json::Value::String(s) => s.trim().to_string(),
                 other => other.to_string(),
@@ -673,21 +670,45 @@ impl Rollout {
             Version::parse(&text).map_err(|e| {
                 format!(
                     "{}: `{text}` is not a version: {e}",
-                    shared.playbook.plays[self.play].source.location(node.span)
+                    source.location(node.span)
                 )
             })
+        };
+        let render = |node: &crate::playbook::Node| {
+            shared
+                .templates
+                .render_node(node, &ctx, source)
+                .map_err(|e| e.to_string())
+        };
+        let version = |node: &crate::playbook::Node| -> Result<Version, String> {
+            parse(&render(node)?, node)
+        };
+        // Each item a version, or a template that renders a list of them.
+        let versions = |nodes: &[crate::playbook::Node]| -> Result<Vec<Version>, String> {
+            let mut found = Vec::new();
+            for node in nodes {
+                match render(node)? {
+                    serde_json::Value::Array(items) => {
+                        for item in &items {
+                            found.push(parse(item, node)?);
+                        }
+                    }
+                    one => found.push(parse(&one, node)?),
+                }
+            }
+            Ok(found)
         };
         let current = version(&spec.current)?;
         let stops = match &spec.every {
             Some((unit, available)) => {
-                let available = available.iter().map(&version).collect::<Result<_, _>>()?;
+                let available = versions(available)?;
                 if unit == "major" {
                     Stops::EveryMajor { available }
                 } else {
                     Stops::EveryMinor { available }
                 }
             }
-            None => Stops::List(spec.stops.iter().map(&version).collect::<Result<_, _>>()?),
+            None => Stops::List(versions(&spec.stops)?),
         };
         let path = UpgradePath {
             target: version(&spec.target)?,

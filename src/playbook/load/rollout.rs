@@ -176,8 +176,10 @@ impl Checker {
             match key.name.as_str() {
                 "current" => current = Some(value.clone()),
                 "target" => target = Some(value.clone()),
+                // A list, or one template that renders a list (`"{{ gitlab_stops }}"`).
                 "stops" => match &value.value {
                     NodeValue::Seq(items) => stops = items.clone(),
+                    NodeValue::Str(_) => stops = vec![value.clone()],
                     _ => self.expect_kind(value, "`stops`", "a list of versions"),
                 },
                 "every" => match value.as_str() {
@@ -191,6 +193,7 @@ impl Checker {
                 },
                 "available" => match &value.value {
                     NodeValue::Seq(items) => available = items.clone(),
+                    NodeValue::Str(_) => available = vec![value.clone()],
                     _ => self.expect_kind(value, "`available`", "a list of versions"),
                 },
                 "allow_downgrade" => match value.value {
