@@ -28,8 +28,10 @@ mod demo;
 pub mod escalation;
 mod files;
 mod sshd;
+pub mod standins;
 
 pub use demo::{DEMO_SERVICE_TEMPLATE, render_demo_service};
+pub use standins::{Product, SeedOptions, Seeded};
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
@@ -258,6 +260,35 @@ pub enum LabError {
         source: io::Error,
     },
 
+    #[error(
+        "unknown product `{name}` (products: headscale, devlake, gitlab, nakama, thethingsstack)"
+    )]
+    UnknownProduct { name: String },
+
+    #[error("the lab has no {product} {version} (versions: {known})")]
+    UnknownVersion {
+        product: &'static str,
+        version: String,
+        known: String,
+    },
+
+    #[error("{node} already has {product} {version}; seeding leaves an installed product alone")]
+    #[diagnostic(help(
+        "seed another node, or delete the node's data (its directory under nodes/) to start afresh"
+    ))]
+    AlreadySeeded {
+        node: String,
+        product: &'static str,
+        version: String,
+    },
+
+    #[error("{node}: seeding {product} failed: {output}")]
+    Seed {
+        node: String,
+        product: String,
+        output: String,
+    },
+
     #[error("process {pid} ({what}) did not stop after SIGKILL")]
     StopFailed { pid: u32, what: String },
 
@@ -469,7 +500,8 @@ pub fn down(dir: &Path) -> Result<usize, LabError> {
         }
     }
     for name in subdirectory_names(&dir.join("nodes"))? {
-        demo::stop_daemon(&dir.join("nodes").join(name))?;
+        demo::stop_daemon(&dir.join("nodes").join(&name))?;
+        standins::stop_daemons(&dir.join("nodes").join(&name))?;
     }
     let mut stopped = 0;
     for node in &nodes {
