@@ -231,17 +231,17 @@ impl Lab {
             )
             .env("SEEDED", if seeded { "1" } else { "0" })
             .stdin(Stdio::null());
-        if let Some((host, port, user, bin)) = lab_postgres(self) {
+        if let Some(pg) = &self.postgresql {
             command
-                .env("PG_HOST", host)
-                .env("PG_PORT", port.to_string())
-                .env("PG_USER", user)
+                .env("PG_HOST", pg.host.to_string())
+                .env("PG_PORT", pg.port.to_string())
+                .env("PG_USER", &pg.user)
                 .env(
                     "PATH",
-                    format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+                    format!("{}:/usr/local/bin:/usr/bin:/bin", pg.bin.display()),
                 );
         }
-        if let Some(port) = node_redis(node) {
+        if let Some(port) = node.redis_port {
             command.env("REDIS_PORT", port.to_string());
         }
         let out = command.output().map_err(io_err("run", script))?;
@@ -259,14 +259,6 @@ impl Lab {
             output: sshd::combined_output(&out),
         })
     }
-}
-
-// MERGE(lab): Lab.postgresql and Node.redis_port come with the lab branch.
-fn lab_postgres(_lab: &Lab) -> Option<(String, u16, String, PathBuf)> {
-    None
-}
-fn node_redis(_node: &Node) -> Option<u16> {
-    None
 }
 
 /// GitLab's role of the `index`th of `count` seeded nodes: one node runs everything; in a
