@@ -220,10 +220,15 @@ cmd_up() {
         fi
         image_of "$s"
         if container_running "$s"; then
-            if [ "$(cat "$CONTAINERS/$_name/image")" = "$REPO:$TAG" ]; then
+            # Like compose: a container whose image or environment changed is recreated.
+            write_env "$s" "$CONTAINERS/$_name/env.want" '' "$_name"
+            if [ "$(cat "$CONTAINERS/$_name/image")" = "$REPO:$TAG" ] &&
+                cmp -s "$CONTAINERS/$_name/env" "$CONTAINERS/$_name/env.want"; then
+                rm -f "$CONTAINERS/$_name/env.want"
                 say "Container $_name  Running"
                 continue
             fi
+            rm -f "$CONTAINERS/$_name/env.want"
             daemon_stop "$_name"
             say "Container $_name  Recreate"
         fi

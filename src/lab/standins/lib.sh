@@ -296,10 +296,10 @@ daemon_start() {
         fi
         if ! alive "$_child"; then
             wait "$_child"
-            _rc=$?
-            if [ "$_rc" -ne 0 ]; then
+            _drc=$?
+            if [ "$_drc" -ne 0 ]; then
                 tail -c +"$((_before + 1))" "$_log" >&2
-                return "$_rc"
+                return "$_drc"
             fi
         fi
         sleep 0.1

@@ -1,9 +1,9 @@
 # ---- seed-devlake.sh: DevLake $VERSION by docker compose in /app, its own database --------------
+NEEDS='pg'
 DB_NAME="lake_$NODE_NAME"
 DOCKER="$ROOT/lab/bin/docker"
 
 seed_install() {
-    need_pg
     ensure_database "$DB_NAME"
     install_tool docker
     mkdir -p "$ROOT/app" || die "cannot create /app"

@@ -2,11 +2,11 @@
 # ROLE: single (puma and sidekiq), deploy (an app node that runs the migrations), app (an app
 # node, auto_migrate false), sidekiq (the worker node). All nodes share one database and the
 # first node's gitlab-secrets.json (FIRST_ROOT); the first node holds the repositories.
+NEEDS='pg'
 DB_NAME=gitlabhq_production
 CTL="$ROOT/lab/bin/gitlab-ctl"
 
 seed_install() {
-    need_pg
     need git git
     ensure_database "$DB_NAME"
     install_tool apt-get

@@ -1,9 +1,9 @@
 # ---- seed-nakama.sh: nakama at $VERSION from the release, on the cluster's shared database ---
+NEEDS='pg'
 BIN="$ROOT/usr/local/bin/nakama"
 ADDRESS="$PG_USER@$PG_HOST:$PG_PORT/nakama"
 
 seed_install() {
-    need_pg
     ensure_database nakama
     install_file "$RELEASES/nakama/$VERSION/nakama" "$BIN"
     mkdir -p "$ROOT/etc/nakama" "$ROOT/var/lib/nakama" || die "cannot create the nakama directories"

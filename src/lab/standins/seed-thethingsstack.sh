@@ -1,13 +1,12 @@
 # ---- seed-thethingsstack.sh: The Things Stack $VERSION by docker compose, PostgreSQL + Redis ---
 # EDITION: open-source (thethingsnetwork/lorawan-stack: is-db, ns-db) or enterprise
 # (thethingsindustries/lorawan-stack: also as-db, dcs-db).
+NEEDS='pg redis'
 DB_NAME="ttn_lorawan_$NODE_NAME"
 DOCKER="$ROOT/lab/bin/docker"
 DIR="$ROOT/srv/lorawan-stack"
 
 seed_install() {
-    need_pg
-    need_redis
     ensure_database "$DB_NAME"
     install_tool docker
     case $EDITION in

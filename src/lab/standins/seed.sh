@@ -8,6 +8,7 @@
 #   SEEDED=1 when the node already has the product: then it is only started.
 INSTALL_PATHS=''
 init
+PG_HOST=${PG_HOST:-} PG_PORT=${PG_PORT:-} PG_USER=${PG_USER:-} REDIS_PORT=${REDIS_PORT:-}
 
 # install_file SRC DEST [MODE]: written aside and renamed, as a package manager does.
 install_file() {
@@ -26,10 +27,10 @@ write_unit() {
 }
 
 need_pg() {
-    [ -n "${PG_PORT:-}" ] || die "$PRODUCT needs the lab's PostgreSQL: run \`drover lab up --with postgresql\` first"
+    [ -n "${PG_PORT:-}" ] || die "${PRODUCT#seed-} needs the lab's PostgreSQL: run \`drover lab up --with postgresql\` first"
 }
 need_redis() {
-    [ -n "${REDIS_PORT:-}" ] || die "$PRODUCT needs the lab's Redis: run \`drover lab up --with redis\` first"
+    [ -n "${REDIS_PORT:-}" ] || die "${PRODUCT#seed-} needs the lab's Redis: run \`drover lab up --with redis\` first"
 }
 
 pg_url() { printf 'postgresql://%s@%s:%s/%s\n' "$PG_USER" "$PG_HOST" "$PG_PORT" "$1"; }
@@ -46,7 +47,10 @@ ensure_database() {
 
 install_tool() { install_file "$TOOLS/$1" "$ROOT/lab/bin/$1"; }
 
+# NEEDS (set by the product part): the lab services it needs, "pg" and "redis".
 seed_main() {
+    case " ${NEEDS:-} " in *" pg "*) need_pg ;; esac
+    case " ${NEEDS:-} " in *" redis "*) need_redis ;; esac
     if [ "${SEEDED:-0}" != 1 ]; then
         seed_install
         seed_data
