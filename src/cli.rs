@@ -284,10 +284,32 @@ enum LabAction {
         /// Address of node1 (the others follow it).
         #[arg(long, default_value_t = lab::DEFAULT_FIRST_ADDRESS)]
         first_address: std::net::Ipv4Addr,
+        /// Data stores to run too (comma-separated): `postgresql` (one cluster on node1's
+        /// address, port + 1000), `redis` (one server per node, port + 2000 + k), or `all`.
+        #[arg(
+            long = "with",
+            value_enum,
+            value_delimiter = ',',
+            value_name = "SERVICES"
+        )]
+        with: Vec<ServiceArg>,
     },
     /// Install demo service 1.0 (an SQLite database with five rows) on every node that has
-    /// none yet, and start it.
+    /// none yet, and start it; or, given a product (headscale, devlake, gitlab, nakama,
+    /// thethingsstack), its lab stand-in at a version, with demo data, and write every version
+    /// into the lab's releases.
     Seed {
+        /// headscale, devlake, gitlab, nakama or thethingsstack; none: the demo service.
+        product: Option<String>,
+        /// The product's version [default: its oldest in the lab].
+        #[arg(long)]
+        version: Option<String>,
+        /// Comma-separated node names [default: every node].
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+        /// The Things Stack Enterprise (as-db and dcs-db) instead of Open Source.
+        #[arg(long)]
+        enterprise: bool,
         #[command(flatten)]
         lab: LabArgs,
     },
@@ -318,6 +340,31 @@ struct LabArgs {
     /// Port every node's sshd listens on.
     #[arg(long, default_value_t = 2222)]
     port: u16,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ServiceArg {
+    Postgresql,
+    Redis,
+    All,
+}
+
+impl ServiceArg {
+    fn services(args: &[ServiceArg]) -> lab::Services {
+        args.iter().fold(lab::Services::NONE, |services, arg| {
+            services.union(match arg {
+                ServiceArg::Postgresql => lab::Services {
+                    postgresql: true,
+                    redis: false,
+                },
+                ServiceArg::Redis => lab::Services {
+                    postgresql: false,
+                    redis: true,
+                },
+                ServiceArg::All => lab::Services::ALL,
+            })
+        })
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -1000,26 +1047,52 @@ fn lab_cmd(action: LabAction) -> Result<u8, CliError> {
             per_sshd,
             heavy_shell,
             first_address,
+            with,
         } => {
             let mut config = lab_config(&lab, nodes);
             config.per_sshd = per_sshd;
             config.heavy_shell = heavy_shell;
             config.first_address = first_address;
+            config.services = ServiceArg::services(&with);
             let lab = lab::up(&config)?;
             print!("{}", describe_lab(&lab));
             Ok(0)
         }
-        LabAction::Seed { lab } => {
+        LabAction::Seed {
+            product,
+            version,
+            nodes,
+            enterprise,
+            lab,
+        } => {
             let dir = lab_dir(&lab);
             match lab::status(&dir)? {
-                Some(lab) => {
-                    lab.seed_demo()?;
-                    println!(
-                        "demo service 1.0 on {} node(s) of {}",
-                        lab.nodes.len(),
-                        dir.display()
-                    );
-                }
+                Some(lab) => match product {
+                    None => {
+                        lab.seed_demo()?;
+                        println!(
+                            "demo service 1.0 on {} node(s) of {}",
+                            lab.nodes.len(),
+                            dir.display()
+                        );
+                    }
+                    Some(name) => {
+                        let product: lab::Product = name.parse()?;
+                        let options = lab::SeedOptions {
+                            version,
+                            nodes,
+                            enterprise,
+                        };
+                        let seeded = lab.seed_product(&product, &options)?;
+                        println!(
+                            "{} {} on {}; every version in {}",
+                            seeded.product,
+                            seeded.version,
+                            seeded.nodes.join(", "),
+                            seeded.releases.display()
+                        );
+                    }
+                },
                 None => println!(
                     "no lab is up in {}; run `drover lab up` first",
                     dir.display()
@@ -1052,6 +1125,10 @@ fn describe_lab(lab: &lab::Lab) -> String {
         lab.nodes.len(),
         lab.user
     );
+    let running = |pid: Option<u32>| match pid {
+        Some(pid) => format!("running, pid {pid}"),
+        None => "stopped".to_string(),
+    };
     for node in &lab.nodes {
         out.push_str(&format!(
             "  {:<8} {}:{}  data {}\n",
@@ -1059,6 +1136,23 @@ fn describe_lab(lab: &lab::Lab) -> String {
             node.address,
             node.port,
             node.root.display()
+        ));
+        if let Some(port) = node.redis_port {
+            out.push_str(&format!(
+                "           redis {}:{port} ({}), unit `redis`\n",
+                node.address,
+                running(node.redis_pid())
+            ));
+        }
+    }
+    if let Some(pg) = &lab.postgresql {
+        out.push_str(&format!(
+            "  postgresql {}:{} ({}), superuser `{}`, data {}\n",
+            pg.host,
+            pg.port,
+            running(pg.pid),
+            pg.user,
+            pg.data_dir.display()
         ));
     }
     out.push_str(&format!(

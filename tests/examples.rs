@@ -34,6 +34,20 @@ fn inventories_lab_yml_describes_the_default_lab() {
             host.vars["drover_known_hosts_file"],
             "/tmp/drover-lab/known_hosts"
         );
+        assert_eq!(
+            host.vars["lab_bin"],
+            format!("/tmp/drover-lab/nodes/node{n}/lab/bin")
+        );
+        // `lab up --with all`: ports derived from the lab port.
+        assert_eq!(
+            host.vars["lab_redis_port"],
+            drover::lab::DEFAULT_PORT as usize + 2000 + n
+        );
+        assert_eq!(
+            host.vars["lab_postgresql_port"],
+            drover::lab::DEFAULT_PORT + 1000
+        );
+        assert_eq!(host.vars["lab_postgresql_host"], "127.0.0.2");
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use drover::lab::{self, Lab, LabConfig, Node};
+use drover::lab::{self, Lab, LabConfig, Node, Services};
 
 /// Each test gets its own block of ten addresses, so tests running in parallel never collide.
 /// 127.2.P.x: P from the process id, so two test runs at once never share an address.
@@ -173,9 +173,10 @@ fn nodes_accept_the_lab_key_as_the_lab_user_and_up_is_idempotent() {
     )));
     let node1 = &t.lab.nodes[0];
     assert!(inventory.contains(&format!(
-        "        node1: {{ ansible_host: {}, node_root: {}, role: primary }}\n",
+        "        node1: {{ ansible_host: {}, node_root: {}, role: primary, lab_bin: {} }}\n",
         node1.address,
-        node1.root.display()
+        node1.root.display(),
+        node1.lab_bin().display()
     )));
 
     let key_mode = std::fs::metadata(&t.lab.key)
@@ -449,4 +450,174 @@ fn heavy_shell_lab_logs_in_a_user_whose_shell_starts_slowly() {
         start.elapsed()
     );
     assert_eq!(out, format!("{}\nbash\n", lab::HEAVY_USER));
+}
+
+/// A lab of `nodes` running PostgreSQL and a Redis per node, each on a free port.
+fn lab_with_services(nodes: usize) -> TestLab {
+    TestLab::up_with(nodes, |cfg| {
+        cfg.services = Services::ALL;
+        let mut taken = vec![cfg.port];
+        let mut free = |address: Ipv4Addr| {
+            let port = (0..20)
+                .map(|_| lab::free_port(address).expect("free port"))
+                .find(|port| !taken.contains(port))
+                .expect("a free port not taken yet");
+            taken.push(port);
+            port
+        };
+        cfg.postgresql_port = Some(free(cfg.first_address));
+        cfg.redis_ports = (0..nodes as u32)
+            .map(|i| free(Ipv4Addr::from(u32::from(cfg.first_address) + i)))
+            .collect();
+    })
+}
+
+/// The user a process runs as, from /proc.
+fn process_uid(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+        .expect("Uid line")
+}
+
+fn uid_of(user: &str) -> u32 {
+    let out = Command::new("id").args(["-u", user]).output().expect("id");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("uid")
+}
+
+#[test]
+fn services_run_as_the_lab_user_with_the_lab_and_stop_with_down() {
+    let t = lab_with_services(2);
+    let pg = t.lab.postgresql.clone().expect("the lab runs PostgreSQL");
+    let pg_pid = pg.pid.expect("postgres runs");
+    assert!(alive(pg_pid));
+    assert_eq!(pg.host, t.lab.nodes[0].address);
+    assert_eq!(pg.user, t.lab.user);
+    assert_eq!(
+        process_uid(pg_pid),
+        uid_of(&t.lab.user),
+        "postgres runs as the lab user"
+    );
+    for program in ["psql", "pg_dump", "pg_restore", "createdb", "dropdb"] {
+        assert!(
+            pg.bin.join(program).is_file(),
+            "{program} in {}",
+            pg.bin.display()
+        );
+    }
+    // Trust auth over TCP on node1's address; the lab user is the superuser.
+    let out = pg
+        .command("psql")
+        .args([
+            "-d",
+            "postgres",
+            "-XAtc",
+            "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user",
+        ])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{}|t", t.lab.user)
+    );
+
+    let redis_pids: Vec<u32> = t
+        .lab
+        .nodes
+        .iter()
+        .map(|n| n.redis_pid().expect("redis runs"))
+        .collect();
+    for (node, pid) in t.lab.nodes.iter().zip(&redis_pids) {
+        assert_eq!(process_uid(*pid), uid_of(&t.lab.user), "{}", node.name);
+    }
+
+    let inventory = std::fs::read_to_string(&t.lab.inventory).expect("inventory");
+    for line in [
+        format!("        lab_postgresql_host: {}\n", pg.host),
+        format!("        lab_postgresql_port: {}\n", pg.port),
+        format!("        lab_postgresql_user: {}\n", pg.user),
+        format!("        lab_postgresql_bin: {}\n", pg.bin.display()),
+    ] {
+        assert!(
+            inventory.contains(&line),
+            "inventory lacks {line:?}:\n{inventory}"
+        );
+    }
+    let cli = t.lab.redis_cli.clone().expect("redis-cli");
+    for node in &t.lab.nodes {
+        let vars = format!(
+            "lab_bin: {}, lab_redis_port: {}, lab_redis_cli: {} }}",
+            node.lab_bin().display(),
+            node.redis_port.expect("redis port"),
+            cli.display()
+        );
+        assert!(
+            inventory.contains(&vars),
+            "inventory lacks {vars:?}:\n{inventory}"
+        );
+    }
+
+    // Redis through the node's systemctl stand-in, over SSH as the lab user: a stop flushes
+    // the AOF, a start reads it back.
+    let node = &t.lab.nodes[1];
+    let systemctl = node.lab_bin().join("systemctl");
+    let systemctl = systemctl.display();
+    let redis = format!(
+        "{} -h {} -p {}",
+        cli.display(),
+        node.address,
+        node.redis_port.expect("port")
+    );
+    t.ssh_ok(node, &format!("{redis} set greeting hello"));
+    let out = t.ssh_ok(
+        node,
+        &format!(
+            "{systemctl} is-active redis; {systemctl} stop redis.service; \
+             {systemctl} is-active redis; echo rc=$?; ls {}/appendonlydir; \
+             {systemctl} start redis && {redis} get greeting",
+            node.redis_data_dir().display()
+        ),
+    );
+    assert!(
+        out.starts_with("active\ninactive\nrc=3\n") && out.ends_with("hello\n"),
+        "{out}"
+    );
+    assert!(out.contains("appendonly.aof.manifest"), "{out}");
+    assert!(!alive(redis_pids[1]), "the old server stopped");
+    let out = t.ssh(node, &format!("{systemctl} stop nakama"));
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Failed to stop nakama.service: Unit nakama.service not found."
+    );
+
+    // Idempotent: a second up (asking for no services) keeps them, on the same ports.
+    let again = lab::up(&t.config()).expect("second up");
+    assert_eq!(again.postgresql.as_ref().and_then(|p| p.pid), Some(pg_pid));
+    assert_eq!(again.postgresql.as_ref().map(|p| p.port), Some(pg.port));
+    assert_eq!(again.nodes[0].redis_pid(), Some(redis_pids[0]));
+    assert_eq!(
+        again.nodes.iter().map(|n| n.redis_port).collect::<Vec<_>>(),
+        t.lab.nodes.iter().map(|n| n.redis_port).collect::<Vec<_>>()
+    );
+    let status = lab::status(t.dir.path()).expect("status").expect("a lab");
+    assert_eq!(status.services, Services::ALL);
+    assert_eq!(status.postgresql.and_then(|p| p.pid), Some(pg_pid));
+
+    let restarted = again.nodes[1].redis_pid().expect("redis runs");
+    lab::down(t.dir.path()).expect("down");
+    for pid in [pg_pid, redis_pids[0], restarted] {
+        assert!(!alive(pid), "pid {pid} survived lab down");
+    }
 }

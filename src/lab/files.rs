@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Lab, LabError, Node};
+use super::{Lab, LabError, Node, Postgres, Services};
 
 pub(super) const STATE_FILE: &str = "lab.json";
 const STATE_VERSION: u32 = 1;
@@ -21,15 +21,24 @@ pub(super) struct State {
     pub user: String,
     pub port: u16,
     pub nodes: Vec<Node>,
+    #[serde(default)]
+    pub services: Services,
+    #[serde(default)]
+    pub postgresql: Option<Postgres>,
+    #[serde(default)]
+    pub redis_cli: Option<PathBuf>,
 }
 
 impl State {
-    pub fn new(user: String, port: u16, nodes: Vec<Node>) -> State {
+    pub fn new(lab: &Lab, port: u16) -> State {
         State {
             version: STATE_VERSION,
-            user,
+            user: lab.user.clone(),
             port,
-            nodes,
+            nodes: lab.nodes.clone(),
+            services: lab.services,
+            postgresql: lab.postgresql.clone(),
+            redis_cli: lab.redis_cli.clone(),
         }
     }
 }
@@ -51,8 +60,8 @@ pub(super) fn write_known_hosts(lab: &Lab) -> Result<(), LabError> {
     write_atomic(&lab.known_hosts, out.as_bytes(), 0o644)
 }
 
-/// The Ansible YAML inventory of the lab: group `lab`, one shared port, `node_root` per host.
-/// The lab as an Ansible inventory. node1 plays a cluster's primary (`role: primary`, group
+/// The lab as an Ansible YAML inventory: group `lab` (with the PostgreSQL vars), one shared
+/// port, `node_root`, `lab_bin` and the Redis vars per host. node1 plays a cluster's primary (`role: primary`, group
 /// `primary`), the others its replicas, so rollouts can order "replicas first, primary last".
 pub(super) fn write_inventory(lab: &Lab, port: u16) -> Result<(), LabError> {
     let mut out = format!(
@@ -60,20 +69,39 @@ pub(super) fn write_inventory(lab: &Lab, port: u16) -> Result<(), LabError> {
          all:\n  vars:\n    ansible_user: {}\n    ansible_port: {port}\n    \
          ansible_ssh_private_key_file: {}\n    drover_known_hosts_file: {}\n    \
          lab_shared: {}\n  \
-         children:\n    lab:\n      hosts:\n",
+         children:\n    lab:\n",
         yaml_scalar(&lab.user),
         yaml_scalar(&lab.key.display().to_string()),
         yaml_scalar(&lab.known_hosts.display().to_string()),
         yaml_scalar(&lab.shared_dir().display().to_string()),
     );
+    if let Some(pg) = &lab.postgresql {
+        out.push_str(&format!(
+            "      vars:\n        lab_postgresql_host: {}\n        lab_postgresql_port: {}\n        \
+             lab_postgresql_user: {}\n        lab_postgresql_bin: {}\n",
+            pg.host,
+            pg.port,
+            yaml_scalar(&pg.user),
+            yaml_scalar(&pg.bin.display().to_string()),
+        ));
+    }
+    out.push_str("      hosts:\n");
     let role = |i: usize| if i == 0 { "primary" } else { "replica" };
     for (i, node) in lab.nodes.iter().enumerate() {
+        let mut redis = String::new();
+        if let (Some(port), Some(cli)) = (node.redis_port, &lab.redis_cli) {
+            redis = format!(
+                ", lab_redis_port: {port}, lab_redis_cli: {}",
+                yaml_scalar(&cli.display().to_string())
+            );
+        }
         out.push_str(&format!(
-            "        {}: {{ ansible_host: {}, node_root: {}, role: {} }}\n",
+            "        {}: {{ ansible_host: {}, node_root: {}, role: {}, lab_bin: {}{redis} }}\n",
             node.name,
             node.address,
             yaml_scalar(&node.root.display().to_string()),
             role(i),
+            yaml_scalar(&node.lab_bin().display().to_string()),
         ));
     }
     out.push_str("    primary:\n      hosts:\n");

@@ -18,7 +18,10 @@
 //! inventory.yml         Ansible YAML inventory of the lab (group `lab`)
 //! sshd/nodeN/           sshd_config, ssh_host_ed25519_key(.pub), sshd.pid, sshd.log
 //! nodes/nodeN/          the node's data (`node_root`), owned by the lab user:
-//!                       opt/demo/bin/demo-service, var/demo/demo.db, run/, log/
+//!                       opt/demo/bin/demo-service, var/demo/demo.db, run/, log/,
+//!                       lab/bin/systemctl, lab/units/<unit>/{start,stop,status},
+//!                       with Redis: etc/redis/redis.conf, var/lib/redis/ (the AOF)
+//! services/postgresql/  with PostgreSQL: data/, run/ (socket), postgresql.log
 //! ```
 //!
 //! `sshd/` is kept apart from `nodes/` so the login user, who owns the node data, cannot edit the
@@ -27,9 +30,14 @@
 mod demo;
 pub mod escalation;
 mod files;
+mod postgres;
+mod redis;
 mod sshd;
+pub mod standins;
+mod units;
 
 pub use demo::{DEMO_SERVICE_TEMPLATE, render_demo_service};
+pub use standins::{Product, SeedOptions, Seeded};
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
@@ -57,6 +65,56 @@ pub const DEFAULT_FIRST_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 /// How long a starting sshd gets to write its pid file and accept a connection.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default service ports sit at fixed offsets from the lab port (2222 -> PostgreSQL 3222,
+/// node k's Redis 4222 + k), so checked-in inventories of the default lab stay valid.
+const POSTGRESQL_PORT_OFFSET: u32 = 1000;
+const REDIS_PORT_OFFSET: u32 = 2000;
+
+/// The data stores a lab runs besides its sshd nodes (`drover lab up --with …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Services {
+    /// One throwaway PostgreSQL cluster for the lab, on node1's address ([`Lab::postgresql`]).
+    pub postgresql: bool,
+    /// One redis-server per node, AOF on, unit `redis` ([`Node::redis_port`]).
+    pub redis: bool,
+}
+
+impl Services {
+    pub const NONE: Services = Services {
+        postgresql: false,
+        redis: false,
+    };
+    pub const ALL: Services = Services {
+        postgresql: true,
+        redis: true,
+    };
+
+    /// What either asks for.
+    pub fn union(self, other: Services) -> Services {
+        Services {
+            postgresql: self.postgresql || other.postgresql,
+            redis: self.redis || other.redis,
+        }
+    }
+}
+
+/// The lab's PostgreSQL cluster: trust authentication, `user` is its superuser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Postgres {
+    /// node1's address; the server listens there only.
+    pub host: Ipv4Addr,
+    pub port: u16,
+    /// The lab login user (`drover-lab` when drover runs as root), who runs the server.
+    pub user: String,
+    /// The directory of `psql`, `pg_dump`, `pg_restore`, `createdb`, `dropdb` (and the server).
+    pub bin: PathBuf,
+    pub data_dir: PathBuf,
+    /// The unix socket directory (`psql -h <socket_dir>` connects through it).
+    pub socket_dir: PathBuf,
+    pub log: PathBuf,
+    /// The running postmaster, checked against `/proc` when the lab was read.
+    pub pid: Option<u32>,
+}
 
 /// What `up` should build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +132,13 @@ pub struct LabConfig {
     pub per_sshd: usize,
     /// Log in as [`HEAVY_USER`], whose shell sources a slow `~/.bashrc` (root only).
     pub heavy_shell: bool,
+    /// Data stores to run. A lab keeps the services it already has (`up` never drops one).
+    pub services: Services,
+    /// PostgreSQL's port; `None`: the recorded one, else `port + 1000`.
+    pub postgresql_port: Option<u16>,
+    /// Redis port of node k at index k-1; a node past the list: its recorded port, else
+    /// `port + 2000 + k`.
+    pub redis_ports: Vec<u16>,
 }
 
 /// OpenSSH's sshd accepts at most 16 `ListenAddress` lines (MAX_LISTEN_SOCKS).
@@ -89,6 +154,9 @@ impl LabConfig {
             first_address: DEFAULT_FIRST_ADDRESS,
             per_sshd: 1,
             heavy_shell: false,
+            services: Services::NONE,
+            postgresql_port: None,
+            redis_ports: Vec::new(),
         }
     }
 
@@ -118,6 +186,9 @@ pub struct Node {
     pub host_key: PathBuf,
     pub pid_file: PathBuf,
     pub log: PathBuf,
+    /// The port of the node's redis-server (on the node's address), when the lab runs Redis.
+    #[serde(default)]
+    pub redis_port: Option<u16>,
 }
 
 impl Node {
@@ -137,6 +208,7 @@ impl Node {
             host_key: sshd_dir.join("ssh_host_ed25519_key"),
             pid_file: sshd_dir.join("sshd.pid"),
             log: sshd_dir.join("sshd.log"),
+            redis_port: None,
             name,
             address,
             port,
@@ -155,6 +227,11 @@ pub struct Lab {
     pub known_hosts: PathBuf,
     pub inventory: PathBuf,
     pub nodes: Vec<Node>,
+    pub services: Services,
+    /// The lab's PostgreSQL, when it runs one.
+    pub postgresql: Option<Postgres>,
+    /// `redis-cli` on this machine (the nodes' too), when the lab runs Redis.
+    pub redis_cli: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -256,6 +333,50 @@ pub enum LabError {
     NoFreePort {
         address: Ipv4Addr,
         source: io::Error,
+    },
+
+    #[error("{node}: {service} did not start: {output}")]
+    Service {
+        service: &'static str,
+        node: String,
+        output: String,
+    },
+
+    #[error("lab port {port} leaves no room for the {service} port (lab port + {offset} > 65535)")]
+    #[diagnostic(help("pick a lower `--port`"))]
+    ServicePort {
+        service: &'static str,
+        port: u16,
+        offset: u32,
+    },
+
+    #[error(
+        "unknown product `{name}` (products: headscale, devlake, gitlab, nakama, thethingsstack)"
+    )]
+    UnknownProduct { name: String },
+
+    #[error("the lab has no {product} {version} (versions: {known})")]
+    UnknownVersion {
+        product: &'static str,
+        version: String,
+        known: String,
+    },
+
+    #[error("{node} already has {product} {version}; seeding leaves an installed product alone")]
+    #[diagnostic(help(
+        "seed another node, or delete the node's data (its directory under nodes/) to start afresh"
+    ))]
+    AlreadySeeded {
+        node: String,
+        product: &'static str,
+        version: String,
+    },
+
+    #[error("{node}: seeding {product} failed: {output}")]
+    Seed {
+        node: String,
+        product: String,
+        output: String,
     },
 
     #[error("process {pid} ({what}) did not stop after SIGKILL")]
@@ -382,15 +503,50 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
             node.pid = pid;
         }
     }
-    if let Err(error) = start_all(&sshd_bin, &mut nodes, &to_start) {
-        // Leave no unrecorded sshd behind: stop what this call started, then report.
+    let stop_started = |nodes: &[Node]| {
         for node in nodes.iter().filter(|n| to_start.contains(&n.name)) {
             if let Some(pid) = sshd::live_pid(node) {
                 let _ = sshd::terminate(pid, &node.sshd_config, "sshd");
             }
         }
+    };
+    if let Err(error) = start_all(&sshd_bin, &mut nodes, &to_start) {
+        // Leave no unrecorded sshd behind: stop what this call started, then report.
+        stop_started(&nodes);
         return Err(error);
     }
+
+    let services = cfg
+        .services
+        .union(previous.as_ref().map_or(Services::NONE, |s| s.services));
+    let recorded_pg = previous.as_ref().and_then(|s| s.postgresql.as_ref());
+    let postgresql_port = match (cfg.postgresql_port, recorded_pg) {
+        (Some(port), _) => port,
+        (None, Some(pg)) => pg.port,
+        (None, None) => service_port(cfg.port, POSTGRESQL_PORT_OFFSET, "postgresql")?,
+    };
+    for (index, node) in nodes.iter_mut().enumerate() {
+        let recorded = previous
+            .as_ref()
+            .and_then(|s| s.nodes.iter().find(|n| n.name == node.name))
+            .and_then(|n| n.redis_port);
+        node.redis_port = match (services.redis, cfg.redis_ports.get(index), recorded) {
+            (false, _, _) => None,
+            (true, Some(&port), _) => Some(port),
+            (true, None, Some(port)) => Some(port),
+            (true, None, None) => {
+                let offset = REDIS_PORT_OFFSET + index as u32 + 1;
+                Some(service_port(cfg.port, offset, "redis")?)
+            }
+        };
+    }
+    let started = match start_services(&dir, &account, services, &nodes, postgresql_port) {
+        Ok(started) => started,
+        Err(error) => {
+            stop_started(&nodes);
+            return Err(error);
+        }
+    };
 
     let lab = Lab {
         key,
@@ -398,12 +554,96 @@ pub fn up(cfg: &LabConfig) -> Result<Lab, LabError> {
         inventory: dir.join("inventory.yml"),
         user: account.name.clone(),
         nodes,
+        services,
+        postgresql: started.postgresql,
+        redis_cli: started.redis_cli,
         dir,
     };
     files::write_known_hosts(&lab)?;
     files::write_inventory(&lab, cfg.port)?;
     lab.save(cfg.port)?;
     Ok(lab)
+}
+
+/// `port + offset`, if it is a port.
+fn service_port(port: u16, offset: u32, service: &'static str) -> Result<u16, LabError> {
+    u16::try_from(u32::from(port) + offset).map_err(|_| LabError::ServicePort {
+        service,
+        port,
+        offset,
+    })
+}
+
+/// What [`start_services`] started.
+struct Started {
+    postgresql: Option<Postgres>,
+    redis_cli: Option<PathBuf>,
+}
+
+/// Writes every node's `systemctl` stand-in, then makes the lab's data stores run: PostgreSQL
+/// (on node1's address) on its own thread while the nodes' Redis servers start. Every binary is
+/// found before anything starts. On failure, the services this call started are stopped again.
+fn start_services(
+    dir: &Path,
+    account: &sshd::Account,
+    services: Services,
+    nodes: &[Node],
+    postgresql_port: u16,
+) -> Result<Started, LabError> {
+    for node in nodes {
+        units::write_systemctl(account, node)?;
+    }
+    let pg_bin = services
+        .postgresql
+        .then(postgres::find_bin_dir)
+        .transpose()?;
+    let redis_bins = services.redis.then(redis::find).transpose()?;
+    let first = nodes.first().map_or(DEFAULT_FIRST_ADDRESS, |n| n.address);
+    let pg_layout =
+        pg_bin.map(|bin| postgres::layout(dir, bin, &account.name, first, postgresql_port));
+    let pg_was_running = pg_layout
+        .as_ref()
+        .is_some_and(|pg| postgres::live_pid(&pg.data_dir).is_some());
+    let redis_was_running: Vec<bool> = nodes
+        .iter()
+        .map(|n| redis::live_pid(&n.root).is_some())
+        .collect();
+    let (postgresql, redis) = std::thread::scope(|scope| {
+        let pg = pg_layout
+            .clone()
+            .map(|pg| scope.spawn(move || postgres::ensure(account, pg)));
+        let redis = match &redis_bins {
+            Some(bins) => redis::ensure(account, bins, nodes),
+            None => Ok(()),
+        };
+        let pg = pg
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .transpose();
+        (pg, redis)
+    });
+    let outcome = match (postgresql, redis) {
+        (Ok(postgresql), Ok(())) => Ok(postgresql),
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    if let Err(error) = outcome {
+        if let Some(pg) = pg_layout.filter(|_| !pg_was_running) {
+            let _ = postgres::stop(&pg.data_dir);
+        }
+        for (node, was_running) in nodes.iter().zip(redis_was_running) {
+            if !was_running {
+                let _ = redis::stop_node(&node.root);
+            }
+        }
+        return Err(error);
+    }
+    Ok(Started {
+        postgresql: outcome?,
+        redis_cli: redis_bins.map(|bins| bins.cli),
+    })
 }
 
 /// Starts the sshds whose first node is named in `names`: every address they serve is checked
@@ -447,8 +687,8 @@ pub fn status(dir: &Path) -> Result<Option<Lab>, LabError> {
     Ok(Some(Lab::from_state(dir, state)))
 }
 
-/// Stops every sshd this lab started and the demo services running from its node directories,
-/// then forgets the state file. Keys, configs, logs and node data stay, so a later `up` brings
+/// Stops every sshd this lab started, the demo services running from its node directories and
+/// the lab's PostgreSQL and Redis servers, then forgets the state file. Keys, configs, logs and node data stay, so a later `up` brings
 /// back the same host identities and demo databases; delete the directory to start afresh.
 /// Returns how many node sshd processes were running and were stopped.
 pub fn down(dir: &Path) -> Result<usize, LabError> {
@@ -469,8 +709,12 @@ pub fn down(dir: &Path) -> Result<usize, LabError> {
         }
     }
     for name in subdirectory_names(&dir.join("nodes"))? {
-        demo::stop_daemon(&dir.join("nodes").join(name))?;
+        demo::stop_daemon(&dir.join("nodes").join(&name))?;
+        // Stand-ins first: a sidekiq stand-in still writes to PostgreSQL.
+        standins::stop_daemons(&dir.join("nodes").join(&name))?;
+        redis::stop_node(&dir.join("nodes").join(&name))?;
     }
+    postgres::stop(&dir.join("services/postgresql/data"))?;
     let mut stopped = 0;
     for node in &nodes {
         if let Some(pid) = sshd::live_pid(node)
@@ -577,12 +821,19 @@ impl Lab {
                 node
             })
             .collect();
+        let postgresql = state.postgresql.map(|mut pg| {
+            pg.pid = postgres::live_pid(&pg.data_dir);
+            pg
+        });
         Lab {
             key: dir.join("id_ed25519"),
             known_hosts: dir.join("known_hosts"),
             inventory: dir.join("inventory.yml"),
             user: state.user,
             nodes,
+            services: state.services,
+            postgresql,
+            redis_cli: state.redis_cli,
             dir,
         }
     }
@@ -594,7 +845,7 @@ impl Lab {
     }
 
     fn save(&self, port: u16) -> Result<(), LabError> {
-        let state = State::new(self.user.clone(), port, self.nodes.clone());
+        let state = State::new(self, port);
         write_state(&self.dir, &state)
     }
 }
@@ -658,6 +909,37 @@ mod tests {
     }
 
     #[test]
+    fn service_ports_derive_from_the_lab_port_and_never_wrap() {
+        assert_eq!(
+            service_port(2222, POSTGRESQL_PORT_OFFSET, "postgresql").ok(),
+            Some(3222)
+        );
+        assert_eq!(
+            service_port(2222, REDIS_PORT_OFFSET + 3, "redis").ok(),
+            Some(4225)
+        );
+        assert!(matches!(
+            service_port(64000, REDIS_PORT_OFFSET + 1, "redis"),
+            Err(LabError::ServicePort {
+                service: "redis",
+                ..
+            })
+        ));
+        let redis = Services {
+            postgresql: false,
+            redis: true,
+        };
+        assert_eq!(redis.union(Services::NONE), redis);
+        assert_eq!(
+            redis.union(Services {
+                postgresql: true,
+                redis: false
+            }),
+            Services::ALL
+        );
+    }
+
+    #[test]
     fn default_config_is_three_nodes_from_127_0_0_2_on_2222() {
         let cfg = LabConfig::new("/tmp/x");
         assert_eq!(cfg.nodes, 3);
@@ -665,5 +947,6 @@ mod tests {
         assert_eq!(cfg.first_address, Ipv4Addr::new(127, 0, 0, 2));
         assert_eq!(cfg.per_sshd, 1);
         assert!(!cfg.heavy_shell);
+        assert_eq!(cfg.services, Services::NONE);
     }
 }

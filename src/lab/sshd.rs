@@ -27,12 +27,12 @@ pub(super) fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn install_hint(package: &str) -> String {
+pub(super) fn install_hint(package: &str) -> String {
     let sudo = if running_as_root() { "" } else { "sudo " };
     format!("{sudo}apt-get install -y {package}")
 }
 
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(super) fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(SBIN_DIRS.iter().map(PathBuf::from))
@@ -127,6 +127,10 @@ impl Account {
             home: entry.home,
             switch_to,
         })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
     }
 
     pub fn is_root_run(&self) -> bool {
@@ -437,12 +441,25 @@ pub(super) fn is_ours(pid: u32, marker: &Path) -> bool {
 /// Stops `pid` if it is still ours: SIGTERM, a bounded wait, then SIGKILL. Returns whether it
 /// was running.
 pub(super) fn terminate(pid: u32, marker: &Path, what: &str) -> Result<bool, LabError> {
+    terminate_with(pid, marker, what, &[libc::SIGTERM])
+}
+
+/// Like [`terminate`] with the daemon's own shutdown signals, tried in order with a bounded
+/// wait each before SIGKILL (PostgreSQL: SIGINT is a fast shutdown, SIGQUIT an immediate one).
+pub(super) fn terminate_with(
+    pid: u32,
+    marker: &Path,
+    what: &str,
+    signals: &[libc::c_int],
+) -> Result<bool, LabError> {
     if !is_ours(pid, marker) {
         return Ok(false);
     }
-    signal(pid, libc::SIGTERM, what)?;
-    if wait_gone(pid, marker, STOP_TIMEOUT) {
-        return Ok(true);
+    for &sig in signals {
+        signal(pid, sig, what)?;
+        if wait_gone(pid, marker, STOP_TIMEOUT) {
+            return Ok(true);
+        }
     }
     signal(pid, libc::SIGKILL, what)?;
     if wait_gone(pid, marker, KILL_TIMEOUT) {
@@ -537,6 +554,7 @@ mod tests {
             host_key: "/tmp/lab/sshd/node1/ssh_host_ed25519_key".into(),
             pid_file: "/tmp/lab/sshd/node1/sshd.pid".into(),
             log: "/tmp/lab/sshd/node1/sshd.log".into(),
+            redis_port: None,
         };
         let addresses = [node.address];
         let config = render_config(

@@ -2,7 +2,7 @@
 //! per test, and a builder that runs the real `drover` binary and explains failures.
 #![allow(dead_code)]
 
-use drover::lab::{self, Lab, LabConfig};
+use drover::lab::{self, Lab, LabConfig, Services};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,6 +20,12 @@ static NEXT_SLOT: AtomicU8 = AtomicU8::new(0);
 
 impl Fleet {
     pub fn up(n: usize) -> Fleet {
+        Fleet::up_with(n, Services::NONE)
+    }
+
+    /// A lab of `n` nodes that also runs `services` (PostgreSQL on node1's address, a Redis
+    /// per node), each on a port the kernel says is free.
+    pub fn up_with(n: usize, services: Services) -> Fleet {
         let dir = tempfile::Builder::new()
             .prefix("drover-test-")
             .tempdir_in("/tmp")
@@ -31,7 +37,21 @@ impl Fleet {
         config.nodes = n;
         config.first_address = first;
         config.port = lab::free_port(first).expect("free port");
-        let lab = lab::up(&config).expect("lab up");
+        config.services = services;
+        // node1's address carries sshd, PostgreSQL and node1's Redis: three different ports.
+        let mut taken = vec![config.port];
+        if services.postgresql {
+            config.postgresql_port = Some(free_port_besides(first, &mut taken));
+        }
+        if services.redis {
+            config.redis_ports = (0..n as u32)
+                .map(|i| {
+                    let address = Ipv4Addr::from(u32::from(first) + i);
+                    free_port_besides(address, &mut taken)
+                })
+                .collect();
+        }
+        let lab = lab::up(&config).unwrap_or_else(|e| panic!("lab up: {e}"));
         Fleet { lab, dir }
     }
 
@@ -75,6 +95,19 @@ impl Fleet {
             .arg("-i")
             .arg(&self.lab.inventory)
     }
+}
+
+/// A free port on `address` that is not in `taken` (the kernel may hand out one port twice
+/// while nothing is bound to it); added to `taken`.
+fn free_port_besides(address: Ipv4Addr, taken: &mut Vec<u16>) -> u16 {
+    for _ in 0..20 {
+        let port = lab::free_port(address).expect("free port");
+        if !taken.contains(&port) {
+            taken.push(port);
+            return port;
+        }
+    }
+    panic!("no free port on {address} besides {taken:?}");
 }
 
 impl Drop for Fleet {
