@@ -2,6 +2,8 @@
 //! per test, and a builder that runs the real `drover` binary and explains failures.
 #![allow(dead_code)]
 
+pub mod product;
+
 use drover::lab::{self, Lab, LabConfig, Services};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

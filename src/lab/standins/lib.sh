@@ -237,7 +237,10 @@ daemon_pid() {
 # The running daemon's version (empty when it is not running).
 daemon_version() {
     daemon_pid "$1" >/dev/null || return 1
-    cat "$RUN_DIR/$1.version" 2>/dev/null
+    _v=$(cat "$RUN_DIR/$1.version" 2>/dev/null) || return 1
+    # A version with a planted fault is crashing: never healthy (see daemon_loop).
+    [ -f "$ROOT/lab/faults/$PRODUCT-$_v" ] && return 1
+    printf '%s\n' "$_v"
 }
 
 # daemon_loop NAME [TICK]: become daemon NAME, running TICK (a function) about once a second.
@@ -251,7 +254,17 @@ daemon_loop() {
         die "cannot write $RUN_DIR/$_name.pid"
     say "$(date -u +%Y-%m-%dT%H:%M:%SZ) $PRODUCT $VERSION started (pid $$)"
     trap 'daemon_exit' TERM INT HUP
+    # A fault the tests plant (NODE_ROOT/lab/faults/PRODUCT-VERSION): this version starts,
+    # then crashes after a couple of seconds, as a release with a bad bug would.
+    _fault="$ROOT/lab/faults/$PRODUCT-$VERSION"
+    _ticks=0
     while :; do
+        if [ -f "$_fault" ] && [ "$_ticks" -ge 2 ]; then
+            say "$(date -u +%Y-%m-%dT%H:%M:%SZ) $PRODUCT $VERSION crashed: $(cat "$_fault" 2>/dev/null) (lab fault $_fault)"
+            rm -f "$RUN_DIR/$_name.pid"
+            exit 2
+        fi
+        _ticks=$((_ticks + 1))
         if [ -n "$_tick" ]; then $_tick; fi
         # `wait` returns as soon as a signal arrives; a plain `sleep` would delay the trap.
         sleep 1 &

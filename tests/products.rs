@@ -1,0 +1,152 @@
+//! The five seed procedures (`playbooks/<product>/`) rehearsed end to end on the lab, on real
+//! sshd, SQLite, PostgreSQL and Redis, against the product stand-ins: the upgrade (every row
+//! intact, run twice: the second changes nothing), a node whose new version fails its verify
+//! (restored byte-identical, later nodes untouched), and the control process killed
+//! mid-rollout (`drover resume` finishes without repeating a finished node or hop).
+
+mod common;
+
+use common::product::{Rehearsal, changed, outcomes, pairs, phases};
+use drover::lab::{Product, Services};
+
+// ---- Headscale: SQLite per node, required path 0.26 -> 0.27.1 -> 0.28.0 ----
+
+fn headscale(seeds: &[(&[&str], Option<&str>)]) -> Rehearsal {
+    Rehearsal::up(Product::Headscale, 3, Services::NONE, seeds, false)
+}
+
+/// The rows the guide's backup must keep, per node.
+fn headscale_rows(r: &Rehearsal, node: &str) -> String {
+    let db = r.node_root(node).join("var/lib/headscale/db.sqlite");
+    r.sh(&format!(
+        "sqlite3 {} 'SELECT id, name FROM users ORDER BY id; SELECT id, machine_key, hostname, user_id, ipv4 FROM nodes ORDER BY id; SELECT id, key, user_id FROM pre_auth_keys ORDER BY id;' | sha256sum",
+        db.display()
+    ))
+}
+
+fn headscale_version(r: &Rehearsal, node: &str) -> String {
+    let bin = r.node_root(node).join("usr/bin/headscale");
+    r.sh(&format!("{} version", bin.display()))
+}
+
+#[test]
+fn headscale_walks_the_required_path_on_every_node_and_keeps_every_row() {
+    // node3 starts at 0.27.1: its own, shorter chain.
+    let r = headscale(&[(&["node1", "node2"], Some("0.26.0")), (&["node3"], Some("0.27.1"))]);
+    let before: Vec<String> = ["node1", "node2", "node3"]
+        .iter()
+        .map(|n| headscale_rows(&r, n))
+        .collect();
+    let run = r.run().args(["--output", "json"]).expect_code(0);
+    let events = run.events();
+    let upgrades = |host: &str| -> Vec<String> {
+        phases(&events)
+            .into_iter()
+            .filter(|(h, p, _)| h == host && p == "upgrade")
+            .map(|(_, _, to)| to)
+            .collect()
+    };
+    // The latest patch of every minor, never one skipped.
+    assert_eq!(upgrades("node1"), ["0.27.1", "0.28.0"], "{}", run.dump());
+    assert_eq!(upgrades("node3"), ["0.28.0"]);
+    // Per hop: stop, a backup, the new binary and config, start, verify.
+    let node1: Vec<String> = phases(&events)
+        .into_iter()
+        .filter(|(h, _, _)| h == "node1")
+        .map(|(_, p, _)| p)
+        .take(6)
+        .collect();
+    assert_eq!(node1, ["stop", "backup", "upgrade", "start", "verify", "stop"]);
+    for (i, node) in ["node1", "node2", "node3"].iter().enumerate() {
+        assert_eq!(headscale_version(&r, node), "v0.28.0");
+        assert_eq!(headscale_rows(&r, node), before[i], "{node} lost rows");
+        // The key 0.27.0 renamed was updated in the live configuration.
+        let config = std::fs::read_to_string(r.node_root(node).join("etc/headscale/config.yaml"))
+            .expect("config");
+        assert!(config.contains("ephemeral_node_expiry:"), "{config}");
+        assert!(!config.contains("ephemeral_node_inactivity_timeout"));
+        // A timestamped backup of the config and data directories per hop.
+        let backups = r.sh(&format!(
+            "ls -d {}/var/lib/headscale.backup-* | wc -l",
+            r.node_root(node).display()
+        ));
+        assert_eq!(backups, if *node == "node3" { "1" } else { "2" });
+    }
+    let again = r.run().expect_code(0);
+    assert_eq!(changed(&again), 0, "{}", again.dump());
+    again.stdout_has("UP_TO_DATE");
+}
+
+#[test]
+fn headscale_node_whose_new_version_fails_is_restored_and_the_rest_untouched() {
+    let r = headscale(&[(&[], Some("0.26.0"))]);
+    // 0.28.0 crashes on node2 after it starts: its verify of the hop to 0.28.0 fails.
+    r.fault("node2", "headscale", "0.28.0");
+    let run = r.run().args(["--output", "json"]).expect_code(6);
+    assert_eq!(
+        outcomes(&run.events()),
+        pairs(&[
+            ("node1", "UPGRADED"),
+            ("node2", "ROLLED_BACK"),
+            ("node3", "UNTOUCHED")
+        ]),
+        "{}",
+        run.dump()
+    );
+    // node2 is back at 0.27.1 — the state its last backup holds — byte for byte, running.
+    assert_eq!(headscale_version(&r, "node2"), "v0.27.1");
+    let root = r.node_root("node2");
+    let backup = r.sh(&format!(
+        "ls -d {}/var/lib/headscale.backup-* | sort | tail -1",
+        root.display()
+    ));
+    assert_eq!(
+        r.sh(&format!("sha256sum < {}/var/lib/headscale/db.sqlite", root.display())),
+        r.sh(&format!("sha256sum < {backup}/db.sqlite"))
+    );
+    let health = r.sh(&format!(
+        "{}/usr/bin/headscale health",
+        root.display()
+    ));
+    assert!(health.contains("\"version\":\"0.27.1\""), "{health}");
+    // node3 was never touched.
+    assert_eq!(headscale_version(&r, "node3"), "v0.26.0");
+    assert!(!r.node_root("node3").join("etc/headscale.backup-0").exists());
+    assert_eq!(
+        r.sh(&format!(
+            "ls -d {}/var/lib/headscale.backup-* 2>/dev/null | wc -l",
+            r.node_root("node3").display()
+        )),
+        "0"
+    );
+}
+
+#[test]
+fn headscale_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
+    let r = headscale(&[(&[], Some("0.26.0"))]);
+    // Killed once node2 began its second hop's upgrade.
+    r.kill_when(&["\"phase_start\"", "\"node2\"", "\"upgrade\"", "\"hop\":2"]);
+    let resumed = r.resume().args(["--output", "json"]).expect_code(0);
+    let seen = phases(&resumed.events());
+    assert!(
+        !seen.iter().any(|(h, _, _)| h == "node1"),
+        "node1 was touched again:\n{}",
+        resumed.dump()
+    );
+    let node2: Vec<String> = seen
+        .iter()
+        .filter(|(h, _, _)| h == "node2")
+        .map(|(_, p, to)| format!("{p} {to}"))
+        .collect();
+    // node2 goes on with the phase it was killed in, at its second hop; hop 1 is not redone.
+    assert_eq!(
+        node2.first().map(String::as_str),
+        Some("upgrade 0.28.0"),
+        "{}",
+        resumed.dump()
+    );
+    assert!(!node2.iter().any(|p| p.ends_with("0.27.1")));
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(headscale_version(&r, node), "v0.28.0");
+    }
+}
