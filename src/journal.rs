@@ -70,6 +70,10 @@ pub enum Record {
         /// The whole `hop` variable the step saw (`from`, `to`, …), for its undo.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hop_fact: Option<Value>,
+        /// What the step registered (`register:` name and result), for its undo; never a
+        /// `no_log` step's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registered: Option<(String, Value)>,
         host: String,
     },
     /// `on_failure: cluster` began rolling back these hosts, newest first.
@@ -370,6 +374,7 @@ impl RunLog {
                     task,
                     hop,
                     hop_fact,
+                    registered,
                     host,
                 } => progress.once_ran.push(OnceRun {
                     play: *play,
@@ -377,6 +382,7 @@ impl RunLog {
                     task: *task,
                     hop: hop.clone(),
                     hop_fact: hop_fact.clone(),
+                    registered: registered.clone(),
                     host: host.clone(),
                     undone: false,
                 }),
@@ -476,6 +482,9 @@ pub struct OnceRun {
     pub hop: Option<String>,
     /// The `hop` variable the step saw.
     pub hop_fact: Option<Value>,
+    /// What it registered, given back to its undo (a later hop's run of the same step
+    /// registers the same name).
+    pub registered: Option<(String, Value)>,
     pub host: String,
     pub undone: bool,
 }

@@ -150,3 +150,157 @@ fn headscale_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
         assert_eq!(headscale_version(&r, node), "v0.28.0");
     }
 }
+
+// ---- Nakama: one PostgreSQL database shared by the cluster, migrated once per hop ----
+
+fn nakama() -> Rehearsal {
+    let services = Services {
+        postgresql: true,
+        redis: false,
+    };
+    Rehearsal::up(Product::Nakama, 3, services, &[(&[], Some("3.20.0"))], false)
+}
+
+fn psql(r: &Rehearsal, db: &str, sql: &str) -> String {
+    let pg = r.fleet.lab.postgresql.as_ref().expect("postgresql");
+    r.sh(&format!(
+        "{}/psql -At -h {} -p {} -U {} -d {db} -c {}",
+        pg.bin.display(),
+        pg.host,
+        pg.port,
+        pg.user,
+        shlex_quote(sql)
+    ))
+}
+
+fn shlex_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+fn nakama_data(r: &Rehearsal) -> String {
+    psql(
+        r,
+        "nakama",
+        "SELECT id, username, display_name, create_time FROM users ORDER BY id; SELECT collection, key, user_id, value FROM storage ORDER BY 1, 2, 3",
+    )
+}
+
+fn nakama_schema(r: &Rehearsal) -> String {
+    psql(r, "nakama", "SELECT count(*) FROM migration_info")
+}
+
+fn nakama_version(r: &Rehearsal, node: &str) -> String {
+    r.sh(&format!(
+        "{}/usr/local/bin/nakama --version",
+        r.node_root(node).display()
+    ))
+}
+
+#[test]
+fn nakama_cluster_moves_hop_by_hop_with_one_migration_per_hop() {
+    let r = nakama();
+    let before = nakama_data(&r);
+    let run = r.run().args(["--output", "json"]).expect_code(0);
+    let events = run.events();
+    // Every node at 3.21.1 before any node goes to 3.22.0.
+    let seen = phases(&events);
+    let last_first_hop = seen.iter().rposition(|(_, _, to)| to == "3.21.1");
+    let first_second_hop = seen.iter().position(|(_, _, to)| to == "3.22.0");
+    assert!(last_first_hop < first_second_hop, "{seen:#?}");
+    // The schema migrated once per hop: only the first node of each hop applied anything.
+    let migrations: Vec<(String, bool)> = events
+        .iter()
+        .filter(|e| {
+            e["event"] == "host_result" && e["task"].as_str().is_some_and(|t| t.starts_with("Upgrade the database schema"))
+        })
+        .map(|e| {
+            (
+                e["host"].as_str().unwrap_or_default().to_string(),
+                e["status"] == "changed",
+            )
+        })
+        .collect();
+    assert_eq!(
+        migrations.iter().filter(|(_, changed)| *changed).count(),
+        2,
+        "{migrations:?}"
+    );
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(nakama_version(&r, node), "3.22.0");
+    }
+    assert_eq!(nakama_data(&r), before, "the players' data changed");
+    let again = r.run().expect_code(0);
+    assert_eq!(changed(&again), 0, "{}", again.dump());
+}
+
+#[test]
+fn nakama_node_failing_after_the_shared_migration_rolls_the_cluster_back() {
+    let r = nakama();
+    let before = nakama_data(&r);
+    let schema_before = nakama_schema(&r);
+    let dump = |r: &Rehearsal| {
+        let pg = r.fleet.lab.postgresql.as_ref().expect("postgresql");
+        r.sh(&format!(
+            "{}/pg_dump --data-only --table=users --table=storage -h {} -p {} -U {} -d nakama | grep -v '^--' | sha256sum",
+            pg.bin.display(),
+            pg.host,
+            pg.port,
+            pg.user
+        ))
+    };
+    let dump_before = dump(&r);
+    // 3.22.0 crashes on node2: by then node1 runs 3.22.0 on a schema migrated to 3.22.0.
+    r.fault("node2", "nakama", "3.22.0");
+    let run = r.run().args(["--output", "json"]).expect_code(6);
+    let events = run.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "cluster_rollback" && e["trigger"] == "node2"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        outcomes(&events),
+        pairs(&[
+            ("node1", "ROLLED_BACK"),
+            ("node2", "ROLLED_BACK"),
+            ("node3", "ROLLED_BACK")
+        ]),
+        "{}",
+        run.dump()
+    );
+    // Every node back on 3.20.0 and running, the schema migrated down to where it was, the
+    // data byte-identical.
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(nakama_version(&r, node), "3.20.0");
+        let health = r.sh(&format!(
+            "{}/usr/local/bin/nakama healthcheck --database.address {}@{}:{}/nakama",
+            r.node_root(node).display(),
+            r.fleet.lab.postgresql.as_ref().map_or("", |p| p.user.as_str()),
+            r.fleet.lab.postgresql.as_ref().map_or(String::new(), |p| p.host.to_string()),
+            r.fleet.lab.postgresql.as_ref().map_or(0, |p| p.port),
+        ));
+        assert!(health.contains("\"version\":\"3.20.0\""), "{node}: {health}");
+    }
+    assert_eq!(nakama_schema(&r), schema_before);
+    assert_eq!(nakama_data(&r), before);
+    assert_eq!(dump(&r), dump_before);
+}
+
+#[test]
+fn nakama_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
+    let r = nakama();
+    // Killed when node2 began the second hop (node1 has done both hops' migrations).
+    r.kill_when(&["\"phase_start\"", "\"node2\"", "\"stop\"", "\"hop\":2"]);
+    let resumed = r.resume().args(["--output", "json"]).expect_code(0);
+    let seen = phases(&resumed.events());
+    assert!(
+        !seen.iter().any(|(h, _, to)| h == "node1" || to == "3.21.1"),
+        "a finished node or hop ran again:\n{}",
+        resumed.dump()
+    );
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(nakama_version(&r, node), "3.22.0");
+    }
+}

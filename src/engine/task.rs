@@ -204,12 +204,17 @@ impl Job {
                 if let (Some(_), None, Section::Phase(phase), Status::Ok | Status::Changed) =
                     (&self.task().undo, &self.file, self.task.section, v.status)
                 {
+                    let registered = self.task().register.as_ref().and_then(|name| {
+                        let value = host.facts.get(name)?.clone();
+                        (!host.secret.contains(name)).then(|| (name.clone(), value))
+                    });
                     let run = crate::journal::OnceRun {
                         play: self.play,
                         phase,
                         task: self.task.index,
                         hop: hop.clone(),
                         hop_fact: hop.as_ref().and_then(|_| host.facts.get("hop").cloned()),
+                        registered,
                         host: host.name.clone(),
                         undone: false,
                     };
@@ -219,6 +224,7 @@ impl Job {
                         task: run.task,
                         hop: run.hop.clone(),
                         hop_fact: run.hop_fact.clone(),
+                        registered: run.registered.clone(),
                         host: run.host.clone(),
                     });
                     once.ran(run);

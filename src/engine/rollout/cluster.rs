@@ -173,10 +173,14 @@ impl Rollout {
         true
     }
 
-    /// The hop the undone step ran for, as `hop` for its undo.
+    /// The hop the undone step ran for, as `hop` for its undo, and what the step registered
+    /// then (a later hop's run registered the same name since).
     fn set_hop(&self, host: &mut super::super::HostState, run: &OnceRun) {
         if let Some(hop) = &run.hop_fact {
             host.facts.insert("hop".to_string(), hop.clone());
+        }
+        if let Some((name, value)) = &run.registered {
+            host.facts.insert(name.clone(), value.clone());
         }
     }
 }
