@@ -257,7 +257,8 @@ fn play_tasks(play: &Play) -> impl Iterator<Item = &Task> {
 }
 
 /// Variables that tasks read and that nothing can define: not the inventory (for any host
-/// of the play), `-e`, the play's `vars`/`vars_files`, the task's role, a loop, a magic
+/// of the play), `-e`, the play's `vars`/`vars_files`, the task's role, the `vars:` of the
+/// task and its blocks and imports, a loop, a magic
 /// variable, or a `register`/`set_fact`/`include_vars` anywhere in the playbook. Strings
 /// that guard themselves (`is defined`, `default(…)`, also in the task's `when`) are left
 /// alone: a check reports only what would fail on every host.
@@ -318,9 +319,13 @@ fn task_names(task: &Task) -> Vec<String> {
         own.extend(["ansible_loop_var", "ansible_index_var", "ansible_loop"].map(String::from));
     }
     if let Some(role) = &task.role {
-        for layer in [&role.defaults, &role.vars, &role.params] {
+        for layer in [&role.defaults, &role.vars, &role.entry_vars, &role.params] {
             own.extend(layer.vars.iter().map(|(key, _)| key.name.clone()));
         }
+    }
+    // The `vars:` of the task and of the blocks and imports around it.
+    for layer in &task.vars {
+        own.extend(layer.vars.iter().map(|(key, _)| key.name.clone()));
     }
     own
 }

@@ -295,8 +295,21 @@ enum LabAction {
         with: Vec<ServiceArg>,
     },
     /// Install demo service 1.0 (an SQLite database with five rows) on every node that has
-    /// none yet, and start it.
+    /// none yet, and start it; or, given a product (headscale, devlake, gitlab, nakama,
+    /// thethingsstack), its lab stand-in at a version, with demo data, and write every version
+    /// into the lab's releases.
     Seed {
+        /// headscale, devlake, gitlab, nakama or thethingsstack; none: the demo service.
+        product: Option<String>,
+        /// The product's version [default: its oldest in the lab].
+        #[arg(long)]
+        version: Option<String>,
+        /// Comma-separated node names [default: every node].
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+        /// The Things Stack Enterprise (as-db and dcs-db) instead of Open Source.
+        #[arg(long)]
+        enterprise: bool,
         #[command(flatten)]
         lab: LabArgs,
     },
@@ -720,6 +733,7 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
         Some(6) => "halted".to_string(),
         Some(99) => "interrupted (resumable)".to_string(),
         Some(7) => "window closed (resumable)".to_string(),
+        Some(8) => "not confirmed (resumable)".to_string(),
         Some(code) => format!("exit {code}"),
     };
     match args.action {
@@ -739,8 +753,12 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
                     .hosts
                     .values()
                     .filter(|h| {
-                        h.outcome
-                            .is_some_and(|o| o != engine::HostOutcome::Upgraded)
+                        h.outcome.is_some_and(|o| {
+                            !matches!(
+                                o,
+                                engine::HostOutcome::Upgraded | engine::HostOutcome::UpToDate
+                            )
+                        })
                     })
                     .count();
                 out.push_str(&format!(
@@ -1040,17 +1058,41 @@ fn lab_cmd(action: LabAction) -> Result<u8, CliError> {
             print!("{}", describe_lab(&lab));
             Ok(0)
         }
-        LabAction::Seed { lab } => {
+        LabAction::Seed {
+            product,
+            version,
+            nodes,
+            enterprise,
+            lab,
+        } => {
             let dir = lab_dir(&lab);
             match lab::status(&dir)? {
-                Some(lab) => {
-                    lab.seed_demo()?;
-                    println!(
-                        "demo service 1.0 on {} node(s) of {}",
-                        lab.nodes.len(),
-                        dir.display()
-                    );
-                }
+                Some(lab) => match product {
+                    None => {
+                        lab.seed_demo()?;
+                        println!(
+                            "demo service 1.0 on {} node(s) of {}",
+                            lab.nodes.len(),
+                            dir.display()
+                        );
+                    }
+                    Some(name) => {
+                        let product: lab::Product = name.parse()?;
+                        let options = lab::SeedOptions {
+                            version,
+                            nodes,
+                            enterprise,
+                        };
+                        let seeded = lab.seed_product(&product, &options)?;
+                        println!(
+                            "{} {} on {}; every version in {}",
+                            seeded.product,
+                            seeded.version,
+                            seeded.nodes.join(", "),
+                            seeded.releases.display()
+                        );
+                    }
+                },
                 None => println!(
                     "no lab is up in {}; run `drover lab up` first",
                     dir.display()

@@ -48,6 +48,44 @@ pub enum Record {
         /// Variables `include_vars` loaded so far (their own layer, below `facts`).
         #[serde(default, skip_serializing_if = "Map::is_empty")]
         included: Map<String, Value>,
+        /// Names (never values) of the facts `no_log` tasks registered: a resume derives
+        /// them again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret: Vec<String>,
+    },
+    /// The operator's answer at a confirmation point (`confirm_canary`, a stage's
+    /// `confirm`); a resume does not ask again.
+    Confirmed {
+        play: usize,
+        at: String,
+        yes: bool,
+    },
+    /// A `run_once` step that has an `undo:` ran (on `host`, at `hop`).
+    OnceRan {
+        play: usize,
+        phase: Phase,
+        task: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop: Option<String>,
+        /// The whole `hop` variable the step saw (`from`, `to`, …), for its undo.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop_fact: Option<Value>,
+        host: String,
+    },
+    /// `on_failure: cluster` began rolling back these hosts, newest first.
+    ClusterRollback {
+        play: usize,
+        trigger: String,
+        hosts: Vec<String>,
+    },
+    /// A `run_once` step's undo ended.
+    Undone {
+        play: usize,
+        phase: Phase,
+        task: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop: Option<String>,
+        ok: bool,
     },
     HostDone {
         play: usize,
@@ -283,20 +321,36 @@ impl RunLog {
                     phase,
                     hop,
                 } => {
+                    let started = progress.hosts.len();
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
+                    h.started.get_or_insert(started);
                     h.phase = Some(*phase);
                     h.hop = *hop;
                 }
                 Record::PhaseEnd {
                     play,
                     host,
+                    phase,
+                    hop,
+                    ok,
                     facts,
                     included,
+                    secret,
                     ..
                 } => {
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
                     h.facts = facts.clone();
                     h.included = included.clone();
+                    h.secret = secret.clone();
+                    if *ok {
+                        h.completed = Some((*phase, *hop));
+                    }
+                    if let (true, Phase::Rollback, Some(cluster)) =
+                        (*ok, phase, progress.cluster_rollback.get_mut(play))
+                        && cluster.hosts.contains(host)
+                    {
+                        cluster.rolled_back.push(host.clone());
+                    }
                 }
                 Record::HostDone {
                     play,
@@ -304,7 +358,52 @@ impl RunLog {
                     outcome,
                 } => {
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
-                    h.outcome = Some(*outcome);
+                    // A host paused between hops is not done: a resume continues it.
+                    h.outcome = (*outcome != HostOutcome::Paused).then_some(*outcome);
+                }
+                Record::Confirmed { play, at, yes } => {
+                    progress.confirmed.insert((*play, at.clone()), *yes);
+                }
+                Record::OnceRan {
+                    play,
+                    phase,
+                    task,
+                    hop,
+                    hop_fact,
+                    host,
+                } => progress.once_ran.push(OnceRun {
+                    play: *play,
+                    phase: *phase,
+                    task: *task,
+                    hop: hop.clone(),
+                    hop_fact: hop_fact.clone(),
+                    host: host.clone(),
+                    undone: false,
+                }),
+                Record::Undone {
+                    play,
+                    phase,
+                    task,
+                    hop,
+                    ok: true,
+                } => {
+                    for run in progress.once_ran.iter_mut().filter(|r| {
+                        r.play == *play && r.phase == *phase && r.task == *task && r.hop == *hop
+                    }) {
+                        run.undone = true;
+                    }
+                }
+                Record::ClusterRollback {
+                    play,
+                    trigger,
+                    hosts,
+                } => {
+                    // A resumed cluster rollback records itself again: keep what it did.
+                    let entry = progress.cluster_rollback.entry(*play).or_default();
+                    entry.trigger.clone_from(trigger);
+                    if entry.hosts.is_empty() {
+                        entry.hosts.clone_from(hosts);
+                    }
                 }
                 Record::PlayEnd { play } => {
                     progress.plays_done.insert(*play);
@@ -347,6 +446,38 @@ impl RunLog {
 pub struct Progress {
     pub plays_done: HashSet<usize>,
     pub hosts: BTreeMap<(usize, String), HostProgress>,
+    /// Answers given at confirmation points, by play and point.
+    pub confirmed: BTreeMap<(usize, String), bool>,
+    /// `run_once` steps with an `undo:` that ran, oldest first.
+    pub once_ran: Vec<OnceRun>,
+    /// A cluster rollback that began, by play.
+    pub cluster_rollback: BTreeMap<usize, ClusterRollback>,
+}
+
+/// A cluster rollback as far as it got.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterRollback {
+    /// The host whose failure started it.
+    pub trigger: String,
+    /// The hosts it rolls back, newest first.
+    pub hosts: Vec<String>,
+    /// Those whose `rollback` phase finished since it began.
+    pub rolled_back: Vec<String>,
+}
+
+/// A shared step that ran and may have to be undone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnceRun {
+    pub play: usize,
+    pub phase: Phase,
+    /// Index into the phase's tasks.
+    pub task: usize,
+    /// The hop's target version, with an upgrade path.
+    pub hop: Option<String>,
+    /// The `hop` variable the step saw.
+    pub hop_fact: Option<Value>,
+    pub host: String,
+    pub undone: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -355,6 +486,12 @@ pub struct HostProgress {
     pub phase: Option<Phase>,
     /// The hop it was on, with an upgrade path.
     pub hop: Option<usize>,
+    /// The last phase (and hop) it finished successfully.
+    pub completed: Option<(Phase, Option<usize>)>,
+    /// When it first started a phase, relative to the other hosts (for rollback order).
+    pub started: Option<usize>,
+    /// Names of facts its `no_log` tasks registered (their values are not journaled).
+    pub secret: Vec<String>,
     /// Facts at the end of its last finished phase.
     pub facts: Map<String, Value>,
     /// `include_vars` variables at the same point.
@@ -402,9 +539,15 @@ pub fn find(state_dir: &Path, run_id: Option<&str>) -> Result<RunLog, JournalErr
         None => runs
             .into_iter()
             .rev()
-            .find(|r| r.ended().is_none_or(|code| code == 99 || code == 7))
+            .find(|r| r.ended().is_none_or(resumable))
             .ok_or_else(|| JournalError::NothingToResume(state_dir.to_path_buf())),
     }
+}
+
+/// Exit codes of runs that stopped on purpose and may be continued: interrupted (99), the
+/// window closed (7), a confirmation declined (8).
+pub fn resumable(code: i32) -> bool {
+    matches!(code, 7 | 8 | 99)
 }
 
 /// Extra vars as journaled: values of keys that look secret are not written down.
@@ -503,6 +646,7 @@ mod tests {
                     .as_object()
                     .cloned()
                     .unwrap_or_default(),
+                secret: Vec::new(),
             })
             .unwrap();
         journal

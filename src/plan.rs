@@ -3,7 +3,9 @@
 
 use crate::inventory::{Inventory, InventoryError, Vars};
 use crate::playbook::{BatchSize, HostOrder, Play, Playbook};
-use crate::template::{Origin, TemplateError, Templates, from_json, has_template_syntax};
+use crate::template::{
+    LazyVars, Origin, TemplateError, Templates, Written, from_json, has_template_syntax,
+};
 use crate::vars_file::VarsFileError;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -25,6 +27,9 @@ pub struct PlayPlan {
     pub hosts: Vec<String>,
     /// Hosts split by `serial` (or `rolling.batch`), in order.
     pub batches: Vec<Vec<String>>,
+    /// The batch sizes `batches` were split by (a templated `serial` rendered).
+    #[serde(skip)]
+    pub sizes: Vec<BatchSize>,
     /// Whether this play is a rollout (`phases:`).
     pub rollout: bool,
     /// Set when `order_by` could not be evaluated from inventory variables alone (it uses
@@ -79,6 +84,13 @@ pub enum PlanError {
         host: String,
         tried: String,
     },
+    #[error("serial: {0}")]
+    SerialTemplate(TemplateError),
+    #[error(
+        "{at}: `serial` must be a host count, a percentage such as \"25%\", or a list of them; it gave {got}"
+    )]
+    #[diagnostic(help("0 (or an empty value) means every host in one batch"))]
+    Serial { at: String, got: String },
     #[error("--limit `{0}` matches no host of the inventory")]
     #[diagnostic(help("check the pattern with `drover inventory -i INVENTORY --graph`"))]
     LimitMatchesNothing(String),
@@ -101,15 +113,9 @@ pub fn plan(
     }
     let mut plays = Vec::new();
     for (index, play) in playbook.plays.iter().enumerate() {
-        // Host patterns may use play vars and extra vars, never host vars (no host yet).
-        let mut ctx = serde_json::Map::new();
-        for (key, value) in &play.vars {
-            ctx.insert(key.name.clone(), value.to_json());
-        }
-        for (key, value) in extra_vars {
-            ctx.insert(key.clone(), value.clone());
-        }
-        let ctx = from_json(&serde_json::Value::Object(ctx));
+        // Host patterns and `serial` may use play vars and extra vars, never host vars (no
+        // host yet), as in Ansible.
+        let (known, ctx) = play_context(play, inventory, extra_vars, templates);
         let pattern_text = play.hosts.as_str().unwrap_or("");
         let pattern = templates.render_str(
             pattern_text,
@@ -140,10 +146,16 @@ pub fn plan(
             hosts
         });
         let sizes = match &play.rolling {
-            Some(rolling) if play.phases.is_some() => rolling.batch.as_slice(),
-            _ => play.serial.as_slice(),
+            Some(rolling) if play.phases.is_some() => rolling.batch.clone(),
+            _ => serial(play, &ctx, templates).map_err(|err| match err {
+                PlanError::SerialTemplate(mut err) => {
+                    err.message = explained(&known, err.message);
+                    PlanError::SerialTemplate(err)
+                }
+                other => other,
+            })?,
         };
-        let batches = split(&hosts, sizes);
+        let batches = split(&hosts, &sizes);
         let vars_files = read_vars_files(play, inventory, &hosts, extra_vars, templates)?;
         plays.push(PlayPlan {
             play: index,
@@ -151,12 +163,93 @@ pub fn plan(
             pattern,
             hosts,
             batches,
+            sizes,
             rollout: play.phases.is_some(),
             order_deferred,
             vars_files,
         });
     }
     Ok(Plan { plays })
+}
+
+/// What a play knows before any host: its `vars`, `-e` and `groups`, each rendered when
+/// used.
+fn play_context(
+    play: &Play,
+    inventory: &Inventory,
+    extra_vars: &Vars,
+    templates: &Templates,
+) -> (LazyVars, minijinja::Value) {
+    let mut vars = LazyVars::default();
+    let groups: serde_json::Map<String, serde_json::Value> = inventory
+        .groups_map()
+        .into_iter()
+        .map(|(g, hosts)| (g, serde_json::Value::from(hosts)))
+        .collect();
+    vars.put("groups", serde_json::Value::Object(groups));
+    for (key, value) in &play.vars {
+        let written = Written::At(play.source.clone(), value.span);
+        vars.put_template(&key.name, value.to_json(), written);
+    }
+    for (key, value) in extra_vars {
+        vars.put_template(key, value.clone(), Written::Layer("extra vars"));
+    }
+    let ctx = vars.context(templates, &[]);
+    (vars, ctx)
+}
+
+/// An "undefined variable `x`" message with why `x` is undefined, when its template failed.
+fn explained(vars: &LazyVars, message: String) -> String {
+    for (name, why) in vars.failures() {
+        if message.contains(&format!("undefined variable `{name}`")) {
+            return format!("{message} (its definition failed: {why})");
+        }
+    }
+    message
+}
+
+/// The play's batch sizes: `serial` as written, or its template rendered. As in Ansible, 0
+/// (or nothing) is every host in one batch, also as an element of a list (the rest).
+fn serial(
+    play: &Play,
+    ctx: &minijinja::Value,
+    templates: &Templates,
+) -> Result<Vec<BatchSize>, PlanError> {
+    let Some(node) = &play.serial_template else {
+        return Ok(play.serial.clone());
+    };
+    let value = templates
+        .render_node(node, ctx, &play.source)
+        .map_err(PlanError::SerialTemplate)?;
+    let bad = || PlanError::Serial {
+        at: play.source.location(node.span),
+        got: value.to_string(),
+    };
+    let one = |v: &serde_json::Value| -> Option<BatchSize> {
+        match v {
+            serde_json::Value::Null => Some(BatchSize::Percent(100.0)),
+            serde_json::Value::Number(n) => match n.as_u64()? {
+                0 => Some(BatchSize::Percent(100.0)),
+                n => Some(BatchSize::Count(usize::try_from(n).ok()?)),
+            },
+            serde_json::Value::String(s) => match s.trim() {
+                "" | "0" => Some(BatchSize::Percent(100.0)),
+                text => crate::playbook::load::parse_batch_size(text),
+            },
+            _ => None,
+        }
+    };
+    let sizes = match &value {
+        serde_json::Value::Array(items) => items.iter().map(one).collect::<Option<Vec<_>>>(),
+        other => one(other).map(|size| vec![size]),
+    };
+    let sizes = sizes.ok_or_else(bad)?;
+    // One batch of everything is no serial at all.
+    Ok(if sizes == [BatchSize::Percent(100.0)] {
+        Vec::new()
+    } else {
+        sizes
+    })
 }
 
 /// Reads the play's `vars_files` for each host, as Ansible does at the start of a play: each
@@ -375,6 +468,50 @@ mod tests {
             ),
             vec![1, 5, 3, 1]
         );
+    }
+
+    #[test]
+    fn a_templated_serial_renders_with_play_vars_extra_vars_and_groups() {
+        let inv = inventory(&[("web", &[0, 1, 2, 3])], 4);
+        let t = Templates::new();
+        let batches = |serial: &str, extra: &[(&str, serde_json::Value)]| {
+            let text = format!(
+                "- hosts: web\n  vars:\n    half: \"{{{{ (groups.web | length / 2) | int }}}}\"\n  serial: {serial}\n  tasks: []\n"
+            );
+            let source = crate::playbook::Source::new("p.yml", text);
+            let plays = crate::playbook::load::parse_for_tests(&source).expect("parse");
+            let playbook = Playbook {
+                path: "p.yml".into(),
+                dir: ".".into(),
+                source,
+                plays,
+            };
+            let extra: Vars = extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            plan(&playbook, &inv, None, &extra, &t)
+                .map(|p| p.plays[0].batches.iter().map(Vec::len).collect::<Vec<_>>())
+        };
+        let ok = |serial: &str, extra: &[(&str, serde_json::Value)]| {
+            batches(serial, extra).unwrap_or_else(|e| panic!("{serial}: {e}"))
+        };
+        assert_eq!(ok("\"{{ batch | default(0) }}\"", &[]), vec![4]);
+        assert_eq!(
+            ok("\"{{ batch | default(0) }}\"", &[("batch", 3.into())]),
+            vec![3, 1]
+        );
+        assert_eq!(ok("\"{{ half }}\"", &[]), vec![2, 2]);
+        assert_eq!(ok("[1, \"{{ rest | default(0) }}\"]", &[]), vec![1, 3]);
+        assert_eq!(ok("\"{{ '25%' }}\"", &[]), vec![1, 1, 1, 1]);
+        assert_eq!(ok("0", &[]), vec![4]);
+        let err = batches("\"{{ 'many' }}\"", &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("p.yml:4:11: `serial` must be a host count"),
+            "{err}"
+        );
+        let err = batches("\"{{ nope }}\"", &[]).unwrap_err().to_string();
+        assert!(err.contains("undefined variable `nope`"), "{err}");
     }
 
     fn batch_size() -> impl Strategy<Value = BatchSize> {

@@ -10,7 +10,10 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JinjaValue};
 use serde_json::Value;
 
+mod lazy;
 mod pyjson;
+
+pub use lazy::{LazyVars, Written};
 
 /// Where a template came from, for messages: the playbook source and the node's span, or a
 /// template file.
@@ -41,9 +44,10 @@ pub struct TemplateError {
     pub variable: Option<String>,
 }
 
-/// The template environment for one run.
+/// The template environment for one run; clones share it.
+#[derive(Clone)]
 pub struct Templates {
-    env: Environment<'static>,
+    env: std::sync::Arc<Environment<'static>>,
 }
 
 impl Default for Templates {
@@ -68,7 +72,9 @@ impl Templates {
         filters::register(&mut env);
         crate::lookup::register(&mut env);
         crate::jinja_ansible::register(&mut env);
-        Templates { env }
+        Templates {
+            env: std::sync::Arc::new(env),
+        }
     }
 
     /// Renders `text` as a template to a string.
@@ -332,6 +338,31 @@ fn undefined(origin: Origin, name: Option<String>) -> TemplateError {
         location: origin.describe(),
         message,
         variable: name,
+    }
+}
+
+/// The value of Ansible's `omit` variable: an argument that renders to it is left out
+/// (`mode: "{{ file_mode | default(omit) }}"`).
+pub const OMIT: &str = "__omit_place_holder__drover";
+
+/// `value` without the mapping entries and list items that rendered to [`OMIT`], at any
+/// depth (as Ansible 2.19 drops them from module arguments).
+pub fn without_omitted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| v.as_str() != Some(OMIT))
+                .map(|(k, v)| (k, without_omitted(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .filter(|v| v.as_str() != Some(OMIT))
+                .map(without_omitted)
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -615,6 +646,20 @@ mod tests {
             .render_value("n-{{ name }}", &ctx, Origin::File("x"))
             .unwrap();
         assert_eq!(v, serde_json::json!("n-a"));
+    }
+
+    #[test]
+    fn omitted_arguments_are_dropped_at_any_depth() {
+        let args = serde_json::json!({
+            "path": "/x",
+            "mode": OMIT,
+            "headers": {"A": "1", "B": OMIT},
+            "list": [1, OMIT, 2],
+        });
+        assert_eq!(
+            without_omitted(args),
+            serde_json::json!({"path": "/x", "headers": {"A": "1"}, "list": [1, 2]})
+        );
     }
 
     #[test]

@@ -69,6 +69,8 @@ compat_cases! {
     c18_delegate_no_log_include => "18-delegate-no-log-include",
     c19_dict_filters => "19-dict-filters",
     c20_patterns_gates => "20-patterns-gates",
+    c21_task_block_vars => "21-task-block-vars",
+    c22_serial_omit => "22-serial-omit",
 }
 
 fn repo() -> PathBuf {

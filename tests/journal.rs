@@ -179,3 +179,93 @@ fn a_rollout_killed_mid_host_resumes_exactly_where_it_stopped() {
         .expect_code(1)
         .stderr_has("no unfinished run");
 }
+
+/// A precheck fact from a `no_log` task is never journaled; a resumed host gets it back by
+/// running that precheck task again, so it is not failed for a fact it lost.
+const SECRET_ROLLOUT: &str = r#"- name: rollout
+  hosts: lab
+  vars:
+    app: "{{ node_root }}/app"
+  rolling:
+    batch: 1
+  phases:
+    precheck:
+      - shell: echo x >> {{ app }}/prechecks
+      - name: Read the API token
+        command: cat {{ app }}/token
+        register: token
+        no_log: true
+        changed_when: false
+    upgrade:
+      - shell: echo x >> {{ app }}/upgrades && echo 2 > {{ app }}/version
+    verify:
+      - shell: >-
+          if [ {{ inventory_hostname }} = node2 ] && [ ! -f {{ app }}/slept ];
+          then touch {{ app }}/slept; sleep 15; fi
+      - name: The token still works
+        assert:
+          that: token.stdout == 's3cr3t-' ~ inventory_hostname
+"#;
+
+#[test]
+fn a_resumed_host_gets_its_no_log_precheck_facts_back_without_journaling_them() {
+    let fleet = Fleet::up(2);
+    let setup = fleet.write(
+        "setup.yml",
+        "- hosts: lab\n  tasks:\n    - shell: mkdir -p {{ node_root }}/app && echo 1 > {{ node_root }}/app/version && echo s3cr3t-{{ inventory_hostname }} > {{ node_root }}/app/token\n",
+    );
+    fleet.run(&setup).arg("--no-journal").expect_code(0);
+    let playbook = fleet.write("rollout.yml", SECRET_ROLLOUT);
+    let state = fleet.path("state");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drover");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let journal = loop {
+        let found = journal_file(&state).filter(|p| {
+            std::fs::read_to_string(p).is_ok_and(|t| {
+                t.lines().any(|l| {
+                    l.contains("\"phase_start\"")
+                        && l.contains("\"node2\"")
+                        && l.contains("\"verify\"")
+                })
+            })
+        });
+        if let Some(path) = found {
+            break path;
+        }
+        assert!(Instant::now() < deadline, "node2 never reached verify");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let resumed = drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--output", "json"])
+        .expect_code(0);
+    // node2 finished with its token, its precheck's other steps not run again, and its
+    // upgrade not repeated.
+    assert_eq!(count(&fleet, "node2", "prechecks"), 1, "{}", resumed.dump());
+    assert_eq!(count(&fleet, "node2", "upgrades"), 1);
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    assert!(
+        !text.contains("s3cr3t"),
+        "a no_log value reached the journal"
+    );
+    assert!(text.contains("\"secret\":[\"token\"]"), "{text}");
+    let outcome = resumed
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "host_done" && e["host"] == "node2")
+        .map(|e| e["outcome"].clone());
+    assert_eq!(outcome, Some("UPGRADED".into()), "{}", resumed.dump());
+}

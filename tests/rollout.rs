@@ -340,11 +340,15 @@ fn the_canary_batch_waits_for_confirmation_and_yes_gives_it() {
             VERIFY_FAIL_ON,
         ),
     );
-    // No terminal to ask on and no --yes: stop after the canary, the rest untouched.
+    // No terminal to ask on and no --yes: stop after the canary, the rest untouched, and
+    // the run is resumable (exit 8).
+    let state = fleet.path("state");
     let run = fleet
         .run(&playbook)
+        .arg("--state-dir")
+        .arg(&state)
         .args(["--output", "json"])
-        .expect_code(6);
+        .expect_code(8);
     assert_eq!(
         outcomes(&run.events()),
         pairs(&[
@@ -353,20 +357,24 @@ fn the_canary_batch_waits_for_confirmation_and_yes_gives_it() {
             ("node3", "UNTOUCHED"),
         ])
     );
-    assert!(run.stdout().contains("the canary batch was not confirmed"));
-    // --yes: the canary, a pause, then everyone else in one batch.
-    let run = fleet
-        .run(&playbook)
-        .args(["--yes", "--output", "json"])
+    assert!(run.stdout().contains("was not confirmed"), "{}", run.dump());
+    // `drover resume` is the operator's go-ahead: the rest in one batch after the pause,
+    // the canary not touched again and not asked about again.
+    let resumed = common::drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--output", "json"])
         .expect_code(0);
-    let events = run.events();
+    let events = resumed.events();
     assert!(
-        events
+        !events
             .iter()
-            .any(|e| e["event"] == "pause" && e["seconds"] == 1.0),
+            .any(|e| e["event"] == "phase_start" && e["host"] == "node1"),
         "{}",
-        run.dump()
+        resumed.dump()
     );
+    assert_eq!(node(&fleet, "node2").version, "2");
     assert_eq!(node(&fleet, "node3").version, "2");
 }
 

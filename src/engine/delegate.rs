@@ -102,7 +102,6 @@ pub(super) async fn open(
         Some(host) => {
             let empty = Map::new();
             let context = vars::host_context(
-                &shared.templates,
                 &shared.playbook,
                 play,
                 scope,
@@ -113,12 +112,13 @@ pub(super) async fn open(
                     vars_files: scope.vars_files.for_host(name),
                     included: &empty,
                     facts: &empty,
+                    task_vars: &[],
                     include_params: &[],
                     extra_vars: &shared.config.extra_vars,
                     role,
                 },
             );
-            let vars = indexed(&context.vars);
+            let vars = indexed(&context.resolved(scope));
             if Reach::from_vars(name, &vars)? == Reach::Local {
                 return Ok(Delegated {
                     conn: Connection::local(name),

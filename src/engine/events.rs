@@ -150,6 +150,35 @@ pub enum Event {
         phase: Option<Phase>,
         duration_ms: u64,
     },
+    /// A stage of a staged rollout begins (`rolling.stages`).
+    StageStart {
+        /// 1-based.
+        index: usize,
+        total: usize,
+        name: String,
+        hosts: Vec<String>,
+    },
+    /// `hops: cluster`: every host below moves to `to` before any host moves further.
+    HopStart {
+        to: String,
+        /// 1-based, of the cluster's hops.
+        index: usize,
+        total: usize,
+        hosts: Vec<String>,
+    },
+    /// `on_failure: cluster`: `trigger` failed, so every host that changed rolls back,
+    /// newest first, and the shared steps that ran are undone once.
+    ClusterRollback {
+        trigger: String,
+        hosts: Vec<String>,
+    },
+    /// A `run_once` step's `undo:` runs (once, on the host that ran the step).
+    UndoStart {
+        host: String,
+        task: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hop: Option<String>,
+    },
     /// Waiting between batches.
     Pause {
         after_batch: usize,
@@ -214,14 +243,22 @@ impl Delegate {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HostOutcome {
     Upgraded,
-    /// Already at the upgrade path's target: nothing to do.
+    /// Already at the upgrade path's target, or its pipeline changed nothing: it was there.
     UpToDate,
+    /// `--check`: the pipeline would change the host (nothing was changed).
+    WouldUpgrade,
     /// A phase failed and the rollback phase restored the host.
     RolledBack,
     /// A phase failed and so did the rollback: the host needs a human.
     RollbackFailed,
-    /// A phase failed and there is no rollback phase (or the backup failed).
+    /// Failed before changing anything (its stop or backup): the service was brought back.
     Failed,
+    /// Failed after changing the host and left as it is, for the operator: no rollback
+    /// phase, or `on_failure: hold`.
+    Held,
+    /// Stopped at a hop boundary (the maintenance window closed): in service at an
+    /// intermediate version; `drover resume` continues with the next hop.
+    Paused,
     Unreachable,
     /// Never started: the rollout halted first.
     Untouched,
@@ -232,9 +269,12 @@ impl HostOutcome {
         match self {
             HostOutcome::Upgraded => "UPGRADED",
             HostOutcome::UpToDate => "UP_TO_DATE",
+            HostOutcome::WouldUpgrade => "WOULD_UPGRADE",
             HostOutcome::RolledBack => "ROLLED_BACK",
             HostOutcome::RollbackFailed => "ROLLBACK_FAILED",
             HostOutcome::Failed => "FAILED",
+            HostOutcome::Held => "HELD",
+            HostOutcome::Paused => "PAUSED",
             HostOutcome::Unreachable => "UNREACHABLE",
             HostOutcome::Untouched => "UNTOUCHED",
         }

@@ -34,8 +34,8 @@ struct Target {
     path: PathBuf,
     /// The loop position and the item as shown, for looped includes.
     item: Option<(usize, Value)>,
-    /// The include's `vars:` (rendered) and the loop variables.
-    params: Map<String, Value>,
+    /// The include's `vars:` and the loop variables.
+    params: vars::IncludeParams,
 }
 
 /// What an include comes to on one host.
@@ -53,7 +53,7 @@ enum Decision {
 struct Group {
     path: PathBuf,
     item: Option<(usize, Value)>,
-    hosts: Vec<(String, Map<String, Value>)>,
+    hosts: Vec<(String, vars::IncludeParams)>,
 }
 
 impl Job {
@@ -61,7 +61,7 @@ impl Job {
     fn include_targets(&self, host: &HostState, include: &Include) -> Decision {
         let task = self.task();
         let context = self.context(host);
-        let vars = &context.vars;
+        let vars = &context;
         let failed = |msg: String| Decision::Result(fail_result(&context.explain(msg)), false);
         let items = match &task.loop_items {
             None => None,
@@ -88,12 +88,10 @@ impl Job {
                 shown = Some((index, self.item_label(vars, &item_vars, &items[index])));
             }
             // Copied only when something is added to the host's variables (as in run_item).
-            let mut all: Cow<'_, Map<String, Value>> = if item_vars.is_empty() {
+            let all: Cow<'_, vars::HostVars> = if item_vars.is_empty() {
                 Cow::Borrowed(vars)
             } else {
-                let mut all = vars.clone();
-                all.extend(item_vars.clone());
-                Cow::Owned(all)
+                Cow::Owned(vars.with(&item_vars))
             };
             let ctx = vars::jinja(&self.scope, &all);
             match self.skipped_by_when(&ctx) {
@@ -109,19 +107,14 @@ impl Job {
                 Ok(path) => path,
                 Err(msg) => return failed(msg),
             };
-            let mut params = Map::new();
-            // Each param sees the ones before it.
-            for (key, node) in &include.vars {
-                let ctx = vars::jinja(&self.scope, &all);
-                match self.shared.templates.render_node(node, &ctx, &task.source) {
-                    Ok(value) => {
-                        all.to_mut().insert(key.name.clone(), value.clone());
-                        params.insert(key.name.clone(), value);
-                    }
-                    Err(err) => return failed(err.to_string()),
-                }
-            }
-            params.extend(item_vars);
+            // Rendered where the included tasks use them, as Ansible renders include params.
+            let params = vars::IncludeParams {
+                vars: crate::playbook::RoleVars {
+                    vars: include.vars.clone(),
+                    source: task.source.clone(),
+                },
+                items: item_vars,
+            };
             targets.push(Target {
                 path,
                 item: shown,

@@ -74,12 +74,16 @@ pub struct RunSummary {
     /// A rollout stopped because its maintenance window closed (or would before the next
     /// batch could finish): resumable.
     pub window_closed: bool,
+    /// The operator said no at a rollout's confirmation point (canary, stage): resumable.
+    pub declined: bool,
 }
 
 /// A rollout halted early and left hosts untouched.
 pub const EXIT_HALTED: i32 = 6;
 /// A rollout stopped at the end of its maintenance window; `drover resume` continues it.
 pub const EXIT_WINDOW_CLOSED: i32 = 7;
+/// The operator declined to continue at a confirmation point; `drover resume` continues it.
+pub const EXIT_DECLINED: i32 = 8;
 /// Interrupted (Ctrl-C, SIGTERM); `drover resume` continues it.
 pub const EXIT_INTERRUPTED: i32 = 99;
 
@@ -91,6 +95,8 @@ impl RunSummary {
             EXIT_INTERRUPTED
         } else if self.window_closed {
             EXIT_WINDOW_CLOSED
+        } else if self.declined {
+            EXIT_DECLINED
         } else if self.halted {
             EXIT_HALTED
         } else if self.stats.values().any(|s| s.failed > 0) {
@@ -113,7 +119,7 @@ struct HostState {
     included: Map<String, Value>,
     /// The `vars:` and loop variables of the `include_tasks` the host is inside, outermost
     /// first (Ansible's include params: above role params, below extra vars).
-    include_params: Vec<Map<String, Value>>,
+    include_params: Vec<vars::IncludeParams>,
     failed: bool,
     unreachable: bool,
     /// Handlers notified and not run yet, as indexes into the play's `handlers`.
@@ -260,7 +266,7 @@ pub async fn run(
         }
         // Hosts that failed or were unreachable in an earlier play take no part in this one,
         // as in Ansible.
-        let play_plan = &state.without_fallen(play_plan, play);
+        let play_plan = &state.without_fallen(play_plan);
         if play_plan.hosts.is_empty() {
             continue;
         }
@@ -294,6 +300,7 @@ pub async fn run(
         interrupted: state.interrupted,
         halted: state.halted,
         window_closed: state.window_closed,
+        declined: state.declined,
     }
 }
 
@@ -404,6 +411,8 @@ struct RunState {
     halted: bool,
     /// A rollout stopped at the end of its maintenance window.
     window_closed: bool,
+    /// The operator declined to go on at a rollout's confirmation point.
+    declined: bool,
 }
 
 impl RunState {
@@ -462,17 +471,13 @@ impl RunState {
     }
 
     /// The play's plan without the hosts that fell in earlier plays, re-batched.
-    fn without_fallen(&self, play_plan: &PlayPlan, play: &crate::playbook::Play) -> PlayPlan {
+    fn without_fallen(&self, play_plan: &PlayPlan) -> PlayPlan {
         let hosts = self.live(&play_plan.hosts);
         if hosts.len() == play_plan.hosts.len() {
             return play_plan.clone();
         }
-        let sizes = match (&play.rolling, play_plan.rollout) {
-            (Some(rolling), true) => rolling.batch.as_slice(),
-            _ => play.serial.as_slice(),
-        };
         PlayPlan {
-            batches: crate::plan::split(&hosts, sizes),
+            batches: crate::plan::split(&hosts, &play_plan.sizes),
             hosts,
             ..play_plan.clone()
         }
@@ -515,6 +520,7 @@ fn play_scope(
         Value::from(shared.config.check),
     );
     magic.insert("ansible_diff_mode".into(), Value::from(shared.config.diff));
+    magic.insert("omit".into(), Value::from(crate::template::OMIT));
     let hostvars: Map<String, Value> = inventory
         .hosts
         .values()
@@ -548,5 +554,6 @@ fn play_scope(
         magic,
         shared: shared_values,
         vars_files: play_plan.vars_files.clone(),
+        templates: shared.templates.clone(),
     }
 }

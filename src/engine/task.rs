@@ -38,11 +38,61 @@ pub(super) struct Job {
 #[derive(Default)]
 pub(super) struct OnceResults {
     cells: std::sync::Mutex<Vec<(OnceKey, Arc<tokio::sync::OnceCell<Ran>>)>>,
+    /// The steps with an `undo:` that ran and succeeded, oldest first: what a cluster
+    /// rollback undoes.
+    undoable: std::sync::Mutex<Vec<crate::journal::OnceRun>>,
 }
 
 /// A task of a section, or of an included file (told apart by the file's address, stable
-/// for the run).
-type OnceKey = (TaskRef, usize);
+/// for the run), and the hop it ran for: in a rollout with an upgrade path, `run_once`
+/// means once per hop (a shared database migrates at every hop).
+type OnceKey = (TaskRef, usize, Option<String>);
+
+impl OnceResults {
+    /// Steps that ran in an earlier, interrupted run of this rollout (from its journal).
+    pub(super) fn restore(&self, runs: Vec<crate::journal::OnceRun>) {
+        lock(&self.undoable).extend(runs);
+    }
+
+    /// The steps to undo, newest first, marked as taken.
+    pub(super) fn take_undoable(&self) -> Vec<crate::journal::OnceRun> {
+        let mut runs: Vec<_> = lock(&self.undoable)
+            .drain(..)
+            .filter(|r| !r.undone)
+            .collect();
+        runs.reverse();
+        runs
+    }
+
+    fn ran(&self, run: crate::journal::OnceRun) {
+        lock(&self.undoable).push(run);
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The hop a rollout host is on (`hop.to`), for the phases that run once per hop.
+pub(super) fn hop_of(host: &HostState, section: Section) -> Option<String> {
+    match section {
+        Section::Phase(Phase::Precheck | Phase::Rollback) | Section::Tasks | Section::Handlers => {
+            None
+        }
+        Section::Phase(_) => {
+            host.facts
+                .get("hop")
+                .and_then(|hop| hop.get("to"))
+                .map(|to| match to {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+        }
+    }
+}
 
 /// A `run_once` task's result and the host that ran it.
 #[derive(Clone)]
@@ -53,10 +103,7 @@ pub(super) struct Ran {
 
 impl OnceResults {
     fn cell(&self, task: OnceKey) -> Arc<tokio::sync::OnceCell<Ran>> {
-        let mut cells = match self.cells.lock() {
-            Ok(cells) => cells,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut cells = lock(&self.cells);
         if let Some((_, cell)) = cells.iter().find(|(t, _)| *t == task) {
             return cell.clone();
         }
@@ -148,11 +195,34 @@ impl Job {
     /// A rollout's `run_once` task: the first host runs it, the others reuse its result.
     async fn run_once(&self, host: &mut HostState, once: &OnceResults) -> Verdict {
         let file = self.file.as_ref().map_or(0, |f| Arc::as_ptr(f) as usize);
-        let cell = once.cell((self.task, file));
+        let hop = hop_of(host, self.task.section);
+        let cell = once.cell((self.task, file, hop.clone()));
         let mut verdict = None;
         let ran = cell
             .get_or_init(|| async {
                 let v = self.run_here(host).await;
+                if let (Some(_), None, Section::Phase(phase), Status::Ok | Status::Changed) =
+                    (&self.task().undo, &self.file, self.task.section, v.status)
+                {
+                    let run = crate::journal::OnceRun {
+                        play: self.play,
+                        phase,
+                        task: self.task.index,
+                        hop: hop.clone(),
+                        hop_fact: hop.as_ref().and_then(|_| host.facts.get("hop").cloned()),
+                        host: host.name.clone(),
+                        undone: false,
+                    };
+                    self.shared.record(crate::journal::Record::OnceRan {
+                        play: run.play,
+                        phase,
+                        task: run.task,
+                        hop: run.hop.clone(),
+                        hop_fact: run.hop_fact.clone(),
+                        host: run.host.clone(),
+                    });
+                    once.ran(run);
+                }
                 let result = match (&self.task().register, v.status) {
                     (Some(register), _) => host
                         .facts
@@ -196,7 +266,7 @@ impl Job {
         let shared = &self.shared;
         let name = task.display_name();
         let context = self.context(host);
-        let vars = &context.vars;
+        let vars = &context;
         // A failure that names an undefined variable says why that variable is undefined.
         let failed = |msg: String| fail_result(&context.explain(msg));
 
@@ -299,8 +369,8 @@ impl Job {
     }
 
     /// The variables this task sees on `host` (for `order_by` after the precheck).
-    pub fn context_for(&self, host: &HostState) -> Map<String, Value> {
-        self.context(host).vars
+    pub fn context_for(&self, host: &HostState) -> vars::HostVars {
+        self.context(host)
     }
 
     /// The task's variables on this host, before any loop item.
@@ -313,7 +383,6 @@ impl Job {
             None => (&empty, &[][..]),
         };
         vars::host_context(
-            &shared.templates,
             &shared.playbook,
             self.play,
             &self.scope,
@@ -326,6 +395,7 @@ impl Job {
                 facts: &host.facts,
                 extra_vars: &shared.config.extra_vars,
                 role: self.role(),
+                task_vars: &self.task().vars,
                 include_params: &host.include_params,
             },
         )
@@ -334,7 +404,7 @@ impl Job {
     pub(super) fn render_loop(
         &self,
         node: &Node,
-        vars: &Map<String, Value>,
+        vars: &vars::HostVars,
         kind: LoopKind,
     ) -> Result<Vec<Value>, String> {
         let ctx = vars::jinja(&self.scope, vars);
@@ -351,16 +421,14 @@ impl Job {
     /// variables, or the item itself. A label that fails to render shows the item.
     pub(super) fn item_label(
         &self,
-        vars: &Map<String, Value>,
+        vars: &vars::HostVars,
         item_vars: &Map<String, Value>,
         item: &Value,
     ) -> Value {
         let Some(label) = &self.task().loop_control.label else {
             return item.clone();
         };
-        let mut vars = vars.clone();
-        vars.extend(item_vars.clone());
-        let ctx = vars::jinja(&self.scope, &vars);
+        let ctx = vars::jinja(&self.scope, &vars.with(item_vars));
         self.shared
             .templates
             .render_node(label, &ctx, &self.task().source)
@@ -396,7 +464,7 @@ impl Job {
     async fn run_item(
         &self,
         host: &mut HostState,
-        vars: &Map<String, Value>,
+        vars: &vars::HostVars,
         item: Option<&Map<String, Value>>,
     ) -> Result<Pass, Stop> {
         let task = self.task();
@@ -404,12 +472,8 @@ impl Job {
         let source = &task.source;
         // A copy only when an item adds to the host's variables: at a thousand hosts each copy
         // of every host's context is megabytes held for the whole task.
-        let vars: Cow<'_, Map<String, Value>> = match item {
-            Some(item) => {
-                let mut vars = vars.clone();
-                vars.extend(item.clone());
-                Cow::Owned(vars)
-            }
+        let vars: Cow<'_, vars::HostVars> = match item {
+            Some(item) => Cow::Owned(vars.with(item)),
             None => Cow::Borrowed(vars),
         };
         let vars = vars.as_ref();
@@ -432,10 +496,10 @@ impl Job {
             result.insert("attempts".into(), json!(attempt));
             let done = match &task.until {
                 Some(until) => {
-                    let mut with_result = vars.clone();
-                    if let Some(register) = &task.register {
-                        with_result.insert(register.clone(), Value::Object(result.clone()));
-                    }
+                    let with_result = match &task.register {
+                        Some(register) => vars.with(&registered(register, result)),
+                        None => vars.clone(),
+                    };
                     let ctx = vars::jinja(&self.scope, &with_result);
                     shared.templates.is_true(until, &ctx, source)?
                 }
@@ -535,14 +599,16 @@ impl Job {
     async fn attempt(
         &self,
         host: &mut HostState,
-        vars: &Map<String, Value>,
+        vars: &vars::HostVars,
         ctx: &minijinja::Value,
     ) -> Result<Pass, Stop> {
         let task = self.task();
         let shared = &self.shared;
         let source = &task.source;
         let ctx = ctx.clone();
-        let args = shared.templates.render_node(&task.args, &ctx, source)?;
+        let args = crate::template::without_omitted(
+            shared.templates.render_node(&task.args, &ctx, source)?,
+        );
         let Some(module) = modules::module(task.module) else {
             return Err(Stop::Failed(format!("unknown module `{}`", task.module)));
         };
@@ -584,8 +650,11 @@ impl Job {
             )));
         }
         let environment = exec::environment(templates, task, &ctx).map_err(Stop::Failed)?;
-        let check =
-            exec::check_mode(templates, task, &ctx, shared.config.check).map_err(Stop::Failed)?;
+        // A rollout's precheck is read-only by contract: under --check it runs for real, so
+        // the rest of the rollout can be told what each host would do.
+        let in_precheck = self.task.section == Section::Phase(Phase::Precheck);
+        let check = exec::check_mode(templates, task, &ctx, shared.config.check && !in_precheck)
+            .map_err(Stop::Failed)?;
         // `become` and `environment` ride on a view of the one connection.
         let conn = match base {
             Some(conn) if escalation.is_some() || !environment.is_empty() => {
@@ -628,13 +697,13 @@ impl Job {
 
         // changed_when / failed_when see the result under the `register` name, as in Ansible.
         if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
-            let mut with_result = vars.clone();
-            if let Some(register) = &task.register {
-                with_result.insert(register.clone(), Value::Object(result.clone()));
-            }
-            for (key, value) in &result {
-                with_result.entry(key.clone()).or_insert(value.clone());
-            }
+            let with_result = match &task.register {
+                Some(register) => vars.with(&registered(register, &result)),
+                None => vars.clone(),
+            };
+            let with_result = vars::HostVars {
+                vars: with_result.vars.with_defaults(&result),
+            };
             let ctx = vars::jinja(&self.scope, &with_result);
             if !task.changed_when.is_empty() {
                 let changed = all_true(&shared.templates, &task.changed_when, &ctx, source)?;
@@ -684,10 +753,11 @@ impl Job {
 
     /// The connection of the delegate `name`, opened once for the run (see
     /// [`super::delegate`]). An unreachable delegate makes the task unreachable for this host.
-    async fn delegated(&self, name: &str, vars: &Map<String, Value>) -> Result<Delegated, Stop> {
+    async fn delegated(&self, name: &str, vars: &vars::HostVars) -> Result<Delegated, Stop> {
         let shared = &self.shared;
         let role = self.role();
-        let open = || super::delegate::open(shared, &self.scope, self.play, role, name, vars);
+        let vars = vars.resolved(&self.scope);
+        let open = || super::delegate::open(shared, &self.scope, self.play, role, name, &vars);
         shared.delegates.get(name, open).await.map_err(|err| {
             if err.is_unreachable() {
                 let shown = Delegate {
@@ -701,12 +771,8 @@ impl Job {
         })
     }
 
-    async fn connect(
-        &self,
-        vars: &Map<String, Value>,
-    ) -> Result<crate::transport::Connection, Stop> {
-        let vars: IndexMap<String, Value> =
-            vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    async fn connect(&self, vars: &vars::HostVars) -> Result<crate::transport::Connection, Stop> {
+        let vars: IndexMap<String, Value> = vars.resolved(&self.scope).into_iter().collect();
         let name = vars
             .get("inventory_hostname")
             .and_then(Value::as_str)
@@ -829,7 +895,7 @@ impl Job {
         if task.exec.no_log.is_none() {
             return false;
         }
-        let ctx = vars::jinja(&self.scope, &self.context(host).vars);
+        let ctx = vars::jinja(&self.scope, &self.context(host));
         exec::no_log(&self.shared.templates, task, &ctx)
     }
 
@@ -863,7 +929,7 @@ impl Job {
         let Some(node) = &self.task().ignore_errors else {
             return false;
         };
-        let ctx = vars::jinja(&self.scope, &self.context(host).vars);
+        let ctx = vars::jinja(&self.scope, &self.context(host));
         self.shared
             .templates
             .is_true(node, &ctx, &self.task().source)
@@ -918,6 +984,13 @@ fn censor(result: &Map<String, Value>) -> Map<String, Value> {
         }
     }
     shown
+}
+
+/// A result under its `register` name, for `until`, `changed_when` and `failed_when`.
+fn registered(register: &str, result: &Map<String, Value>) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert(register.to_string(), Value::Object(result.clone()));
+    map
 }
 
 pub(super) fn fail_result(msg: &str) -> Map<String, Value> {

@@ -1,17 +1,21 @@
 //! Variables a task sees on a host, layered as Ansible layers them (lowest first):
 //! role `defaults/` → inventory vars (group vars, `group_vars/`, host vars, `host_vars/`: see
-//! `inventory::layers`) → play `vars` → `vars_files` → role `vars/` → `include_vars` →
-//! registered results and `set_fact` → role params → include params (the `vars:` and loop
-//! variable of the `include_tasks` around the task) → `-e` extra vars, plus the magic
-//! variables (`inventory_hostname`, `groups`, `hostvars`, `play_hosts`, …). The role layers
-//! are those of the task's own role (none outside roles).
+//! `inventory::layers`) → play `vars` → `vars_files` → role `vars/` and the `vars:` of its
+//! `roles:` entry → block and task `vars` (with those of the `import_tasks`/`import_role`
+//! around the task, outermost first) → `include_vars` → registered results and `set_fact` →
+//! role params → include params (the `vars:` and loop variables of the `include_tasks`
+//! around the task) → `-e` extra vars → the magic variables (`inventory_hostname`, `groups`,
+//! `hostvars`, `play_hosts`, …). The role layers are those of the task's own role (none
+//! outside roles).
 //!
-//! Variables whose values are templates are rendered when the context is built, in layer
-//! order, so a play var may refer to an inventory var and to play vars defined above it.
+//! Nothing is rendered here: a value written as a template is rendered when a template
+//! reads it, against the task's whole context (see [`crate::template::LazyVars`]), as
+//! Ansible does — so precedence picks the value first, and a play var may use a task var,
+//! the loop item or a result registered by the task itself.
 
 use crate::inventory::Vars;
-use crate::playbook::{Playbook, Role, Source};
-use crate::template::{Origin, TemplateError, Templates, from_json, has_template_syntax};
+use crate::playbook::{Playbook, Role, RoleVars, Source};
+use crate::template::{LazyVars, Templates, Written};
 use serde_json::{Map, Value};
 
 /// What is the same for every host of a play.
@@ -24,21 +28,34 @@ pub struct PlayScope {
     pub shared: Vec<(String, minijinja::Value)>,
     /// The play's `vars_files`, as each host reads them.
     pub vars_files: crate::plan::VarsFiles,
+    /// The run's template environment, which contexts render their variables with.
+    pub templates: Templates,
 }
 
-/// A host's variables at one task, and the variables whose templates could not be rendered.
+/// A host's variables at one task (unrendered: see the module's doc).
+#[derive(Clone)]
 pub struct HostVars {
-    pub vars: Map<String, Value>,
-    /// Variables left undefined because their template failed, with why; a task that uses
-    /// one is told the reason (Ansible renders variables lazily, so an unused broken variable
-    /// is no error).
-    pub unresolved: Vec<(String, TemplateError)>,
+    pub vars: LazyVars,
 }
 
 impl HostVars {
-    /// Adds the reason to an "undefined variable `x`" message when `x` is unresolved.
+    /// These variables with `extra` (a loop item's variables, a result) on top.
+    pub fn with(&self, extra: &Map<String, Value>) -> HostVars {
+        HostVars {
+            vars: self.vars.with(extra),
+        }
+    }
+
+    /// Every variable rendered, for code that needs plain values (connection variables).
+    pub fn resolved(&self, scope: &PlayScope) -> Map<String, Value> {
+        self.vars.resolved(&scope.templates, &scope.shared)
+    }
+
+    /// Adds the reason to an "undefined variable `x`" message when `x` is a variable whose
+    /// template failed (Ansible renders variables lazily, so an unused broken variable is
+    /// no error).
     pub fn explain(&self, message: String) -> String {
-        for (name, why) in &self.unresolved {
+        for (name, why) in self.vars.failures() {
             if message.contains(&format!("undefined variable `{name}`"))
                 || message.contains(&format!("undefined variable `{name}."))
             {
@@ -55,6 +72,15 @@ impl HostVars {
     }
 }
 
+/// The `vars:` and loop variables of one `include_tasks` a host is inside.
+#[derive(Debug, Clone)]
+pub struct IncludeParams {
+    /// The include's `vars:`, unrendered, with the file they were written in.
+    pub vars: RoleVars,
+    /// The loop variables of the include's item (`item`, `ansible_loop`, …).
+    pub items: Map<String, Value>,
+}
+
 /// The layers of one host's variables above the inventory's, lowest first.
 pub struct Layers<'a> {
     /// The files of the play's `vars_files` this host reads, in order.
@@ -66,14 +92,15 @@ pub struct Layers<'a> {
     pub extra_vars: &'a Vars,
     /// The role of the task: its defaults, vars and params.
     pub role: Option<&'a Role>,
-    /// The `vars:` and loop variables of the includes around the task, outermost first.
-    pub include_params: &'a [Map<String, Value>],
+    /// The `vars:` of the blocks, imports and task itself, outermost first.
+    pub task_vars: &'a [RoleVars],
+    /// The includes around the task, outermost first.
+    pub include_params: &'a [IncludeParams],
 }
 
 /// Builds the variables for one host at one task.
 #[allow(clippy::too_many_arguments)]
 pub fn host_context(
-    templates: &Templates,
     playbook: &Playbook,
     play_index: usize,
     scope: &PlayScope,
@@ -88,230 +115,73 @@ pub fn host_context(
         facts,
         extra_vars,
         role,
+        task_vars,
         include_params,
     } = layers;
-    let params_of_include = |k: &str| include_params.iter().any(|p| p.contains_key(k));
-    let mut vars: Map<String, Value> = scope.magic.clone();
-    vars.insert("inventory_hostname".into(), Value::from(host));
-    vars.insert(
-        "inventory_hostname_short".into(),
-        Value::from(host.split('.').next().unwrap_or(host)),
-    );
-    vars.insert("group_names".into(), Value::from(group_names.to_vec()));
+    let play = &playbook.plays[play_index];
+    let mut vars = LazyVars::default();
     if let Some(role) = role {
-        for (key, node) in &role.defaults.vars {
-            vars.insert(key.name.clone(), node.to_json());
-        }
+        put_layer(&mut vars, &role.defaults);
     }
     for (k, v) in inventory_vars {
-        vars.insert(k.clone(), v.clone());
+        vars.put_template(k, v.clone(), Written::Layer("inventory"));
     }
-    // Layers above play vars are known from the start, so templates in inventory and play
-    // variables can use them; they are inserted again in order below.
-    let files: Vars = vars_files
-        .iter()
-        .flat_map(|file| file.iter().map(|(k, v)| (k.clone(), v.clone())))
-        .collect();
-    vars.extend(files.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for (key, node) in &play.vars {
+        let written = Written::At(play.source.clone(), node.span);
+        vars.put_template(&key.name, node.to_json(), written);
+    }
+    for file in vars_files {
+        for (k, v) in file.iter() {
+            vars.put_template(k, v.clone(), Written::Layer("vars_files"));
+        }
+    }
+    if let Some(role) = role {
+        put_layer(&mut vars, &role.vars);
+        put_layer(&mut vars, &role.entry_vars);
+    }
+    for layer in task_vars.iter() {
+        put_layer(&mut vars, layer);
+    }
     for layer in [*included, *facts] {
-        vars.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (k, v) in layer {
+            vars.put(k, v.clone());
+        }
     }
-    for layer in include_params.iter() {
-        vars.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if let Some(role) = role {
+        put_layer(&mut vars, &role.params);
+    }
+    for params in include_params.iter() {
+        put_layer(&mut vars, &params.vars);
+        for (k, v) in &params.items {
+            vars.put(k, v.clone());
+        }
     }
     for (k, v) in extra_vars.iter() {
-        vars.insert(k.clone(), v.clone());
+        vars.put_template(k, v.clone(), Written::Layer("extra vars"));
     }
-    let params = |k: &str| role.is_some_and(|r| r.params.has(k));
-    let above_role_vars = |k: &str| {
-        included.contains_key(k)
-            || facts.contains_key(k)
-            || params_of_include(k)
-            || extra_vars.contains_key(k)
-    };
-    let above_files =
-        |k: &str| above_role_vars(k) || params(k) || role.is_some_and(|r| r.vars.has(k));
-    let overridden = |k: &str| above_files(k) || files.contains_key(k);
-    let mut unresolved = Vec::new();
-    // Inventory vars may hold templates (`url: "http://{{ ansible_host }}"`).
-    let layer = inventory_vars.iter().filter(|(k, _)| !overridden(k));
-    render_layer(
-        templates,
-        scope,
-        layer,
-        "inventory",
-        &mut vars,
-        &mut unresolved,
+    for (k, v) in &scope.magic {
+        vars.put(k, v.clone());
+    }
+    vars.put("inventory_hostname", Value::from(host));
+    vars.put(
+        "inventory_hostname_short",
+        Value::from(host.split('.').next().unwrap_or(host)),
     );
-    let play = &playbook.plays[play_index];
-    for (key, node) in &play.vars {
-        if overridden(&key.name) {
-            continue;
-        }
-        if !node_contains_template(node) {
-            vars.insert(key.name.clone(), node.to_json());
-            continue;
-        }
-        match templates.render_node(node, &jinja(scope, &vars), &play.source) {
-            Ok(value) => {
-                vars.insert(key.name.clone(), value);
-            }
-            Err(err) => {
-                vars.remove(&key.name);
-                unresolved.push((key.name.clone(), err));
-            }
-        }
-    }
-    // `vars_files` values may be templates too (over inventory and play vars).
-    let layer = files.iter().filter(|(k, _)| !above_files(k));
-    render_layer(
-        templates,
-        scope,
-        layer,
-        "vars_files",
-        &mut vars,
-        &mut unresolved,
-    );
-    if let Some(role) = role {
-        let ctx = RoleLayers {
-            templates,
-            scope,
-            vars: &mut vars,
-            unresolved: &mut unresolved,
-        };
-        let above_params = |k: &str| params_of_include(k) || extra_vars.contains_key(k);
-        ctx.apply(
-            role,
-            inventory_vars,
-            play,
-            &files,
-            &above_role_vars,
-            &above_params,
-        );
-    }
-    HostVars { vars, unresolved }
+    vars.put("group_names", Value::from(group_names.to_vec()));
+    HostVars { vars }
 }
 
-/// Puts a role's layers at their places once the play's are in: `vars/` above `vars_files`
-/// (below `include_vars`, facts and extra vars), params above facts (below extra vars), and
-/// templates in `defaults/` rendered last, over everything, if no layer overrides them.
-struct RoleLayers<'a> {
-    templates: &'a Templates,
-    scope: &'a PlayScope,
-    vars: &'a mut Map<String, Value>,
-    unresolved: &'a mut Vec<(String, TemplateError)>,
-}
-
-impl RoleLayers<'_> {
-    fn apply(
-        mut self,
-        role: &Role,
-        inventory_vars: &Vars,
-        play: &crate::playbook::Play,
-        files: &Vars,
-        above_role_vars: &dyn Fn(&str) -> bool,
-        above_params: &dyn Fn(&str) -> bool,
-    ) {
-        let set_by_params = |k: &str| role.params.has(k) || above_params(k);
-        for (key, node) in &role.vars.vars {
-            if !above_role_vars(&key.name) && !set_by_params(&key.name) {
-                self.put(&key.name, node, &role.vars.source);
-            }
-        }
-        for (key, node) in &role.params.vars {
-            if !above_params(&key.name) {
-                self.put(&key.name, node, &role.params.source);
-            }
-        }
-        for (key, node) in &role.defaults.vars {
-            let k = key.name.as_str();
-            let overridden = inventory_vars.contains_key(k)
-                || play.vars.iter().any(|(p, _)| p.name == k)
-                || files.contains_key(k)
-                || role.vars.has(k)
-                || above_role_vars(k)
-                || set_by_params(k);
-            if !overridden && node_contains_template(node) {
-                self.put(k, node, &role.defaults.source);
-            }
-        }
-    }
-
-    fn put(&mut self, name: &str, node: &crate::playbook::Node, source: &Source) {
-        if !node_contains_template(node) {
-            self.vars.insert(name.to_string(), node.to_json());
-            return;
-        }
-        match self
-            .templates
-            .render_node(node, &jinja(self.scope, self.vars), source)
-        {
-            Ok(value) => {
-                self.vars.insert(name.to_string(), value);
-            }
-            Err(err) => {
-                self.vars.remove(name);
-                self.unresolved.push((name.to_string(), err));
-            }
-        }
-    }
-}
-
-/// Renders the values of `layer` that are templates, in order, each over the context so far;
-/// a value whose template fails is left undefined and recorded as unresolved.
-fn render_layer<'a>(
-    templates: &Templates,
-    scope: &PlayScope,
-    layer: impl Iterator<Item = (&'a String, &'a Value)>,
-    origin: &str,
-    vars: &mut Map<String, Value>,
-    unresolved: &mut Vec<(String, TemplateError)>,
-) {
-    for (k, v) in layer {
-        if !contains_template(v) {
-            continue;
-        }
-        match templates.render_json(v, &jinja(scope, vars), Origin::File(origin)) {
-            Ok(rendered) => {
-                vars.insert(k.clone(), rendered);
-            }
-            Err(err) => {
-                vars.remove(k);
-                unresolved.push((k.clone(), err));
-            }
-        }
+/// A layer written in the playbook or a role's file: each value a template, rendered on use.
+fn put_layer(vars: &mut LazyVars, layer: &RoleVars) {
+    for (key, node) in &layer.vars {
+        let written = Written::At(layer.source.clone(), node.span);
+        vars.put_template(&key.name, node.to_json(), written);
     }
 }
 
 /// The minijinja view of a context, with the shared `hostvars`/`groups` attached.
-pub fn jinja(scope: &PlayScope, vars: &Map<String, Value>) -> minijinja::Value {
-    let mut map: std::collections::BTreeMap<String, minijinja::Value> = vars
-        .iter()
-        .map(|(k, v)| (k.clone(), from_json(v)))
-        .collect();
-    for (name, value) in &scope.shared {
-        map.insert(name.clone(), value.clone());
-    }
-    minijinja::Value::from(map)
-}
-
-fn contains_template(value: &Value) -> bool {
-    match value {
-        Value::String(s) => has_template_syntax(s),
-        Value::Array(items) => items.iter().any(contains_template),
-        Value::Object(map) => map.values().any(contains_template),
-        _ => false,
-    }
-}
-
-fn node_contains_template(node: &crate::playbook::Node) -> bool {
-    use crate::playbook::NodeValue;
-    match &node.value {
-        NodeValue::Str(s) => has_template_syntax(s),
-        NodeValue::Seq(items) => items.iter().any(node_contains_template),
-        NodeValue::Map(entries) => entries.iter().any(|(_, v)| node_contains_template(v)),
-        _ => false,
-    }
+pub fn jinja(scope: &PlayScope, vars: &HostVars) -> minijinja::Value {
+    vars.vars.context(&scope.templates, &scope.shared)
 }
 
 /// `file:line:col` of a task, for events.

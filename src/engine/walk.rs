@@ -327,7 +327,7 @@ impl Walk<'_> {
     }
 
     /// `meta: flush_handlers` under `free`: this host's notified handlers, now.
-    async fn flush_on_host(&self, host: &mut HostState, verdicts: &mut Vec<Verdict>) {
+    pub(super) async fn flush_on_host(&self, host: &mut HostState, verdicts: &mut Vec<Verdict>) {
         let handlers = &self.shared.playbook.plays[self.play].handlers;
         // A handler may notify a later one: at most one pass per handler, plus one.
         for _pass in 0..=handlers.len() {

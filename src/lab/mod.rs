@@ -34,10 +34,12 @@ mod postgres;
 mod redis;
 mod services;
 mod sshd;
+pub mod standins;
 mod units;
 
 pub use demo::{DEMO_SERVICE_TEMPLATE, render_demo_service};
 pub use services::{Postgres, Services};
+pub use standins::{Product, SeedOptions, Seeded};
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
@@ -301,6 +303,35 @@ pub enum LabError {
         offset: u32,
     },
 
+    #[error(
+        "unknown product `{name}` (products: headscale, devlake, gitlab, nakama, thethingsstack)"
+    )]
+    UnknownProduct { name: String },
+
+    #[error("the lab has no {product} {version} (versions: {known})")]
+    UnknownVersion {
+        product: &'static str,
+        version: String,
+        known: String,
+    },
+
+    #[error("{node} already has {product} {version}; seeding leaves an installed product alone")]
+    #[diagnostic(help(
+        "seed another node, or delete the node's data (its directory under nodes/) to start afresh"
+    ))]
+    AlreadySeeded {
+        node: String,
+        product: &'static str,
+        version: String,
+    },
+
+    #[error("{node}: seeding {product} failed: {output}")]
+    Seed {
+        node: String,
+        product: String,
+        output: String,
+    },
+
     #[error("process {pid} ({what}) did not stop after SIGKILL")]
     StopFailed { pid: u32, what: String },
 
@@ -551,6 +582,8 @@ pub fn down(dir: &Path) -> Result<usize, LabError> {
     }
     for name in subdirectory_names(&dir.join("nodes"))? {
         demo::stop_daemon(&dir.join("nodes").join(&name))?;
+        // Stand-ins first: a sidekiq stand-in still writes to PostgreSQL.
+        standins::stop_daemons(&dir.join("nodes").join(&name))?;
         redis::stop_node(&dir.join("nodes").join(&name))?;
     }
     postgres::stop(&dir.join("services/postgresql/data"))?;

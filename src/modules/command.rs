@@ -106,11 +106,7 @@ async fn run(ctx: &Context<'_>, args: Args, shell: bool) -> Result<Outcome, Modu
         return Ok(done);
     }
     if ctx.check {
-        return Ok(Outcome {
-            skipped: true,
-            msg: Some("skipped in check mode".to_string()),
-            ..Outcome::default()
-        });
+        return Ok(Outcome::skipped_in_check());
     }
 
     let chdir = args.str("chdir")?;

@@ -307,6 +307,23 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A command-like module under `--check`: skipped, registered as Ansible registers it
+    /// (`rc` 0, empty output), so `changed_when`, `until` and guards that read it still work.
+    pub fn skipped_in_check() -> Outcome {
+        let mut data = Map::new();
+        data.insert("rc".into(), Value::from(0));
+        for stream in ["stdout", "stderr"] {
+            data.insert(stream.into(), Value::from(""));
+            data.insert(format!("{stream}_lines"), Value::Array(Vec::new()));
+        }
+        Outcome {
+            skipped: true,
+            msg: Some("Command would have run if not in check mode".to_string()),
+            data,
+            ..Outcome::default()
+        }
+    }
+
     pub fn failed(msg: impl Into<String>) -> Outcome {
         Outcome {
             failed: true,

@@ -32,20 +32,12 @@ static SCRIPT: ModuleSpec = ModuleSpec {
     any_args: false,
 };
 
-fn skipped_in_check() -> Outcome {
-    Outcome {
-        skipped: true,
-        msg: Some("skipped in check mode".to_string()),
-        ..Outcome::default()
-    }
-}
-
 module!(Raw, RAW, raw);
 
 async fn raw(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let line = args.required_str("_raw_params")?;
     if ctx.check {
-        return Ok(skipped_in_check());
+        return Ok(Outcome::skipped_in_check());
     }
     let command = match args.str("executable")? {
         Some(exe) => format!("{} -c {}", shell_quote(&exe), shell_quote(&line)),
@@ -77,7 +69,7 @@ async fn script(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
         return Ok(done);
     }
     if ctx.check {
-        return Ok(skipped_in_check());
+        return Ok(Outcome::skipped_in_check());
     }
     let conn = ctx.conn()?;
     let made = ctx

@@ -9,6 +9,7 @@ pub mod exec;
 pub(crate) mod load;
 pub mod loops;
 pub mod role;
+pub mod rollout;
 pub mod source;
 pub mod tags;
 pub mod yaml;
@@ -16,6 +17,9 @@ pub mod yaml;
 pub use blocks::{Block, Include, Step, TaskFile, static_includes};
 pub use exec::Execution;
 pub use role::{Role, RoleVars};
+pub use rollout::{
+    BackupMode, FailurePolicy, HopMode, Limit, Phase, Phases, Rolling, Stage, UpgradePathSpec,
+};
 pub use tags::TagSelection;
 
 pub(crate) use load::is_identifier;
@@ -57,6 +61,9 @@ pub struct Play {
     pub vars_files: Vec<Node>,
     /// Batch sizes from `serial`; empty means all hosts in one batch. The last size repeats.
     pub serial: Vec<BatchSize>,
+    /// `serial` written as a template (`"{{ batch | default(0) }}"`): rendered with the play's
+    /// vars and `-e` when the play is planned, replacing `serial`.
+    pub serial_template: Option<Node>,
     /// Every task of `tasks:` (blocks, rescue, always and imported files flattened, in file
     /// order); [`Play::steps`] gives their structure.
     pub tasks: Vec<Task>,
@@ -122,163 +129,6 @@ pub enum HostOrder {
     Shuffle,
 }
 
-/// `rolling:` — the rollout's shape and its safety limits.
-#[derive(Debug, Clone)]
-pub struct Rolling {
-    /// Batch sizes; the last repeats (`[1, "25%", "100%"]` is a canary, then quarters, then all).
-    pub batch: Vec<BatchSize>,
-    /// Template expression per host; hosts sort by its value, stable in inventory order.
-    pub order_by: Option<Node>,
-    /// Groups whose hosts go first, in this order; hosts in none of them come last.
-    pub order_groups: Vec<String>,
-    /// Most hosts allowed between "backup started" and "verified" at once (default: no limit
-    /// beyond the batch).
-    pub max_unavailable: Option<Limit>,
-    /// Failed hosts the whole rollout tolerates; one more halts it (default 0).
-    pub max_failed: Limit,
-    /// Wait between batches.
-    pub pause: std::time::Duration,
-    /// Ask for confirmation after the first batch (the canary); `--yes` answers.
-    pub confirm_canary: bool,
-    /// Overall deadline for one host's `verify` phase, retries included.
-    pub verify_timeout: Option<std::time::Duration>,
-    /// Maintenance windows: no host starts outside them, no batch starts that would likely
-    /// not finish inside; `None` is always open.
-    pub window: Option<crate::window::Windows>,
-    pub span: Span,
-}
-
-impl Default for Rolling {
-    /// One host at a time, no failure tolerated, no pause, no window.
-    fn default() -> Self {
-        Rolling {
-            batch: vec![BatchSize::Count(1)],
-            order_by: None,
-            order_groups: Vec::new(),
-            max_unavailable: None,
-            max_failed: Limit::Count(0),
-            pause: std::time::Duration::ZERO,
-            confirm_canary: false,
-            verify_timeout: None,
-            window: None,
-            span: Span::default(),
-        }
-    }
-}
-
-/// `upgrade_path:` as written; versions are rendered per host after the precheck.
-#[derive(Debug, Clone)]
-pub struct UpgradePathSpec {
-    /// Expression or template giving the host's current version (e.g. a precheck's output).
-    pub current: Node,
-    pub target: Node,
-    /// Required stops, never skipped.
-    pub stops: Vec<Node>,
-    /// `every: minor|major` over `available` versions, instead of (or besides) `stops`.
-    pub every: Option<(String, Vec<Node>)>,
-    pub allow_downgrade: bool,
-    pub span: Span,
-}
-
-/// A count of hosts or a percentage of the rollout's hosts (rounded down); zero allowed.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub enum Limit {
-    Count(usize),
-    Percent(f64),
-}
-
-impl Limit {
-    pub fn of(self, total: usize) -> usize {
-        match self {
-            Limit::Count(n) => n,
-            Limit::Percent(p) => ((total as f64) * p / 100.0).floor() as usize,
-        }
-    }
-}
-
-/// The phases of a rollout, in the order a host goes through them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Precheck,
-    Backup,
-    Upgrade,
-    Migrate,
-    Verify,
-    Rollback,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 6] = [
-        Phase::Precheck,
-        Phase::Backup,
-        Phase::Upgrade,
-        Phase::Migrate,
-        Phase::Verify,
-        Phase::Rollback,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Precheck => "precheck",
-            Phase::Backup => "backup",
-            Phase::Upgrade => "upgrade",
-            Phase::Migrate => "migrate",
-            Phase::Verify => "verify",
-            Phase::Rollback => "rollback",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.name() == name)
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The task lists of a rollout's phases (missing phases are empty): each phase's tasks
-/// flattened, and their block structure.
-#[derive(Debug, Clone, Default)]
-pub struct Phases {
-    lists: Vec<(Phase, Vec<Task>, Vec<Step>)>,
-}
-
-impl Phases {
-    pub fn set(&mut self, phase: Phase, tasks: Vec<Task>, steps: Vec<Step>) {
-        self.lists.retain(|(p, _, _)| *p != phase);
-        self.lists.push((phase, tasks, steps));
-    }
-
-    /// Puts `task` before the phase's first step (creating the phase if it has none).
-    pub fn prepend(&mut self, phase: Phase, task: Task) {
-        match self.lists.iter_mut().find(|(p, _, _)| *p == phase) {
-            Some((_, tasks, steps)) => {
-                tasks.push(task);
-                steps.insert(0, Step::Task(tasks.len() - 1));
-            }
-            None => self.lists.push((phase, vec![task], vec![Step::Task(0)])),
-        }
-    }
-
-    pub fn get(&self, phase: Phase) -> &[Task] {
-        self.lists
-            .iter()
-            .find(|(p, _, _)| *p == phase)
-            .map_or(&[][..], |(_, tasks, _)| tasks.as_slice())
-    }
-
-    pub fn steps(&self, phase: Phase) -> &[Step] {
-        self.lists
-            .iter()
-            .find(|(p, _, _)| *p == phase)
-            .map_or(&[][..], |(_, _, steps)| steps.as_slice())
-    }
-}
-
 /// Where a task lives in its play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskRef {
@@ -332,6 +182,8 @@ pub struct Task {
     pub notify: Vec<String>,
     /// Handlers only: topics this handler answers besides its name.
     pub listen: Vec<String>,
+    /// Rollouts: `undo:` of a `run_once` step, run once when the cluster rolls back.
+    pub undo: Option<std::sync::Arc<TaskFile>>,
     /// `become`, `environment`, `no_log`, … — its own or inherited from its play and blocks.
     pub exec: Execution,
     /// The file the task was written in (the playbook, or a file it imports): every span
@@ -339,6 +191,9 @@ pub struct Task {
     pub source: Source,
     /// The role the task (or handler) belongs to: its variables and search directory.
     pub role: Option<std::sync::Arc<Role>>,
+    /// `vars:` of the blocks and imports around the task, outermost first, then its own:
+    /// Ansible's task vars, rendered on use.
+    pub vars: Vec<RoleVars>,
     /// The whole task mapping, for messages about the task.
     pub span: Span,
     /// The module key, for messages about its arguments.

@@ -1,7 +1,8 @@
 //! A role as loaded for one use in a play: where it lives (for `src:` lookups) and the
 //! variable layers its tasks and handlers see — `defaults/main.yml` (below everything),
-//! `vars/main.yml` (above play vars and `vars_files`) and the params it was given (above
-//! registered results and `set_fact`), each kept unrendered with the file it came from.
+//! `vars/main.yml` and its entry's `vars:` (above play vars and `vars_files`) and the params
+//! it was given (above registered results and `set_fact`), each kept unrendered with the
+//! file it came from. [`RoleVars`] also holds the `vars:` of blocks and tasks.
 
 use super::Source;
 use super::yaml::{Key, Node};
@@ -14,12 +15,14 @@ pub struct Role {
     pub dir: PathBuf,
     pub defaults: RoleVars,
     pub vars: RoleVars,
-    /// Keys of the `roles:` entry besides `role`/`when`/`tags` (and its `vars:`), or the
-    /// `vars:` of an `import_role` task.
+    /// The `vars:` of its `roles:` entry (or dependency): just above `vars/main.yml`.
+    pub entry_vars: RoleVars,
+    /// Keys of the `roles:` entry besides `role`/`when`/`tags`/`vars` (Ansible's role params).
     pub params: RoleVars,
 }
 
-/// Variables of one role layer, unrendered, in file order, with the file they were read from.
+/// Variables of one layer (a role's file, a role entry's or a block's or task's `vars:`),
+/// unrendered, in file order, with the file they were read from.
 #[derive(Debug, Clone)]
 pub struct RoleVars {
     pub vars: Vec<(Key, Node)>,

@@ -186,11 +186,19 @@ impl Human {
                     seconds(*duration_ms)
                 );
                 match outcome {
-                    HostOutcome::Upgraded | HostOutcome::UpToDate => {
+                    HostOutcome::Upgraded | HostOutcome::UpToDate | HostOutcome::WouldUpgrade => {
                         self.paint(&format!("{line}\n"), "32")
                     }
                     HostOutcome::RolledBack => self.paint(
                         &format!("!!! {line}: rolled back to its backup\n"),
+                        "33",
+                    ),
+                    HostOutcome::Failed => self.paint(
+                        &format!("!!! {line}: failed before changing anything; the service was brought back\n"),
+                        "33",
+                    ),
+                    HostOutcome::Paused => self.paint(
+                        &format!("{line}: stopped between hops, in service; `drover resume` continues it\n"),
                         "33",
                     ),
                     _ => self.paint(
@@ -203,6 +211,38 @@ impl Human {
                 after_batch,
                 seconds,
             } => format!("pausing {seconds}s after batch {after_batch}\n"),
+            Event::StageStart {
+                index,
+                total,
+                name,
+                hosts,
+            } => Self::banner(&format!(
+                "STAGE [{index}/{total}] {name}: {}",
+                hosts.join(", ")
+            )),
+            Event::HopStart {
+                to,
+                index,
+                total,
+                hosts,
+            } => Self::banner(&format!(
+                "CLUSTER HOP [{index}/{total}] -> {to}: {}",
+                hosts.join(", ")
+            )),
+            Event::ClusterRollback { trigger, hosts } => self.paint(
+                &format!(
+                    "\nCLUSTER ROLLBACK: {trigger} failed; rolling back {} (newest first), then undoing the shared steps once\n",
+                    hosts.join(", ")
+                ),
+                "31",
+            ),
+            Event::UndoStart { host, task, hop } => self.paint(
+                &format!(
+                    "UNDO [{task}]{} on {host}\n",
+                    hop.as_deref().map(|h| format!(" for {h}")).unwrap_or_default()
+                ),
+                "33",
+            ),
             Event::RolloutHalted { reason, untouched } => {
                 let left = if untouched.is_empty() {
                     String::new()
@@ -420,7 +460,7 @@ impl Human {
         ));
         for row in rows {
             let color = match row.outcome {
-                HostOutcome::Upgraded | HostOutcome::UpToDate => "32",
+                HostOutcome::Upgraded | HostOutcome::UpToDate | HostOutcome::WouldUpgrade => "32",
                 HostOutcome::RolledBack | HostOutcome::Untouched => "33",
                 _ => "31",
             };

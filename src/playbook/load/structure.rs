@@ -27,8 +27,8 @@ const ROLE_ENTRY_LATER: &[&str] = &[
     "collections",
 ];
 
-/// Keywords an `import_role` task takes; `when` and `tags` pass to the role's tasks, `vars`
-/// become its params.
+/// Keywords an `import_role` task takes; `when`, `tags` and `vars` pass to the role's tasks
+/// (its `vars` rank as task vars, as in Ansible).
 const IMPORT_ROLE_KEYWORDS: &[&str] = &["name", "when", "tags", "vars"];
 
 /// Arguments of `import_role`.
@@ -52,6 +52,8 @@ pub(super) fn search_path(dir: &Path) -> Vec<PathBuf> {
 struct RoleUse<'n> {
     name: &'n Node,
     tasks_from: Option<String>,
+    /// The entry's `vars:`.
+    vars: RoleVars,
     params: RoleVars,
     /// `roles:` entries and dependencies run once per play unless their params differ;
     /// `import_role` runs wherever it stands.
@@ -197,12 +199,13 @@ impl Checker {
         let mut steps = Vec::new();
         for item in items {
             let mut inner = inherit.clone();
-            let Some((name, params)) = self.role_entry(item, &mut inner, what) else {
+            let Some((name, vars, params)) = self.role_entry(item, &mut inner, what) else {
                 continue;
             };
             let role = RoleUse {
                 name,
                 tasks_from: None,
+                vars,
                 params,
                 once: true,
             };
@@ -211,17 +214,18 @@ impl Checker {
         steps
     }
 
-    /// A `roles:` entry or a `dependencies:` item: its name node and params; its `when` and
-    /// `tags` go into `inner`.
+    /// A `roles:` entry or a `dependencies:` item: its name node, `vars:` and params; its
+    /// `when` and `tags` go into `inner`.
     fn role_entry<'n>(
         &mut self,
         item: &'n Node,
         inner: &mut Inherit,
         what: &str,
-    ) -> Option<(&'n Node, RoleVars)> {
+    ) -> Option<(&'n Node, RoleVars, RoleVars)> {
         let mut params = RoleVars::empty(&self.source);
+        let mut vars = RoleVars::empty(&self.source);
         if item.as_str().is_some() {
-            return Some((item, params));
+            return Some((item, vars, params));
         }
         let Some(entries) = item.as_map() else {
             self.expect_kind(item, &format!("a {what}"), "a role name or a mapping");
@@ -233,7 +237,7 @@ impl Checker {
                 "role" | "name" => name = Some(value),
                 "when" | "tags" => self.inherit_key(inner, &key.name, value),
                 "vars" => match value.as_map() {
-                    Some(vars) => params.vars.extend(vars.iter().cloned()),
+                    Some(entries) => vars.vars.extend(entries.iter().cloned()),
                     None if matches!(value.value, NodeValue::Null) => {}
                     None => self.expect_kind(value, "`vars`", "a mapping"),
                 },
@@ -258,7 +262,7 @@ impl Checker {
             );
             return None;
         };
-        Some((name, params))
+        Some((name, vars, params))
     }
 
     /// `import_role:` as a task: the role's tasks placed here (its handlers join the play's).
@@ -271,17 +275,12 @@ impl Checker {
         flat: &mut Vec<Task>,
     ) -> Option<Block> {
         let mut inner = inherit.clone();
-        let mut params = RoleVars::empty(&self.source);
         let mut task_name = None;
         for (key, value) in node.as_map().unwrap_or_default() {
             match key.name.as_str() {
                 k if k == role_key.name => {}
                 "name" => task_name = value.scalar_text(),
-                "when" | "tags" => self.inherit_key(&mut inner, &key.name, value),
-                "vars" => match value.as_map() {
-                    Some(vars) => params.vars.extend(vars.iter().cloned()),
-                    None => self.expect_kind(value, "`vars`", "a mapping"),
-                },
+                "when" | "tags" | "vars" => self.inherit_key(&mut inner, &key.name, value),
                 other => self.keyword_elsewhere(key, other, IMPORT_ROLE_KEYWORDS, "import_role"),
             }
         }
@@ -303,7 +302,8 @@ impl Checker {
         let role = RoleUse {
             name,
             tasks_from,
-            params,
+            vars: RoleVars::empty(&self.source),
+            params: RoleVars::empty(&self.source),
             once: false,
         };
         let steps = self.use_role(role, &inner, flat);
@@ -421,6 +421,7 @@ impl Checker {
             .params
             .vars
             .iter()
+            .chain(role.vars.vars.iter())
             .map(|(k, v)| format!("{}={}", k.name, v.to_json()))
             .collect();
         let seen = format!(
@@ -480,6 +481,7 @@ impl Checker {
             dir: dir.clone(),
             defaults,
             vars,
+            entry_vars: role.vars,
             params: role.params,
         });
         self.importing.push(key);
@@ -493,6 +495,7 @@ impl Checker {
             let outer = std::mem::replace(&mut self.source, source);
             let handler_inherit = Inherit {
                 tags: inherit.tags.clone(),
+                vars: inherit.vars.clone(),
                 ..Inherit::default()
             };
             for mut handler in self.handlers(&root, &handler_inherit) {
