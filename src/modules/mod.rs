@@ -30,6 +30,7 @@ macro_rules! module {
 mod archive;
 mod command;
 mod control;
+mod database;
 mod edit;
 mod facts;
 mod file;
@@ -120,6 +121,8 @@ static MODULES: &[&dyn Module] = &[
     &system::Dnf,
     &archive::Archive,
     &archive::Unarchive,
+    &database::DbBackup,
+    &database::DbRestore,
 ];
 
 /// Ansible modules drover will grow (see the README); named so a playbook using one is told
@@ -198,6 +201,19 @@ pub fn literal_type_error(name: &str, value: &Value) -> Option<String> {
         Ok(())
     };
     result.err().map(|e| e.to_string())
+}
+
+pub use database::ArgProblem;
+
+/// Mistakes in a task's literal arguments that depend on each other (`type: sqlite` needs
+/// `path`, `data_dir` is for `type: redis`), for the modules that have such rules; the
+/// module applies the same rules to its rendered arguments.
+pub fn literal_args_problems(module: &str, args: &Value) -> Vec<ArgProblem> {
+    let short = module.strip_prefix("ansible.builtin.").unwrap_or(module);
+    match args {
+        Value::Object(map) => database::literal_problems(short, map),
+        _ => Vec::new(),
+    }
 }
 
 pub fn is_planned(name: &str) -> bool {

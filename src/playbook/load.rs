@@ -1350,6 +1350,18 @@ impl Checker {
                         );
                     }
                 }
+                for problem in modules::literal_args_problems(spec.name, &task.args.to_json()) {
+                    let span = problem
+                        .arg
+                        .as_deref()
+                        .and_then(|name| entries.iter().find(|(arg, _)| arg.name == name))
+                        .map_or(key.span, |(_, value)| value.span);
+                    let label = match problem.arg {
+                        Some(_) => "here",
+                        None => "missing argument",
+                    };
+                    self.problem(span, problem.message, label, problem.help);
+                }
                 for group in spec.one_of {
                     let present = group.iter().filter(|a| task.args.get(a).is_some()).count();
                     if present == 0 && !(has_raw && spec.free_form) {
