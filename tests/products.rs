@@ -32,7 +32,10 @@ fn headscale_version(r: &Rehearsal, node: &str) -> String {
 #[test]
 fn headscale_walks_the_required_path_on_every_node_and_keeps_every_row() {
     // node3 starts at 0.27.1: its own, shorter chain.
-    let r = headscale(&[(&["node1", "node2"], Some("0.26.0")), (&["node3"], Some("0.27.1"))]);
+    let r = headscale(&[
+        (&["node1", "node2"], Some("0.26.0")),
+        (&["node3"], Some("0.27.1")),
+    ]);
     let before: Vec<String> = ["node1", "node2", "node3"]
         .iter()
         .map(|n| headscale_rows(&r, n))
@@ -56,7 +59,10 @@ fn headscale_walks_the_required_path_on_every_node_and_keeps_every_row() {
         .map(|(_, p, _)| p)
         .take(6)
         .collect();
-    assert_eq!(node1, ["stop", "backup", "upgrade", "start", "verify", "stop"]);
+    assert_eq!(
+        node1,
+        ["stop", "backup", "upgrade", "start", "verify", "stop"]
+    );
     for (i, node) in ["node1", "node2", "node3"].iter().enumerate() {
         assert_eq!(headscale_version(&r, node), "v0.28.0");
         assert_eq!(headscale_rows(&r, node), before[i], "{node} lost rows");
@@ -101,13 +107,13 @@ fn headscale_node_whose_new_version_fails_is_restored_and_the_rest_untouched() {
         root.display()
     ));
     assert_eq!(
-        r.sh(&format!("sha256sum < {}/var/lib/headscale/db.sqlite", root.display())),
+        r.sh(&format!(
+            "sha256sum < {}/var/lib/headscale/db.sqlite",
+            root.display()
+        )),
         r.sh(&format!("sha256sum < {backup}/db.sqlite"))
     );
-    let health = r.sh(&format!(
-        "{}/usr/bin/headscale health",
-        root.display()
-    ));
+    let health = r.sh(&format!("{}/usr/bin/headscale health", root.display()));
     assert!(health.contains("\"version\":\"0.27.1\""), "{health}");
     // node3 was never touched.
     assert_eq!(headscale_version(&r, "node3"), "v0.26.0");
@@ -158,7 +164,13 @@ fn nakama() -> Rehearsal {
         postgresql: true,
         redis: false,
     };
-    Rehearsal::up(Product::Nakama, 3, services, &[(&[], Some("3.20.0"))], false)
+    Rehearsal::up(
+        Product::Nakama,
+        3,
+        services,
+        &[(&[], Some("3.20.0"))],
+        false,
+    )
 }
 
 fn psql(r: &Rehearsal, db: &str, sql: &str) -> String {
@@ -211,7 +223,10 @@ fn nakama_cluster_moves_hop_by_hop_with_one_migration_per_hop() {
     let migrations: Vec<(String, bool)> = events
         .iter()
         .filter(|e| {
-            e["event"] == "host_result" && e["task"].as_str().is_some_and(|t| t.starts_with("Upgrade the database schema"))
+            e["event"] == "host_result"
+                && e["task"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Upgrade the database schema"))
         })
         .map(|e| {
             (
@@ -241,7 +256,7 @@ fn nakama_node_failing_after_the_shared_migration_rolls_the_cluster_back() {
     let dump = |r: &Rehearsal| {
         let pg = r.fleet.lab.postgresql.as_ref().expect("postgresql");
         r.sh(&format!(
-            "{}/pg_dump --data-only --table=users --table=storage -h {} -p {} -U {} -d nakama | grep -v '^--' | sha256sum",
+            "{}/pg_dump --data-only --table=users --table=storage -h {} -p {} -U {} -d nakama | grep -v -e '^--' -e '^\\\\' | sha256sum",
             pg.bin.display(),
             pg.host,
             pg.port,
@@ -277,11 +292,22 @@ fn nakama_node_failing_after_the_shared_migration_rolls_the_cluster_back() {
         let health = r.sh(&format!(
             "{}/usr/local/bin/nakama healthcheck --database.address {}@{}:{}/nakama",
             r.node_root(node).display(),
-            r.fleet.lab.postgresql.as_ref().map_or("", |p| p.user.as_str()),
-            r.fleet.lab.postgresql.as_ref().map_or(String::new(), |p| p.host.to_string()),
+            r.fleet
+                .lab
+                .postgresql
+                .as_ref()
+                .map_or("", |p| p.user.as_str()),
+            r.fleet
+                .lab
+                .postgresql
+                .as_ref()
+                .map_or(String::new(), |p| p.host.to_string()),
             r.fleet.lab.postgresql.as_ref().map_or(0, |p| p.port),
         ));
-        assert!(health.contains("\"version\":\"3.20.0\""), "{node}: {health}");
+        assert!(
+            health.contains("\"version\":\"3.20.0\""),
+            "{node}: {health}"
+        );
     }
     assert_eq!(nakama_schema(&r), schema_before);
     assert_eq!(nakama_data(&r), before);

@@ -45,7 +45,8 @@ impl Rehearsal {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("playbooks")
             .join(product.name());
-        let example = std::fs::read_to_string(root.join("inventory.yml")).expect("example inventory");
+        let example =
+            std::fs::read_to_string(root.join("inventory.yml")).expect("example inventory");
         let inventory = fleet.write("inventory.yml", &rewrite(&example, &fleet));
         Rehearsal {
             state: fleet.path("state"),
@@ -75,8 +76,11 @@ impl Rehearsal {
     pub fn fault(&self, node: &str, product: &str, version: &str) {
         let dir = self.fleet.node_root(node).join("lab/faults");
         std::fs::create_dir_all(&dir).expect("faults dir");
-        std::fs::write(dir.join(format!("{product}-{version}")), "planted by the test\n")
-            .expect("fault");
+        std::fs::write(
+            dir.join(format!("{product}-{version}")),
+            "planted by the test\n",
+        )
+        .expect("fault");
     }
 
     /// Runs the playbook in the background and SIGKILLs drover once its journal has a line
@@ -110,7 +114,10 @@ impl Rehearsal {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("drover ended ({status}) before the journal showed {needles:?}");
             }
-            assert!(Instant::now() < deadline, "the journal never showed {needles:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the journal never showed {needles:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         child.kill().expect("SIGKILL");

@@ -887,12 +887,12 @@ impl Rollout {
                     continue;
                 };
                 let (entered, finished) = point(host);
-                // Hops the host finished in an earlier run are not done again.
+                // Hops the host finished (verified) in an earlier run are not done again.
                 let done = finished
                     .filter(|(p, _)| *p == Phase::Verify)
                     .and_then(|(_, h)| h)
                     .unwrap_or(0);
-                if hop.index <= done && entered == finished {
+                if hop.index <= done {
                     continue;
                 }
                 members.push(host.clone());
