@@ -59,7 +59,7 @@ impl Default for Templates {
 impl Templates {
     pub fn new() -> Templates {
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_undefined_behavior(UndefinedBehavior::StrictChainable);
         // Ansible's template defaults: trim_blocks on, trailing newline kept.
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
@@ -69,6 +69,15 @@ impl Templates {
             env.set_syntax(syntax);
         }
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        // Ansible 2.19 prints a None result as nothing (`"x{{ none }}y"` is `xy`); inside a
+        // list or mapping it stays `None`, as Python's repr.
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         filters::register(&mut env);
         crate::lookup::register(&mut env);
         crate::jinja_ansible::register(&mut env);
@@ -130,7 +139,9 @@ impl Templates {
             .eval(ctx.clone())
             .map_err(|err| self.error(err, expr, ctx, origin))?;
         if value.is_undefined() {
-            let name = compiled.undeclared_variables(false).into_iter().next();
+            let name = self
+                .first_undefined(expr, ctx)
+                .or_else(|| compiled.undeclared_variables(false).into_iter().next());
             return Err(undefined(origin, name));
         }
         Ok(value)
@@ -217,8 +228,16 @@ impl Templates {
         ctx: &JinjaValue,
         origin: Origin,
     ) -> TemplateError {
-        if err.kind() == ErrorKind::UndefinedError {
-            let mut error = undefined(origin, self.first_undefined(text, ctx));
+        // With undefined chaining, `x + missing.attr` fails in the `+`, naming the undefined
+        // operand: that is an undefined variable too.
+        let names_undefined = err.kind() == ErrorKind::InvalidOperation
+            && err.detail().is_some_and(|d| d.contains("undefined"));
+        let first = names_undefined
+            .then(|| self.first_undefined(text, ctx))
+            .flatten();
+        if err.kind() == ErrorKind::UndefinedError || first.is_some() {
+            let name = first.or_else(|| self.first_undefined(text, ctx));
+            let mut error = undefined(origin, name);
             // In a template file, the line within it is what the user needs.
             if let (Origin::File(_), Some(line)) = (origin, err.line()) {
                 error.location = format!("{}:{line}", origin.describe());
@@ -646,6 +665,33 @@ mod tests {
             .render_value("n-{{ name }}", &ctx, Origin::File("x"))
             .unwrap();
         assert_eq!(v, serde_json::json!("n-a"));
+    }
+
+    #[test]
+    fn undefined_chains_like_ansibles_and_none_prints_as_nothing() {
+        let t = Templates::new();
+        let ctx = context! { a => context! { b => () }, loop_info => context! { index => 1 } };
+        let r = |text: &str| t.render_str(text, &ctx, Origin::File("x"));
+        assert_eq!(r("{{ a.x.y | default('d') }}").unwrap(), "d");
+        assert_eq!(
+            r("{{ loop_info.previtem.name | default('none') }}").unwrap(),
+            "none"
+        );
+        assert_eq!(r("{{ a.x.y is defined }}").unwrap(), "False");
+        assert_eq!(
+            r("x{{ a.b }}y {{ [a.b] }} {{ {'k': a.b} }}").unwrap(),
+            "xy [None] {'k': None}"
+        );
+        // Still strict: printing, iterating or testing an undefined value fails.
+        for text in [
+            "{{ a.x.y }}",
+            "{% for i in a.x.y %}{% endfor %}",
+            "{% if a.x %}{% endif %}",
+        ] {
+            assert!(r(text).is_err(), "{text} should fail");
+        }
+        let err = r("{{ nope.deeper }}").unwrap_err();
+        assert!(err.message.contains("undefined variable `nope"), "{err}");
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         legacy_octal_numbers: true,
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+        // `<<` merge keys are expanded by `merge` below, in Ansible's key order.
+        merge_keys: serde_saphyr::MergeKeyPolicy::AsOrdinary,
         // miette draws the snippet; the message alone is wanted.
         with_snippet: false,
     }
@@ -215,8 +217,52 @@ impl<'de> Visitor<'de> for NodeVisitor {
         while let Some(entry) = map.next_entry::<Spanned<String>, Spanned<Node>>()? {
             entries.push(entry);
         }
-        Ok(Node::Map(entries))
+        Ok(Node::Map(merge(entries)))
     }
+}
+
+/// Expands `<<` merge keys as Ansible's loader does: the merged mappings' keys come first, in
+/// the order of the merges (for `<<: [*a, *b]`, `b`'s values win over `a`'s), then the
+/// mapping's own keys, which win over merged ones; a key keeps the place it first took.
+fn merge(entries: Vec<(Spanned<String>, Spanned<Node>)>) -> Vec<(Spanned<String>, Spanned<Node>)> {
+    if !entries.iter().any(|(k, _)| k.value == "<<") {
+        return entries;
+    }
+    let mut out: Vec<(Spanned<String>, Spanned<Node>)> = Vec::new();
+    let mut put = |key: Spanned<String>, value: Spanned<Node>| match out
+        .iter_mut()
+        .find(|(k, _)| k.value == key.value)
+    {
+        Some(slot) => slot.1 = value,
+        None => out.push((key, value)),
+    };
+    let (merges, own): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(k, _)| k.value == "<<");
+    for (key, value) in merges {
+        let sources = match value.value {
+            Node::Map(inner) => vec![inner],
+            Node::Seq(items) => items
+                .into_iter()
+                .filter_map(|item| match item.value {
+                    Node::Map(inner) => Some(inner),
+                    _ => None,
+                })
+                .collect(),
+            // Not a mapping to merge: PyYAML would refuse it; keep it as an ordinary key.
+            other => {
+                put(key, Spanned::new(other, value.referenced, value.defined));
+                continue;
+            }
+        };
+        for source in sources {
+            for (k, v) in source {
+                put(k, v);
+            }
+        }
+    }
+    for (k, v) in own {
+        put(k, v);
+    }
+    out
 }
 
 fn yaml_float_text(f: f64) -> String {
@@ -226,5 +272,36 @@ fn yaml_float_text(f: f64) -> String {
         ".inf".to_string()
     } else {
         "-.inf".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_and_json(text: &str) -> String {
+        let node = parse(text).expect("yaml");
+        to_json(&node, text).to_string()
+    }
+
+    #[test]
+    fn merge_keys_give_ansibles_key_order_and_values() {
+        // What ansible-core 2.19 loads for the same text (checked with to_json).
+        let text = "base: &b {port: 80, workers: 2, level: info}\ntune: &t {workers: 8, keep: 65}\n\
+                    web: {<<: *b, name: web, port: 8080}\napi: {name: api, <<: [*t, *b]}\n\
+                    job: {level: debug, <<: *b, name: job}\n";
+        let json = keys_and_json(text);
+        assert!(
+            json.contains(r#""web":{"port":8080,"workers":2,"level":"info","name":"web"}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""api":{"workers":2,"keep":65,"port":80,"level":"info","name":"api"}"#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""job":{"port":80,"workers":2,"level":"debug","name":"job"}"#),
+            "{json}"
+        );
     }
 }

@@ -71,6 +71,8 @@ compat_cases! {
     c20_patterns_gates => "20-patterns-gates",
     c21_task_block_vars => "21-task-block-vars",
     c22_serial_omit => "22-serial-omit",
+    c23_undefined_defaults => "23-undefined-defaults",
+    c24_yaml_merge_keys => "24-yaml-merge-keys",
 }
 
 fn repo() -> PathBuf {
