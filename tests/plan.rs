@@ -373,3 +373,81 @@ fn a_run_names_each_hosts_step_with_the_hop_it_is_at() {
     assert!(names.iter().any(|n| n == "Back up {{ item }}"), "{names:?}");
     assert!(!names.iter().any(|n| n.contains("{{ hop")), "{names:?}");
 }
+
+/// Writes `playbook` and an inventory of h1..h4 (`staging`: h1, `production`: the others)
+/// in a temp dir, and plans it offline in `format`.
+fn plan_offline(playbook: &str, format: &str, code: i32) -> common::Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inventory = dir.path().join("hosts.yml");
+    std::fs::write(
+        &inventory,
+        "all:\n  vars:\n    db_password: hunter2\n    app_dir: /srv/app\n  hosts:\n    h1:\n    h2:\n    h3:\n    h4:\n  children:\n    staging:\n      hosts:\n        h1:\n    production:\n      hosts:\n        h2:\n        h3:\n        h4:\n",
+    )
+    .expect("inventory");
+    let path = dir.path().join("rollout.yml");
+    std::fs::write(&path, playbook).expect("playbook");
+    drover()
+        .arg("plan")
+        .arg(&path)
+        .arg("-i")
+        .arg(&inventory)
+        .args(["--format", format, "--offline"])
+        .expect_code(code)
+}
+
+#[test]
+fn a_staged_rollout_is_planned_stage_by_stage_with_its_own_limits() {
+    let playbook = r#"- hosts: all
+  rolling:
+    batch: 1
+    stages:
+      - {name: staging, hosts: staging}
+      - {name: production, hosts: production, batch: 2, max_failed: 1, confirm: true}
+  phases:
+    upgrade:
+      - command: 'true'
+"#;
+    let text = plan_offline(playbook, "text", 0);
+    text.stdout_has("4 host(s) in 3 batch(es)")
+        .stdout_has("  stage `staging`: at most 1 host(s) out of service at once (batches of up to 1; no max_unavailable); halts after 1 failed host(s)\n  batch 1: h1\n")
+        .stdout_has("  stage `production`: at most 3 host(s) out of service at once (batches of up to 2, plus up to 1 failed host(s) not rolled back")
+        .stdout_has("halts after 2 failed host(s); asks before it starts\n  batch 1: h2, h3\n  batch 2: h4\n");
+    plan_offline(playbook, "markdown", 0)
+        .stdout_has("### Stage `production` — the run asks before it starts")
+        .stdout_has("- [ ] Stage `staging` goes first");
+    let json: Value =
+        serde_json::from_str(&plan_offline(playbook, "json", 0).stdout()).expect("json");
+    let stages = &json["plays"][0]["stages"];
+    assert_eq!(stages[1]["name"], "production");
+    assert_eq!(stages[1]["max_failed"], 1);
+    assert_eq!(stages[1]["out_of_service"], 3);
+    assert_eq!(
+        json["plays"][0]["batches"],
+        serde_json::json!([["h1"], ["h2", "h3"], ["h4"]])
+    );
+}
+
+#[test]
+fn a_secret_never_reaches_the_plan() {
+    let playbook = r#"- hosts: all
+  about:
+    notes: "the database password is {{ db_password }}"
+  phases:
+    backup:
+      - name: Dump the database
+        shell: PGPASSWORD={{ db_password }} pg_dump app > {{ app_dir }}/dump.sql
+      - name: Quiet step
+        shell: echo {{ app_dir }}
+        no_log: true
+    upgrade:
+      - command: 'true'
+"#;
+    for format in ["text", "markdown", "json"] {
+        let run = plan_offline(playbook, format, 0);
+        assert!(!run.stdout().contains("hunter2"), "{}", run.dump());
+        assert!(!run.stdout().contains("echo /srv/app"), "{}", run.dump());
+    }
+    plan_offline(playbook, "markdown", 0)
+        .stdout_has("not shown: it reads the secret `db_password`")
+        .stdout_has("no_log: arguments not shown");
+}

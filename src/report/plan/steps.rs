@@ -171,10 +171,7 @@ impl Steps<'_> {
         let until = task.until.as_ref().map(|until| Until {
             until: written(until),
             retries: task.retries.as_ref().map_or("3".to_string(), text),
-            delay: task
-                .delay
-                .as_ref()
-                .map_or("5".to_string(), |d| format!("{}s", text(d))),
+            delay: format!("{}s", task.delay.as_ref().map_or("5".to_string(), text)),
         });
         let control = &task.loop_control;
         let mut loop_vars = vec![control.loop_var.as_str(), "ansible_loop"];
