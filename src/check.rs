@@ -27,6 +27,17 @@ pub fn template_problems(playbook: &Playbook, templates: &Templates) -> Vec<Prob
         for node in &play.vars_files {
             found.node(node, &playbook.source, false);
         }
+        if let Some(about) = &play.about {
+            let answers = [&about.installation, &about.os, &about.architecture]
+                .into_iter()
+                .chain([&about.geo, &about.notes])
+                .flatten()
+                .chain(about.components.iter().map(|(_, n)| n))
+                .chain(&about.known_issues);
+            for node in answers {
+                found.node(node, &play.source, false);
+            }
+        }
         for task in play_tasks(play) {
             found.task(task);
         }
@@ -244,16 +255,81 @@ fn all_tasks(playbook: &Playbook) -> impl Iterator<Item = &Task> {
     playbook.plays.iter().flat_map(play_tasks)
 }
 
-/// A play's tasks, handlers and rollout phases.
+/// A play's tasks, handlers and rollout phases (with their steps' `undo:`).
 fn play_tasks(play: &Play) -> impl Iterator<Item = &Task> {
     let phases = play
         .phases
         .iter()
         .flat_map(|p| crate::playbook::Phase::ALL.iter().map(move |ph| p.get(*ph)));
+    let undo = phases
+        .clone()
+        .flatten()
+        .filter_map(|task| task.undo.as_deref())
+        .map(|file| file.tasks.as_slice());
     [play.tasks.as_slice(), play.handlers.as_slice()]
         .into_iter()
         .chain(phases)
+        .chain(undo)
         .flatten()
+}
+
+/// The line `drover check` ends with when all is well: plays, tasks — a rollout's counted
+/// per phase, since its `tasks:` are often empty — handlers, and host slots.
+pub fn summary(playbook: &Playbook, plan: &Plan) -> String {
+    use crate::playbook::Phase;
+    let mut tasks = 0;
+    let mut per_phase: Vec<(Phase, usize, usize)> = Vec::new();
+    for play in &playbook.plays {
+        tasks += play.tasks.len();
+        let Some(phases) = &play.phases else {
+            continue;
+        };
+        for phase in Phase::ALL {
+            let list = phases.get(phase);
+            let undo: usize = list
+                .iter()
+                .filter_map(|t| t.undo.as_deref())
+                .map(|f| f.tasks.len())
+                .sum();
+            tasks += list.len() + undo;
+            match per_phase.iter_mut().find(|(p, _, _)| *p == phase) {
+                Some(entry) => {
+                    entry.1 += list.len();
+                    entry.2 += undo;
+                }
+                None => per_phase.push((phase, list.len(), undo)),
+            }
+        }
+    }
+    let mut line = format!(
+        "{}: {} play(s), {tasks} task(s)",
+        playbook.path.display(),
+        playbook.plays.len()
+    );
+    let counted: Vec<String> = per_phase
+        .iter()
+        .filter(|(_, n, undo)| n + undo > 0)
+        .map(|(phase, n, undo)| match undo {
+            0 => format!("{phase} {n}"),
+            u => format!("{phase} {n} + {u} undo"),
+        })
+        .collect();
+    if playbook.plays.iter().any(|p| p.phases.is_some()) {
+        let plain: usize = playbook.plays.iter().map(|p| p.tasks.len()).sum();
+        let mut parts = Vec::new();
+        if plain > 0 {
+            parts.push(format!("tasks {plain}"));
+        }
+        parts.extend(counted);
+        line.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    let handlers: usize = playbook.plays.iter().map(|p| p.handlers.len()).sum();
+    if handlers > 0 {
+        line.push_str(&format!(", {handlers} handler(s)"));
+    }
+    let hosts: usize = plan.plays.iter().map(|p| p.hosts.len()).sum();
+    line.push_str(&format!(", {hosts} host slot(s): OK"));
+    line
 }
 
 /// Variables that tasks read and that nothing can define: not the inventory (for any host

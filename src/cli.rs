@@ -798,6 +798,23 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
     Ok(0)
 }
 
+/// A run that asks nothing and journals nothing (the lab demo, `drover plan`'s probe).
+fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> RunConfig {
+    RunConfig {
+        forks: 50,
+        check: false,
+        diff: false,
+        extra_vars,
+        transport: transport_config(ssh),
+        confirm: None,
+        journal: None,
+        resume: None,
+        clock: Arc::new(SystemClock),
+        wait_for_window: false,
+        tags: TagSelection::default(),
+    }
+}
+
 fn transport_config(ssh: &SshArgs) -> TransportConfig {
     let known_hosts = ssh.known_hosts.clone().unwrap_or_else(|| {
         std::env::var_os("HOME")
@@ -894,46 +911,42 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
         playbook.override_window(window);
     }
     let playbook = Arc::new(playbook);
+    let inventory = Arc::new(inventory);
+    let config = unattended_config(extra_vars, &args.ssh);
     let probes = if args.offline || !plan_needs_probe(&playbook, &plan) {
         Vec::new()
     } else {
-        let config = RunConfig {
-            forks: 50,
-            check: false,
-            diff: false,
-            extra_vars,
-            transport: transport_config(&args.ssh),
-            confirm: None,
-            journal: None,
-            resume: None,
-            clock: Arc::new(SystemClock),
-            wait_for_window: false,
-            tags: TagSelection::default(),
-        };
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(CliError::Runtime)?
             .block_on(engine::probe(
                 playbook.clone(),
-                Arc::new(inventory),
+                inventory.clone(),
                 &plan,
-                config,
+                config.clone(),
             ))
     };
+    let known = engine::Known::new(playbook.clone(), inventory.clone(), &plan, config, &probes);
+    let doc = report::plan::Document::build(&report::plan::Inputs {
+        playbook: &playbook,
+        plan: &plan,
+        inventory: &inventory,
+        inventory_path: &args.target.inventory,
+        known: &known,
+        probes: &probes,
+    });
     let out = match args.format {
         PlanFormat::Json => format!(
             "{}\n",
-            serde_json::to_string_pretty(&report::plan::json(&playbook, &plan, &probes))
-                .unwrap_or_default()
+            serde_json::to_string_pretty(&report::plan::json(&doc)).unwrap_or_default()
         ),
-        PlanFormat::Text => report::plan::text(&playbook, &plan, &probes),
-        PlanFormat::Markdown => {
-            report::plan::markdown(&playbook, &plan, &args.target.inventory, &probes)
-        }
+        PlanFormat::Text => report::plan::text(&doc),
+        PlanFormat::Markdown => report::plan::markdown(&doc),
     };
     print!("{out}");
-    Ok(0)
+    // The code a run would end with where the plan found a problem (README: exit codes).
+    Ok(u8::try_from(doc.exit_code()).unwrap_or(1))
 }
 
 /// Whether a rollout has something to learn from its precheck: versions for an upgrade
@@ -962,14 +975,7 @@ fn check(args: TargetArgs) -> Result<u8, CliError> {
         }
         .into());
     }
-    let hosts: usize = plan.plays.iter().map(|p| p.hosts.len()).sum();
-    println!(
-        "{}: {} play(s), {} task(s), {} host slot(s): OK",
-        args.playbook.display(),
-        playbook.plays.len(),
-        playbook.plays.iter().map(|p| p.tasks.len()).sum::<usize>(),
-        hosts
-    );
+    println!("{}", drover::check::summary(&playbook, &plan));
     Ok(0)
 }
 
@@ -1197,19 +1203,7 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
         host_key_checking: HostKeyArg::Strict,
         connect_timeout: 10,
     };
-    let config = RunConfig {
-        forks: 50,
-        check: false,
-        diff: false,
-        extra_vars: Vars::new(),
-        transport: transport_config(&ssh),
-        confirm: None,
-        journal: None,
-        resume: None,
-        clock: Arc::new(SystemClock),
-        wait_for_window: false,
-        tags: TagSelection::default(),
-    };
+    let config = unattended_config(Vars::new(), &ssh);
     let format = match output {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,

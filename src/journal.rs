@@ -559,15 +559,20 @@ pub fn resumable(code: i32) -> bool {
     matches!(code, 7 | 8 | 99)
 }
 
+/// Whether a variable's name says it holds a secret (`db_password`, `api_token`, `ssh_key`,
+/// …): its value is never written down — not in the journal, not in a plan.
+pub fn looks_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key", "credential"]
+        .iter()
+        .any(|s| lower.contains(s))
+}
+
 /// Extra vars as journaled: values of keys that look secret are not written down.
 pub fn redact(vars: &Map<String, Value>) -> Map<String, Value> {
     vars.iter()
         .map(|(k, v)| {
-            let lower = k.to_ascii_lowercase();
-            let secret = ["pass", "secret", "token", "key", "credential"]
-                .iter()
-                .any(|s| lower.contains(s));
-            let value = if secret {
+            let value = if looks_secret(k) {
                 Value::String(REDACTED.to_string())
             } else {
                 v.clone()

@@ -404,6 +404,54 @@ pub fn order_hosts<E>(
     Ok(keyed.into_iter().map(|(_, _, h)| h).collect())
 }
 
+/// A stage (its index in `rolling.stages`; `None` without stages) and its hosts, in order.
+pub type StageHosts = (Option<usize>, Vec<String>);
+
+/// A rollout's hosts by stage, in rollout order: `(index in rolling.stages, hosts)`; without
+/// `stages:`, one stage of every host. A host in no stage or in two is what a run halts on
+/// before changing anything: `Err` says why, in the run's words.
+pub fn stages(
+    rolling: &crate::playbook::Rolling,
+    inventory: &Inventory,
+    ordered: &[String],
+) -> Result<Vec<StageHosts>, String> {
+    if rolling.stages.is_empty() {
+        return Ok(vec![(None, ordered.to_vec())]);
+    }
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    let mut stages = Vec::new();
+    for (index, stage) in rolling.stages.iter().enumerate() {
+        let matched = inventory
+            .select(&stage.hosts)
+            .map_err(|e| format!("stage `{}`: {e}", stage.name))?;
+        let hosts: Vec<&String> = ordered
+            .iter()
+            .filter(|h| matched.iter().any(|m| &m.name == *h))
+            .collect();
+        for host in &hosts {
+            if let Some(other) = owner.insert(host.as_str(), &stage.name) {
+                return Err(format!(
+                    "{host} is in two stages, `{other}` and `{}`: a host is upgraded in one stage",
+                    stage.name
+                ));
+            }
+        }
+        stages.push((Some(index), hosts.into_iter().cloned().collect()));
+    }
+    let left: Vec<&str> = ordered
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !owner.contains_key(h))
+        .collect();
+    if !left.is_empty() {
+        return Err(format!(
+            "{} in no stage: every host of a staged rollout belongs to one (add a stage, or narrow the play's `hosts`)",
+            left.join(", ")
+        ));
+    }
+    Ok(stages)
+}
+
 /// Batch sizes for `total` hosts: Ansible's rule — a percentage rounds down but is at least
 /// one host, the last size repeats, and the sizes cover every host exactly once.
 pub fn batch_sizes(total: usize, serial: &[BatchSize]) -> Vec<usize> {

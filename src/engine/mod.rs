@@ -11,6 +11,7 @@ mod delegate;
 pub mod events;
 mod exec;
 mod include;
+mod known;
 mod linear;
 mod loops;
 mod rollout;
@@ -20,6 +21,7 @@ mod vars;
 mod walk;
 
 pub use events::{Event, HostOutcome, HostStats, Status};
+pub use known::{Known, pipeline};
 
 use crate::inventory::{Inventory, Vars};
 use crate::journal::{Journal, Progress, Record};
@@ -319,12 +321,26 @@ pub struct Probe {
     /// Hosts whose precheck failed, that were unreachable, or that have no valid path: a
     /// run would stop before changing anything.
     pub problems: Vec<ProbeProblem>,
+    /// What each host's precheck registered (without `no_log` results): the plan renders
+    /// the later steps with it, as the run would.
+    #[serde(skip)]
+    pub facts: IndexMap<String, ProbedFacts>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProbeProblem {
     pub host: String,
     pub why: String,
+    /// The host could not be reached (else its precheck failed, or it has no valid path).
+    pub unreachable: bool,
+}
+
+/// A host's variables after its precheck: registered results and `set_fact`s, and what
+/// `include_vars` loaded.
+#[derive(Debug, Clone, Default)]
+pub struct ProbedFacts {
+    facts: Map<String, Value>,
+    included: Map<String, Value>,
 }
 
 /// Runs the precheck of every rollout in `plan` that has something to learn from it (an
@@ -376,7 +392,17 @@ pub async fn probe(
             }
         }
         for host in &play_plan.hosts {
-            if state.hosts.get(host).is_some_and(HostState::live) {
+            let Some(host_state) = state.hosts.get(host) else {
+                continue;
+            };
+            probe.facts.insert(
+                host.clone(),
+                ProbedFacts {
+                    facts: host_state.journaled_facts(),
+                    included: host_state.included.clone(),
+                },
+            );
+            if host_state.live() {
                 continue;
             }
             let why = failures
@@ -387,6 +413,7 @@ pub async fn probe(
                 ProbeProblem {
                     host: host.clone(),
                     why,
+                    unreachable: host_state.unreachable,
                 },
             );
         }

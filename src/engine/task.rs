@@ -381,30 +381,38 @@ impl Job {
 
     /// The task's variables on this host, before any loop item.
     pub(super) fn context(&self, host: &HostState) -> vars::HostVars {
-        let shared = &self.shared;
-        let empty = IndexMap::new();
-        let inv_host = shared.inventory.host_or_implicit(&host.name);
-        let (inventory_vars, groups) = match inv_host {
-            Some(h) => (&h.vars, h.groups.as_slice()),
-            None => (&empty, &[][..]),
-        };
-        vars::host_context(
-            &shared.playbook,
+        host_vars(
+            &self.shared,
             self.play,
             &self.scope,
-            &host.name,
-            inventory_vars,
-            groups,
-            &vars::Layers {
-                vars_files: self.scope.vars_files.for_host(&host.name),
-                included: &host.included,
-                facts: &host.facts,
-                extra_vars: &shared.config.extra_vars,
-                role: self.role(),
-                task_vars: &self.task().vars,
-                include_params: &host.include_params,
-            },
+            host,
+            self.role(),
+            &self.task().vars,
         )
+    }
+
+    /// The task's name as a host's result line shows it: a templated name rendered with the
+    /// host's variables (`Install {{ hop.to }}` → `Install 17.3.6`), as Ansible templates
+    /// names; a name that does not render (a loop variable, a fact not there yet) stays as
+    /// written.
+    pub(super) fn shown_name(&self, host: &HostState) -> String {
+        if !self.templated_name() {
+            return self.task().display_name();
+        }
+        self.name_in(&vars::jinja(&self.scope, &self.context(host)))
+    }
+
+    fn templated_name(&self) -> bool {
+        (self.task().name.as_deref()).is_some_and(crate::template::has_template_syntax)
+    }
+
+    /// The task's name rendered in `ctx`, or as written when it does not render.
+    fn name_in(&self, ctx: &minijinja::Value) -> String {
+        let name = self.task().display_name();
+        self.shared
+            .templates
+            .render_str(&name, ctx, crate::template::Origin::File("task name"))
+            .unwrap_or(name)
     }
 
     pub(super) fn render_loop(
@@ -522,9 +530,14 @@ impl Job {
                     .or_insert(json!(format!("condition not met after {attempt} attempts")));
                 return Ok(pass);
             }
+            let name = if self.templated_name() {
+                self.name_in(&ctx)
+            } else {
+                task.display_name()
+            };
             shared.emit(Event::Retry {
                 host: host.name.clone(),
-                task: task.display_name(),
+                task: name,
                 attempt,
                 retries_left: retries + 1 - attempt,
                 delay_ms: u64::from(delay) * 1000,
@@ -805,7 +818,7 @@ impl Job {
         result.insert("msg".into(), json!(msg));
         self.shared.emit(Event::HostResult {
             host: host.name.clone(),
-            task: self.task().display_name(),
+            task: self.shown_name(host),
             phase: self.phase(),
             module: self.task().module.to_string(),
             status: Status::Unreachable,
@@ -878,7 +891,7 @@ impl Job {
         };
         self.shared.emit(Event::HostResult {
             host: host.name.clone(),
-            task: task.display_name(),
+            task: self.shown_name(host),
             phase: self.phase(),
             module: task.module.to_string(),
             status,
@@ -1022,4 +1035,39 @@ fn status_of(result: &Map<String, Value>) -> Status {
     } else {
         Status::Ok
     }
+}
+
+/// A host's variables for a task of `play` in `role` (none outside roles): every layer, in
+/// Ansible's order.
+pub(super) fn host_vars(
+    shared: &Shared,
+    play: usize,
+    scope: &PlayScope,
+    host: &HostState,
+    role: Option<&Role>,
+    task_vars: &[crate::playbook::RoleVars],
+) -> vars::HostVars {
+    let empty = IndexMap::new();
+    let inv_host = shared.inventory.host_or_implicit(&host.name);
+    let (inventory_vars, groups) = match inv_host {
+        Some(h) => (&h.vars, h.groups.as_slice()),
+        None => (&empty, &[][..]),
+    };
+    vars::host_context(
+        &shared.playbook,
+        play,
+        scope,
+        &host.name,
+        inventory_vars,
+        groups,
+        &vars::Layers {
+            vars_files: scope.vars_files.for_host(&host.name),
+            included: &host.included,
+            facts: &host.facts,
+            extra_vars: &shared.config.extra_vars,
+            role,
+            task_vars,
+            include_params: &host.include_params,
+        },
+    )
 }

@@ -35,6 +35,7 @@ const PLAY_KEYWORDS: &[&str] = &[
     "rolling",
     "phases",
     "upgrade_path",
+    "about",
     "pre_tasks",
     "roles",
     "post_tasks",
@@ -311,6 +312,7 @@ impl Checker {
             rolling: None,
             phases: None,
             upgrade_path: None,
+            about: None,
             strategy: Strategy::Linear,
             any_errors_fatal: false,
             max_fail_percentage: None,
@@ -389,6 +391,7 @@ impl Checker {
                 "rolling" => play.rolling = self.rolling(value),
                 "phases" => play.phases = self.phases(value, &inherit),
                 "upgrade_path" => play.upgrade_path = self.upgrade_path(value),
+                "about" => play.about = self.about(value),
                 "gather_facts" => match value.value {
                     NodeValue::Bool(true) => gather_key = Some(key),
                     NodeValue::Bool(false) => {}

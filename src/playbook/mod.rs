@@ -18,7 +18,8 @@ pub use blocks::{Block, Include, Step, TaskFile, static_includes};
 pub use exec::Execution;
 pub use role::{Role, RoleVars};
 pub use rollout::{
-    BackupMode, FailurePolicy, HopMode, Limit, Phase, Phases, Rolling, Stage, UpgradePathSpec,
+    About, BackupMode, FailurePolicy, HopMode, Limit, Phase, Phases, Rolling, Stage,
+    UpgradePathSpec,
 };
 pub use tags::TagSelection;
 
@@ -79,6 +80,8 @@ pub struct Play {
     pub phases: Option<Phases>,
     /// `upgrade_path:` — each host's hop chain from its current version to the target.
     pub upgrade_path: Option<UpgradePathSpec>,
+    /// `about:` — the installation as the plan document describes it.
+    pub about: Option<About>,
     /// `strategy`: `linear` (each task on every host before the next) or `free` (each host
     /// through its tasks at its own pace). Ordinary plays only.
     pub strategy: Strategy,

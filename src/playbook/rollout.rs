@@ -1,6 +1,6 @@
 //! The rollout's shape as the playbook wrote it: `rolling:` (batches, limits, stages, the
-//! failure policy), `upgrade_path:` and `phases:`. Plain data; the loader fills it in and the
-//! engine's rollout scheduler reads it.
+//! failure policy), `upgrade_path:`, `phases:` and `about:`. Plain data; the loader fills it
+//! in, the engine's rollout scheduler reads it and `drover plan` describes it.
 
 use super::{BatchSize, Node, Span, Step, Task};
 
@@ -126,6 +126,29 @@ pub struct Stage {
     pub max_failed: Option<Limit>,
     pub pause: Option<std::time::Duration>,
     pub confirm: bool,
+    pub span: Span,
+}
+
+/// `about:` — what the upgrade plan document tells its reader about the installation
+/// (GitLab's "Working with Support" questions). Never used to run anything; values may be
+/// templates, rendered by `drover plan` with what it knows of the hosts.
+#[derive(Debug, Clone, Default)]
+pub struct About {
+    /// How the product is installed (package, image, source, …).
+    pub installation: Option<Node>,
+    /// The nodes' operating system.
+    pub os: Option<Node>,
+    /// Single or multi-node, and what each node does.
+    pub architecture: Option<Node>,
+    /// External components (PostgreSQL, Redis, Gitaly, …): list items, or `name: detail`
+    /// entries of a mapping.
+    pub components: Vec<(Option<String>, Node)>,
+    /// Geo / secondary sites (`false` for none).
+    pub geo: Option<Node>,
+    /// Whatever else is unique about the setup.
+    pub notes: Option<Node>,
+    /// Known issues with the current version.
+    pub known_issues: Vec<Node>,
     pub span: Span,
 }
 

@@ -61,6 +61,17 @@ impl LazyVars {
         self.values.contains_key(name)
     }
 
+    /// Drops every variable `keep` says no to (a plan leaves secret-looking names out).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        let dropped: Vec<String> = self.values.keys().filter(|k| !keep(k)).cloned().collect();
+        for name in dropped {
+            self.values.remove(&name);
+            if self.templated.contains_key(&name) {
+                Arc::make_mut(&mut self.templated).remove(&name);
+            }
+        }
+    }
+
     /// The value as stored: unrendered for a template.
     pub fn raw(&self, name: &str) -> Option<&Value> {
         self.values.get(name)

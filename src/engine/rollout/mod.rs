@@ -464,6 +464,7 @@ pub(super) async fn probe(
             Some(Err(why)) => probe.problems.push(super::ProbeProblem {
                 host: host.clone(),
                 why,
+                unreachable: false,
             }),
         }
     }
@@ -473,6 +474,20 @@ pub(super) async fn probe(
     );
     probe.batches = plan::split(&pending, &batch);
     probe
+}
+
+/// The `(phase, hop)` steps a host of `play` walks for a chain of `hops` hops, in the order
+/// the engine runs them (for `drover plan`).
+pub(super) fn pipeline_of(
+    play: &crate::playbook::Play,
+    hops: usize,
+) -> Vec<(Phase, Option<usize>)> {
+    let has = |phase| play.phases.as_ref().is_some_and(|p| p.has(phase));
+    let backup = play
+        .rolling
+        .as_ref()
+        .map_or_else(Default::default, |r| r.backup);
+    pipeline::steps(has, usize::from(hops > 0), hops, backup)
 }
 
 impl Rollout {

@@ -1,10 +1,10 @@
 //! The rollout keywords of a play: `rolling:` (with its stages), `upgrade_path:`, `phases:`,
-//! and the checks that tie them to the rest of the play.
+//! `about:`, and the checks that tie them to the rest of the play.
 
 use super::{Checker, Inherit, default_rolling, first_key_span};
 use crate::playbook::yaml::{Key, Node, NodeValue};
 use crate::playbook::{
-    BackupMode, FailurePolicy, HopMode, Limit, Phase, Phases, Play, Rolling, Stage, TaskFile,
+    About, BackupMode, FailurePolicy, HopMode, Limit, Phase, Phases, Play, Rolling, Stage, TaskFile,
 };
 use crate::suggest::did_you_mean;
 use crate::window::Windows;
@@ -44,6 +44,16 @@ const STAGE_KEYWORDS: &[&str] = &[
     "max_failed",
     "pause",
     "confirm",
+];
+
+const ABOUT_KEYWORDS: &[&str] = &[
+    "installation",
+    "os",
+    "architecture",
+    "components",
+    "geo",
+    "notes",
+    "known_issues",
 ];
 
 /// Play keys that matter to the rollout checks, found while reading the play.
@@ -120,6 +130,80 @@ impl Checker {
             }
         }
         Some(rolling)
+    }
+
+    /// `about:` — a mapping of the questions a plan reviewer asks (GitLab's "Working with
+    /// Support"): each answer a line of text, `components` and `known_issues` lists.
+    pub(super) fn about(&mut self, node: &Node) -> Option<About> {
+        let Some(entries) = node.as_map() else {
+            self.expect_kind(
+                node,
+                "`about`",
+                "a mapping (`installation`, `os`, `architecture`, …)",
+            );
+            return None;
+        };
+        let mut about = About {
+            span: node.span,
+            ..About::default()
+        };
+        for (key, value) in entries {
+            let what = format!("`about.{}`", key.name);
+            match key.name.as_str() {
+                "installation" => about.installation = self.answer(value, &what),
+                "os" => about.os = self.answer(value, &what),
+                "architecture" => about.architecture = self.answer(value, &what),
+                "geo" => about.geo = self.answer(value, &what),
+                "notes" => about.notes = self.answer(value, &what),
+                "components" => {
+                    about.components = match &value.value {
+                        NodeValue::Map(entries) => entries
+                            .iter()
+                            .filter_map(|(k, v)| {
+                                Some((Some(k.name.clone()), self.answer(v, &what)?))
+                            })
+                            .collect(),
+                        _ => self
+                            .answers(value, &what)
+                            .into_iter()
+                            .map(|n| (None, n))
+                            .collect(),
+                    }
+                }
+                "known_issues" => about.known_issues = self.answers(value, &what),
+                other => {
+                    let help = match did_you_mean(other, ABOUT_KEYWORDS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("`about` takes: {}", ABOUT_KEYWORDS.join(", ")),
+                    };
+                    self.problem(
+                        key.span,
+                        format!("unknown `about` keyword `{other}`"),
+                        "unknown keyword",
+                        Some(help),
+                    );
+                }
+            }
+        }
+        Some(about)
+    }
+
+    /// One answer of `about`: text (a number or a boolean is text too).
+    fn answer(&mut self, node: &Node, what: &str) -> Option<Node> {
+        if node.scalar_text().is_some() {
+            return Some(node.clone());
+        }
+        self.expect_kind(node, what, "text");
+        None
+    }
+
+    /// A list of answers; one answer is a list of one.
+    fn answers(&mut self, node: &Node, what: &str) -> Vec<Node> {
+        match &node.value {
+            NodeValue::Seq(items) => items.iter().filter_map(|i| self.answer(i, what)).collect(),
+            NodeValue::Null => Vec::new(),
+            _ => self.answer(node, what).into_iter().collect(),
+        }
     }
 
     /// `window:` as one spec (`"Sat,Sun 02:00-06:00 Europe/Berlin"`, `;`-separated for
