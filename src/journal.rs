@@ -60,9 +60,11 @@ pub enum Record {
         at: String,
         yes: bool,
     },
-    /// A `run_once` step that has an `undo:` ran (on `host`, at `hop`).
+    /// A `run_once` step that has an `undo:` ran (on `host`, at `hop`, in stage `stage`).
     OnceRan {
         play: usize,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        stage: usize,
         phase: Phase,
         task: usize,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -370,6 +372,7 @@ impl RunLog {
                 }
                 Record::OnceRan {
                     play,
+                    stage,
                     phase,
                     task,
                     hop,
@@ -378,6 +381,7 @@ impl RunLog {
                     host,
                 } => progress.once_ran.push(OnceRun {
                     play: *play,
+                    stage: *stage,
                     phase: *phase,
                     task: *task,
                     hop: hop.clone(),
@@ -475,6 +479,8 @@ pub struct ClusterRollback {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OnceRun {
     pub play: usize,
+    /// The rollout stage it ran in (0 without stages): each stage runs its own once.
+    pub stage: usize,
     pub phase: Phase,
     /// Index into the phase's tasks.
     pub task: usize,
@@ -551,6 +557,10 @@ pub fn find(state_dir: &Path, run_id: Option<&str>) -> Result<RunLog, JournalErr
             .find(|r| r.ended().is_none_or(resumable))
             .ok_or_else(|| JournalError::NothingToResume(state_dir.to_path_buf())),
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Exit codes of runs that stopped on purpose and may be continued: interrupted (99), the

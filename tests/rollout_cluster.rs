@@ -443,6 +443,11 @@ fn a_staging_failure_leaves_production_untouched() {
         .filter_map(|e| e["name"].as_str())
         .collect();
     assert_eq!(stages, ["staging", "production"]);
+    // Each stage is its own cluster: its run_once steps run once in it, per hop.
+    assert_eq!(
+        shared(&fleet, "migrations.log"),
+        "up 2 node2\nup 3 node2\nup 2 node1\nup 3 node1"
+    );
     let seen = phases(&events);
     let last_staging = seen.iter().rposition(|(h, _, _)| h != "node1");
     let first_production = seen.iter().position(|(h, _, _)| h == "node1");

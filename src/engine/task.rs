@@ -37,6 +37,8 @@ pub(super) struct Job {
 /// every other host waits for and reuses that result.
 #[derive(Default)]
 pub(super) struct OnceResults {
+    /// The rollout stage these results belong to (each stage runs its own `run_once`s).
+    stage: usize,
     cells: std::sync::Mutex<Vec<(OnceKey, Arc<tokio::sync::OnceCell<Ran>>)>>,
     /// The steps with an `undo:` that ran and succeeded, oldest first: what a cluster
     /// rollback undoes.
@@ -49,9 +51,16 @@ pub(super) struct OnceResults {
 type OnceKey = (TaskRef, usize, Option<String>);
 
 impl OnceResults {
+    pub(super) fn for_stage(stage: usize) -> OnceResults {
+        OnceResults {
+            stage,
+            ..OnceResults::default()
+        }
+    }
+
     /// Steps that ran in an earlier, interrupted run of this rollout (from its journal).
     pub(super) fn restore(&self, runs: Vec<crate::journal::OnceRun>) {
-        lock(&self.undoable).extend(runs);
+        lock(&self.undoable).extend(runs.into_iter().filter(|r| r.stage == self.stage));
     }
 
     /// The steps to undo, newest first, marked as taken.
@@ -210,6 +219,7 @@ impl Job {
                     });
                     let run = crate::journal::OnceRun {
                         play: self.play,
+                        stage: once.stage,
                         phase,
                         task: self.task.index,
                         hop: hop.clone(),
@@ -220,6 +230,7 @@ impl Job {
                     };
                     self.shared.record(crate::journal::Record::OnceRan {
                         play: run.play,
+                        stage: run.stage,
                         phase,
                         task: run.task,
                         hop: run.hop.clone(),

@@ -115,7 +115,7 @@ impl Rollout {
     /// that ran it; false when one failed (the rest are not attempted).
     async fn undo_shared_steps(&self, state: &mut RunState) -> bool {
         let play = &self.shared.playbook.plays[self.play];
-        for run in self.once.take_undoable() {
+        for run in self.once().take_undoable() {
             let Some(task) = play
                 .phases
                 .as_ref()

@@ -44,7 +44,8 @@ pub(super) struct Rollout {
     shared: Arc<Shared>,
     scope: Arc<PlayScope>,
     play: usize,
-    once: Arc<OnceResults>,
+    /// The current stage's `run_once` results (each stage runs its own once).
+    once: std::sync::Mutex<Arc<OnceResults>>,
     total: usize,
 }
 
@@ -180,7 +181,8 @@ pub(super) async fn run(
     // A resumed rollout: hosts that ended are not touched again; a host interrupted
     // mid-pipeline gets back the facts it had registered and restarts where it was.
     let resume = Resumed::new(shared, play_plan);
-    resume.restore(state, &rollout.once);
+    resume.restore(state);
+    rollout.enter_stage(0, &resume);
     let fresh: Vec<String> = play_plan
         .hosts
         .iter()
@@ -332,6 +334,7 @@ pub(super) async fn run(
                 hosts: hosts.clone(),
             });
         }
+        rollout.enter_stage(index, &resume);
         if let Some(stop) = rollout.confirm_stage(*stage, hosts, &resume, &ledger).await {
             stopped = Some((stop, hosts.clone()));
             break;
@@ -496,7 +499,7 @@ impl Rollout {
             shared: shared.clone(),
             scope: scope.clone(),
             play: play_plan.play,
-            once: Arc::new(OnceResults::default()),
+            once: std::sync::Mutex::new(Arc::new(OnceResults::for_stage(0))),
             total: play_plan.hosts.len(),
         }
     }
@@ -505,13 +508,32 @@ impl Rollout {
         self.shared.config.check
     }
 
+    /// The `run_once` results of the stage being run.
+    fn once(&self) -> Arc<OnceResults> {
+        match self.once.lock() {
+            Ok(once) => once.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Starts stage `index` with its own `run_once` results (and the shared steps it ran in
+    /// an earlier run, for its undo).
+    fn enter_stage(&self, index: usize, resume: &Resumed) {
+        let once = Arc::new(OnceResults::for_stage(index));
+        resume.restore_once(&once);
+        match self.once.lock() {
+            Ok(mut current) => *current = once,
+            Err(poisoned) => *poisoned.into_inner() = once,
+        }
+    }
+
     fn job(&self, at: TaskRef) -> Job {
         Job {
             shared: self.shared.clone(),
             scope: self.scope.clone(),
             play: self.play,
             task: at,
-            once: Some(self.once.clone()),
+            once: Some(self.once()),
             rescuable: false,
             file: None,
             role: None,
@@ -537,7 +559,7 @@ impl Rollout {
             scope: &self.scope,
             play: self.play,
             section,
-            once: Some(self.once.clone()),
+            once: Some(self.once()),
             interrupts: None,
             batch: hosts,
             free: None,

@@ -55,9 +55,8 @@ impl Resumed {
     }
 
     /// Gives every host the earlier run touched its registered facts back (an interrupted
-    /// host continues with them; an ended one may still be rolled back with the cluster),
-    /// and the shared steps that ran to the undo list.
-    pub(super) fn restore(&self, state: &mut RunState, once: &OnceResults) {
+    /// host continues with them; an ended one may still be rolled back with the cluster).
+    pub(super) fn restore(&self, state: &mut RunState) {
         for (name, progress) in &self.hosts {
             if self.is_fresh(name) {
                 continue;
@@ -67,6 +66,10 @@ impl Resumed {
                 host.included.extend(progress.included.clone());
             }
         }
+    }
+
+    /// The shared steps that ran in an earlier run, for a stage's undo list.
+    pub(super) fn restore_once(&self, once: &OnceResults) {
         once.restore(self.once_ran.clone());
     }
 
