@@ -330,3 +330,148 @@ fn nakama_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
         assert_eq!(nakama_version(&r, node), "3.22.0");
     }
 }
+
+// ---- The Things Stack: PostgreSQL + Redis per node, staging before production ----
+
+fn tts(enterprise_node3: bool) -> Rehearsal {
+    let mut seeds: Vec<(&[&str], Option<&str>)> = vec![(&["node1", "node2"], Some("3.30.2"))];
+    if !enterprise_node3 {
+        seeds.push((&["node3"], Some("3.30.2")));
+    }
+    let r = Rehearsal::up(Product::TheThingsStack, 3, Services::ALL, &seeds, false);
+    if enterprise_node3 {
+        // One Enterprise deployment: the inventory says so, and it migrates as-db and dcs-db.
+        let options = drover::lab::SeedOptions {
+            version: Some("3.30.2".to_string()),
+            nodes: vec!["node3".to_string()],
+            enterprise: true,
+        };
+        r.fleet.lab.seed_product(&Product::TheThingsStack, &options).expect("seed");
+        r.fleet.write("host_vars/node3.yml", "tts_edition: enterprise\n");
+    }
+    r
+}
+
+/// Users and devices in PostgreSQL and the devices' EUIs in Redis (what an upgrade keeps;
+/// migrations add fields), and both stores dumped whole (what a restore puts back).
+fn tts_data(r: &Rehearsal, node: &str) -> (String, String) {
+    let pg = r.fleet.lab.postgresql.as_ref().expect("postgresql");
+    let n = r.fleet.lab.node(node).expect("node");
+    let db = format!("ttn_lorawan_{node}");
+    let rows = psql(
+        r,
+        &db,
+        "SELECT user_id, primary_email_address FROM users ORDER BY 1; SELECT application_id, device_id, dev_eui FROM end_devices ORDER BY 1, 2",
+    );
+    let redis = |command: &str| {
+        r.sh(&format!(
+            "for k in $(redis-cli -h {a} -p {p} --scan --pattern 'ttn:v3:*' | sort); do echo \"$k $(redis-cli -h {a} -p {p} {command} | tr '\\n' ' ')\"; done | sha256sum",
+            a = n.address,
+            p = n.redis_port.expect("redis")
+        ))
+    };
+    let euis = redis("HGET $k dev_eui");
+    let sessions = redis("HGETALL $k");
+    let dump = r.sh(&format!(
+        "{}/pg_dump --data-only -h {} -p {} -U {} -d {db} | grep -v -e '^--' -e '^\\\\' | grep -v -i migration | sha256sum",
+        pg.bin.display(),
+        pg.host,
+        pg.port,
+        pg.user
+    ));
+    (format!("{rows}\n{euis}"), format!("{dump}\n{sessions}"))
+}
+
+fn tts_tag(r: &Rehearsal, node: &str) -> String {
+    let compose = r.node_root(node).join("srv/lorawan-stack/docker-compose.yml");
+    r.sh(&format!(
+        "sed -n \"s/.*lorawan-stack:\\([^']*\\)'.*/\\1/p\" {}",
+        compose.display()
+    ))
+}
+
+#[test]
+fn tts_staging_then_production_every_store_migrated_every_record_kept() {
+    let r = tts(true);
+    let before: Vec<(String, String)> = ["node1", "node2", "node3"].iter().map(|n| tts_data(&r, n)).collect();
+    let run = r.run().args(["--output", "json"]).expect_code(0);
+    let events = run.events();
+    // Staging (node1) done and verified before production starts.
+    let seen = phases(&events);
+    let last_staging = seen.iter().rposition(|(h, _, _)| h == "node1");
+    let first_production = seen.iter().position(|(h, _, _)| h != "node1");
+    assert!(last_staging < first_production, "{seen:#?}");
+    // Enterprise migrates as-db and dcs-db too; Open Source only is-db and ns-db.
+    let migrated = |host: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "host_result" && e["host"] == host && e["phase"] == "migrate" && e["status"] == "changed")
+            .filter_map(|e| e["task"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(migrated("node2").len(), 4, "{:?}", migrated("node2"));
+    assert_eq!(migrated("node3").len(), 8, "{:?}", migrated("node3"));
+    for (i, node) in ["node1", "node2", "node3"].iter().enumerate() {
+        assert_eq!(tts_tag(&r, node), "3.32.0");
+        assert_eq!(tts_data(&r, node).0, before[i].0, "{node} lost records");
+    }
+    let again = r.run().expect_code(0);
+    assert_eq!(changed(&again), 0, "{}", again.dump());
+}
+
+#[test]
+fn tts_staging_failure_is_restored_and_production_untouched() {
+    let r = tts(false);
+    let before = tts_data(&r, "node1");
+    let production_before: Vec<(String, String)> = ["node2", "node3"].iter().map(|n| tts_data(&r, n)).collect();
+    // 3.31.1 crashes on staging.
+    r.fault("node1", "ttn-lw-stack", "3.31.1");
+    let run = r.run().args(["--output", "json"]).expect_code(6);
+    assert_eq!(
+        outcomes(&run.events()),
+        pairs(&[
+            ("node1", "ROLLED_BACK"),
+            ("node2", "UNTOUCHED"),
+            ("node3", "UNTOUCHED")
+        ]),
+        "{}",
+        run.dump()
+    );
+    // Restored by the guide's sequence: PostgreSQL (the data dump compared) and the AOF.
+    assert_eq!(tts_data(&r, "node1"), before, "{}", run.dump());
+    assert_eq!(tts_tag(&r, "node1"), "3.30.2");
+    let compose = r.node_root("node1").join("srv/lorawan-stack/docker-compose.yml");
+    let health = r.sh(&format!(
+        "{}/lab/bin/docker compose -f {} exec -T stack ttn-lw-stack health",
+        r.node_root("node1").display(),
+        compose.display()
+    ));
+    assert!(health.contains("\"version\":\"3.30.2\""), "{health}");
+    for (i, node) in ["node2", "node3"].iter().enumerate() {
+        assert_eq!(tts_tag(&r, node), "3.30.2");
+        assert_eq!(tts_data(&r, node), production_before[i]);
+        assert!(!r.node_root(node).join("srv/lorawan-stack/backups").exists());
+    }
+}
+
+#[test]
+fn tts_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
+    let r = tts(false);
+    r.kill_when(&["\"phase_start\"", "\"node2\"", "\"migrate\"", "\"hop\":1"]);
+    let resumed = r.resume().args(["--output", "json"]).expect_code(0);
+    let seen = phases(&resumed.events());
+    assert!(
+        !seen.iter().any(|(h, _, _)| h == "node1"),
+        "staging was touched again:\n{}",
+        resumed.dump()
+    );
+    let node2: Vec<String> = seen
+        .iter()
+        .filter(|(h, _, _)| h == "node2")
+        .map(|(_, p, to)| format!("{p} {to}"))
+        .collect();
+    assert_eq!(node2.first().map(String::as_str), Some("migrate 3.31.1"), "{}", resumed.dump());
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(tts_tag(&r, node), "3.32.0");
+    }
+}
