@@ -475,3 +475,126 @@ fn tts_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
         assert_eq!(tts_tag(&r, node), "3.32.0");
     }
 }
+
+// ---- Apache DevLake: one-way migrations, the .env and its ENCODE_KEY preserved ----
+
+fn devlake() -> Rehearsal {
+    let services = Services {
+        postgresql: true,
+        redis: false,
+    };
+    Rehearsal::up(Product::Devlake, 3, services, &[(&[], Some("v0.20.0"))], false)
+}
+
+fn devlake_compose(r: &Rehearsal, node: &str, args: &str) -> String {
+    let root = r.node_root(node);
+    r.sh(&format!(
+        "{}/lab/bin/docker compose -f {}/app/docker-compose.yml {args}",
+        root.display(),
+        root.display()
+    ))
+}
+
+/// The database's data dumped (what a restore must put back byte for byte).
+fn devlake_dump(r: &Rehearsal, node: &str) -> String {
+    let pg = r.fleet.lab.postgresql.as_ref().expect("postgresql");
+    r.sh(&format!(
+        "{}/pg_dump --data-only -h {} -p {} -U {} -d lake_{node} | grep -v -e '^--' -e '^\\\\' | sha256sum",
+        pg.bin.display(),
+        pg.host,
+        pg.port,
+        pg.user
+    ))
+}
+
+fn encode_key(r: &Rehearsal, node: &str) -> String {
+    r.sh(&format!(
+        "grep '^ENCODE_KEY=' {}/app/.env",
+        r.node_root(node).display()
+    ))
+}
+
+#[test]
+fn devlake_upgrade_keeps_the_encode_key_and_every_token_decrypts() {
+    let r = devlake();
+    let keys: Vec<String> = ["node1", "node2", "node3"].iter().map(|n| encode_key(&r, n)).collect();
+    let tokens: Vec<String> = ["node1", "node2", "node3"]
+        .iter()
+        .map(|n| devlake_compose(&r, n, "exec -T devlake lake connections"))
+        .collect();
+    let run = r.run().args(["--output", "json"]).expect_code(0);
+    let upgrades: Vec<String> = phases(&run.events())
+        .into_iter()
+        .filter(|(h, p, _)| h == "node1" && p == "upgrade")
+        .map(|(_, _, to)| to)
+        .collect();
+    assert_eq!(upgrades, ["v0.21.0", "v1.0.1"], "{}", run.dump());
+    for (i, node) in ["node1", "node2", "node3"].iter().enumerate() {
+        let health = devlake_compose(&r, node, "exec -T devlake lake health");
+        assert!(health.contains("\"version\":\"v1.0.1\""), "{health}");
+        assert_eq!(encode_key(&r, node), keys[i]);
+        assert_eq!(devlake_compose(&r, node, "exec -T devlake lake connections"), tokens[i]);
+    }
+    // The key is never printed or journaled.
+    let key = keys[0].trim_start_matches("ENCODE_KEY=");
+    assert!(!run.stdout().contains(key), "ENCODE_KEY reached the output");
+    let journals = r.sh(&format!("cat {}/runs/*.jsonl", r.state.display()));
+    assert!(!journals.contains(key), "ENCODE_KEY reached the journal");
+    let again = r.run().expect_code(0);
+    assert_eq!(changed(&again), 0, "{}", again.dump());
+}
+
+#[test]
+fn devlake_failure_restores_the_database_never_a_down_migration() {
+    let r = devlake();
+    r.fault("node2", "devlake", "v1.0.1");
+    // node2's state before its second hop is what a restore must give back: reach it with
+    // the same playbook, limited to v0.21.0, then take the checksums.
+    let first = r
+        .run()
+        .args(["-l", "node2", "-e", "devlake_target=v0.21.0", "--no-journal"])
+        .expect_code(0);
+    drop(first);
+    let dump_before = devlake_dump(&r, "node2");
+    let env_before = r.sh(&format!("sha256sum < {}/app/.env", r.node_root("node2").display()));
+    let run = r.run().args(["--output", "json"]).expect_code(6);
+    assert_eq!(
+        outcomes(&run.events()),
+        pairs(&[
+            ("node1", "UPGRADED"),
+            ("node2", "ROLLED_BACK"),
+            ("node3", "UNTOUCHED")
+        ]),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(devlake_dump(&r, "node2"), dump_before, "the database was not restored");
+    assert_eq!(
+        r.sh(&format!("sha256sum < {}/app/.env", r.node_root("node2").display())),
+        env_before
+    );
+    let health = devlake_compose(&r, "node2", "exec -T devlake lake health");
+    assert!(health.contains("\"version\":\"v0.21.0\""), "{health}");
+    // Never a down-migration: the rollback restored, it did not migrate.
+    assert!(!run.stdout().contains("migrate down"));
+    let health3 = devlake_compose(&r, "node3", "exec -T devlake lake health");
+    assert!(health3.contains("\"version\":\"v0.20.0\""), "{health3}");
+}
+
+#[test]
+fn devlake_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
+    let r = devlake();
+    r.kill_when(&["\"phase_start\"", "\"node2\"", "\"start\"", "\"hop\":2"]);
+    let resumed = r.resume().args(["--output", "json"]).expect_code(0);
+    let seen = phases(&resumed.events());
+    assert!(!seen.iter().any(|(h, _, _)| h == "node1"), "{}", resumed.dump());
+    assert!(
+        !seen.iter().any(|(h, _, to)| h == "node2" && to == "v0.21.0"),
+        "{}",
+        resumed.dump()
+    );
+    for node in ["node1", "node2", "node3"] {
+        let health = devlake_compose(&r, node, "exec -T devlake lake health");
+        assert!(health.contains("\"version\":\"v1.0.1\""), "{node}: {health}");
+    }
+}
