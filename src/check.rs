@@ -156,6 +156,11 @@ const MAGIC: &[&str] = &[
     "ansible_limit",
     "role_name",
     "role_path",
+    "role_names",
+    "ansible_role_name",
+    "ansible_role_names",
+    "ansible_play_role_names",
+    "vars",
     "omit",
     "hop",
 ];

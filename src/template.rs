@@ -68,7 +68,7 @@ impl Templates {
         {
             env.set_syntax(syntax);
         }
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(python_methods);
         // Ansible 2.19 prints a None result as nothing (`"x{{ none }}y"` is `xy`); inside a
         // list or mapping it stays `None`, as Python's repr.
         env.set_formatter(|out, state, value| {
@@ -394,6 +394,35 @@ fn single_expression(text: &str) -> Option<&str> {
     let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%"))
         .then_some(inner.trim())
+}
+
+/// Python methods on values (`'a,b'.split(',')`, `d.items()`): minijinja-contrib's, plus the
+/// list methods it lacks.
+fn python_methods(
+    state: &mut minijinja::State,
+    value: &JinjaValue,
+    method: &str,
+    args: &[JinjaValue],
+) -> Result<JinjaValue, minijinja::Error> {
+    if method == "index" && value.kind() == minijinja::value::ValueKind::Seq {
+        let [wanted] = args else {
+            return Err(minijinja::Error::new(
+                ErrorKind::MissingArgument,
+                "list.index() takes one argument",
+            ));
+        };
+        let found = value
+            .try_iter()?
+            .position(|item| &item == wanted)
+            .ok_or_else(|| {
+                minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("{wanted} is not in list"),
+                )
+            })?;
+        return Ok(JinjaValue::from(found));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
 
 /// Jinja truthiness, plus Ansible's reading of the strings "yes"/"no"/"true"/"false".

@@ -9,7 +9,8 @@
 //! that node's data directory: playbooks write only under `{{ node_root }}` (and, on the
 //! control machine, under `{{ playbook_dir }}/controller/`, which is compared too).
 //! Optional files: `ARGS` (extra command-line words, one per line, for both tools) and
-//! `NO_RECAP` (why the recap counts cannot be compared). Cases named in `tests/compat/PENDING`
+//! `NO_RECAP` (why the recap counts cannot be compared), `EXIT` (the exit code both tools must
+//! give, when a case fails a host on purpose; 0 without it). Cases named in `tests/compat/PENDING`
 //! wait for a drover feature: they run under Ansible only, so they stay correct, and the test
 //! says loudly that they are pending.
 
@@ -73,6 +74,7 @@ compat_cases! {
     c22_serial_omit => "22-serial-omit",
     c23_undefined_defaults => "23-undefined-defaults",
     c24_yaml_merge_keys => "24-yaml-merge-keys",
+    c25_magic_vars_hostvars => "25-magic-vars-hostvars",
 }
 
 fn repo() -> PathBuf {
@@ -146,9 +148,10 @@ fn run_case(name: &str) {
     let ansible_fleet = Fleet::up(hosts.len());
     let ansible_dir = stage(&ansible_fleet, &case, &hosts);
     let ansible_run = run_ansible(&ansible, &ansible_fleet, &ansible_dir, &args);
-    if ansible_run.status.code() != Some(0) {
+    let exit = case_exit(&case);
+    if ansible_run.status.code() != Some(exit) {
         panic!(
-            "{name}: ansible-playbook failed ({:?}): the case itself is wrong\n{}",
+            "{name}: ansible-playbook exited with {:?}, not {exit}: the case itself is wrong\n{}",
             ansible_run.status.code(),
             dump(&ansible_run)
         );
@@ -173,7 +176,7 @@ fn run_case(name: &str) {
         .arg(&state_dir)
         .args(&args)
         .current_dir(&drover_dir)
-        .expect_code(0);
+        .expect_code(exit);
 
     let labs = [drover_fleet.dir.path(), ansible_fleet.dir.path()];
     for (i, host) in hosts.iter().enumerate() {
@@ -235,6 +238,17 @@ fn case_hosts(case: &Path) -> Vec<String> {
     hosts.sort();
     hosts.dedup();
     hosts
+}
+
+/// `EXIT`: the exit code both tools must give (a case that fails a host on purpose).
+fn case_exit(case: &Path) -> i32 {
+    match fs::read_to_string(case.join("EXIT")) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: EXIT is not a number", case.display())),
+        Err(_) => 0,
+    }
 }
 
 fn case_args(case: &Path) -> Vec<String> {

@@ -546,3 +546,32 @@ fn the_plan_reads_each_hosts_version_and_shows_its_own_chain() {
         assert!(!fleet.node_root(node).join("backup").exists(), "{node}");
     }
 }
+
+#[test]
+fn hostvars_shows_a_fact_another_hosts_pipeline_set_while_both_run() {
+    let fleet = Fleet::up(2);
+    setup(&fleet);
+    // Both pipelines are in `verify` at once: each sets a fact, then waits (bounded) until
+    // it sees its peer's, and writes what it saw.
+    let verify = r#"      - set_fact:
+          verified_by: "{{ inventory_hostname }}"
+      - command: "true"
+        changed_when: false
+        until: hostvars[peer].verified_by is defined
+        retries: 20
+        delay: 1
+      - copy:
+          dest: "{{ node_root }}/peer"
+          content: "{{ hostvars[peer].verified_by }} {{ ansible_play_hosts | join(',') }}"
+"#;
+    let text = rollout("    batch: 2\n    max_unavailable: 2", "", verify).replace(
+        "    fail_on: []\n",
+        "    fail_on: []\n    peer: \"{{ ansible_play_hosts_all | difference([inventory_hostname]) | first }}\"\n",
+    );
+    let playbook = fleet.write("rollout.yml", &text);
+    fleet.run(&playbook).expect_code(0);
+    for (name, peer) in [("node1", "node2"), ("node2", "node1")] {
+        let seen = std::fs::read_to_string(fleet.node_root(name).join("peer")).expect("peer");
+        assert_eq!(seen, format!("{peer} node1,node2"), "{name}");
+    }
+}

@@ -44,10 +44,9 @@ impl Known {
             let probe = probes.iter().find(|p| p.play == play_plan.play);
             let mut state = RunState::default();
             for name in &play_plan.hosts {
-                let host = state.host(name);
+                let host = state.host(name, &shared.live);
                 if let Some(probed) = probe.and_then(|p| p.facts.get(name)) {
-                    host.facts.clone_from(&probed.facts);
-                    host.included.clone_from(&probed.included);
+                    host.facts.restore(&probed.facts, &probed.included);
                 }
             }
             let mut scope = play_scope(&shared, play_plan, &state.hosts);

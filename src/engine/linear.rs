@@ -31,6 +31,9 @@ pub(super) async fn run(
                 hosts: batch.clone(),
             });
         }
+        scope.start_batch(batch);
+        // Hosts that fell in an earlier play stay in their batch, left out (as in Ansible).
+        let starting = state.live(batch);
         let free = Free::default();
         let is_free = play.strategy == Strategy::Free;
         let walk = Walk {
@@ -66,7 +69,9 @@ pub(super) async fn run(
                 host.notified.clear();
             }
         }
-        if state.live(batch).is_empty() {
+        // Ansible stops the play when every host of a batch failed in it; a batch that
+        // lost only some of its hosts here (the others earlier) goes on.
+        if !batch.is_empty() && starting.len() == batch.len() && state.live(batch).is_empty() {
             shared.emit(Event::BatchFailed { index: b + 1 });
             return Flow::Stop;
         }
@@ -92,13 +97,18 @@ pub(super) async fn run_once(
         return;
     };
     let failed = ran.failed || ran.unreachable;
-    let result = register.and_then(|r| ran.facts.get(r).cloned());
+    // A failure a `rescue` takes over leaves the hosts in the play, as on the first.
+    let removed = failed && shared.live.is_removed(first);
+    let result = register.and_then(|r| ran.facts.get(r));
     for name in &live[1..] {
         if let Some(host) = state.hosts.get_mut(name) {
             if let (Some(register), Some(result)) = (register, &result) {
-                host.facts.insert(register.to_string(), result.clone());
+                host.facts.set(register, result.clone());
             }
             host.failed |= failed;
+            if removed {
+                shared.live.remove(name);
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 mod delegate;
 pub mod events;
 mod exec;
+mod hostvars;
 mod include;
 mod known;
 mod linear;
@@ -115,10 +116,9 @@ impl RunSummary {
 struct HostState {
     name: String,
     conn: Option<Connection>,
-    /// Registered results and `set_fact`s, highest precedence below extra vars.
-    facts: Map<String, Value>,
-    /// Variables from `include_vars`, just below `facts` (Ansible's `_vars_cache`).
-    included: Map<String, Value>,
+    /// Registered results and `set_fact`s (highest precedence below extra vars), and the
+    /// variables from `include_vars` just below them; other hosts read them as `hostvars`.
+    facts: hostvars::Facts,
     /// The `vars:` and loop variables of the `include_tasks` the host is inside, outermost
     /// first (Ansible's include params: above role params, below extra vars).
     include_params: Vec<vars::IncludeParams>,
@@ -136,9 +136,14 @@ struct HostState {
 impl HostState {
     /// `facts` as the journal may record them (without `no_log` results).
     fn journaled_facts(&self) -> Map<String, Value> {
-        let mut facts = self.facts.clone();
+        let mut facts = self.facts.read().facts.clone();
         facts.retain(|name, _| !self.secret.contains(name));
         facts
+    }
+
+    /// The `include_vars` variables, as the journal records them.
+    fn included(&self) -> Map<String, Value> {
+        self.facts.read().included.clone()
     }
 
     fn live(&self) -> bool {
@@ -162,6 +167,8 @@ struct Shared {
     delegates: delegate::Delegates,
     /// Files read for `include_tasks` at run time, by include and path: each read once.
     includes: include::Cache,
+    /// What hosts publish for `hostvars` and the standing-host lists.
+    live: Arc<hostvars::Live>,
 }
 
 /// Asks the operator whether to continue after the canary batch; `None` answers yes.
@@ -179,6 +186,7 @@ impl Shared {
             journal_failed: std::sync::atomic::AtomicBool::new(false),
             delegates: delegate::Delegates::default(),
             includes: include::Cache::default(),
+            live: Arc::default(),
             connector: Connector::new(config.transport.clone()),
             templates: Templates::new(),
             sources: Default::default(),
@@ -264,12 +272,17 @@ pub async fn run(
         }
         for name in &play_plan.hosts {
             state.stats.entry(name.clone()).or_default();
-            state.host(name);
+            state.host(name, &shared.live);
         }
         // Hosts that failed or were unreachable in an earlier play take no part in this one,
-        // as in Ansible.
-        let play_plan = &state.without_fallen(play_plan);
-        if play_plan.hosts.is_empty() {
+        // as in Ansible. An ordinary play keeps its batches as `serial` cut them (Ansible
+        // cuts them before it leaves those hosts out); a rollout batches the hosts it has.
+        let play_plan = &if play_plan.rollout {
+            state.without_fallen(play_plan)
+        } else {
+            play_plan.clone()
+        };
+        if state.live(&play_plan.hosts).is_empty() {
             continue;
         }
         let scope = Arc::new(play_scope(&shared, play_plan, &state.hosts));
@@ -363,9 +376,8 @@ pub async fn probe(
         }
         // Each rollout is probed on its own: fresh facts, the connection kept.
         for name in &play_plan.hosts {
-            let host = state.host(name);
+            let host = state.host(name, &shared.live);
             host.facts.clear();
-            host.included.clear();
             host.failed = false;
             host.unreachable = false;
         }
@@ -399,7 +411,7 @@ pub async fn probe(
                 host.clone(),
                 ProbedFacts {
                     facts: host_state.journaled_facts(),
-                    included: host_state.included.clone(),
+                    included: host_state.included(),
                 },
             );
             if host_state.live() {
@@ -444,14 +456,13 @@ struct RunState {
 
 impl RunState {
     /// The host's state, created fresh (not yet connected) on first use.
-    fn host(&mut self, name: &str) -> &mut HostState {
+    fn host(&mut self, name: &str, live: &hostvars::Live) -> &mut HostState {
         self.hosts
             .entry(name.to_string())
             .or_insert_with(|| HostState {
                 name: name.to_string(),
                 conn: None,
-                facts: Map::new(),
-                included: Map::new(),
+                facts: live.facts_of(name),
                 include_params: Vec::new(),
                 failed: false,
                 unreachable: false,
@@ -528,40 +539,76 @@ enum Flow {
 
 /// Magic variables shared by every host of a play.
 ///
-/// `hostvars` holds each host's inventory variables and, as in Ansible, what earlier plays
-/// gave it (`include_vars`, registered results, `set_fact`); it is taken at the start of the
-/// play, so a value set on another host during this play shows in the next one.
+/// `hostvars` and the lists of standing hosts change as the play runs (see [`hostvars`]);
+/// the others are fixed for the play.
 fn play_scope(
     shared: &Shared,
     play_plan: &crate::plan::PlayPlan,
     hosts: &IndexMap<String, HostState>,
 ) -> PlayScope {
     let inventory = &shared.inventory;
+    let play = &shared.playbook.plays[play_plan.play];
+    let config = &shared.config;
     let mut magic = Map::new();
     magic.insert(
         "playbook_dir".into(),
         Value::from(shared.playbook.dir.display().to_string()),
     );
-    magic.insert(
-        "ansible_check_mode".into(),
-        Value::from(shared.config.check),
-    );
-    magic.insert("ansible_diff_mode".into(), Value::from(shared.config.diff));
+    magic.insert("ansible_check_mode".into(), Value::from(config.check));
+    magic.insert("ansible_diff_mode".into(), Value::from(config.diff));
     magic.insert("omit".into(), Value::from(crate::template::OMIT));
-    let hostvars: Map<String, Value> = inventory
-        .hosts
-        .values()
-        .map(|h| {
-            let mut vars: Map<String, Value> =
-                h.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            if let Some(state) = hosts.get(&h.name) {
-                for (k, v) in state.included.iter().chain(state.facts.iter()) {
-                    vars.insert(k.clone(), v.clone());
-                }
-            }
-            (h.name.clone(), Value::Object(vars))
-        })
-        .collect();
+    magic.insert("ansible_play_name".into(), Value::from(play.name.clone()));
+    let run_tags = if config.tags.only.is_empty() {
+        vec!["all".to_string()]
+    } else {
+        config.tags.only.clone()
+    };
+    magic.insert("ansible_run_tags".into(), Value::from(run_tags));
+    magic.insert(
+        "ansible_skip_tags".into(),
+        Value::from(config.tags.skip.clone()),
+    );
+    magic.insert("ansible_version".into(), ansible_version());
+    magic.insert("ansible_forks".into(), Value::from(config.forks));
+    let mut role_names: Vec<String> = Vec::new();
+    for role in play.tasks.iter().filter_map(|t| t.role.as_ref()) {
+        if !role_names.contains(&role.name) {
+            role_names.push(role.name.clone());
+        }
+    }
+    magic.insert("role_names".into(), Value::from(role_names.clone()));
+    magic.insert("ansible_role_names".into(), Value::from(role_names.clone()));
+    magic.insert("ansible_play_role_names".into(), Value::from(role_names));
+    let source =
+        std::path::absolute(&inventory.source).unwrap_or_else(|_| inventory.source.clone());
+    let inventory_dir = if source.is_dir() {
+        source.clone()
+    } else {
+        source
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
+    };
+    magic.insert(
+        "inventory_dir".into(),
+        Value::from(inventory_dir.display().to_string()),
+    );
+    magic.insert(
+        "inventory_file".into(),
+        Value::from(source.display().to_string()),
+    );
+    magic.insert(
+        "ansible_inventory_sources".into(),
+        Value::from(vec![source.display().to_string()]),
+    );
+    shared.live.start_play(
+        play_plan
+            .hosts
+            .iter()
+            .filter(|h| hosts.get(*h).is_some_and(|s| !s.live()))
+            .cloned()
+            .collect(),
+    );
     let groups: Map<String, Value> = inventory
         .groups_map()
         .into_iter()
@@ -569,18 +616,44 @@ fn play_scope(
         .collect();
     // Values that grow with the number of hosts are built once and shared by every host's
     // context (a minijinja value is reference-counted), never copied per host and task.
-    let play_hosts = from_json(&Value::from(play_plan.hosts.clone()));
-    let shared_values = vec![
-        ("hostvars".to_string(), from_json(&Value::Object(hostvars))),
-        ("groups".to_string(), from_json(&Value::Object(groups))),
-        ("play_hosts".to_string(), play_hosts.clone()),
-        ("ansible_play_hosts".to_string(), play_hosts.clone()),
-        ("ansible_play_hosts_all".to_string(), play_hosts),
-    ];
-    PlayScope {
+    let groups = from_json(&Value::Object(groups));
+    let standing = |hosts: &Arc<std::sync::Mutex<Vec<String>>>| {
+        minijinja::Value::from_object(hostvars::Standing {
+            hosts: hosts.clone(),
+            live: shared.live.clone(),
+        })
+    };
+    let batch = Arc::new(std::sync::Mutex::new(play_plan.hosts.clone()));
+    let play_batch = standing(&batch);
+    let play_hosts = standing(&Arc::new(std::sync::Mutex::new(play_plan.hosts.clone())));
+    let mut scope = PlayScope {
         magic,
-        shared: shared_values,
+        shared: vec![
+            ("groups".to_string(), groups.clone()),
+            ("play_hosts".to_string(), play_batch.clone()),
+            ("ansible_play_batch".to_string(), play_batch),
+            ("ansible_play_hosts".to_string(), play_hosts),
+            (
+                "ansible_play_hosts_all".to_string(),
+                from_json(&Value::from(play_plan.hosts.clone())),
+            ),
+        ],
         vars_files: play_plan.vars_files.clone(),
         templates: shared.templates.clone(),
-    }
+        batch,
+    };
+    let hostvars = hostvars::hostvars(inventory, &config.extra_vars, &scope, groups, &shared.live);
+    scope.shared.push(("hostvars".to_string(), hostvars));
+    scope
+}
+
+/// `ansible_version`: the Ansible release whose language drover follows.
+fn ansible_version() -> Value {
+    serde_json::json!({
+        "full": "2.19.0",
+        "major": 2,
+        "minor": 19,
+        "revision": 0,
+        "string": "2.19.0",
+    })
 }

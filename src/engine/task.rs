@@ -91,15 +91,14 @@ pub(super) fn hop_of(host: &HostState, section: Section) -> Option<String> {
         Section::Phase(Phase::Precheck | Phase::Rollback) | Section::Tasks | Section::Handlers => {
             None
         }
-        Section::Phase(_) => {
-            host.facts
-                .get("hop")
-                .and_then(|hop| hop.get("to"))
-                .map(|to| match to {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-        }
+        Section::Phase(_) => host
+            .facts
+            .get("hop")
+            .and_then(|hop| hop.get("to").cloned())
+            .map(|to| match to {
+                Value::String(s) => s,
+                other => other.to_string(),
+            }),
     }
 }
 
@@ -214,7 +213,7 @@ impl Job {
                     (&self.task().undo, &self.file, self.task.section, v.status)
                 {
                     let registered = self.task().register.as_ref().and_then(|name| {
-                        let value = host.facts.get(name)?.clone();
+                        let value = host.facts.get(name)?;
                         (!host.secret.contains(name)).then(|| (name.clone(), value))
                     });
                     let run = crate::journal::OnceRun {
@@ -223,7 +222,7 @@ impl Job {
                         phase,
                         task: self.task.index,
                         hop: hop.clone(),
-                        hop_fact: hop.as_ref().and_then(|_| host.facts.get("hop").cloned()),
+                        hop_fact: hop.as_ref().and_then(|_| host.facts.get("hop")),
                         registered,
                         host: host.name.clone(),
                         undone: false,
@@ -241,12 +240,10 @@ impl Job {
                     once.ran(run);
                 }
                 let result = match (&self.task().register, v.status) {
-                    (Some(register), _) => host
-                        .facts
-                        .get(register)
-                        .and_then(Value::as_object)
-                        .cloned()
-                        .unwrap_or_default(),
+                    (Some(register), _) => match host.facts.get(register) {
+                        Some(Value::Object(result)) => result,
+                        _ => Map::new(),
+                    },
                     (None, Status::Failed | Status::Unreachable) => fail_result("failed"),
                     (None, _) => Map::new(),
                 };
@@ -823,6 +820,7 @@ impl Job {
 
     fn unreachable(&self, host: &mut HostState, msg: &str, delegate: Option<Delegate>) -> Verdict {
         host.unreachable = true;
+        self.shared.live.remove(&host.name);
         let mut result = Map::new();
         result.insert("unreachable".into(), json!(true));
         result.insert("changed".into(), json!(false));
@@ -856,9 +854,9 @@ impl Job {
         let task = self.task();
         let status = status_of(&result);
         let ignored = status == Status::Failed && self.ignore_errors(host);
+        // Other hosts see what is set here at once, through `hostvars`, as in Ansible.
         if let Some(register) = &task.register {
-            host.facts
-                .insert(register.clone(), Value::Object(result.clone()));
+            host.facts.set(register, Value::Object(result.clone()));
         }
         // Modules that set facts (`set_fact`, `include_vars`) return them as `ansible_facts`,
         // as in Ansible; they join the host's variables for the rest of the run.
@@ -866,18 +864,14 @@ impl Job {
             && let Some(Value::Object(facts)) = result.get("ansible_facts")
         {
             // `include_vars` results rank below registered results and `set_fact`s.
-            let layer = if task.module == "include_vars" {
-                &mut host.included
-            } else {
-                &mut host.facts
-            };
-            for (k, v) in facts {
-                layer.insert(k.clone(), v.clone());
-            }
+            host.facts.set_all(facts, task.module == "include_vars");
         }
         let rescued = status == Status::Failed && !ignored && self.rescuable;
         if status == Status::Failed && !ignored {
             host.failed = true;
+            if !rescued {
+                self.shared.live.remove(&host.name);
+            }
             let failed_task = json!({
                 "name": task.display_name(),
                 "action": task.module,
@@ -1064,6 +1058,7 @@ pub(super) fn host_vars(
         Some(h) => (&h.vars, h.groups.as_slice()),
         None => (&empty, &[][..]),
     };
+    let facts = host.facts.read();
     vars::host_context(
         &shared.playbook,
         play,
@@ -1073,8 +1068,8 @@ pub(super) fn host_vars(
         groups,
         &vars::Layers {
             vars_files: scope.vars_files.for_host(&host.name),
-            included: &host.included,
-            facts: &host.facts,
+            included: &facts.included,
+            facts: &facts.facts,
             extra_vars: &shared.config.extra_vars,
             role,
             task_vars,

@@ -30,6 +30,19 @@ pub struct PlayScope {
     pub vars_files: crate::plan::VarsFiles,
     /// The run's template environment, which contexts render their variables with.
     pub templates: Templates,
+    /// The batch running now (`ansible_play_batch`), set as each batch starts.
+    pub batch: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl PlayScope {
+    /// `batch` is the one running now.
+    pub fn start_batch(&self, batch: &[String]) {
+        let mut current = match self.batch.lock() {
+            Ok(current) => current,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *current = batch.to_vec();
+    }
 }
 
 /// A host's variables at one task (unrendered: see the module's doc).
@@ -162,13 +175,25 @@ pub fn host_context(
     for (k, v) in &scope.magic {
         vars.put(k, v.clone());
     }
+    put_host_names(&mut vars, host, group_names);
+    if let Some(role) = role {
+        vars.put("role_name", Value::from(role.name.clone()));
+        vars.put("ansible_role_name", Value::from(role.name.clone()));
+        let path = std::path::absolute(&role.dir).unwrap_or_else(|_| role.dir.clone());
+        vars.put("role_path", Value::from(path.display().to_string()));
+    }
+    HostVars { vars }
+}
+
+/// `inventory_hostname`, `inventory_hostname_short` and `group_names` (`hostvars[h]` has
+/// them too).
+pub fn put_host_names(vars: &mut LazyVars, host: &str, group_names: &[String]) {
     vars.put("inventory_hostname", Value::from(host));
     vars.put(
         "inventory_hostname_short",
         Value::from(host.split('.').next().unwrap_or(host)),
     );
     vars.put("group_names", Value::from(group_names.to_vec()));
-    HostVars { vars }
 }
 
 /// A layer written in the playbook or a role's file: each value a template, rendered on use.

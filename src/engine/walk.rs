@@ -458,9 +458,9 @@ fn set_failed(state: &mut RunState, hosts: &[String], failed: bool) {
 fn enter_rescue(host: &mut HostState) {
     host.failed = false;
     if let Some((task, result)) = host.last_failure.take() {
-        host.facts.insert("ansible_failed_task".into(), task);
-        host.facts.insert("ansible_failed_result".into(), result);
+        host.facts.set("ansible_failed_task", task);
+        host.facts.set("ansible_failed_result", result);
     } else {
-        host.facts.insert("ansible_failed_task".into(), Value::Null);
+        host.facts.set("ansible_failed_task", Value::Null);
     }
 }

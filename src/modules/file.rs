@@ -225,9 +225,11 @@ async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
         source,
     })?;
     let name = path.display().to_string();
+    let dest = args.str("dest")?.unwrap_or_default();
+    let vars = template_vars(ctx, &path, &dest);
     let rendered = ctx
         .templates
-        .render_str(&text, ctx.vars, Origin::File(&name))?;
+        .render_str(&text, &vars, Origin::File(&name))?;
     put_file(
         ctx,
         &args,
@@ -235,6 +237,43 @@ async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
         Some(&src),
     )
     .await
+}
+
+/// The task's variables plus those Ansible's `template` module adds: `ansible_managed`,
+/// `template_path`, `template_fullpath`, `template_destpath`, `template_host`, `template_uid`
+/// and `template_run_date`.
+fn template_vars(ctx: &Context<'_>, path: &Path, dest: &str) -> minijinja::Value {
+    use std::os::unix::fs::MetadataExt as _;
+    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let uid = std::fs::metadata(path).map(|m| m.uid()).unwrap_or(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let run_date = now
+        .format(&time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default();
+    minijinja::context! {
+        ansible_managed => "Ansible managed",
+        template_path => path.display().to_string(),
+        template_fullpath => full.display().to_string(),
+        template_destpath => dest,
+        template_host => host.trim(),
+        template_uid => local_user_name(uid).unwrap_or_else(|| uid.to_string()),
+        template_run_date => run_date,
+        ..ctx.vars.clone()
+    }
+}
+
+/// The control machine's name for `uid` (from /etc/passwd).
+fn local_user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
 }
 
 /// Ansible's search path: in a role, `ROLE/files/src` (or `templates/`, `vars/`), then

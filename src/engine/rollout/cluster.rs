@@ -177,10 +177,10 @@ impl Rollout {
     /// then (a later hop's run registered the same name since).
     fn set_hop(&self, host: &mut super::super::HostState, run: &OnceRun) {
         if let Some(hop) = &run.hop_fact {
-            host.facts.insert("hop".to_string(), hop.clone());
+            host.facts.set("hop", hop.clone());
         }
         if let Some((name, value)) = &run.registered {
-            host.facts.insert(name.clone(), value.clone());
+            host.facts.set(name, value.clone());
         }
     }
 }

@@ -181,7 +181,7 @@ impl Rollout {
             run.reached = Some(phase);
             if let Some(hop) = hop {
                 let value = serde_json::to_value(hop).unwrap_or_default();
-                host.facts.insert("hop".to_string(), value);
+                host.facts.set("hop", value);
             }
             let deadline = hop_started
                 .zip(rolling.hop_timeout)
@@ -424,6 +424,7 @@ impl Rollout {
         };
         if message.is_some() {
             host.failed = true;
+            self.shared.live.remove(&host.name);
         }
         self.shared.record(Record::PhaseEnd {
             play: self.play,
@@ -433,7 +434,7 @@ impl Rollout {
             ok: result == PhaseResult::Ok,
             duration_ms: millis(started.elapsed()),
             facts: host.journaled_facts(),
-            included: host.included.clone(),
+            included: host.included(),
             secret: host.secret.clone(),
         });
         self.shared.emit(Event::PhaseEnd {

@@ -62,8 +62,7 @@ impl Resumed {
                 continue;
             }
             if let Some(host) = state.hosts.get_mut(name) {
-                host.facts.extend(progress.facts.clone());
-                host.included.extend(progress.included.clone());
+                host.facts.restore(&progress.facts, &progress.included);
             }
         }
     }
@@ -155,12 +154,7 @@ impl Rollout {
             let missing: Vec<String> = resume
                 .secret_names(&name)
                 .into_iter()
-                .filter(|n| {
-                    state
-                        .hosts
-                        .get(&name)
-                        .is_some_and(|h| !h.facts.contains_key(n))
-                })
+                .filter(|n| state.hosts.get(&name).is_some_and(|h| !h.facts.contains(n)))
                 .collect();
             if missing.is_empty() {
                 continue;
