@@ -346,8 +346,12 @@ fn tts(enterprise_node3: bool) -> Rehearsal {
             nodes: vec!["node3".to_string()],
             enterprise: true,
         };
-        r.fleet.lab.seed_product(&Product::TheThingsStack, &options).expect("seed");
-        r.fleet.write("host_vars/node3.yml", "tts_edition: enterprise\n");
+        r.fleet
+            .lab
+            .seed_product(&Product::TheThingsStack, &options)
+            .expect("seed");
+        r.fleet
+            .write("host_vars/node3.yml", "tts_edition: enterprise\n");
     }
     r
 }
@@ -383,7 +387,9 @@ fn tts_data(r: &Rehearsal, node: &str) -> (String, String) {
 }
 
 fn tts_tag(r: &Rehearsal, node: &str) -> String {
-    let compose = r.node_root(node).join("srv/lorawan-stack/docker-compose.yml");
+    let compose = r
+        .node_root(node)
+        .join("srv/lorawan-stack/docker-compose.yml");
     r.sh(&format!(
         "sed -n \"s/.*lorawan-stack:\\([^']*\\)'.*/\\1/p\" {}",
         compose.display()
@@ -393,7 +399,10 @@ fn tts_tag(r: &Rehearsal, node: &str) -> String {
 #[test]
 fn tts_staging_then_production_every_store_migrated_every_record_kept() {
     let r = tts(true);
-    let before: Vec<(String, String)> = ["node1", "node2", "node3"].iter().map(|n| tts_data(&r, n)).collect();
+    let before: Vec<(String, String)> = ["node1", "node2", "node3"]
+        .iter()
+        .map(|n| tts_data(&r, n))
+        .collect();
     let run = r.run().args(["--output", "json"]).expect_code(0);
     let events = run.events();
     // Staging (node1) done and verified before production starts.
@@ -405,7 +414,12 @@ fn tts_staging_then_production_every_store_migrated_every_record_kept() {
     let migrated = |host: &str| -> Vec<String> {
         events
             .iter()
-            .filter(|e| e["event"] == "host_result" && e["host"] == host && e["phase"] == "migrate" && e["status"] == "changed")
+            .filter(|e| {
+                e["event"] == "host_result"
+                    && e["host"] == host
+                    && e["phase"] == "migrate"
+                    && e["status"] == "changed"
+            })
             .filter_map(|e| e["task"].as_str().map(str::to_string))
             .collect()
     };
@@ -423,7 +437,8 @@ fn tts_staging_then_production_every_store_migrated_every_record_kept() {
 fn tts_staging_failure_is_restored_and_production_untouched() {
     let r = tts(false);
     let before = tts_data(&r, "node1");
-    let production_before: Vec<(String, String)> = ["node2", "node3"].iter().map(|n| tts_data(&r, n)).collect();
+    let production_before: Vec<(String, String)> =
+        ["node2", "node3"].iter().map(|n| tts_data(&r, n)).collect();
     // 3.31.1 crashes on staging.
     r.fault("node1", "ttn-lw-stack", "3.31.1");
     let run = r.run().args(["--output", "json"]).expect_code(6);
@@ -440,7 +455,9 @@ fn tts_staging_failure_is_restored_and_production_untouched() {
     // Restored by the guide's sequence: PostgreSQL (the data dump compared) and the AOF.
     assert_eq!(tts_data(&r, "node1"), before, "{}", run.dump());
     assert_eq!(tts_tag(&r, "node1"), "3.30.2");
-    let compose = r.node_root("node1").join("srv/lorawan-stack/docker-compose.yml");
+    let compose = r
+        .node_root("node1")
+        .join("srv/lorawan-stack/docker-compose.yml");
     let health = r.sh(&format!(
         "{}/lab/bin/docker compose -f {} exec -T stack ttn-lw-stack health",
         r.node_root("node1").display(),
@@ -470,7 +487,12 @@ fn tts_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
         .filter(|(h, _, _)| h == "node2")
         .map(|(_, p, to)| format!("{p} {to}"))
         .collect();
-    assert_eq!(node2.first().map(String::as_str), Some("migrate 3.31.1"), "{}", resumed.dump());
+    assert_eq!(
+        node2.first().map(String::as_str),
+        Some("migrate 3.31.1"),
+        "{}",
+        resumed.dump()
+    );
     for node in ["node1", "node2", "node3"] {
         assert_eq!(tts_tag(&r, node), "3.32.0");
     }
@@ -483,7 +505,13 @@ fn devlake() -> Rehearsal {
         postgresql: true,
         redis: false,
     };
-    Rehearsal::up(Product::Devlake, 3, services, &[(&[], Some("v0.20.0"))], false)
+    Rehearsal::up(
+        Product::Devlake,
+        3,
+        services,
+        &[(&[], Some("v0.20.0"))],
+        false,
+    )
 }
 
 fn devlake_compose(r: &Rehearsal, node: &str, args: &str) -> String {
@@ -517,7 +545,10 @@ fn encode_key(r: &Rehearsal, node: &str) -> String {
 #[test]
 fn devlake_upgrade_keeps_the_encode_key_and_every_token_decrypts() {
     let r = devlake();
-    let keys: Vec<String> = ["node1", "node2", "node3"].iter().map(|n| encode_key(&r, n)).collect();
+    let keys: Vec<String> = ["node1", "node2", "node3"]
+        .iter()
+        .map(|n| encode_key(&r, n))
+        .collect();
     let tokens: Vec<String> = ["node1", "node2", "node3"]
         .iter()
         .map(|n| devlake_compose(&r, n, "exec -T devlake lake connections"))
@@ -533,7 +564,10 @@ fn devlake_upgrade_keeps_the_encode_key_and_every_token_decrypts() {
         let health = devlake_compose(&r, node, "exec -T devlake lake health");
         assert!(health.contains("\"version\":\"v1.0.1\""), "{health}");
         assert_eq!(encode_key(&r, node), keys[i]);
-        assert_eq!(devlake_compose(&r, node, "exec -T devlake lake connections"), tokens[i]);
+        assert_eq!(
+            devlake_compose(&r, node, "exec -T devlake lake connections"),
+            tokens[i]
+        );
     }
     // The key is never printed or journaled.
     let key = keys[0].trim_start_matches("ENCODE_KEY=");
@@ -552,11 +586,20 @@ fn devlake_failure_restores_the_database_never_a_down_migration() {
     // the same playbook, limited to v0.21.0, then take the checksums.
     let first = r
         .run()
-        .args(["-l", "node2", "-e", "devlake_target=v0.21.0", "--no-journal"])
+        .args([
+            "-l",
+            "node2",
+            "-e",
+            "devlake_target=v0.21.0",
+            "--no-journal",
+        ])
         .expect_code(0);
     drop(first);
     let dump_before = devlake_dump(&r, "node2");
-    let env_before = r.sh(&format!("sha256sum < {}/app/.env", r.node_root("node2").display()));
+    let env_before = r.sh(&format!(
+        "sha256sum < {}/app/.env",
+        r.node_root("node2").display()
+    ));
     let run = r.run().args(["--output", "json"]).expect_code(6);
     assert_eq!(
         outcomes(&run.events()),
@@ -568,9 +611,16 @@ fn devlake_failure_restores_the_database_never_a_down_migration() {
         "{}",
         run.dump()
     );
-    assert_eq!(devlake_dump(&r, "node2"), dump_before, "the database was not restored");
     assert_eq!(
-        r.sh(&format!("sha256sum < {}/app/.env", r.node_root("node2").display())),
+        devlake_dump(&r, "node2"),
+        dump_before,
+        "the database was not restored"
+    );
+    assert_eq!(
+        r.sh(&format!(
+            "sha256sum < {}/app/.env",
+            r.node_root("node2").display()
+        )),
         env_before
     );
     let health = devlake_compose(&r, "node2", "exec -T devlake lake health");
@@ -587,14 +637,191 @@ fn devlake_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
     r.kill_when(&["\"phase_start\"", "\"node2\"", "\"start\"", "\"hop\":2"]);
     let resumed = r.resume().args(["--output", "json"]).expect_code(0);
     let seen = phases(&resumed.events());
-    assert!(!seen.iter().any(|(h, _, _)| h == "node1"), "{}", resumed.dump());
     assert!(
-        !seen.iter().any(|(h, _, to)| h == "node2" && to == "v0.21.0"),
+        !seen.iter().any(|(h, _, _)| h == "node1"),
+        "{}",
+        resumed.dump()
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|(h, _, to)| h == "node2" && to == "v0.21.0"),
         "{}",
         resumed.dump()
     );
     for node in ["node1", "node2", "node3"] {
         let health = devlake_compose(&r, node, "exec -T devlake lake health");
-        assert!(health.contains("\"version\":\"v1.0.1\""), "{node}: {health}");
+        assert!(
+            health.contains("\"version\":\"v1.0.1\""),
+            "{node}: {health}"
+        );
+    }
+}
+
+// ---- GitLab: required stops, a shared database migrated once per hop, backups per hop ----
+
+fn gitlab() -> Rehearsal {
+    let services = Services {
+        postgresql: true,
+        redis: false,
+    };
+    Rehearsal::up(
+        Product::Gitlab,
+        3,
+        services,
+        &[(&[], Some("16.3.9"))],
+        false,
+    )
+}
+
+fn gitlab_version(r: &Rehearsal, node: &str) -> String {
+    r.sh(&format!(
+        "{}/lab/bin/dpkg-query -W -f='${{Version}}' gitlab-ee",
+        r.node_root(node).display()
+    ))
+}
+
+/// Users, projects and every repository file, on the deploy node (node1).
+fn gitlab_data(r: &Rehearsal) -> String {
+    let root = r.node_root("node1");
+    let rows = psql(
+        r,
+        "gitlabhq_production",
+        "SELECT id, username, email FROM users ORDER BY id; SELECT id, name, path, disk_path FROM projects ORDER BY id",
+    );
+    let repos = r.sh(&format!(
+        "cd {}/var/opt/gitlab/git-data/repositories && find . -type f | sort | xargs sha256sum | sha256sum",
+        root.display()
+    ));
+    format!("{rows}\n{repos}")
+}
+
+#[test]
+fn gitlab_takes_every_required_stop_with_one_migration_and_one_backup_per_hop() {
+    let r = gitlab();
+    let before = gitlab_data(&r);
+    // The upgrade plan the guide asks for, from the same playbook and inventory.
+    let plan = common::drover()
+        .arg("plan")
+        .arg(&r.playbook)
+        .arg("-i")
+        .arg(&r.inventory)
+        .args(["--format", "markdown"])
+        .expect_code(0);
+    for needle in [
+        "## Upgrade path",
+        "16.3.9 → 16.7.10 → 16.11.10 → 17.1.8",
+        "## Rollback plan",
+        "a restore needs 16.11.10",
+        "multi-node",
+        "External components",
+        "Barrier",
+    ] {
+        plan.stdout_has(needle);
+    }
+    let run = r.run().args(["--output", "json"]).expect_code(0);
+    let events = run.events();
+    // The required stops, never 16.9.2 (not a stop), every node at each before the next.
+    let hops: Vec<String> = phases(&events)
+        .into_iter()
+        .filter(|(h, p, _)| h == "node1" && p == "upgrade")
+        .map(|(_, _, to)| to)
+        .collect();
+    assert_eq!(hops, ["16.7.10", "16.11.10", "17.1.8"], "{}", run.dump());
+    let seen = phases(&events);
+    for (earlier, later) in [("16.7.10", "16.11.10"), ("16.11.10", "17.1.8")] {
+        let last = seen.iter().rposition(|(_, _, to)| to == earlier);
+        let first = seen.iter().position(|(_, _, to)| to == later);
+        assert!(last < first, "{earlier} then {later}: {seen:#?}");
+    }
+    // The schema migrated once per hop (by the deploy node), a backup per hop there, and
+    // every node's configuration and secrets saved per hop.
+    let migrated = events
+        .iter()
+        .filter(|e| {
+            e["event"] == "host_result"
+                && e["status"] == "changed"
+                && e["task"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Migrate the database"))
+        })
+        .count();
+    assert_eq!(migrated, 3, "{}", run.dump());
+    let count = |dir: &str| {
+        r.sh(&format!(
+            "ls {} | wc -l",
+            r.node_root("node1").join(dir).display()
+        ))
+    };
+    assert_eq!(count("var/opt/gitlab/backups"), "3");
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(gitlab_version(&r, node), "17.1.8-ee.0");
+        assert_eq!(
+            r.sh(&format!(
+                "ls {}/etc/gitlab/config_backup | wc -l",
+                r.node_root(node).display()
+            )),
+            "3"
+        );
+    }
+    assert_eq!(gitlab_data(&r), before, "GitLab's data changed");
+    let again = r.run().expect_code(0);
+    assert_eq!(changed(&again), 0, "{}", again.dump());
+}
+
+#[test]
+fn gitlab_node_failing_takes_the_cluster_back_to_the_last_backup() {
+    let r = gitlab();
+    let before = gitlab_data(&r);
+    r.fault("node2", "gitlab", "17.1.8");
+    let run = r.run().args(["--output", "json"]).expect_code(6);
+    assert_eq!(
+        outcomes(&run.events()),
+        pairs(&[
+            ("node1", "ROLLED_BACK"),
+            ("node2", "ROLLED_BACK"),
+            ("node3", "ROLLED_BACK")
+        ]),
+        "{}",
+        run.dump()
+    );
+    // Back at the last backup's version (16.11.10: a restore needs it), healthy, the data
+    // and repositories as they were.
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(gitlab_version(&r, node), "16.11.10-ee.0");
+        let check = r.sh(&format!(
+            "{}/opt/gitlab/bin/gitlab-rake gitlab:check SANITIZE=true",
+            r.node_root(node).display()
+        ));
+        assert!(check.contains("running 16.11.10-ee"), "{node}: {check}");
+    }
+    assert_eq!(gitlab_data(&r), before);
+    let secrets = r.sh(&format!(
+        "{}/opt/gitlab/bin/gitlab-rake gitlab:doctor:secrets",
+        r.node_root("node1").display()
+    ));
+    assert!(secrets.contains(" 0 failure(s)"), "{secrets}");
+}
+
+#[test]
+fn gitlab_rollout_killed_midway_resumes_without_repeating_a_node_or_hop() {
+    let r = gitlab();
+    r.kill_when(&["\"phase_start\"", "\"node3\"", "\"upgrade\"", "\"hop\":2"]);
+    let resumed = r.resume().args(["--output", "json"]).expect_code(0);
+    let seen = phases(&resumed.events());
+    assert!(
+        !seen.iter().any(|(_, _, to)| to == "16.7.10"),
+        "a finished hop ran again:\n{}",
+        resumed.dump()
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|(h, _, to)| h != "node3" && to == "16.11.10"),
+        "a node that finished the hop ran it again:\n{}",
+        resumed.dump()
+    );
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(gitlab_version(&r, node), "17.1.8-ee.0");
     }
 }

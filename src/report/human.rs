@@ -231,7 +231,7 @@ impl Human {
             )),
             Event::ClusterRollback { trigger, hosts } => self.paint(
                 &format!(
-                    "\nCLUSTER ROLLBACK: {trigger} failed; rolling back {} (newest first), then undoing the shared steps once\n",
+                    "\nCLUSTER ROLLBACK: {trigger} failed; rolling back {} (newest first); shared steps with an `undo:` are undone once, then every host starts again\n",
                     hosts.join(", ")
                 ),
                 "31",

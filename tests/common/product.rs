@@ -93,7 +93,8 @@ impl Rehearsal {
             .arg(&self.inventory)
             .arg("--state-dir")
             .arg(&self.state)
-            .stdout(std::process::Stdio::null())
+            .env("NO_COLOR", "1")
+            .stdout(std::fs::File::create(self.fleet.path("killed.out")).expect("output file"))
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn drover");
@@ -112,7 +113,9 @@ impl Rehearsal {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("drover ended ({status}) before the journal showed {needles:?}");
+                let out =
+                    std::fs::read_to_string(self.fleet.path("killed.out")).unwrap_or_default();
+                panic!("drover ended ({status}) before the journal showed {needles:?}:\n{out}");
             }
             assert!(
                 Instant::now() < deadline,

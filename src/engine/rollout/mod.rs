@@ -925,10 +925,7 @@ impl Rollout {
                 };
                 let (entered, finished) = point(host);
                 // Hops the host finished (verified) in an earlier run are not done again.
-                let done = finished
-                    .filter(|(p, _)| *p == Phase::Verify)
-                    .and_then(|(_, h)| h)
-                    .unwrap_or(0);
+                let done = hops_done(entered, finished);
                 if hop.index <= done {
                     continue;
                 }
@@ -951,6 +948,21 @@ impl Rollout {
     }
 }
 
+/// How many hops of its chain a host finished in an earlier run: the hop of its last
+/// finished `verify`, and every hop before the one it was in.
+fn hops_done(entered: Option<resume::Point>, finished: Option<resume::Point>) -> usize {
+    let verified = finished
+        .filter(|(p, _)| *p == Phase::Verify)
+        .and_then(|(_, h)| h)
+        .unwrap_or(0);
+    let before = |point: Option<resume::Point>| {
+        point
+            .and_then(|(_, h)| h)
+            .map_or(0, |h| h.saturating_sub(1))
+    };
+    verified.max(before(entered)).max(before(finished))
+}
+
 /// A stage (its index in `rolling.stages`; `None` without stages) and its hosts, in order.
 type StageHosts = (Option<usize>, Vec<String>);
 
@@ -962,4 +974,30 @@ fn unreachable_rolling() -> &'static Rolling {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_inside_a_hop_has_done_every_hop_before_it() {
+        assert_eq!(hops_done(None, None), 0);
+        // Verified at hop 1, not started hop 2.
+        let v1 = Some((Phase::Verify, Some(1)));
+        assert_eq!(hops_done(v1, v1), 1);
+        // Killed in hop 2's upgrade after its backup: hop 1 is done, hop 2 is not.
+        assert_eq!(
+            hops_done(
+                Some((Phase::Upgrade, Some(2))),
+                Some((Phase::Backup, Some(2)))
+            ),
+            1
+        );
+        // Killed in hop 3's stop: the last phase it finished was hop 2's verify.
+        assert_eq!(
+            hops_done(Some((Phase::Stop, Some(3))), Some((Phase::Verify, Some(2)))),
+            2
+        );
+    }
 }
