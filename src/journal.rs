@@ -83,6 +83,9 @@ pub enum Record {
         play: usize,
         trigger: String,
         hosts: Vec<String>,
+        /// The stage it rolls back (its shared steps are that stage's).
+        #[serde(default)]
+        stage: usize,
     },
     /// A `run_once` step's undo ended.
     Undone {
@@ -407,10 +410,12 @@ impl RunLog {
                     play,
                     trigger,
                     hosts,
+                    stage,
                 } => {
                     // A resumed cluster rollback records itself again: keep what it did.
                     let entry = progress.cluster_rollback.entry(*play).or_default();
                     entry.trigger.clone_from(trigger);
+                    entry.stage = *stage;
                     if entry.hosts.is_empty() {
                         entry.hosts.clone_from(hosts);
                     }
@@ -473,6 +478,8 @@ pub struct ClusterRollback {
     pub hosts: Vec<String>,
     /// Those whose `rollback` phase finished since it began.
     pub rolled_back: Vec<String>,
+    /// The stage (of `rolling.stages`) whose hosts and shared steps it rolls back.
+    pub stage: usize,
 }
 
 /// A shared step that ran and may have to be undone.

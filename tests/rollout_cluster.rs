@@ -594,3 +594,62 @@ fn hop_timeout_bounds_one_hop_and_a_slow_hop_is_rolled_back() {
     assert!(timed_out, "{}", slow.dump());
     assert_eq!(app(&fleet, "node1", "version"), "1");
 }
+
+#[test]
+fn a_resumed_cluster_rollback_undoes_the_shared_steps_of_its_own_stage() {
+    let fleet = Fleet::up(3);
+    setup(&fleet);
+    // Staging (node2, node3) finishes; production (node1) fails at hop 3 and its rollback is
+    // killed. The resume must undo production's shared steps, not staging's.
+    let rolling = "    batch: 1\n    hops: cluster\n    on_failure: cluster\n    stages:\n      - {name: staging, hosts: replicas}\n      - {name: production, hosts: primary}";
+    let text = own_data(&cluster(rolling))
+        .replace(
+            r#"echo "down {{ hop.to }}" >> {{ log }}"#,
+            r#"echo "down {{ hop.to }} {{ inventory_hostname }}" >> {{ log }}"#,
+        )
+        .replace(
+            "    rollback:\n",
+            "    rollback:\n      - shell: >-\n          if [ ! -f {{ app }}/slept ];\n          then touch {{ app }}/slept; sleep 15; fi\n",
+        );
+    let playbook = fleet.write("staged-cluster.yml", &text);
+    let state = fleet.path("state");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["-e", r#"{"fail_on": ["node1"], "fail_hop": "3"}"#])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drover");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let slept = fleet.node_root("node1").join("app/slept");
+    while !slept.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node1 never began its rollback"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let resumed = drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--output", "json"])
+        .env("NO_COLOR", "1")
+        .expect_code(6);
+    assert_eq!(
+        shared(&fleet, "migrations.log"),
+        "up 2 node2\nup 3 node2\nup 2 node1\nup 3 node1\ndown 3 node1\ndown 2 node1",
+        "{}",
+        resumed.dump()
+    );
+    assert_eq!(app(&fleet, "node1", "version"), "1");
+    for node in ["node2", "node3"] {
+        assert_eq!(app(&fleet, node, "version"), "3");
+    }
+}

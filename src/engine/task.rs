@@ -51,6 +51,11 @@ pub(super) struct OnceResults {
 type OnceKey = (TaskRef, usize, Option<String>);
 
 impl OnceResults {
+    /// The stage (of `rolling.stages`) these results belong to.
+    pub(super) fn stage(&self) -> usize {
+        self.stage
+    }
+
     pub(super) fn for_stage(stage: usize) -> OnceResults {
         OnceResults {
             stage,

@@ -36,6 +36,7 @@ impl Rollout {
             play: self.play,
             trigger: trigger.to_string(),
             hosts: hosts.clone(),
+            stage: self.once().stage(),
         });
         self.shared.emit(Event::ClusterRollback {
             trigger: trigger.to_string(),

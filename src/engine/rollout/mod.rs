@@ -273,6 +273,8 @@ pub(super) async fn run(
     // A cluster rollback an earlier run began: finish it, then stop.
     if let Some(cluster) = resume.cluster_rollback() {
         let trigger = cluster.trigger.clone();
+        // Its undo list is the shared steps of the stage it began in.
+        rollout.enter_stage(cluster.stage, &resume);
         rollout
             .cluster_rollback(
                 state,
