@@ -424,7 +424,9 @@ pub enum CliError {
         run_id: String,
     },
     #[error("run {run_id} had secret extra vars that were not journaled: {names}")]
-    #[diagnostic(help("give them again: drover resume {run_id} -e NAME=VALUE"))]
+    #[diagnostic(help(
+        "give them again: drover resume {run_id} -e NAME=VALUE (a nested one with its whole top-level value, -e '{{\"top\": {{…}}}}')"
+    ))]
     SecretsMissing { run_id: String, names: String },
     #[error("--window: {0}")]
     Window(#[from] WindowError),
@@ -662,8 +664,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     extra_vars.extend(parse_extra_vars(&args.extra_vars)?);
     let missing: Vec<String> = extra_vars
         .iter()
-        .filter(|(_, v)| v.as_str() == Some(journal::REDACTED))
-        .map(|(k, _)| k.clone())
+        .flat_map(|(k, v)| journal::redacted(k, v))
         .collect();
     if !missing.is_empty() {
         return Err(CliError::SecretsMissing {

@@ -153,6 +153,11 @@ pub enum JournalError {
     },
     #[error("{path} does not start with a run_start record")]
     NoStart { path: PathBuf },
+    #[error("another drover is writing {0} (a run or a resume of it is in progress)")]
+    #[diagnostic(help(
+        "wait for it to end, or stop it (Ctrl-C); one run is written by one process at a time"
+    ))]
+    Busy(PathBuf),
     #[error("no run `{0}` in the state directory")]
     #[diagnostic(help("`drover runs` lists the runs"))]
     NoSuchRun(String),
@@ -170,12 +175,17 @@ pub struct Journal {
 impl Journal {
     /// Starts a new run's journal in `state_dir/runs/`.
     pub fn create(state_dir: &Path, inputs: &RunInputs) -> Result<Journal, JournalError> {
+        use std::os::unix::fs::DirBuilderExt;
         let dir = state_dir.join("runs");
-        std::fs::create_dir_all(&dir).map_err(|source| JournalError::Io {
-            action: "create",
-            path: dir.clone(),
-            source,
-        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| JournalError::Io {
+                action: "create",
+                path: dir.clone(),
+                source,
+            })?;
         let path = dir.join(format!("{}.jsonl", inputs.run_id));
         let journal = Journal::append_to(&path)?;
         journal.record(&Record::RunStart(inputs.clone()))?;
@@ -207,15 +217,30 @@ impl Journal {
                     source,
                 })?;
         }
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let open = |source| JournalError::Io {
+            action: "open",
+            path: path.to_path_buf(),
+            source,
+        };
+        // Only its owner reads a journal: it names hosts, paths and the run's inputs.
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)
-            .map_err(|source| JournalError::Io {
-                action: "open",
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(open)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(open)?;
+        // One writer per journal: two resumes of one run must not interleave. The lock
+        // goes with the process (the kernel drops it when drover dies).
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Busy(path.to_path_buf()));
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(open(source)),
+        }
         Ok(Journal {
             path: path.to_path_buf(),
             file: Mutex::new(file),
@@ -585,18 +610,45 @@ pub fn looks_secret(name: &str) -> bool {
         .any(|s| lower.contains(s))
 }
 
-/// Extra vars as journaled: values of keys that look secret are not written down.
+/// Extra vars as journaled: values of keys that look secret are not written down, at any
+/// depth (`{"db": {"password": …}}`, lists of such maps).
 pub fn redact(vars: &Map<String, Value>) -> Map<String, Value> {
     vars.iter()
         .map(|(k, v)| {
             let value = if looks_secret(k) {
                 Value::String(REDACTED.to_string())
             } else {
-                v.clone()
+                redact_value(v)
             };
             (k.clone(), value)
         })
         .collect()
+}
+
+/// Where `redact` left a hole, as dotted paths (`db.password`, `users[1].token`): what a
+/// resume must be given again.
+pub fn redacted(name: &str, value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) if s == REDACTED => vec![name.to_string()],
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| redacted(&format!("{name}.{k}"), v))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| redacted(&format!("{name}[{i}]"), v))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn redact_value(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(redact(map)),
+        Value::Array(items) => Value::Array(items.iter().map(redact_value).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A sortable run id: UTC time plus a random suffix.
@@ -731,5 +783,24 @@ mod tests {
         let r = redact(&vars);
         assert_eq!(r["db_password"], REDACTED);
         assert_eq!(r["version"], "2.0");
+    }
+
+    #[test]
+    fn secrets_are_not_written_down_at_any_depth() {
+        let vars: Map<String, Value> = serde_json::from_str(
+            r#"{"nested": {"api_token": "s3cret", "region": "eu"},
+                "users": [{"name": "a", "password": "pw"}]}"#,
+        )
+        .unwrap();
+        let r = redact(&vars);
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            !text.contains("s3cret") && !text.contains("\"pw\""),
+            "{text}"
+        );
+        assert_eq!(r["nested"]["region"], "eu");
+        let mut holes = redacted("nested", &r["nested"]);
+        holes.extend(redacted("users", &r["users"]));
+        assert_eq!(holes, ["nested.api_token", "users[0].password"]);
     }
 }

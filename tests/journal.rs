@@ -269,3 +269,82 @@ fn a_resumed_host_gets_its_no_log_precheck_facts_back_without_journaling_them() 
         .map(|e| e["outcome"].clone());
     assert_eq!(outcome, Some("UPGRADED".into()), "{}", resumed.dump());
 }
+
+#[test]
+fn a_journal_is_private_has_one_writer_and_keeps_nested_secrets_out() {
+    use std::os::unix::fs::PermissionsExt;
+    let fleet = Fleet::up(2);
+    let setup = fleet.write(
+        "setup.yml",
+        "- hosts: lab\n  tasks:\n    - shell: mkdir -p {{ node_root }}/app && echo 1 > {{ node_root }}/app/version && echo data > {{ node_root }}/app/data.txt\n",
+    );
+    fleet.run(&setup).arg("--no-journal").expect_code(0);
+    let playbook = fleet.write("rollout.yml", ROLLOUT);
+    let state = fleet.path("state");
+    let secret = r#"{"nested": {"api_token": "s3cret-nested", "region": "eu"}}"#;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["-e", secret])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drover");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let slept = fleet.node_root("node2").join("app/slept");
+    while !slept.exists() {
+        assert!(Instant::now() < deadline, "node2 never reached verify");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let journal = journal_file(&state).expect("a journal");
+    let mode = std::fs::metadata(&journal)
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "journal mode {mode:o}");
+    let dir_mode = std::fs::metadata(state.join("runs"))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o077, 0, "runs/ mode {dir_mode:o}");
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    assert!(!text.contains("s3cret-nested"), "{text}");
+    assert!(text.contains("\"region\":\"eu\""), "{text}");
+
+    // While another process writes the journal, a resume is refused, not interleaved.
+    let holder = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .expect("open journal");
+    holder.lock().expect("flock");
+    drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["-e", secret])
+        .expect_code(1)
+        .stderr_has("another drover is writing");
+    drop(holder);
+
+    // The nested secret was not journaled: the resume asks for it by its path.
+    drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .expect_code(5)
+        .stderr_has("nested.api_token");
+    drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["-e", secret])
+        .expect_code(0);
+    for node in ["node1", "node2"] {
+        assert_eq!(count(&fleet, node, "upgrades"), 1);
+    }
+}
