@@ -2,7 +2,7 @@
 //! the one place errors are rendered, and the `lab` commands' messages.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use drover::engine::{self, RunConfig};
+use drover::engine::{self, LockOwner, RunConfig};
 use drover::inventory::{Inventory, InventoryError, Vars};
 use drover::journal::{self, Journal, JournalError, Record, RunInputs};
 use drover::lab::{self, LabConfig, LabError};
@@ -54,6 +54,22 @@ enum Command {
     Resume(ResumeArgs),
     /// Past runs and their outcome; `runs show ID` for one run's per-host story.
     Runs(RunsArgs),
+    /// Remove the rollout locks a run left on hosts (a run that died; see `--break-lock`).
+    Unlock(UnlockArgs),
+}
+
+#[derive(Args, Debug)]
+struct UnlockArgs {
+    /// The hosts (a pattern: `node1`, `web:!db`, `all`).
+    pattern: String,
+    /// Inventory file (Ansible YAML or INI).
+    #[arg(short = 'i', long = "inventory")]
+    inventory: PathBuf,
+    /// The run whose locks go (as the refusal named it); other runs' locks stay.
+    #[arg(long = "run")]
+    run_id: String,
+    #[command(flatten)]
+    ssh: SshArgs,
 }
 
 #[derive(Args, Debug)]
@@ -87,6 +103,9 @@ struct ResumeArgs {
     /// `become` as the run had it (not journaled: give `-b`, `-K`, … again).
     #[command(flatten)]
     escalation: BecomeArgs,
+    /// Break a host's stale lock (its run's lease ran out) instead of refusing the host.
+    #[arg(long)]
+    break_lock: bool,
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +147,9 @@ struct RunArgs {
     /// Show the unified diff of files that change.
     #[arg(short = 'D', long)]
     diff: bool,
+    /// Break a host's stale lock (its run's lease ran out) instead of refusing the host.
+    #[arg(long)]
+    break_lock: bool,
     /// How many hosts work on a task at once.
     #[arg(short = 'f', long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..))]
     forks: u16,
@@ -474,6 +496,7 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
         Command::Lab { action } => lab_cmd(action),
         Command::Resume(args) => resume(args),
         Command::Runs(args) => runs(args),
+        Command::Unlock(args) => unlock(args),
     }
 }
 
@@ -526,12 +549,17 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     if let Some(window) = &window {
         playbook.override_window(window);
     }
-    // A check run changes nothing, so there is nothing to resume.
+    // A check run changes nothing, so there is nothing to resume (nor to lock).
+    let run_id = journal::new_run_id();
+    let lock = (!args.check).then(|| LockOwner {
+        run_id: run_id.clone(),
+        break_stale: args.break_lock,
+    });
     let journal = if args.check || args.no_journal {
         None
     } else {
         let inputs = RunInputs {
-            run_id: journal::new_run_id(),
+            run_id,
             started: journal::now_rfc3339(),
             playbook: args.target.playbook.clone(),
             playbook_sha256: journal::sha256_file(&args.target.playbook),
@@ -564,6 +592,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             only: args.tags.clone(),
             skip: args.skip_tags.clone(),
         },
+        lock,
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -716,12 +745,60 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             only: inputs.tags.clone(),
             skip: inputs.skip_tags.clone(),
         },
+        // The run's own locks, taken back host by host.
+        lock: Some(LockOwner {
+            run_id: inputs.run_id.clone(),
+            break_stale: args.break_lock,
+        }),
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,
     };
     execute_plan(playbook, inventory, plan, config, format)
+}
+
+fn unlock(args: UnlockArgs) -> Result<u8, CliError> {
+    let inventory = Inventory::load(&args.inventory)?;
+    let transport = transport_config(&args.ssh);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let answers = runtime.block_on(engine::unlock::unlock(
+        &inventory,
+        &args.pattern,
+        &args.run_id,
+        transport,
+    ))?;
+    let mut out = String::new();
+    let mut code = 0;
+    for answer in &answers {
+        let line = match &answer.result {
+            Ok(engine::Released::Released) => {
+                format!(
+                    "released the lock of run {} at {}",
+                    args.run_id, answer.path
+                )
+            }
+            Ok(engine::Released::NotLocked) => format!("not locked ({})", answer.path),
+            Ok(engine::Released::Held(holder)) => {
+                code = 2;
+                format!(
+                    "left alone: {} is locked by {}",
+                    answer.path,
+                    holder.describe()
+                )
+            }
+            Err(why) => {
+                code = 3;
+                format!("cannot reach it: {why}")
+            }
+        };
+        out.push_str(&format!("{}: {line}\n", answer.host));
+    }
+    print!("{out}");
+    Ok(code)
 }
 
 fn runs(args: RunsArgs) -> Result<u8, CliError> {
@@ -813,6 +890,10 @@ fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> RunConfig {
         clock: Arc::new(SystemClock),
         wait_for_window: false,
         tags: TagSelection::default(),
+        lock: Some(LockOwner {
+            run_id: journal::new_run_id(),
+            break_stale: false,
+        }),
     }
 }
 

@@ -16,8 +16,10 @@ mod known;
 mod linear;
 mod loops;
 mod rollout;
+pub use rollout::lock::{Holder as LockHolder, LockOwner, Released};
 pub mod scheduler;
 mod task;
+pub mod unlock;
 mod vars;
 mod walk;
 
@@ -59,6 +61,9 @@ pub struct RunConfig {
     pub wait_for_window: bool,
     /// `--tags` / `--skip-tags`.
     pub tags: crate::playbook::TagSelection,
+    /// The run that takes the hosts' locks before a rollout changes them (none in check
+    /// mode).
+    pub lock: Option<rollout::lock::LockOwner>,
 }
 
 pub type EventSink = mpsc::UnboundedSender<Event>;

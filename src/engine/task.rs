@@ -803,6 +803,25 @@ impl Job {
         })
     }
 
+    /// The host's connection, opened now if it has none yet (a resumed host, before its
+    /// first task).
+    pub(super) async fn connection(
+        &self,
+        host: &mut HostState,
+    ) -> Result<crate::transport::Connection, String> {
+        if let Some(conn) = &host.conn {
+            return Ok(conn.clone());
+        }
+        let vars = self.context_for(host);
+        let conn = Box::pin(self.connect(&vars))
+            .await
+            .map_err(|stop| match stop {
+                Stop::Failed(why) | Stop::Unreachable(why, _) => why,
+            })?;
+        host.conn = Some(conn.clone());
+        Ok(conn)
+    }
+
     async fn connect(&self, vars: &vars::HostVars) -> Result<crate::transport::Connection, Stop> {
         let vars: IndexMap<String, Value> = vars.resolved(&self.scope).into_iter().collect();
         let name = vars

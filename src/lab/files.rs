@@ -68,7 +68,9 @@ pub(super) fn write_inventory(lab: &Lab, port: u16) -> Result<(), LabError> {
         "# drover lab inventory, written by `drover lab up` (rewritten on every `up`).\n\
          all:\n  vars:\n    ansible_user: {}\n    ansible_port: {port}\n    \
          ansible_ssh_private_key_file: {}\n    drover_known_hosts_file: {}\n    \
-         lab_shared: {}\n  \
+         lab_shared: {}\n    \
+         # The nodes share one machine: each keeps its rollout lock in its own root.\n    \
+         drover_lock_path: \"{{{{ node_root }}}}/lab/drover.lock\"\n  \
          children:\n    lab:\n",
         yaml_scalar(&lab.user),
         yaml_scalar(&lab.key.display().to_string()),

@@ -15,6 +15,7 @@
 //! back), so no host is left between backup and verify without an outcome.
 
 mod cluster;
+pub mod lock;
 mod pipeline;
 mod resume;
 mod round;
@@ -95,6 +96,23 @@ impl Ledger {
         row.phase = Some(Phase::Rollback);
         row.duration += took;
         row.end = Some(pipeline::restored_end(outcome));
+    }
+
+    /// Those of `hosts` left in a state no resume has to pick up (done, rolled back, failed
+    /// unchanged, or never started): their locks go. A host paused, held, whose rollback
+    /// failed or that was in flight when the run stopped keeps its lock (this run's).
+    fn settled(&self, hosts: &[String]) -> Vec<String> {
+        hosts
+            .iter()
+            .filter(|h| match self.outcome(h) {
+                Some(HostOutcome::Paused | HostOutcome::Held | HostOutcome::RollbackFailed) => {
+                    false
+                }
+                Some(_) => true,
+                None => !self.started.contains(h),
+            })
+            .cloned()
+            .collect()
     }
 
     fn outcome(&self, host: &str) -> Option<HostOutcome> {
@@ -270,8 +288,42 @@ pub(super) async fn run(
         }
     };
 
+    // Every host this run may change is locked, on the host, before any of them changes.
+    let resuming_rollback = resume.cluster_rollback();
+    let mut to_lock: Vec<String> = ordered
+        .iter()
+        .filter(|h| ledger.outcome(h).is_none())
+        .cloned()
+        .collect();
+    if let Some(cluster) = &resuming_rollback {
+        for host in &cluster.hosts {
+            if !to_lock.contains(host) {
+                to_lock.push(host.clone());
+            }
+        }
+    }
+    let mut locks = match rollout.lock(state, &to_lock).await {
+        Ok(locks) => locks,
+        Err(refused) => {
+            for (host, why) in &refused {
+                shared.emit(Event::Warning {
+                    message: format!("{host}: {why}"),
+                });
+            }
+            state.halted = true;
+            shared.emit(Event::RolloutHalted {
+                reason: format!(
+                    "{} host(s) locked by another run: nothing was changed",
+                    refused.len()
+                ),
+                untouched: ordered.clone(),
+            });
+            return Flow::Stop;
+        }
+    };
+
     // A cluster rollback an earlier run began: finish it, then stop.
-    if let Some(cluster) = resume.cluster_rollback() {
+    if let Some(cluster) = resuming_rollback {
         let trigger = cluster.trigger.clone();
         // Its undo list is the shared steps of the stage it began in.
         rollout.enter_stage(cluster.stage, &resume);
@@ -285,6 +337,9 @@ pub(super) async fn run(
             )
             .await;
         state.halted = true;
+        locks
+            .release(&ledger.settled(&to_lock), &shared.events)
+            .await;
         shared.emit(Event::RolloutHalted {
             reason: format!("{trigger} failed and the cluster was rolled back"),
             untouched: ledger.untouched(),
@@ -420,6 +475,9 @@ pub(super) async fn run(
             }
         }
     }
+    locks
+        .release(&ledger.settled(&to_lock), &shared.events)
+        .await;
     shared.emit(Event::RolloutEnd {
         hosts: ledger.table(),
     });
@@ -529,6 +587,21 @@ impl Rollout {
         }
     }
 
+    /// A job for evaluating a host's variables outside any one task (the rollout's settings,
+    /// `order_by`, the upgrade path): the first task of the first phase that has one.
+    fn host_job(&self) -> Job {
+        let play = &self.shared.playbook.plays[self.play];
+        let phase = play
+            .phases
+            .as_ref()
+            .and_then(|phases| Phase::ALL.into_iter().find(|p| phases.has(*p)))
+            .unwrap_or(Phase::Precheck);
+        self.job(TaskRef {
+            section: Section::Phase(phase),
+            index: 0,
+        })
+    }
+
     fn job(&self, at: TaskRef) -> Job {
         Job {
             shared: self.shared.clone(),
@@ -607,10 +680,7 @@ impl Rollout {
             let Some(host_state) = state.hosts.get(host) else {
                 return Ok(minijinja::Value::from(()));
             };
-            let job = self.job(TaskRef {
-                section: Section::Phase(Phase::Precheck),
-                index: 0,
-            });
+            let job = self.host_job();
             let vars = job.context_for(host_state);
             let ctx = super::vars::jinja(&self.scope, &vars);
             shared
@@ -694,10 +764,7 @@ impl Rollout {
         spec: &UpgradePathSpec,
         host: &HostState,
     ) -> Result<(Version, Vec<Hop>), String> {
-        let job = self.job(TaskRef {
-            section: Section::Phase(Phase::Precheck),
-            index: 0,
-        });
+        let job = self.host_job();
         let ctx = super::vars::jinja(&self.scope, &job.context_for(host));
         let shared = &self.shared;
         let source = &shared.playbook.plays[self.play].source;
