@@ -490,20 +490,16 @@ impl TaskNames<'_> {
     }
 }
 
-/// A string that deals with undefined values itself.
+/// A string that deals with undefined values itself: the tests `defined`/`undefined`/`none`,
+/// the `default` (`d`) filter, a lookup. Whole words only: a variable named
+/// `nope_undefined` guards nothing.
 fn guards_names(text: &str) -> bool {
-    [
-        "defined",
-        "default",
-        "|d(",
-        "| d(",
-        "is undefined",
-        "is none",
-        "lookup(",
-        "query(",
-    ]
-    .iter()
-    .any(|g| text.contains(g))
+    ["defined", "undefined", "default"]
+        .iter()
+        .any(|w| contains_word(text, w))
+        || ["|d(", "| d(", "is none", "lookup(", "query("]
+            .iter()
+            .any(|g| text.contains(g))
 }
 
 fn contains_word(text: &str, word: &str) -> bool {

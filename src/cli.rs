@@ -546,6 +546,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     let window = window_override(args.window.window.as_deref())?;
     let clock = clock()?;
     let (inventory, mut playbook, plan, extra_vars) = load(&args.target)?;
+    static_checks(&args.target, &inventory, &playbook, &plan, &extra_vars)?;
     if let Some(window) = &window {
         playbook.override_window(window);
     }
@@ -1041,24 +1042,33 @@ fn plan_needs_probe(playbook: &Playbook, plan: &plan::Plan) -> bool {
 
 fn check(args: TargetArgs) -> Result<u8, CliError> {
     let (inventory, playbook, plan, extra_vars) = load(&args)?;
-    let templates = Templates::new();
-    let mut problems = drover::check::template_problems(&playbook, &templates);
-    problems.extend(drover::check::undefined_problems(
-        &playbook,
-        &inventory,
-        &plan,
-        &extra_vars,
-        &templates,
-    ));
-    if !problems.is_empty() {
-        return Err(PlaybookError::Invalid {
-            path: args.playbook.clone(),
-            problems,
-        }
-        .into());
-    }
+    static_checks(&args, &inventory, &playbook, &plan, &extra_vars)?;
     println!("{}", drover::check::summary(&playbook, &plan));
     Ok(0)
+}
+
+/// What `drover check` finds without connecting (template syntax, variables nothing
+/// defines): `drover run` refuses on the same before it connects to any host (exit 4).
+fn static_checks(
+    args: &TargetArgs,
+    inventory: &Inventory,
+    playbook: &Playbook,
+    plan: &plan::Plan,
+    extra_vars: &Vars,
+) -> Result<(), CliError> {
+    let templates = Templates::new();
+    let mut problems = drover::check::template_problems(playbook, &templates);
+    problems.extend(drover::check::undefined_problems(
+        playbook, inventory, plan, extra_vars, &templates,
+    ));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(PlaybookError::Invalid {
+        path: args.playbook.clone(),
+        problems,
+    }
+    .into())
 }
 
 fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {

@@ -111,3 +111,42 @@ fn names_defined_in_included_files_are_not_undefined() {
     let run = check("none.yml").expect_code(4);
     assert!(run.stderr().contains("kernel"), "{}", run.stderr());
 }
+
+#[test]
+fn run_refuses_what_check_finds_before_any_task_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("marker");
+    std::fs::write(
+        dir.path().join("hosts.yml"),
+        "all:\n  hosts:\n    localhost: { ansible_connection: local }\n",
+    )
+    .expect("inventory");
+    let playbook = dir.path().join("site.yml");
+    std::fs::write(
+        &playbook,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: touch {}\n    # A variable whose name contains `undefined` guards nothing.\n    - shell: \"echo {{{{ nope_undefined }}}}\"\n",
+            marker.display()
+        ),
+    )
+    .expect("playbook");
+    for command in [&["check"][..], &["run", "--state-dir"][..]] {
+        let mut cmd = drover().args(command);
+        if command.len() > 1 {
+            cmd = cmd.arg(dir.path().join("state"));
+        }
+        cmd.arg(&playbook)
+            .arg("-i")
+            .arg(dir.path().join("hosts.yml"))
+            .expect_code(4)
+            .stderr_has("undefined variable `nope_undefined`");
+    }
+    assert!(
+        !marker.exists(),
+        "a task ran before the check refused the run"
+    );
+    assert!(
+        !dir.path().join("state/runs").exists(),
+        "no journal for a refused run"
+    );
+}

@@ -139,17 +139,24 @@ fn play_vars_may_use_registered_results_and_broken_ones_explain_themselves() {
     - command: echo v1
       register: installed
     - shell: touch {{ marker }}
-    - debug:
-        msg: "{{ nowhere }}"
 "#,
     );
-    let run = fleet.run(&playbook).expect_code(2);
+    let run = fleet.run(&playbook).expect_code(0);
     assert!(
         fleet.node_root("node1").join("v1").exists(),
         "{}",
         run.dump()
     );
-    run.stdout_has("undefined variable `nowhere`");
+    // A variable nothing defines is refused before any task runs, as `drover check` does.
+    let nowhere = fleet.write(
+        "nowhere.yml",
+        "- hosts: lab\n  tasks:\n    - command: touch {{ node_root }}/ran\n    - debug:\n        msg: \"{{ nowhere }}\"\n",
+    );
+    fleet
+        .run(&nowhere)
+        .expect_code(4)
+        .stderr_has("undefined variable `nowhere`");
+    assert!(!fleet.node_root("node1").join("ran").exists());
 
     let broken = fleet.write(
         "broken.yml",
