@@ -225,7 +225,9 @@ impl Journal {
 
     /// Appends one record and fsyncs it.
     pub fn record(&self, record: &Record) -> Result<(), JournalError> {
-        let mut line = serde_json::to_string(record).unwrap_or_default();
+        // No secret is stored: a vault value (or one computed from it) is masked here.
+        let mut line = crate::sensitive::redact(&serde_json::to_string(record).unwrap_or_default())
+            .into_owned();
         line.push('\n');
         let mut file = match self.file.lock() {
             Ok(file) => file,

@@ -164,6 +164,16 @@ pub fn read_maybe_encrypted(bytes: Vec<u8>, origin: &str) -> Result<Vec<u8>, Vau
     Ok(plain)
 }
 
+/// A text file (inventory, playbook, tasks file) as Ansible's loader reads it: decrypted when
+/// it is vault data; a vault failure reads as an I/O error naming the file.
+pub fn read_to_string(path: &std::path::Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    let bytes = read_maybe_encrypted(bytes, &path.display().to_string())
+        .map_err(|err| std::io::Error::other(err.to_string()))?;
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
