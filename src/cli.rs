@@ -1029,6 +1029,7 @@ fn check(args: TargetArgs) -> Result<u8, CliError> {
 
 fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {
     vault::install(&args.vault, Default::default())?;
+    drover::vault::show_sealed_values();
     let mut inventory = Inventory::load(&args.inventory)?;
     if let Some(dir) = &args.playbook_dir {
         inventory.add_playbook_dir(dir)?;

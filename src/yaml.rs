@@ -103,6 +103,15 @@ fn open_vault_values(node: &mut Spanned<Node>, text: &str) -> Result<bool, serde
     match &mut node.value {
         Node::Str(value) if is_vault_tagged(node.defined, text) => {
             let keyring = crate::vault::keyring();
+            if keyring.is_empty() && crate::vault::sealed_values_shown() {
+                // `drover inventory` without a password, as `ansible-inventory`: the value
+                // stays sealed, shown as `{"__ansible_vault": "<vault text>"}`.
+                let key =
+                    Spanned::new("__ansible_vault".to_string(), node.referenced, node.defined);
+                let sealed = Spanned::new(Node::Str(value.clone()), node.referenced, node.defined);
+                node.value = Node::Map(vec![(key, sealed)]);
+                return Ok(false);
+            }
             let plain = keyring
                 .open_text(value.as_bytes(), "this `!vault` value")
                 .map_err(|err| serde_saphyr::Error::Message {

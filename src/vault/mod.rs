@@ -135,6 +135,18 @@ impl Keyring {
 }
 
 static KEYRING: RwLock<Option<Arc<Keyring>>> = RwLock::new(None);
+static SHOW_SEALED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Without any vault password, `!vault` values read as `{"__ansible_vault": "<vault text>"}`
+/// instead of failing — for showing an inventory, as `ansible-inventory` does. Never for a
+/// run: a sealed value must not reach a node.
+pub fn show_sealed_values() {
+    SHOW_SEALED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn sealed_values_shown() -> bool {
+    SHOW_SEALED.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Makes `keyring` the run's: every later read of vault data uses it.
 pub fn install(keyring: Keyring) {

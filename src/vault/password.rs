@@ -170,10 +170,16 @@ pub fn load(
     }
 }
 
+/// `~/` expanded and a relative path made absolute (as Ansible's `unfrackpath`), so that a
+/// script named `pass.sh` runs from the current directory, not from `$PATH`.
 fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+    let path = match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => Path::new(&home).join(rest),
         _ => PathBuf::from(path),
+    };
+    match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => cwd.join(path),
+        _ => path,
     }
 }
 
