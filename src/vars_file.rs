@@ -17,7 +17,7 @@ pub enum VarsFileError {
         source: std::io::Error,
     },
 
-    #[error("invalid YAML in variables file {path}: {message}")]
+    #[error("{}: {message}", yaml_or_vault(message, path))]
     #[diagnostic(code(drover::vars_file::yaml))]
     Yaml {
         path: PathBuf,
@@ -49,6 +49,17 @@ pub enum VarsFileError {
         #[label("expected a mapping here")]
         span: SourceSpan,
     },
+}
+
+/// The head of a parse error: a YAML mistake, or a `!vault` value that could not be opened.
+fn yaml_or_vault(message: &str, path: &Path) -> String {
+    match crate::yaml::is_vault_error(message) {
+        true => format!(
+            "cannot open a vault value in variables file {}",
+            path.display()
+        ),
+        false => format!("invalid YAML in variables file {}", path.display()),
+    }
 }
 
 /// Reads a variables file; an empty file (or one holding only `null`) has no variables, as in

@@ -113,9 +113,15 @@ fn open_vault_values(node: &mut Spanned<Node>, text: &str) -> Result<bool, serde
                 return Ok(false);
             }
             let plain = keyring
-                .open_text(value.as_bytes(), "this `!vault` value")
+                .open_text(value.as_bytes(), VAULT_VALUE)
                 .map_err(|err| serde_saphyr::Error::Message {
-                    msg: err.to_string(),
+                    msg: match err {
+                        crate::vault::VaultError::NoPassword { .. } => format!(
+                            "{err} (pass --vault-password-file FILE, --vault-id LABEL@SOURCE or \
+                             --ask-vault-pass)"
+                        ),
+                        _ => err.to_string(),
+                    },
                     location: node.defined,
                 })?;
             *value = plain;
@@ -141,6 +147,13 @@ fn open_vault_values(node: &mut Spanned<Node>, text: &str) -> Result<bool, serde
         _ => Ok(false),
     }
 }
+
+/// Whether a parse error is a `!vault` value that could not be opened (not a YAML mistake).
+pub fn is_vault_error(message: &str) -> bool {
+    message.contains(VAULT_VALUE)
+}
+
+const VAULT_VALUE: &str = "this `!vault` value";
 
 /// Whether the scalar at `at` carries the `!vault` tag (serde-saphyr's span starts after the
 /// tag and a block scalar's indicator, so the text just before it is read).

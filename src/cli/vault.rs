@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use drover::vault::password::{self, Configured, Sources};
 use drover::vault::{DEFAULT_ID, Keyring, Secret, format};
 use std::io::{IsTerminal, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug, Clone, Default)]
@@ -230,7 +231,7 @@ fn write_output(path: &Path, data: &[u8], keep_mode: bool) -> Result<(), CliErro
             .and_then(|_| out.flush())
             .map_err(|e| verr(format!("cannot write stdout: {e}")));
     }
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let mode = match std::fs::metadata(path) {
         Ok(meta) if keep_mode => meta.permissions().mode() & 0o7777,
         _ => 0o600,
@@ -417,7 +418,8 @@ fn edit(keyring: &Keyring, file: &Path) -> Result<(), CliError> {
         .cloned()
         .ok_or_else(|| verr("the password that opened the file is gone"))?;
     let dir = tempfile::Builder::new()
-        .prefix("drover-vault-")
+        .prefix("drover-vault-edit-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
         .map_err(|e| verr(format!("cannot make a private temporary directory: {e}")))?;
     let ext = file
