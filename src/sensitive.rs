@@ -97,6 +97,28 @@ pub fn register_document(text: &str) {
     }
 }
 
+/// The output of a `no_log` task (`stdout`, `stderr`, their lines, `content`, facts it
+/// set): masked wherever a later task shows it. Status texts (`msg`, `cmd`) are not taken:
+/// Ansible's own wording would be masked everywhere.
+pub fn register_no_log_result(result: &serde_json::Map<String, serde_json::Value>) {
+    let mut leaves = Vec::new();
+    for key in [
+        "stdout",
+        "stderr",
+        "stdout_lines",
+        "stderr_lines",
+        "content",
+        "ansible_facts",
+    ] {
+        if let Some(value) = result.get(key) {
+            collect_leaves(value, &mut leaves);
+        }
+    }
+    for leaf in leaves {
+        register_derived(leaf.trim_end_matches('\n'));
+    }
+}
+
 fn collect_leaves(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
         serde_json::Value::String(s) => out.push(s.clone()),

@@ -564,6 +564,11 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         content: "{{ dsn }}\n{{ extra_token }}\n"
         dest: "{{ node_root }}/dsn"
     - template: {src: creds.j2, dest: "{{ node_root }}/creds"}
+    - name: A no_log result (made on the node, not in any source)
+      shell: echo "Ruby-$((6000 + 1734))-nolog"
+      register: generated
+      no_log: true
+    - debug: {msg: "later {{ generated.stdout }}"}
     - set_fact:
         derived: "{{ db_pw | reverse }}"
     - debug: {var: derived}
@@ -612,6 +617,7 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         .expect_code(2);
     human.stdout_has("diff not shown: the file holds a secret");
     human.stdout_has("********");
+    human.stdout_has("later ********");
     keep("run --diff", &human);
     let json = fleet
         .run(&playbook)
@@ -712,6 +718,7 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         INLINE_SECRET.to_uppercase(),
         reversed,
         "leak-pass".to_string(),
+        "Ruby-7734-nolog".to_string(),
     ];
     let mut leaks = Vec::new();
     for (sink, text) in &outputs {
