@@ -33,6 +33,7 @@ static COPY: ModuleSpec = ModuleSpec {
         "validate",
         "remote_src",
         "directory_mode",
+        "decrypt",
     ],
     required: &["dest"],
     one_of: &[&["src", "content"]],

@@ -153,6 +153,7 @@ const BOOLEAN_ARGS: &[&str] = &[
     "copy",
     "create",
     "daemon_reload",
+    "decrypt",
     "enabled",
     "fail_on_missing",
     "firstmatch",
