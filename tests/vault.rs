@@ -739,3 +739,94 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
             .join("\n")
     );
 }
+
+/// `drover resume` takes the vault options again (they are never journaled): without them the
+/// resume is refused before touching anything, with them it finishes the run.
+#[test]
+fn resume_needs_the_vault_password_again_and_the_journal_never_had_it() {
+    let fleet = Fleet::up(2);
+    let d = fleet.dir.path();
+    let pw = write(d, "pw", "resume-pass\n");
+    write(
+        d,
+        "group_vars/all.yml",
+        &encrypted_var(d, "db_pw", INLINE_SECRET),
+    );
+    let playbook = write(
+        d,
+        "rollout.yml",
+        r#"- hosts: lab
+  gather_facts: false
+  rolling:
+    batch: 1
+  phases:
+    precheck:
+      - command: "true"
+    upgrade:
+      - copy: {content: "{{ db_pw }}\n", dest: "{{ node_root }}/pw"}
+        register: written
+    verify:
+      - shell: >-
+          if [ {{ inventory_hostname }} = node2 ] && [ ! -f {{ node_root }}/slept ];
+          then touch {{ node_root }}/slept; sleep 15; fi
+    rollback:
+      - command: "true"
+"#,
+    );
+    let state = d.join("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--vault-password-file")
+        .arg(&pw)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drover");
+    // Wait (bounded) until node2 sleeps in verify, then kill -9.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !fleet.node_root("node2").join("slept").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node2 never reached verify"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let refused = drover()
+        .args(["resume", "--yes", "--state-dir"])
+        .arg(&state)
+        .expect_code(4);
+    refused.stderr_has("no vault password was given");
+    let resumed = drover()
+        .args(["resume", "--yes", "--state-dir"])
+        .arg(&state)
+        .arg("--vault-password-file")
+        .arg(&pw)
+        .expect_code(0);
+    assert!(
+        !resumed.stdout().contains(INLINE_SECRET),
+        "{}",
+        resumed.dump()
+    );
+    for node in ["node1", "node2"] {
+        let got = fs::read_to_string(fleet.node_root(node).join("pw")).expect("pw");
+        assert_eq!(got, format!("{INLINE_SECRET}\n"));
+    }
+    for entry in fs::read_dir(state.join("runs")).expect("runs") {
+        let text = fs::read_to_string(entry.expect("entry").path()).expect("journal");
+        assert!(
+            !text.contains(INLINE_SECRET),
+            "the journal holds the secret: {text}"
+        );
+        assert!(
+            !text.contains("resume-pass"),
+            "the journal holds the password: {text}"
+        );
+    }
+}
