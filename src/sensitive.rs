@@ -5,8 +5,8 @@
 //! `********`. This is a property of the values, not of variable names; the `-e` name
 //! heuristic in [`crate::journal::looks_secret`] stays as an extra guard.
 //!
-//! A secret is masked in the forms a sink may print it: as is, each of its lines, and as
-//! JSON escapes it.
+//! A secret is masked in the forms a sink may print it: as is, each of its lines, as JSON
+//! escapes it and as a shell quotes it.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -42,6 +42,11 @@ fn forms(secret: &str) -> Vec<String> {
         .unwrap_or_default();
     if escaped != secret {
         out.push(escaped.to_string());
+    }
+    // A command line echoed back quotes it for the shell.
+    let quoted = crate::template::shell_quote(secret);
+    if quoted != secret {
+        out.push(quoted);
     }
     if secret.contains('\n') {
         out.extend(
@@ -251,5 +256,7 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "a ******** b\nnext");
         register_derived("ok");
         assert_eq!(redact("ok"), "ok");
+        register("it's-a-unit-secret");
+        assert_eq!(redact("echo 'it'\"'\"'s-a-unit-secret'"), "echo ********");
     }
 }

@@ -265,6 +265,52 @@ fn encrypt_string_output_is_what_ansible_reads_and_the_reverse() {
     );
     assert_eq!(shown, "k3y-value");
 
+    // From stdin with --stdin-name, as ansible-vault reads it (the input is taken whole).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args([
+            "vault",
+            "encrypt_string",
+            "--vault-password-file",
+            "pw",
+            "--stdin-name",
+            "piped",
+        ])
+        .current_dir(d)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn drover");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"from-stdin").expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("drover");
+    assert!(out.status.success(), "{}", dump(&out));
+    let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(yaml.starts_with("piped: !vault |\n"), "{yaml}");
+    let block: String = yaml
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    write(d, "block2", &block);
+    let shown = ok(
+        ansible_vault_cmd(
+            d,
+            &[
+                "decrypt",
+                "--vault-password-file",
+                "pw",
+                "--output",
+                "-",
+                "block2",
+            ],
+        ),
+        "ansible-vault decrypt of drover's encrypt_string from stdin",
+    );
+    assert_eq!(shown, "from-stdin");
+
     // ansible-vault's encrypt_string, read by drover as a variable (inventory host var).
     let theirs = ok(
         ansible_vault_cmd(
@@ -393,6 +439,7 @@ fn edit_uses_a_private_temp_file_removes_it_and_keeps_the_vault_id() {
 const INLINE_SECRET: &str = "Zebra-Quartz-8842-inline";
 const FILE_SECRET: &str = "Mango-Violet-3317-file";
 const EXTRA_SECRET: &str = "Lotus-Cobalt-5521-extra";
+const QUOTED_SECRET: &str = "O'Brien \"Quoted\" 4410";
 
 fn b64(text: &str) -> String {
     use std::io::Write;
@@ -537,7 +584,11 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
     write(
         d,
         "group_vars/all/vars.yml",
-        &encrypted_var(d, "db_pw", INLINE_SECRET),
+        &format!(
+            "{}{}",
+            encrypted_var(d, "db_pw", INLINE_SECRET),
+            encrypted_var(d, "quoted_pw", QUOTED_SECRET)
+        ),
     );
     let playbook = write(
         d,
@@ -555,6 +606,10 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
       command: "echo {{ db_pw }} {{ vault_api_key }}"
       register: echoed
     - debug: {var: echoed}
+    - name: A secret the shell has to quote
+      shell: "printf '%s\\n' {{ quoted_pw | quote }}"
+      register: quoted
+    - debug: {var: quoted}
     - name: The secret in the environment
       shell: printenv SECRET_PW
       environment:
@@ -719,6 +774,8 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         reversed,
         "leak-pass".to_string(),
         "Ruby-7734-nolog".to_string(),
+        QUOTED_SECRET.to_string(),
+        "Brien".to_string(),
     ];
     let mut leaks = Vec::new();
     for (sink, text) in &outputs {
