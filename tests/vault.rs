@@ -220,6 +220,31 @@ fn the_same_salt_gives_the_same_bytes_as_ansible_vault() {
     }
 }
 
+/// What ansible-vault decrypts an `encrypt_string` value to, once it is dedented (what its
+/// YAML loader does).
+fn ansible_opens_value(dir: &Path, yaml: &str) -> String {
+    let block: String = yaml
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    write(dir, "block", &block);
+    ok(
+        ansible_vault_cmd(
+            dir,
+            &[
+                "decrypt",
+                "--vault-password-file",
+                "pw",
+                "--output",
+                "-",
+                "block",
+            ],
+        ),
+        "ansible-vault decrypt of drover's encrypt_string",
+    )
+}
+
 #[test]
 fn encrypt_string_output_is_what_ansible_reads_and_the_reverse() {
     let dir = scratch();
@@ -242,28 +267,7 @@ fn encrypt_string_output_is_what_ansible_reads_and_the_reverse() {
         yaml.starts_with("api_key: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n"),
         "{yaml}"
     );
-    // ansible-vault reads the value once it is dedented (what its YAML loader does).
-    let block: String = yaml
-        .lines()
-        .skip(1)
-        .map(|l| format!("{}\n", l.trim()))
-        .collect();
-    write(d, "block", &block);
-    let shown = ok(
-        ansible_vault_cmd(
-            d,
-            &[
-                "decrypt",
-                "--vault-password-file",
-                "pw",
-                "--output",
-                "-",
-                "block",
-            ],
-        ),
-        "ansible-vault decrypt of drover's encrypt_string",
-    );
-    assert_eq!(shown, "k3y-value");
+    assert_eq!(ansible_opens_value(d, &yaml), "k3y-value");
 
     // From stdin with --stdin-name, as ansible-vault reads it (the input is taken whole).
     let mut child = Command::new(env!("CARGO_BIN_EXE_drover"))
@@ -289,27 +293,7 @@ fn encrypt_string_output_is_what_ansible_reads_and_the_reverse() {
     assert!(out.status.success(), "{}", dump(&out));
     let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(yaml.starts_with("piped: !vault |\n"), "{yaml}");
-    let block: String = yaml
-        .lines()
-        .skip(1)
-        .map(|l| format!("{}\n", l.trim()))
-        .collect();
-    write(d, "block2", &block);
-    let shown = ok(
-        ansible_vault_cmd(
-            d,
-            &[
-                "decrypt",
-                "--vault-password-file",
-                "pw",
-                "--output",
-                "-",
-                "block2",
-            ],
-        ),
-        "ansible-vault decrypt of drover's encrypt_string from stdin",
-    );
-    assert_eq!(shown, "from-stdin");
+    assert_eq!(ansible_opens_value(d, &yaml), "from-stdin");
 
     // ansible-vault's encrypt_string, read by drover as a variable (inventory host var).
     let theirs = ok(
