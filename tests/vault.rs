@@ -871,3 +871,60 @@ fn resume_needs_the_vault_password_again_and_the_journal_never_had_it() {
         );
     }
 }
+
+/// Runs drover on a pseudo-terminal (util-linux `script`), typing `typed` line by line once
+/// it started, as an operator answers the password prompts.
+fn on_a_terminal(dir: &Path, args: &str, typed: &str) -> Output {
+    let mut command = Command::new("sh");
+    command.current_dir(dir).arg("-c").arg(format!(
+        "(sleep 1; printf '{typed}') | timeout 30 script -qec '{} {args}' /dev/null",
+        env!("CARGO_BIN_EXE_drover")
+    ));
+    output_within(command, LIMIT, "drover on a terminal (script)")
+}
+
+#[test]
+fn passwords_are_asked_on_the_terminal() {
+    let dir = scratch();
+    let d = dir.path();
+    write(d, "pw", "typed-pass\n");
+    write(d, "notes.txt", "asked for\n");
+    // `@prompt` to encrypt: asked twice, with the vault id, as ansible-vault asks.
+    let out = on_a_terminal(
+        d,
+        "vault encrypt --vault-id dev@prompt notes.txt",
+        "typed-pass\\ntyped-pass\\n",
+    );
+    let text = ok(out, "drover vault encrypt --vault-id dev@prompt");
+    assert!(text.contains("New vault password (dev): "), "{text}");
+    assert!(
+        text.contains("Confirm new vault password (dev): "),
+        "{text}"
+    );
+    let sealed = fs::read_to_string(d.join("notes.txt")).expect("read");
+    assert!(
+        sealed.starts_with("$ANSIBLE_VAULT;1.2;AES256;dev\n"),
+        "{sealed}"
+    );
+    let shown = ok(
+        ansible_vault_cmd(d, &["view", "--vault-password-file", "pw", "notes.txt"]),
+        "ansible-vault view",
+    );
+    assert_eq!(shown, "asked for\n");
+    // --ask-vault-pass to read; a wrong answer is refused naming the file.
+    let text = ok(
+        on_a_terminal(d, "vault view --ask-vault-pass notes.txt", "typed-pass\\n"),
+        "drover vault view --ask-vault-pass",
+    );
+    assert!(
+        text.contains("Vault password: ") && text.contains("asked for"),
+        "{text}"
+    );
+    let out = on_a_terminal(d, "vault view --ask-vault-pass notes.txt", "nope\\n");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("cannot decrypt notes.txt (vault id 'dev')"),
+        "{text}"
+    );
+}
