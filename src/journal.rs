@@ -580,11 +580,12 @@ pub fn looks_secret(name: &str) -> bool {
         .any(|s| lower.contains(s))
 }
 
-/// Extra vars as journaled: values of keys that look secret are not written down.
+/// Extra vars as journaled: values of keys that look secret, and values holding a secret
+/// (from a vault-encrypted `-e @file`), are not written down; a resume asks for them again.
 pub fn redact(vars: &Map<String, Value>) -> Map<String, Value> {
     vars.iter()
         .map(|(k, v)| {
-            let value = if looks_secret(k) {
+            let value = if looks_secret(k) || crate::sensitive::contains_secret(&v.to_string()) {
                 Value::String(REDACTED.to_string())
             } else {
                 v.clone()

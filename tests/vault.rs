@@ -552,7 +552,8 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         "group_vars/all/vault.yml",
         &format!("vault_api_key: {FILE_SECRET}\n"),
     );
-    let extra = write(d, "extra.yml", &format!("extra_token: {EXTRA_SECRET}\n"));
+    // `extra_value`: a name the -e heuristic does not catch; the value is still a secret.
+    let extra = write(d, "extra.yml", &format!("extra_value: {EXTRA_SECRET}\n"));
     let template = write(
         d,
         "templates/creds.j2",
@@ -585,7 +586,7 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
   tasks:
     - debug: {var: db_pw}
     - debug: {msg: "key {{ vault_api_key }} b64 {{ db_pw | b64encode }} dsn {{ dsn }}"}
-    - debug: {msg: "upper {{ db_pw | upper }} extra {{ extra_token }}"}
+    - debug: {msg: "upper {{ db_pw | upper }} extra {{ extra_value }}"}
     - name: A command line with the secret
       command: "echo {{ db_pw }} {{ vault_api_key }}"
       register: echoed
@@ -600,7 +601,7 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         SECRET_PW: "{{ db_pw }}"
     - name: Files holding secrets (a diff is asked for)
       copy:
-        content: "{{ dsn }}\n{{ extra_token }}\n"
+        content: "{{ dsn }}\n{{ extra_value }}\n"
         dest: "{{ node_root }}/dsn"
     - template: {src: creds.j2, dest: "{{ node_root }}/creds"}
     - name: A no_log result (made on the node, not in any source)
@@ -720,6 +721,14 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         ));
     }
     assert_eq!(journals.len(), 2, "two journaled runs");
+    // An extra var holding a secret is journaled redacted, whatever its name (a resume asks
+    // for it again).
+    assert!(
+        journals
+            .iter()
+            .all(|(_, t)| t.contains(r#""extra_value":"<redacted>""#)),
+        "{journals:?}"
+    );
     // Facts holding a secret are journaled by name only (a resume derives them again).
     assert!(
         journals
