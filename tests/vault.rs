@@ -346,7 +346,7 @@ fn encrypt_string_output_is_what_ansible_reads_and_the_reverse() {
 }
 
 #[test]
-fn edit_uses_a_private_temp_file_removes_it_and_keeps_the_vault_id() {
+fn edit_and_create_use_a_private_temp_file_remove_it_and_keep_the_vault_id() {
     let dir = scratch();
     let d = dir.path();
     write(d, "pw", "edit-pass\n");
@@ -403,6 +403,41 @@ fn edit_uses_a_private_temp_file_removes_it_and_keeps_the_vault_id() {
         "ansible-vault view",
     );
     assert_eq!(shown, "token: new\n");
+
+    // create: a new file (and its directory) written in the editor, then encrypted.
+    drover()
+        .args([
+            "vault",
+            "create",
+            "--skip-tty-check",
+            "--vault-password-file",
+            "pw",
+            "new/created.yml",
+        ])
+        .env("EDITOR", "sh -c 'echo created: yes > \"$0\"'")
+        .current_dir(d)
+        .expect_code(0);
+    let shown = ok(
+        ansible_vault_cmd(
+            d,
+            &["view", "--vault-password-file", "pw", "new/created.yml"],
+        ),
+        "ansible-vault view of a created file",
+    );
+    assert_eq!(shown, "created: yes\n");
+    assert_eq!(mode(&d.join("new/created.yml")), 0o600);
+    drover()
+        .args([
+            "vault",
+            "create",
+            "--skip-tty-check",
+            "--vault-password-file",
+            "pw",
+        ])
+        .arg("new/created.yml")
+        .current_dir(d)
+        .expect_code(1)
+        .stderr_has("exists, please use 'edit' instead");
 
     // An edit that changes nothing leaves the file byte for byte.
     let before = fs::read(&file).expect("read");

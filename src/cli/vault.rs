@@ -103,6 +103,15 @@ pub enum VaultAction {
         #[command(flatten)]
         common: Common,
     },
+    /// Create a new vault file in $EDITOR (as `edit`, from nothing).
+    Create {
+        file: PathBuf,
+        /// Open the editor even without a terminal.
+        #[arg(long)]
+        skip_tty_check: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Encrypt strings as `!vault |` YAML values to paste into a vars file.
     #[command(name = "encrypt_string", alias = "encrypt-string")]
     EncryptString {
@@ -356,6 +365,17 @@ pub fn execute(action: VaultAction, configured: Configured) -> Result<u8, CliErr
                 edit(&keyring, &file)?;
             }
         }
+        VaultAction::Create {
+            file,
+            skip_tty_check,
+            common,
+        } => {
+            if !skip_tty_check && !std::io::stdout().is_terminal() {
+                return Err(verr("not a tty, editor cannot be opened"));
+            }
+            let secret = encrypt_secret(&common, configured)?;
+            create(&file, &secret)?;
+        }
         VaultAction::EncryptString {
             strings,
             names,
@@ -417,6 +437,45 @@ fn edit(keyring: &Keyring, file: &Path) -> Result<(), CliError> {
         .find(|s| s.id == id_used && envelope.decrypt(s.password()).is_ok())
         .cloned()
         .ok_or_else(|| verr("the password that opened the file is gone"))?;
+    let force = envelope.cipher != format::CIPHER;
+    edit_privately(
+        file,
+        Some(&plain),
+        &secret,
+        envelope.vault_id.as_deref(),
+        force,
+    )
+}
+
+/// `ansible-vault create`: a new file, written in `$EDITOR` as `edit` does, then encrypted.
+fn create(file: &Path, secret: &Secret) -> Result<(), CliError> {
+    if file.is_file() {
+        return Err(verr(format!(
+            "{} exists, please use 'edit' instead",
+            file.display()
+        )));
+    }
+    if let Some(parent) = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        super::warn(&format!("{} does not exist, creating...", parent.display()));
+        std::fs::create_dir_all(parent)
+            .map_err(|e| verr(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    edit_privately(file, None, secret, encrypt_id(secret), false)
+}
+
+/// The plaintext (`existing`, or nothing for a new file) in a 0600 file in a private 0700
+/// directory, edited with `$EDITOR`, encrypted into `file` when it changed (always for a new
+/// file, or with `force`); the directory is removed in every case.
+fn edit_privately(
+    file: &Path,
+    existing: Option<&[u8]>,
+    secret: &Secret,
+    vault_id: Option<&str>,
+    force: bool,
+) -> Result<(), CliError> {
     let dir = tempfile::Builder::new()
         .prefix("drover-vault-edit-")
         .permissions(std::fs::Permissions::from_mode(0o700))
@@ -435,7 +494,7 @@ fn edit(keyring: &Keyring, file: &Path) -> Result<(), CliError> {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| verr(format!("cannot write {}: {e}", tmp.display())))?;
-        f.write_all(&plain)
+        f.write_all(existing.unwrap_or_default())
             .map_err(|e| verr(format!("cannot write {}: {e}", tmp.display())))?;
     }
     let editor = std::env::var("EDITOR")
@@ -461,8 +520,8 @@ fn edit(keyring: &Keyring, file: &Path) -> Result<(), CliError> {
     let edited =
         std::fs::read(&tmp).map_err(|e| verr(format!("cannot read {}: {e}", tmp.display())))?;
     // The private directory (and the plaintext in it) goes when `dir` is dropped.
-    if edited != plain || envelope.cipher != format::CIPHER {
-        let sealed = format::encrypt(&edited, secret.password(), envelope.vault_id.as_deref());
+    if force || existing != Some(edited.as_slice()) {
+        let sealed = format::encrypt(&edited, secret.password(), vault_id);
         write_output(file, sealed.as_bytes(), true)?;
     }
     drop(dir);
