@@ -405,15 +405,16 @@ fn edit_and_create_use_a_private_temp_file_remove_it_and_keep_the_vault_id() {
     assert_eq!(shown, "token: new\n");
 
     // create: a new file (and its directory) written in the editor, then encrypted.
+    let create = [
+        "vault",
+        "create",
+        "--skip-tty-check",
+        "--vault-password-file",
+        "pw",
+    ];
     drover()
-        .args([
-            "vault",
-            "create",
-            "--skip-tty-check",
-            "--vault-password-file",
-            "pw",
-            "new/created.yml",
-        ])
+        .args(create)
+        .arg("new/created.yml")
         .env("EDITOR", "sh -c 'echo created: yes > \"$0\"'")
         .current_dir(d)
         .expect_code(0);
@@ -427,13 +428,7 @@ fn edit_and_create_use_a_private_temp_file_remove_it_and_keep_the_vault_id() {
     assert_eq!(shown, "created: yes\n");
     assert_eq!(mode(&d.join("new/created.yml")), 0o600);
     drover()
-        .args([
-            "vault",
-            "create",
-            "--skip-tty-check",
-            "--vault-password-file",
-            "pw",
-        ])
+        .args(create)
         .arg("new/created.yml")
         .current_dir(d)
         .expect_code(1)
