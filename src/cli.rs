@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+// Vault passwords and `drover vault` (issue 16) live in their own file.
+mod vault;
+use vault::VaultArgs;
+
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_PARSE: u8 = 4;
 pub const EXIT_BAD_OPTIONS: u8 = 5;
@@ -56,6 +60,11 @@ enum Command {
     Runs(RunsArgs),
     /// Remove the rollout locks a run left on hosts (a run that died; see `--break-lock`).
     Unlock(UnlockArgs),
+    /// Encrypt, decrypt, view, edit and rekey ansible-vault files (and `encrypt_string`).
+    Vault {
+        #[command(subcommand)]
+        action: vault::VaultAction,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +79,9 @@ struct UnlockArgs {
     run_id: String,
     #[command(flatten)]
     ssh: SshArgs,
+    /// For an inventory with vault-encrypted values.
+    #[command(flatten)]
+    vault: VaultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +118,9 @@ struct ResumeArgs {
     /// Break a host's stale lock (its run's lease ran out) instead of refusing the host.
     #[arg(long)]
     break_lock: bool,
+    /// Vault passwords are never journaled: give them again.
+    #[command(flatten)]
+    vault: VaultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +150,8 @@ struct TargetArgs {
     /// Extra variables: `key=value`, JSON/YAML, or `@file.yml`; repeatable; highest precedence.
     #[arg(short = 'e', long = "extra-vars")]
     extra_vars: Vec<String>,
+    #[command(flatten)]
+    vault: VaultArgs,
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +233,9 @@ fn become_defaults(args: &BecomeArgs) -> Result<drover::transport::BecomeDefault
             .ok()
             .filter(|p| !p.is_empty())
     };
+    if let Some(password) = &password {
+        drover::sensitive::register(password);
+    }
     Ok(BecomeDefaults {
         enabled: args.escalate,
         user: args.become_user.clone(),
@@ -286,6 +306,8 @@ struct InventoryArgs {
     /// (`ansible-inventory --playbook-dir`).
     #[arg(long, value_name = "DIR")]
     playbook_dir: Option<PathBuf>,
+    #[command(flatten)]
+    vault: VaultArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -454,6 +476,8 @@ pub enum CliError {
     Window(#[from] WindowError),
     #[error("DROVER_CLOCK_FILE: {0}")]
     Clock(String),
+    #[error("{0}")]
+    Vault(String),
 }
 
 impl CliError {
@@ -466,6 +490,7 @@ impl CliError {
             CliError::Lab(_) | CliError::Runtime(_) | CliError::Journal(_) => EXIT_ERROR,
             CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
             CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
+            CliError::Vault(_) => EXIT_ERROR,
         }
     }
 }
@@ -484,7 +509,25 @@ pub fn render_error(err: &CliError) {
     } else if handler.render_report(&mut text, err).is_err() {
         text = format!("error: {err}\n");
     }
-    let _ = std::io::stderr().write_all(text.as_bytes());
+    // An error may quote a value (a failed command line, a template's text): secrets masked.
+    let _ = std::io::stderr().write_all(drover::sensitive::redact(&text).as_bytes());
+}
+
+/// A warning on stderr, as Ansible's `[WARNING]:` lines.
+fn warn(message: &str) {
+    let line = format!("[WARNING]: {message}\n");
+    let _ = std::io::stderr().write_all(drover::sensitive::redact(&line).as_bytes());
+}
+
+/// A note for the operator on stderr (stdout stays the command's output).
+fn note(message: &str) {
+    let _ = std::io::stderr().write_all(format!("{message}\n").as_bytes());
+}
+
+/// A prompt on stderr without a newline.
+fn note_inline(message: &str) {
+    let mut err = std::io::stderr();
+    let _ = err.write_all(message.as_bytes()).and_then(|_| err.flush());
 }
 
 pub fn execute(cli: Cli) -> Result<u8, CliError> {
@@ -497,6 +540,8 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
         Command::Resume(args) => resume(args),
         Command::Runs(args) => runs(args),
         Command::Unlock(args) => unlock(args),
+        // ansible.cfg's vault keys are wired in where the config reader lands (issue 15).
+        Command::Vault { action } => vault::execute(action, Default::default()),
     }
 }
 
@@ -504,6 +549,9 @@ type Loaded = (Inventory, Playbook, plan::Plan, Vars);
 
 /// Options first (bad ones exit 5 before any file is read), then inventory, playbook, plan.
 fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
+    // Vault passwords before any file is read: vars files and `!vault` values need them.
+    // ansible.cfg's `vault_password_file`/`vault_identity_list` go in the second argument.
+    vault::install(&target.vault, Default::default())?;
     let extra_vars = parse_extra_vars(&target.extra_vars)?;
     let mut inventory = Inventory::load(&target.inventory)?;
     let playbook = playbook::load(&target.playbook)?;
@@ -690,6 +738,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             }
         }
     }
+    vault::install(&args.vault, Default::default())?;
     let mut extra_vars: Vars = inputs.extra_vars.clone().into_iter().collect();
     extra_vars.extend(parse_extra_vars(&args.extra_vars)?);
     let missing: Vec<String> = extra_vars
@@ -707,6 +756,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         inventory: inputs.inventory.clone(),
         limit: inputs.limit.clone(),
         extra_vars: Vec::new(),
+        vault: args.vault.clone(),
     };
     let mut inventory = Inventory::load(&target.inventory)?;
     let mut playbook = playbook::load(&target.playbook)?;
@@ -760,6 +810,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
 }
 
 fn unlock(args: UnlockArgs) -> Result<u8, CliError> {
+    vault::install(&args.vault, Default::default())?;
     let inventory = Inventory::load(&args.inventory)?;
     let transport = transport_config(&args.ssh);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -850,7 +901,7 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
                     log.inputs.playbook.display()
                 ));
             }
-            print!("{out}");
+            print!("{}", drover::sensitive::redact(&out));
         }
         Some(RunsAction::Show { run_id }) => {
             let log = journal::find(&dir, Some(&run_id))?;
@@ -871,7 +922,7 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
             for (host, steps) in log.story() {
                 out.push_str(&format!("  {host}: {}\n", steps.join(", ")));
             }
-            print!("{out}");
+            print!("{}", drover::sensitive::redact(&out));
         }
     }
     Ok(0)
@@ -952,9 +1003,10 @@ fn parse_extra_vars(values: &[String]) -> Result<Vars, CliError> {
     for value in values {
         let value = value.trim();
         let mapping = if let Some(path) = value.strip_prefix('@') {
-            let text = std::fs::read_to_string(path)
+            // A vault-encrypted file is read as vars files are (decrypted, values sensitive).
+            let vars = drover::vars_file::read(std::path::Path::new(path))
                 .map_err(|e| CliError::ExtraVars(format!("cannot read {path}: {e}")))?;
-            Some(parse_mapping(&text, path)?)
+            Some(vars)
         } else if value.starts_with('{') {
             Some(parse_mapping(value, "-e")?)
         } else {
@@ -1027,7 +1079,7 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
         PlanFormat::Text => report::plan::text(&doc),
         PlanFormat::Markdown => report::plan::markdown(&doc),
     };
-    print!("{out}");
+    print!("{}", drover::sensitive::redact(&out));
     // The code a run would end with where the plan found a problem (README: exit codes).
     Ok(u8::try_from(doc.exit_code()).unwrap_or(1))
 }
@@ -1072,6 +1124,8 @@ fn static_checks(
 }
 
 fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {
+    vault::install(&args.vault, Default::default())?;
+    drover::vault::show_sealed_values();
     let mut inventory = Inventory::load(&args.inventory)?;
     if let Some(dir) = &args.playbook_dir {
         inventory.add_playbook_dir(dir)?;
@@ -1081,20 +1135,16 @@ fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {
             .hosts
             .get(name)
             .ok_or_else(|| CliError::NoSuchHost(name.clone()))?;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&host.vars).unwrap_or_default()
-        );
+        let json = serde_json::to_string_pretty(&host.vars).unwrap_or_default();
+        println!("{}", drover::sensitive::redact(&json));
         return Ok(0);
     }
     if args.graph {
         print!("{}", graph(&inventory));
         return Ok(0);
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&inventory.to_ansible_list_json()).unwrap_or_default()
-    );
+    let json = serde_json::to_string_pretty(&inventory.to_ansible_list_json()).unwrap_or_default();
+    println!("{}", drover::sensitive::redact(&json));
     Ok(0)
 }
 

@@ -253,7 +253,9 @@ impl Journal {
 
     /// Appends one record and fsyncs it.
     pub fn record(&self, record: &Record) -> Result<(), JournalError> {
-        let mut line = serde_json::to_string(record).unwrap_or_default();
+        // No secret is stored: a vault value (or one computed from it) is masked here.
+        let mut line = crate::sensitive::redact(&serde_json::to_string(record).unwrap_or_default())
+            .into_owned();
         line.push('\n');
         let mut file = match self.file.lock() {
             Ok(file) => file,
@@ -610,8 +612,9 @@ pub fn looks_secret(name: &str) -> bool {
         .any(|s| lower.contains(s))
 }
 
-/// Extra vars as journaled: values of keys that look secret are not written down, at any
-/// depth (`{"db": {"password": …}}`, lists of such maps).
+/// Extra vars as journaled: values of keys that look secret, and values holding a secret
+/// (from a vault-encrypted `-e @file`), are not written down, at any depth
+/// (`{"db": {"password": …}}`, lists of such maps); a resume asks for them again.
 pub fn redact(vars: &Map<String, Value>) -> Map<String, Value> {
     vars.iter()
         .map(|(k, v)| {
@@ -647,6 +650,9 @@ fn redact_value(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(redact(map)),
         Value::Array(items) => Value::Array(items.iter().map(redact_value).collect()),
+        other if crate::sensitive::contains_secret(&other.to_string()) => {
+            Value::String(REDACTED.to_string())
+        }
         other => other.clone(),
     }
 }

@@ -1,7 +1,8 @@
-//! Ansible's `lookup()`, `query()` and `q()` in templates: `env`, `file`, `template`, `pipe`
-//! and `vars`, read on the control machine as Ansible's lookups are. Files are searched
+//! Ansible's `lookup()`, `query()` and `q()` in templates: `env`, `file`, `unvault`,
+//! `template`, `pipe` and `vars`, read on the control machine as Ansible's lookups are. Files are searched
 //! relative to `playbook_dir` (its `files/` or `templates/` first), the path a play's lookup
-//! uses in Ansible.
+//! uses in Ansible. Vault-encrypted files are decrypted with the run's keyring (`file`,
+//! `unvault` and `template` alike, as Ansible's loader does).
 //!
 //! Knows nothing of hosts or the run: it reads what the template's own variables say.
 
@@ -10,7 +11,7 @@ use minijinja::{Environment, Error, ErrorKind, State, Value};
 use std::path::{Path, PathBuf};
 
 /// The lookups drover runs; any other name is refused by name.
-const LOOKUPS: &[&str] = &["env", "file", "template", "pipe", "vars"];
+const LOOKUPS: &[&str] = &["env", "file", "unvault", "template", "pipe", "vars"];
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", |state: &State, args: Rest<Value>, kw: Kwargs| {
@@ -132,6 +133,8 @@ fn run(
                 let text = if lstrip { text.trim_start() } else { text };
                 Value::from(text)
             }
+            // The file's contents whole (decrypted when it is vault data), no stripping.
+            "unvault" => Value::from(read(&find(state, "files", term)?)?),
             "template" => {
                 let path = find(state, "templates", term)?;
                 let text = read(&path)?;
@@ -180,8 +183,11 @@ fn text(value: &Value) -> String {
 }
 
 fn read(path: &Path) -> Result<String, LookupError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| failed(format!("cannot read {}: {e}", path.display())))
+    let bytes =
+        std::fs::read(path).map_err(|e| failed(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = crate::vault::read_maybe_encrypted(bytes, &path.display().to_string())
+        .map_err(|e| failed(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|_| failed(format!("{} is not UTF-8 text", path.display())))
 }
 
 /// Ansible's search for a play's lookup: `playbook_dir/<kind>/term`, then

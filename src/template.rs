@@ -96,9 +96,12 @@ impl Templates {
         if !has_template_syntax(text) {
             return Ok(text.to_string());
         }
-        self.env
+        let rendered = self
+            .env
             .render_str(text, ctx.clone())
-            .map_err(|err| self.error(err, text, ctx, origin))
+            .map_err(|err| self.error(err, text, ctx, origin))?;
+        mark_if_secret(text, &rendered);
+        Ok(rendered)
     }
 
     /// Renders `text`, keeping the value's type when the whole string is one expression.
@@ -143,6 +146,9 @@ impl Templates {
                 .first_undefined(expr, ctx)
                 .or_else(|| compiled.undeclared_variables(false).into_iter().next());
             return Err(undefined(origin, name));
+        }
+        if let Some(text) = value.as_str() {
+            mark_if_secret(expr, text);
         }
         Ok(value)
     }
@@ -382,6 +388,14 @@ pub fn without_omitted(value: Value) -> Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+/// Sensitive values (issue 16): what a template computes from a variable holding a secret is
+/// a secret too (`{{ vault_pw | b64encode }}`), masked from then on wherever it appears.
+fn mark_if_secret(template: &str, result: &str) {
+    if result != template && crate::sensitive::reads_secret(template) {
+        crate::sensitive::register_derived(result);
     }
 }
 

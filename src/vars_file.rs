@@ -17,7 +17,7 @@ pub enum VarsFileError {
         source: std::io::Error,
     },
 
-    #[error("invalid YAML in variables file {path}: {message}")]
+    #[error("{}: {message}", yaml_or_vault(message, path))]
     #[diagnostic(code(drover::vars_file::yaml))]
     Yaml {
         path: PathBuf,
@@ -27,6 +27,14 @@ pub enum VarsFileError {
         #[label("{message}")]
         span: SourceSpan,
     },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+
+    #[error("variables file {path} is not UTF-8 text")]
+    #[diagnostic(code(drover::vars_file::not_text))]
+    NotText { path: PathBuf },
 
     #[error("variables file {path} must hold a mapping of variables, found {found}")]
     #[diagnostic(
@@ -43,14 +51,37 @@ pub enum VarsFileError {
     },
 }
 
+/// The head of a parse error: a YAML mistake, or a `!vault` value that could not be opened.
+fn yaml_or_vault(message: &str, path: &Path) -> String {
+    match crate::yaml::is_vault_error(message) {
+        true => format!(
+            "cannot open a vault value in variables file {}",
+            path.display()
+        ),
+        false => format!("invalid YAML in variables file {}", path.display()),
+    }
+}
+
 /// Reads a variables file; an empty file (or one holding only `null`) has no variables, as in
-/// Ansible.
+/// Ansible. A vault-encrypted file is decrypted with the run's keyring (an error naming the
+/// file without the right password); its values are then sensitive.
 pub fn read(path: &Path) -> Result<Vars, VarsFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| VarsFileError::Read {
+    let bytes = std::fs::read(path).map_err(|source| VarsFileError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    let encrypted = crate::vault::is_encrypted(&bytes);
+    let bytes = crate::vault::read_maybe_encrypted(bytes, &path.display().to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| VarsFileError::NotText {
+        path: path.to_path_buf(),
+    })?;
+    let vars = parse(path, &text)?;
+    if encrypted {
+        for name in vars.keys() {
+            crate::sensitive::register_name(name);
+        }
+    }
+    Ok(vars)
 }
 
 /// Parses variables-file text as if read from `path` (which names the file in errors).

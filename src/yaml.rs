@@ -88,7 +88,88 @@ pub fn parse(text: &str) -> Result<Spanned<Node>, serde_saphyr::Error> {
             serde_saphyr::Location::UNKNOWN,
         ));
     }
-    serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options())
+    let mut root = serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options())?;
+    if text.contains("!vault") {
+        open_vault_values(&mut root, text)?;
+    }
+    Ok(root)
+}
+
+/// Replaces each `!vault`-tagged scalar with its plaintext, opened with the run's keyring
+/// ([`crate::vault::keyring`]), and marks the variable holding it as sensitive. Without a
+/// password (or with a wrong one) the value is an error at its location: the ciphertext is
+/// never passed on as if it were the value. Returns whether any value was opened.
+fn open_vault_values(node: &mut Spanned<Node>, text: &str) -> Result<bool, serde_saphyr::Error> {
+    match &mut node.value {
+        Node::Str(value) if is_vault_tagged(node.defined, text) => {
+            let keyring = crate::vault::keyring();
+            if keyring.is_empty() && crate::vault::sealed_values_shown() {
+                // `drover inventory` without a password, as `ansible-inventory`: the value
+                // stays sealed, shown as `{"__ansible_vault": "<vault text>"}`.
+                let key =
+                    Spanned::new("__ansible_vault".to_string(), node.referenced, node.defined);
+                let sealed = Spanned::new(Node::Str(value.clone()), node.referenced, node.defined);
+                node.value = Node::Map(vec![(key, sealed)]);
+                return Ok(false);
+            }
+            let plain = keyring
+                .open_text(value.as_bytes(), VAULT_VALUE)
+                .map_err(|err| serde_saphyr::Error::Message {
+                    msg: match err {
+                        crate::vault::VaultError::NoPassword { .. } => format!(
+                            "{err} (pass --vault-password-file FILE, --vault-id LABEL@SOURCE or \
+                             --ask-vault-pass)"
+                        ),
+                        _ => err.to_string(),
+                    },
+                    location: node.defined,
+                })?;
+            *value = plain;
+            Ok(true)
+        }
+        Node::Seq(items) => {
+            let mut any = false;
+            for item in items {
+                any |= open_vault_values(item, text)?;
+            }
+            Ok(any)
+        }
+        Node::Map(entries) => {
+            let mut any = false;
+            for (key, value) in entries {
+                if open_vault_values(value, text)? {
+                    crate::sensitive::register_name(&key.value);
+                    any = true;
+                }
+            }
+            Ok(any)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Whether a parse error is a `!vault` value that could not be opened (not a YAML mistake).
+pub fn is_vault_error(message: &str) -> bool {
+    message.contains(VAULT_VALUE)
+}
+
+const VAULT_VALUE: &str = "this `!vault` value";
+
+/// Whether the scalar at `at` carries the `!vault` tag (serde-saphyr's span starts after the
+/// tag and a block scalar's indicator, so the text just before it is read).
+fn is_vault_tagged(at: serde_saphyr::Location, text: &str) -> bool {
+    let Some(start) = at
+        .span()
+        .byte_offset()
+        .and_then(|o| usize::try_from(o).ok())
+    else {
+        return false;
+    };
+    let before = text.get(..start).unwrap_or_default().trim_end();
+    let before = before
+        .trim_end_matches(|c: char| matches!(c, '|' | '>' | '+' | '-') || c.is_ascii_digit())
+        .trim_end();
+    before.ends_with("!vault")
 }
 
 /// A parse error's message without the position (a caret will show it), and the byte offset
@@ -282,6 +363,32 @@ mod tests {
     fn keys_and_json(text: &str) -> String {
         let node = parse(text).expect("yaml");
         to_json(&node, text).to_string()
+    }
+
+    #[test]
+    fn vault_values_are_opened_or_refused_never_passed_on() {
+        let sealed = crate::vault::format::encrypt(b"tagged-pw", b"pw", None);
+        let indented: String = sealed.lines().map(|l| format!("  {l}\n")).collect();
+        let text = format!(
+            "plain: x\nunit_vault_pw: !vault |\n{indented}unit_vault_list:\n  - !vault |\n{}\n",
+            indented.replace("  ", "      ")
+        );
+        crate::vault::install(crate::vault::Keyring::default());
+        let err = parse(&text).unwrap_err();
+        let (message, offset) = error_at(&err, &text);
+        assert!(message.contains("no vault password was given"), "{message}");
+        assert_eq!(offset, Some(text.find("$ANSIBLE").unwrap()));
+        crate::vault::install(crate::vault::Keyring::new(vec![crate::vault::Secret::new(
+            "default", "pw",
+        )]));
+        let json = keys_and_json(&text);
+        crate::vault::install(crate::vault::Keyring::default());
+        assert_eq!(
+            json,
+            r#"{"plain":"x","unit_vault_pw":"tagged-pw","unit_vault_list":["tagged-pw"]}"#
+        );
+        assert!(crate::sensitive::reads_secret("{{ unit_vault_pw }}"));
+        assert_eq!(crate::sensitive::redact("a tagged-pw b"), "a ******** b");
     }
 
     #[test]

@@ -139,11 +139,25 @@ struct HostState {
 }
 
 impl HostState {
-    /// `facts` as the journal may record them (without `no_log` results).
+    /// `facts` as the journal may record them: without [`HostState::withheld`] ones.
     fn journaled_facts(&self) -> Map<String, Value> {
+        let withheld = self.withheld();
         let mut facts = self.facts.read().facts.clone();
-        facts.retain(|name, _| !self.secret.contains(name));
+        facts.retain(|name, _| !withheld.contains(name));
         facts
+    }
+
+    /// The facts whose values are never journaled, only their names: `no_log` results, and
+    /// any fact holding a secret (a vault value, or one computed from it) — a resume derives
+    /// them again rather than getting a masked value back.
+    fn withheld(&self) -> Vec<String> {
+        let mut names = self.secret.clone();
+        for (name, value) in &self.facts.read().facts {
+            if !names.contains(name) && crate::sensitive::contains_secret(&value.to_string()) {
+                names.push(name.clone());
+            }
+        }
+        names
     }
 
     /// The `include_vars` variables, as the journal records them.

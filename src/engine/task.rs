@@ -907,6 +907,10 @@ impl Job {
             self.notify(host);
         }
         let hidden = self.hidden(host);
+        if hidden {
+            // What a no_log task read or printed is a secret wherever it shows up later.
+            crate::sensitive::register_no_log_result(&result);
+        }
         if hidden && let Some(register) = &task.register {
             // Kept for later tasks, never written to the journal.
             if !host.secret.contains(register) {

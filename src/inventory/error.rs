@@ -15,7 +15,7 @@ pub enum InventoryError {
         source: std::io::Error,
     },
 
-    #[error("invalid YAML in inventory: {message}")]
+    #[error("{} in inventory: {message}", if crate::yaml::is_vault_error(message) { "cannot open a vault value" } else { "invalid YAML" })]
     #[diagnostic(code(drover::inventory::yaml))]
     YamlSyntax {
         message: String,

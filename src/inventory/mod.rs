@@ -320,7 +320,7 @@ fn read_source(
     if script::is_script(path) {
         return script::read(builder, path);
     }
-    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+    let text = crate::vault::read_to_string(path).map_err(|source| InventoryError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -33,6 +33,7 @@ static COPY: ModuleSpec = ModuleSpec {
         "validate",
         "remote_src",
         "directory_mode",
+        "decrypt",
     ],
     required: &["dest"],
     one_of: &[&["src", "content"]],
@@ -83,6 +84,12 @@ async fn copy_task(ctx: &Context<'_>, args: &Args) -> Result<Outcome, ModuleErro
         let source = super::tree::Source::local(&path, ctx.sources).await?;
         let dest = tree_dest(args, &src)?;
         return super::tree::copy_tree(ctx, args, source, &dest).await;
+    }
+    // A vault-encrypted source is decrypted, as Ansible's `decrypt: yes` default.
+    if args.bool("decrypt", true)?
+        && let Some(plain) = super::sources::vault_plaintext(&path)?
+    {
+        return put_file(ctx, args, Payload::Bytes(plain), Some(&src)).await;
     }
     // Read and hashed once for all hosts; a large file is streamed, never held whole.
     let source = ctx.sources.get(&path).await?;
@@ -220,10 +227,15 @@ module!(Template, TEMPLATE, template);
 async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let src = args.required_str("src")?;
     let path = find_local(ctx, "templates", &src)?;
-    let text = std::fs::read_to_string(&path).map_err(|source| ModuleError::Local {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = match super::sources::vault_plaintext(&path)? {
+        Some(plain) => String::from_utf8(plain).map_err(|_| ModuleError::Args {
+            message: format!("template {} is not UTF-8 text", path.display()),
+        })?,
+        None => std::fs::read_to_string(&path).map_err(|source| ModuleError::Local {
+            path: path.display().to_string(),
+            source,
+        })?,
+    };
     let name = path.display().to_string();
     let dest = args.str("dest")?.unwrap_or_default();
     let vars = template_vars(ctx, &path, &dest);

@@ -108,7 +108,9 @@ fn describe(err: &crate::vars_file::VarsFileError) -> String {
             let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
             format!("{}:{line}:{column}: {err}", src.name())
         }
-        VarsFileError::Read { .. } => err.to_string(),
+        VarsFileError::Read { .. } | VarsFileError::Vault(_) | VarsFileError::NotText { .. } => {
+            err.to_string()
+        }
     }
 }
 

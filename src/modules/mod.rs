@@ -153,6 +153,7 @@ const BOOLEAN_ARGS: &[&str] = &[
     "copy",
     "create",
     "daemon_reload",
+    "decrypt",
     "enabled",
     "fail_on_missing",
     "firstmatch",
@@ -341,10 +342,20 @@ pub struct FileDiff {
     pub after: String,
 }
 
+/// What `--diff` shows for a file that holds a secret.
+pub const DIFF_HIDDEN: &str = "diff not shown: the file holds a secret (a vault value)";
+
 impl FileDiff {
     /// The unified diff, as `diff -u` prints it.
+    /// A file holding a secret (a vault value, or text computed from one) has no diff shown,
+    /// only a note, as Ansible hides the diff of a `no_log` task.
     pub fn unified(&self) -> String {
         let before = self.before.as_deref().unwrap_or("");
+        if crate::sensitive::contains_secret(before)
+            || crate::sensitive::contains_secret(&self.after)
+        {
+            return format!("{}: {DIFF_HIDDEN}\n", self.path);
+        }
         let old_name = if self.before.is_some() {
             format!("before: {}", self.path)
         } else {

@@ -175,6 +175,29 @@ fn digest_blocking(path: &Path, keep: bool) -> std::io::Result<Digest> {
     })
 }
 
+/// The plaintext of a vault-encrypted control-side file (`copy`/`template` sources), `None`
+/// when the file is not vault data. Decrypting needs the run's vault password; without it
+/// the task fails naming the file, never sending the ciphertext.
+pub fn vault_plaintext(path: &Path) -> Result<Option<Vec<u8>>, ModuleError> {
+    let local = |source| ModuleError::Local {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut head = [0u8; 14];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(local)?;
+    if !crate::vault::is_encrypted(&head[..n]) || n < head.len() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(local)?;
+    crate::vault::read_maybe_encrypted(bytes, &path.display().to_string())
+        .map(Some)
+        .map_err(|err| ModuleError::Args {
+            message: err.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

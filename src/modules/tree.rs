@@ -30,6 +30,10 @@ impl Source {
         walk.visit(root, String::new())?;
         let mut files = BTreeMap::new();
         for (rel, path) in walk.files {
+            if let Some(plain) = super::sources::vault_plaintext(&path)? {
+                files.insert(rel, Payload::Bytes(plain));
+                continue;
+            }
             // Read and hashed once for all hosts; a large file is never held whole.
             let source = sources.get(&path).await?;
             files.insert(rel, Payload::File { path, source });

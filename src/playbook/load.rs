@@ -103,7 +103,7 @@ const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_to", "delegate_facts"];
 
 /// Reads and validates a playbook file.
 pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PlaybookError::Read {
+    let text = crate::vault::read_to_string(path).map_err(|source| PlaybookError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -235,7 +235,7 @@ pub enum PlaybookError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not valid YAML")]
+    #[error("{path} {}", if crate::yaml::is_vault_error(&detail.to_string()) { "has a vault value that cannot be opened" } else { "is not valid YAML" })]
     #[diagnostic(code(drover::playbook::yaml))]
     Yaml {
         path: PathBuf,

@@ -21,13 +21,12 @@ pub enum Format {
     Json,
 }
 
-/// A reporter writing to stdout in `format`.
+/// A reporter writing to stdout in `format`. Everything it writes passes the run's
+/// redactor: a secret's plaintext never reaches the terminal or a JSON consumer.
 pub fn stdout(format: Format) -> Box<dyn Reporter> {
+    let out = || Box::new(crate::sensitive::Redacting::new(std::io::stdout()));
     match format {
-        Format::Human => Box::new(Human::new(
-            Box::new(std::io::stdout()),
-            human::Style::detect(),
-        )),
-        Format::Json => Box::new(JsonLines::new(Box::new(std::io::stdout()))),
+        Format::Human => Box::new(Human::new(out(), human::Style::detect())),
+        Format::Json => Box::new(JsonLines::new(out())),
     }
 }

@@ -435,7 +435,7 @@ impl Rollout {
             duration_ms: millis(started.elapsed()),
             facts: host.journaled_facts(),
             included: host.included(),
-            secret: host.secret.clone(),
+            secret: host.withheld(),
         });
         self.shared.emit(Event::PhaseEnd {
             host: host.name.clone(),

@@ -248,7 +248,7 @@ pub fn load_included(
     include: &Include,
     path: &Path,
 ) -> Result<TaskFile, String> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::vault::read_to_string(path)
         .map_err(|err| format!("cannot read included file `{}`: {err}", path.display()))?;
     let source = Source::new(path.display().to_string(), text);
     let root = yaml::parse(&source.text).map_err(|err| {
