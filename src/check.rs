@@ -473,6 +473,10 @@ impl TaskNames<'_> {
                     .collect();
                 let help = match crate::suggest::did_you_mean(&name, candidates) {
                     Some(close) => format!("did you mean `{close}`?"),
+                    None if name.starts_with("ansible_") => format!(
+                        "`{name}` looks like a fact: facts exist once gathered — set \
+                         `gather_facts: true` on the play (or run `setup` before this task)"
+                    ),
                     None => "define it in the inventory, the play's `vars`, `-e`, or a \
                              `register`/`set_fact` before this task; or guard it with \
                              `is defined` / `default(…)`"

@@ -71,9 +71,10 @@ fn a_fact_used_without_gathering_is_an_error_that_says_why() {
         "nofacts.yml",
         "- hosts: lab\n  tasks:\n    - debug:\n        msg: \"{{ ansible_distribution }}\"\n",
     );
-    let run = fleet.run(&playbook).expect_code(2);
-    run.stdout_has("ansible_distribution")
-        .stdout_has("gather_facts: true");
+    // Found before anything runs, as `drover check` finds it.
+    let run = fleet.run(&playbook).expect_code(4);
+    run.stderr_has("ansible_distribution")
+        .stderr_has("gather_facts: true");
 }
 
 #[test]
