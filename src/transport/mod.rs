@@ -9,6 +9,7 @@ mod error;
 mod escalation;
 pub mod known_hosts;
 mod local;
+pub mod ssh_config;
 mod session;
 mod sftp;
 mod target;
