@@ -2,6 +2,9 @@
 //! the one place errors are rendered, and the `lab` commands' messages.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+// SSH, ssh_config and Ansible connection settings (issue 15): see cli/connect.rs.
+mod connect;
+use connect::{SshArgs, transport_config};
 use drover::engine::{self, RunConfig};
 use drover::inventory::{Inventory, InventoryError, Vars};
 use drover::journal::{self, Journal, JournalError, Record, RunInputs};
@@ -10,7 +13,6 @@ use drover::plan::{self, PlanError};
 use drover::playbook::{self, Playbook, PlaybookError, TagSelection};
 use drover::report::{self, Format};
 use drover::template::Templates;
-use drover::transport::{HostKeyPolicy, TransportConfig};
 use drover::window::{Clock, FileClock, SystemClock, WindowError, Windows};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -217,20 +219,6 @@ struct WindowArgs {
 }
 
 #[derive(Args, Debug)]
-struct SshArgs {
-    /// known_hosts file to verify host keys against [default: ~/.ssh/known_hosts].
-    #[arg(long)]
-    known_hosts: Option<PathBuf>,
-    /// Unknown host keys: refuse (`strict`, OpenSSH's `yes`) or trust and record them
-    /// (`accept-new`). A changed key is always refused.
-    #[arg(long, value_enum, default_value_t = HostKeyArg::Strict)]
-    host_key_checking: HostKeyArg,
-    /// Seconds to wait for a host to answer before calling it unreachable.
-    #[arg(long, default_value_t = 10)]
-    connect_timeout: u64,
-}
-
-#[derive(Args, Debug)]
 struct PlanArgs {
     #[command(flatten)]
     target: TargetArgs,
@@ -374,12 +362,6 @@ enum OutputArg {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum HostKeyArg {
-    Strict,
-    AcceptNew,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
 enum PlanFormat {
     Text,
     Markdown,
@@ -430,6 +412,13 @@ pub enum CliError {
     Window(#[from] WindowError),
     #[error("DROVER_CLOCK_FILE: {0}")]
     Clock(String),
+    // --- SSH and connection settings (issue 15) ---
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    SshConfig(#[from] drover::transport::ssh_config::SshConfigError),
+    #[error("cannot read the SSH password: {0}")]
+    #[diagnostic(help("run in a terminal, or set ansible_password for the hosts"))]
+    AskPass(std::io::Error),
 }
 
 impl CliError {
@@ -442,6 +431,8 @@ impl CliError {
             CliError::Lab(_) | CliError::Runtime(_) | CliError::Journal(_) => EXIT_ERROR,
             CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
             CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
+            CliError::SshConfig(_) => EXIT_PARSE,
+            CliError::AskPass(_) => EXIT_BAD_OPTIONS,
         }
     }
 }
@@ -545,7 +536,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         };
         Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
     };
-    let mut transport = transport_config(&args.ssh);
+    let mut transport = transport_config(&args.ssh)?;
     transport.escalation = become_defaults(&args.escalation)?;
     let config = RunConfig {
         forks: usize::from(args.forks),
@@ -698,7 +689,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     journal.record(&Record::Resume {
         at: journal::now_rfc3339(),
     })?;
-    let mut transport = transport_config(&args.ssh);
+    let mut transport = transport_config(&args.ssh)?;
     transport.escalation = become_defaults(&args.escalation)?;
     let config = RunConfig {
         forks: inputs.forks,
@@ -799,39 +790,20 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
 }
 
 /// A run that asks nothing and journals nothing (the lab demo, `drover plan`'s probe).
-fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> RunConfig {
-    RunConfig {
+fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> Result<RunConfig, CliError> {
+    Ok(RunConfig {
         forks: 50,
         check: false,
         diff: false,
         extra_vars,
-        transport: transport_config(ssh),
+        transport: transport_config(ssh)?,
         confirm: None,
         journal: None,
         resume: None,
         clock: Arc::new(SystemClock),
         wait_for_window: false,
         tags: TagSelection::default(),
-    }
-}
-
-fn transport_config(ssh: &SshArgs) -> TransportConfig {
-    let known_hosts = ssh.known_hosts.clone().unwrap_or_else(|| {
-        std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"))
-            .join(".ssh/known_hosts")
-    });
-    let mut config = TransportConfig::new(known_hosts);
-    config.host_key_policy = match ssh.host_key_checking {
-        HostKeyArg::Strict => HostKeyPolicy::Strict,
-        HostKeyArg::AcceptNew => HostKeyPolicy::AcceptNew,
-    };
-    config.connect_timeout = Duration::from_secs(ssh.connect_timeout.max(1));
-    config.passphrase = Some(Arc::new(|path: &Path| {
-        rpassword::prompt_password(format!("Enter passphrase for key '{}': ", path.display())).ok()
-    }));
-    config
+    })
 }
 
 /// Asks on the terminal when drover runs in one; unattended (stdin not a terminal) means no.
@@ -912,7 +884,7 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
     }
     let playbook = Arc::new(playbook);
     let inventory = Arc::new(inventory);
-    let config = unattended_config(extra_vars, &args.ssh);
+    let config = unattended_config(extra_vars, &args.ssh)?;
     let probes = if args.offline || !plan_needs_probe(&playbook, &plan) {
         Vec::new()
     } else {
@@ -1198,12 +1170,8 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
     let inventory = Inventory::load(&lab.inventory)?;
     let playbook = playbook::load(&demo_playbook())?;
     let plan = plan::plan(&playbook, &inventory, None, &Vars::new(), &Templates::new())?;
-    let ssh = SshArgs {
-        known_hosts: Some(lab.known_hosts.clone()),
-        host_key_checking: HostKeyArg::Strict,
-        connect_timeout: 10,
-    };
-    let config = unattended_config(Vars::new(), &ssh);
+    let ssh = SshArgs::for_lab(&lab.known_hosts);
+    let config = unattended_config(Vars::new(), &ssh)?;
     let format = match output {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,

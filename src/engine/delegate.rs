@@ -13,7 +13,7 @@ use super::Shared;
 use super::events::Delegate;
 use super::vars::{self, PlayScope};
 use crate::playbook::Role;
-use crate::transport::{Connection, Reach, Target, TransportError};
+use crate::transport::{Connection, Reach, TransportError};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -125,10 +125,10 @@ pub(super) async fn open(
                     shown: shown(name),
                 });
             }
-            Target::from_vars(name, &vars)?
+            shared.connector.target(name, &vars)?
         }
         None => {
-            let mut target = Target::from_vars(name, &indexed(task_vars))?;
+            let mut target = shared.connector.target(name, &indexed(task_vars))?;
             target.address = name.to_string();
             target
         }

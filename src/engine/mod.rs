@@ -187,7 +187,14 @@ impl Shared {
             delegates: delegate::Delegates::default(),
             includes: include::Cache::default(),
             live: Arc::default(),
-            connector: Connector::new(config.transport.clone()),
+            connector: {
+                let events = events.clone();
+                Connector::new(config.transport.clone()).with_warnings(Arc::new(
+                    move |message: String| {
+                        let _ = events.send(Event::Warning { message });
+                    },
+                ))
+            },
             templates: Templates::new(),
             sources: Default::default(),
             playbook,

@@ -12,7 +12,7 @@ use crate::modules::{self, Args, Context, ModuleError, Outcome};
 use crate::playbook::loops::LoopKind;
 use crate::playbook::{Node, Phase, Role, Section, Task, TaskFile, TaskRef};
 use crate::template::{TemplateError, truthy};
-use crate::transport::{Reach, Target};
+use crate::transport::Reach;
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
@@ -810,7 +810,14 @@ impl Job {
         if reach == Reach::Local {
             return Ok(crate::transport::Connection::local(&name));
         }
-        let target = Target::from_vars(&name, &vars).map_err(|e| Stop::Failed(e.to_string()))?;
+        // A setting drover cannot honour makes the host unreachable, as a connection would.
+        let target = self.shared.connector.target(&name, &vars).map_err(|e| {
+            if e.is_unreachable() {
+                Stop::Unreachable(with_help(&e), None)
+            } else {
+                Stop::Failed(e.to_string())
+            }
+        })?;
         self.shared
             .connector
             .connect(&target)

@@ -28,12 +28,17 @@ const CLOSE_POLL: Duration = Duration::from_millis(10);
 /// Verifies the server's host key during the handshake.
 pub(crate) struct HostKeyVerifier {
     pub(crate) host: String,
-    /// The known_hosts lookup name: `addr` or `[addr]:port`.
+    /// The known_hosts lookup name: `addr`, `[addr]:port`, or the `HostKeyAlias`.
     pub(crate) name: String,
-    pub(crate) file: PathBuf,
+    /// User files, then global ones, in OpenSSH's order.
+    pub(crate) files: Vec<PathBuf>,
+    /// Where `accept-new` records a key: the first user file.
+    pub(crate) append_to: PathBuf,
     pub(crate) policy: HostKeyPolicy,
     /// The refusal, kept so `connect` reports it even if russh wraps the handler's error.
     pub(crate) verdict: Arc<Mutex<Option<TransportError>>>,
+    pub(crate) warnings: Option<super::WarningSink>,
+    pub(crate) warned: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 #[derive(Debug)]
@@ -58,23 +63,67 @@ impl HostKeyVerifier {
         Err(HandlerError::HostKey)
     }
 
+    /// What all the files say together: a revocation anywhere refuses, a match anywhere
+    /// accepts, else the first changed entry, else unknown.
+    fn status(&self, key: &PublicKey) -> Result<HostKeyStatus, TransportError> {
+        let mut changed = None;
+        let mut known = false;
+        for file in &self.files {
+            let status =
+                known_hosts::check_file(file, &self.name, key).map_err(|e| {
+                    TransportError::KnownHosts {
+                        host: self.host.clone(),
+                        file: file.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            match status {
+                HostKeyStatus::Revoked { .. } => return Ok(status),
+                HostKeyStatus::Known => known = true,
+                HostKeyStatus::Changed { .. } => {
+                    changed.get_or_insert(status);
+                }
+                HostKeyStatus::Unknown => {}
+            }
+        }
+        Ok(if known {
+            HostKeyStatus::Known
+        } else {
+            changed.unwrap_or(HostKeyStatus::Unknown)
+        })
+    }
+
     fn verify(&self, key: &PublicKey) -> Result<bool, HandlerError> {
         let fingerprint = known_hosts::describe_key(key);
-        let unreadable = |e: std::io::Error| TransportError::KnownHosts {
-            host: self.host.clone(),
-            file: self.file.clone(),
-            reason: e.to_string(),
-        };
-        let status = match known_hosts::check_file(&self.file, &self.name, key) {
+        let status = match self.status(key) {
             Ok(status) => status,
-            Err(e) => return self.refuse(unreadable(e)),
+            Err(e) => return self.refuse(e),
         };
         let status = match (status, self.policy) {
-            (HostKeyStatus::Unknown, HostKeyPolicy::AcceptNew) => {
-                match known_hosts::append(&self.file, &self.name, key) {
+            (HostKeyStatus::Unknown, HostKeyPolicy::AcceptNew | HostKeyPolicy::Off) => {
+                match known_hosts::append(&self.append_to, &self.name, key) {
                     Ok(status) => status,
-                    Err(e) => return self.refuse(unreadable(e)),
+                    Err(e) => {
+                        return self.refuse(TransportError::KnownHosts {
+                            host: self.host.clone(),
+                            file: self.append_to.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
                 }
+            }
+            (HostKeyStatus::Changed { file, line }, HostKeyPolicy::Off) => {
+                super::warn_once(
+                    &self.warnings,
+                    &self.warned,
+                    format!(
+                        "{}: HOST KEY FOR {} HAS CHANGED ({fingerprint}; old key at {}:{line}) and host key checking is off: connecting anyway",
+                        self.host,
+                        self.name,
+                        file.display()
+                    ),
+                );
+                HostKeyStatus::Known
             }
             (status, _) => status,
         };
@@ -98,7 +147,7 @@ impl HostKeyVerifier {
                 host: self.host.clone(),
                 name: self.name.clone(),
                 fingerprint,
-                file: self.file.clone(),
+                file: self.append_to.clone(),
             }),
         }
     }

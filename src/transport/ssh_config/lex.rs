@@ -12,7 +12,7 @@ use super::SshConfigError;
 use super::keywords::{self, Keyword};
 
 /// How deep `Include` may nest (OpenSSH's READCONF_MAX_DEPTH).
-const MAX_DEPTH: usize = 16;
+pub(crate) const MAX_DEPTH: usize = 16;
 
 /// Where a line came from: file and 1-based line number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -377,6 +377,38 @@ impl Pass<'_> {
 }
 
 impl Options {
+    /// Applies one `Keyword=value` as ssh's `-o` does (first value wins here too); `source`
+    /// names where it was written, for messages.
+    pub fn apply_line(
+        &mut self,
+        line: &str,
+        source: &str,
+        local: &Local,
+    ) -> Result<(), SshConfigError> {
+        let reader = Reader {
+            home: &local.home,
+            scope: Scope::User,
+        };
+        for entry in reader.parse(Path::new(source), line, lex::MAX_DEPTH)? {
+            match entry {
+                Entry::Set {
+                    keyword,
+                    args,
+                    origin,
+                } => self.set(&keyword, &args, &origin),
+                Entry::Host { .. } | Entry::Match { .. } | Entry::Include { .. } => {
+                    return Err(SshConfigError::Token {
+                        origin: source.to_string(),
+                        message: format!(
+                            "`{line}`: Host, Match and Include are not supported as a command-line option"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sets `keyword` unless already set (lists accumulate).
     fn set(&mut self, keyword: &Keyword, args: &[String], origin: &Origin) {
         let first = args.first().cloned().unwrap_or_default();

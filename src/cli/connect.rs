@@ -1,0 +1,116 @@
+//! `drover`'s connection flags (ansible-playbook's spellings where Ansible has them) and
+//! their resolution into the transport's run-wide defaults. Kept apart from cli.rs so that
+//! the connection surface reads in one place.
+
+use clap::{Args, ValueEnum};
+use drover::transport::{ConnectDefaults, HostKeyPolicy, Resolver, Secret, TransportConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::CliError;
+
+#[derive(Args, Debug)]
+pub(super) struct SshArgs {
+    /// known_hosts file to verify host keys against [default: ssh_config's
+    /// UserKnownHostsFile, else ~/.ssh/known_hosts].
+    #[arg(long)]
+    pub known_hosts: Option<PathBuf>,
+    /// Unknown host keys: refuse (`strict`, OpenSSH's `yes`) or trust and record them
+    /// (`accept-new`). A changed key is always refused. [default: ssh_config's
+    /// StrictHostKeyChecking, else strict]
+    #[arg(long, value_enum)]
+    pub host_key_checking: Option<HostKeyArg>,
+    /// Seconds to wait for a host to answer before calling it unreachable (when neither
+    /// ansible_ssh_timeout, -T nor ssh_config's ConnectTimeout says).
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// OpenSSH client configuration file (`ssh -F`; `none` for no file)
+    /// [default: ~/.ssh/config then /etc/ssh/ssh_config].
+    #[arg(short = 'F', long = "ssh-config", value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// Connect as this user when the inventory says nothing (ansible-playbook's -u).
+    #[arg(short = 'u', long = "user", value_name = "REMOTE_USER")]
+    pub user: Option<String>,
+    /// Use this private key when the inventory names none (ansible-playbook's --private-key).
+    #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Connection timeout in seconds, as ansible-playbook's -T (beats ssh_config).
+    #[arg(short = 'T', long = "timeout", value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Ask for the SSH password once, for hosts without ansible_password.
+    #[arg(short = 'k', long = "ask-pass")]
+    pub ask_pass: bool,
+    /// Extra ssh arguments for every host, as ansible-playbook's --ssh-common-args
+    /// (`-o ProxyJump=…`, `-J`, `-o ProxyCommand=…`, …).
+    #[arg(long = "ssh-common-args", value_name = "ARGS", allow_hyphen_values = true)]
+    pub ssh_common_args: Option<String>,
+    /// As ansible-playbook's --ssh-extra-args.
+    #[arg(long = "ssh-extra-args", value_name = "ARGS", allow_hyphen_values = true)]
+    pub ssh_extra_args: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub(super) enum HostKeyArg {
+    Strict,
+    AcceptNew,
+}
+
+impl SshArgs {
+    /// The lab's known_hosts, strict, no ssh_config (`drover lab demo`).
+    pub(super) fn for_lab(known_hosts: &Path) -> SshArgs {
+        SshArgs {
+            known_hosts: Some(known_hosts.to_path_buf()),
+            host_key_checking: Some(HostKeyArg::Strict),
+            connect_timeout: 10,
+            ssh_config: Some(PathBuf::from("none")),
+            user: None,
+            private_key: None,
+            timeout: None,
+            ask_pass: false,
+            ssh_common_args: None,
+            ssh_extra_args: None,
+        }
+    }
+}
+
+/// The run's transport settings; reads the ssh_config files now, so a malformed one stops
+/// the run before any host is touched.
+pub(super) fn transport_config(ssh: &SshArgs) -> Result<TransportConfig, CliError> {
+    let home = drover::transport::ssh_config::Local::current().home;
+    let known_hosts = ssh
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| home.join(".ssh/known_hosts"));
+    let mut config = TransportConfig::new(known_hosts);
+    let policy = ssh.host_key_checking.map(|arg| match arg {
+        HostKeyArg::Strict => HostKeyPolicy::Strict,
+        HostKeyArg::AcceptNew => HostKeyPolicy::AcceptNew,
+    });
+    config.host_key_policy = policy.unwrap_or(HostKeyPolicy::Strict);
+    config.connect_timeout = Duration::from_secs(ssh.connect_timeout.max(1));
+    config.passphrase = Some(Arc::new(|path: &Path| {
+        rpassword::prompt_password(format!("Enter passphrase for key '{}': ", path.display())).ok()
+    }));
+    let password = if ssh.ask_pass {
+        Some(Secret::new(
+            rpassword::prompt_password("SSH password: ").map_err(CliError::AskPass)?,
+        ))
+    } else {
+        None
+    };
+    let defaults = ConnectDefaults {
+        user: ssh.user.clone(),
+        private_key: ssh.private_key.clone(),
+        timeout: ssh.timeout,
+        host_key_policy: policy,
+        known_hosts: ssh.known_hosts.clone(),
+        ssh_common_args: ssh.ssh_common_args.clone(),
+        ssh_extra_args: ssh.ssh_extra_args.clone(),
+        password,
+        ssh_config: ssh.ssh_config.clone(),
+        ..ConnectDefaults::default()
+    };
+    config.resolver = Arc::new(Resolver::new(defaults)?);
+    Ok(config)
+}
