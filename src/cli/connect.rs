@@ -43,10 +43,18 @@ pub(super) struct SshArgs {
     pub ask_pass: bool,
     /// Extra ssh arguments for every host, as ansible-playbook's --ssh-common-args
     /// (`-o ProxyJump=…`, `-J`, `-o ProxyCommand=…`, …).
-    #[arg(long = "ssh-common-args", value_name = "ARGS", allow_hyphen_values = true)]
+    #[arg(
+        long = "ssh-common-args",
+        value_name = "ARGS",
+        allow_hyphen_values = true
+    )]
     pub ssh_common_args: Option<String>,
     /// As ansible-playbook's --ssh-extra-args.
-    #[arg(long = "ssh-extra-args", value_name = "ARGS", allow_hyphen_values = true)]
+    #[arg(
+        long = "ssh-extra-args",
+        value_name = "ARGS",
+        allow_hyphen_values = true
+    )]
     pub ssh_extra_args: Option<String>,
 }
 

@@ -232,7 +232,11 @@ pub(crate) async fn authenticate<H: Handler>(
 
     // A password (`ansible_password`, `-k`): the `password` method, then
     // keyboard-interactive answering every prompt with it (PAM-style servers).
-    if let Some(password) = target.password.as_ref().filter(|_| target.password_authentication) {
+    if let Some(password) = target
+        .password
+        .as_ref()
+        .filter(|_| target.password_authentication)
+    {
         let sent = timeout(
             limit,
             handle.authenticate_password(&target.user, password.expose()),
@@ -244,10 +248,13 @@ pub(crate) async fn authenticate<H: Handler>(
             return Ok(());
         }
         tried.push("password".into());
-        if timeout(limit, keyboard_interactive(handle, &target.user, password.expose()))
-            .await
-            .map_err(|_| stalled())?
-            .map_err(ssh_failure)?
+        if timeout(
+            limit,
+            keyboard_interactive(handle, &target.user, password.expose()),
+        )
+        .await
+        .map_err(|_| stalled())?
+        .map_err(ssh_failure)?
         {
             return Ok(());
         }

@@ -179,7 +179,9 @@ pub enum TransportError {
     #[error("{host}: ProxyJump loop: {chain}")]
     #[diagnostic(
         code(drover::transport::proxy_loop),
-        help("a bastion's own ProxyJump must not lead back to a host on the chain; set `ProxyJump none` for the first bastion")
+        help(
+            "a bastion's own ProxyJump must not lead back to a host on the chain; set `ProxyJump none` for the first bastion"
+        )
     )]
     ProxyLoop { host: String, chain: String },
 }

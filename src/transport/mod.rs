@@ -227,7 +227,9 @@ impl Connector {
     }
 
     async fn connect_route(&self, target: &Target) -> Result<Connection, TransportError> {
-        let limit = target.connect_timeout.unwrap_or(self.config.connect_timeout);
+        let limit = target
+            .connect_timeout
+            .unwrap_or(self.config.connect_timeout);
         let unreachable = |reason: String| TransportError::Unreachable {
             host: target.host.clone(),
             address: format!("{}:{}", target.address, target.port),
@@ -242,7 +244,11 @@ impl Connector {
                 let (stream, child) = proxy::spawn(command).map_err(|e| {
                     unreachable(format!("cannot start ProxyCommand `{command}`: {e}"))
                 })?;
-                (Box::new(stream) as Box<dyn proxy::Stream>, Some(child), None)
+                (
+                    Box::new(stream) as Box<dyn proxy::Stream>,
+                    Some(child),
+                    None,
+                )
             }
             Route::Jump(hop) => {
                 let bastion = self.bastion(hop).await.map_err(|reason| {
@@ -287,7 +293,9 @@ impl Connector {
             config.keepalive_max = count as usize;
         }
         let verdict = Arc::new(std::sync::Mutex::new(None));
-        let policy = target.host_key_policy.unwrap_or(self.config.host_key_policy);
+        let policy = target
+            .host_key_policy
+            .unwrap_or(self.config.host_key_policy);
         let verifier = session::HostKeyVerifier {
             host: target.host.clone(),
             name,
@@ -321,10 +329,9 @@ impl Connector {
             Ok(Ok(handle)) => handle,
             Ok(Err(e)) => {
                 return Err(refusal().unwrap_or_else(|| match e {
-                    session::HandlerError::Ssh(e) => unreachable(format!(
-                        "SSH handshake failed: {e}{}",
-                        proxy_said(&child)
-                    )),
+                    session::HandlerError::Ssh(e) => {
+                        unreachable(format!("SSH handshake failed: {e}{}", proxy_said(&child)))
+                    }
                     session::HandlerError::HostKey => unreachable("host key refused".into()),
                 }));
             }
@@ -384,10 +391,7 @@ impl Connector {
                     opening: Arc::new(tokio::sync::Semaphore::new(self.config.max_channels.max(1))),
                 })),
                 Err(e) => {
-                    let message = match miette::Diagnostic::help(&e) {
-                        Some(help) => format!("{e} (hint: {help})"),
-                        None => e.to_string(),
-                    };
+                    let message = e.to_string();
                     self.warn(format!(
                         "jump host {} ({}) failed; every host behind it is unreachable: {message}",
                         hop.host,

@@ -17,7 +17,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::ssh_config::{
-    self, Disposition, HostConfig, Hop, Local, Options, Proxy, SshConfig, SshConfigError,
+    self, Disposition, Hop, HostConfig, Local, Options, Proxy, SshConfig, SshConfigError,
 };
 use super::{Agent, HostKeyPolicy, Route, Secret, Target, TransportError};
 
@@ -29,12 +29,14 @@ const KEY_VARS: &[&str] = &[
     "ansible_ssh_private_key_file",
     "ansible_private_key_file",
 ];
-const PASSWORD_VARS: &[&str] = &["ansible_password", "ansible_ssh_pass", "ansible_ssh_password"];
-const TIMEOUT_VARS: &[&str] = &["ansible_ssh_timeout", "ansible_timeout"];
-const HOST_KEY_CHECKING_VARS: &[&str] = &[
-    "ansible_ssh_host_key_checking",
-    "ansible_host_key_checking",
+const PASSWORD_VARS: &[&str] = &[
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
 ];
+const TIMEOUT_VARS: &[&str] = &["ansible_ssh_timeout", "ansible_timeout"];
+const HOST_KEY_CHECKING_VARS: &[&str] =
+    &["ansible_ssh_host_key_checking", "ansible_host_key_checking"];
 
 /// Connection variables Ansible knows that drover does not act on: harmless ones are quiet,
 /// the others are warned about (none of them changes where drover connects).
@@ -51,7 +53,10 @@ const QUIET_VARS: &[&str] = &[
     "ansible_sftp_extra_args",
     "ansible_ssh_use_tty",
 ];
-const WARNED_VARS: &[&str] = &["ansible_ssh_executable", "ansible_ssh_private_key_passphrase"];
+const WARNED_VARS: &[&str] = &[
+    "ansible_ssh_executable",
+    "ansible_ssh_private_key_passphrase",
+];
 
 /// OpenSSH's default `ssh_args` as Ansible sets them (multiplexing drover does itself).
 pub const ANSIBLE_DEFAULT_SSH_ARGS: &str = "-C -o ControlMaster=auto -o ControlPersist=60s";
@@ -147,7 +152,8 @@ impl Resolver {
         if let Some(config) = files.get(&path) {
             return Ok(config.clone());
         }
-        let config = SshConfig::load(Some(&path), &self.local).map_err(|e| config_error(host, e))?;
+        let config =
+            SshConfig::load(Some(&path), &self.local).map_err(|e| config_error(host, e))?;
         let config = Arc::new(config);
         files.insert(path, config.clone());
         Ok(config)
@@ -172,13 +178,26 @@ impl Resolver {
             let handled = name.starts_with("ansible_ssh_")
                 && !QUIET_VARS.contains(&name.as_str())
                 && !WARNED_VARS.contains(&name.as_str())
-                && ![HOST_VARS, PORT_VARS, USER_VARS, KEY_VARS, PASSWORD_VARS, TIMEOUT_VARS, HOST_KEY_CHECKING_VARS]
-                    .iter()
-                    .any(|names| names.contains(&name.as_str()))
-                && !matches!(name.as_str(), "ansible_ssh_args" | "ansible_ssh_common_args" | "ansible_ssh_extra_args");
+                && ![
+                    HOST_VARS,
+                    PORT_VARS,
+                    USER_VARS,
+                    KEY_VARS,
+                    PASSWORD_VARS,
+                    TIMEOUT_VARS,
+                    HOST_KEY_CHECKING_VARS,
+                ]
+                .iter()
+                .any(|names| names.contains(&name.as_str()))
+                && !matches!(
+                    name.as_str(),
+                    "ansible_ssh_args" | "ansible_ssh_common_args" | "ansible_ssh_extra_args"
+                );
             if handled && !vars[name].is_null() {
                 notices.push(Notice {
-                    message: format!("{host}: connection variable {name} is not known to drover and is ignored"),
+                    message: format!(
+                        "{host}: connection variable {name} is not known to drover and is ignored"
+                    ),
                 });
             }
         }
@@ -193,8 +212,8 @@ impl Resolver {
             .map(PathBuf::from);
 
         // drover's own known_hosts variable first: it is drover's, and the most specific.
-        if let Some(file) = string_var(host, vars, &["drover_known_hosts_file"])?
-            .filter(|p| !p.is_empty())
+        if let Some(file) =
+            string_var(host, vars, &["drover_known_hosts_file"])?.filter(|p| !p.is_empty())
         {
             options.user_known_hosts = Some(vec![file]);
         }
@@ -205,7 +224,14 @@ impl Resolver {
             .unwrap_or_else(|| ANSIBLE_DEFAULT_SSH_ARGS.to_string());
         let var_or = |found: Option<&str>| found.unwrap_or("[ssh_connection] ssh_args").to_string();
         let ssh_args_origin = var_or(vars.get("ansible_ssh_args").map(|_| "ansible_ssh_args"));
-        self.apply_args(host, &ssh_args, &ssh_args_origin, &mut options, &mut config_file, &mut notices)?;
+        self.apply_args(
+            host,
+            &ssh_args,
+            &ssh_args_origin,
+            &mut options,
+            &mut config_file,
+            &mut notices,
+        )?;
 
         let checking = match bool_var(host, vars, HOST_KEY_CHECKING_VARS)? {
             Some(b) => Some(b),
@@ -249,8 +275,14 @@ impl Resolver {
             options.connect_timeout.get_or_insert(t);
         }
         for (names, default) in [
-            (&["ansible_ssh_common_args"][..], &self.defaults.ssh_common_args),
-            (&["ansible_ssh_extra_args"][..], &self.defaults.ssh_extra_args),
+            (
+                &["ansible_ssh_common_args"][..],
+                &self.defaults.ssh_common_args,
+            ),
+            (
+                &["ansible_ssh_extra_args"][..],
+                &self.defaults.ssh_extra_args,
+            ),
         ] {
             let value = string_var(host, vars, names)?.or_else(|| default.clone());
             if let Some(args) = value {
@@ -259,7 +291,14 @@ impl Resolver {
                 } else {
                     format!("[ssh_connection] {}", &names[0]["ansible_".len()..])
                 };
-                self.apply_args(host, &args, &origin, &mut options, &mut config_file, &mut notices)?;
+                self.apply_args(
+                    host,
+                    &args,
+                    &origin,
+                    &mut options,
+                    &mut config_file,
+                    &mut notices,
+                )?;
             }
         }
         // drover's --known-hosts and --host-key-checking: defaults below Ansible's options.
@@ -511,7 +550,11 @@ impl Resolver {
         };
         if !before.is_empty() {
             options.proxy = Some(Proxy::Jump(
-                before.iter().map(Hop::to_string).collect::<Vec<_>>().join(","),
+                before
+                    .iter()
+                    .map(Hop::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
             ));
         }
         if let Some(file) = &self.defaults.known_hosts {
@@ -572,11 +615,16 @@ impl Resolver {
             global_known_hosts: c.global_known_hosts,
             host_key_alias: c.host_key_alias,
             host_key_policy: policy,
-            connect_timeout: c.connect_timeout.filter(|t| *t > 0).map(Duration::from_secs),
-            keepalive: c
-                .server_alive_interval
+            connect_timeout: c
+                .connect_timeout
                 .filter(|t| *t > 0)
-                .map(|t| (Duration::from_secs(t), c.server_alive_count_max.unwrap_or(3))),
+                .map(Duration::from_secs),
+            keepalive: c.server_alive_interval.filter(|t| *t > 0).map(|t| {
+                (
+                    Duration::from_secs(t),
+                    c.server_alive_count_max.unwrap_or(3),
+                )
+            }),
             password: None,
             password_authentication: c.password_authentication.unwrap_or(true),
             route,

@@ -69,14 +69,13 @@ impl HostKeyVerifier {
         let mut changed = None;
         let mut known = false;
         for file in &self.files {
-            let status =
-                known_hosts::check_file(file, &self.name, key).map_err(|e| {
-                    TransportError::KnownHosts {
-                        host: self.host.clone(),
-                        file: file.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
+            let status = known_hosts::check_file(file, &self.name, key).map_err(|e| {
+                TransportError::KnownHosts {
+                    host: self.host.clone(),
+                    file: file.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
             match status {
                 HostKeyStatus::Revoked { .. } => return Ok(status),
                 HostKeyStatus::Known => known = true,

@@ -77,7 +77,10 @@ pub fn parse_chain(text: &str) -> Result<Option<Vec<Hop>>, String> {
     if text.trim().eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    text.split(',').map(parse_hop).collect::<Result<_, _>>().map(Some)
+    text.split(',')
+        .map(parse_hop)
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 #[cfg(test)]
@@ -107,6 +110,9 @@ mod tests {
         assert!(parse_hop("@host").is_err());
         assert!(parse_hop("").is_err());
         assert_eq!(parse_chain("none"), Ok(None));
-        assert_eq!(parse_chain("a,b:2").map(|c| c.map(|c| c.len())), Ok(Some(2)));
+        assert_eq!(
+            parse_chain("a,b:2").map(|c| c.map(|c| c.len())),
+            Ok(Some(2))
+        );
     }
 }

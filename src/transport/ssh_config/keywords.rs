@@ -216,9 +216,9 @@ impl Keyword {
     pub fn disposition(&self, args: &[String]) -> Disposition {
         match self {
             Keyword::Other(name) => {
-                let off = args
-                    .first()
-                    .is_some_and(|a| matches!(a.to_ascii_lowercase().as_str(), "no" | "none" | "false"));
+                let off = args.first().is_some_and(|a| {
+                    matches!(a.to_ascii_lowercase().as_str(), "no" | "none" | "false")
+                });
                 if QUIET.contains(name) {
                     Disposition::Quiet
                 } else if REFUSED.contains(name) && !off {
@@ -261,9 +261,17 @@ pub(crate) fn validate(keyword: &Keyword, args: &[String]) -> Result<(), Problem
     let name = keyword.name();
     let first = args.first().map(String::as_str);
     let Some(first) = first else {
-        return Err(problem(format!("{name} needs a value"), "write `Keyword value`"));
+        return Err(problem(
+            format!("{name} needs a value"),
+            "write `Keyword value`",
+        ));
     };
-    let yes_no = |v: &str| matches!(v.to_ascii_lowercase().as_str(), "yes" | "no" | "true" | "false");
+    let yes_no = |v: &str| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "yes" | "no" | "true" | "false"
+        )
+    };
     let number = |v: &str| v.parse::<u64>().is_ok();
     match keyword {
         Keyword::Port => match first.parse::<u32>() {

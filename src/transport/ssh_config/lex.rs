@@ -113,7 +113,10 @@ impl Reader<'_> {
         text: &str,
         depth: usize,
     ) -> Result<Vec<Entry>, SshConfigError> {
-        let source = Arc::new(NamedSource::new(path.display().to_string(), text.to_string()));
+        let source = Arc::new(NamedSource::new(
+            path.display().to_string(),
+            text.to_string(),
+        ));
         let mut entries = Vec::new();
         let mut offset = 0;
         for (index, raw) in text.split_inclusive('\n').enumerate() {
@@ -175,7 +178,9 @@ impl Reader<'_> {
                 Keyword::Match => {
                     let criteria = parse_match(&words, &bad).and_then(|c| {
                         if c.is_empty() {
-                            Err(need_arg("criteria (`all`, `host PATTERNS`, `user PATTERNS`, …)"))
+                            Err(need_arg(
+                                "criteria (`all`, `host PATTERNS`, `user PATTERNS`, …)",
+                            ))
                         } else {
                             Ok(c)
                         }
@@ -409,7 +414,10 @@ fn parse_match(words: &[Word], bad: &Bad<'_>) -> Result<Vec<Criterion>, SshConfi
                 ];
                 let help = match other {
                     "localnetwork" | "version" | "command" | "sessiontype" => {
-                        format!("drover does not evaluate Match `{other}`; drover knows: {}", known.join(", "))
+                        format!(
+                            "drover does not evaluate Match `{other}`; drover knows: {}",
+                            known.join(", ")
+                        )
                     }
                     _ => format!(
                         "Match criteria are: {}{}",

@@ -22,8 +22,12 @@ impl Local {
         let (user, home) = match entry {
             Some((user, home)) => (user, PathBuf::from(home)),
             None => (
-                env("USER").or_else(|| env("LOGNAME")).unwrap_or_else(|| uid.to_string()),
-                env("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/")),
+                env("USER")
+                    .or_else(|| env("LOGNAME"))
+                    .unwrap_or_else(|| uid.to_string()),
+                env("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/")),
             ),
         };
         Local {
@@ -84,7 +88,9 @@ fn passwd_home_by_name(name: &str) -> Option<String> {
     .map(|(_, home)| home)
 }
 
-fn lookup(call: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> i32) -> Option<(String, String)> {
+fn lookup(
+    call: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> i32,
+) -> Option<(String, String)> {
     let mut size = 1024usize;
     // Bounded: the buffer grows to at most 1 MiB.
     while size <= 1 << 20 {

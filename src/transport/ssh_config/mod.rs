@@ -314,7 +314,10 @@ impl Pass<'_> {
             (None, true) => self.host.to_string(),
             (None, false) => self.original.to_string(),
         };
-        let remote_user = options.user.clone().unwrap_or_else(|| self.local.user.clone());
+        let remote_user = options
+            .user
+            .clone()
+            .unwrap_or_else(|| self.local.user.clone());
         let mut result = true;
         for criterion in criteria {
             let hit = match &criterion.kind {
@@ -352,12 +355,13 @@ impl Pass<'_> {
                         alias: options.host_key_alias.as_deref(),
                         jump: "",
                     };
-                    let command = tokens.expand(command).map_err(|message| {
-                        SshConfigError::Token {
-                            origin: origin.to_string(),
-                            message: format!("Match exec: {message}"),
-                        }
-                    })?;
+                    let command =
+                        tokens
+                            .expand(command)
+                            .map_err(|message| SshConfigError::Token {
+                                origin: origin.to_string(),
+                                message: format!("Match exec: {message}"),
+                            })?;
                     std::process::Command::new("/bin/sh")
                         .arg("-c")
                         .arg(&command)
@@ -558,7 +562,11 @@ impl Tokens<'_> {
                     let digest = sha1::Sha1::digest(
                         format!(
                             "{}{}{}{}{}",
-                            self.local.hostname, self.hostname, self.port, self.remote_user, self.jump
+                            self.local.hostname,
+                            self.hostname,
+                            self.port,
+                            self.remote_user,
+                            self.jump
                         )
                         .as_bytes(),
                     );
@@ -589,7 +597,10 @@ fn finish(given: &str, options: Options, local: &Local) -> Result<HostConfig, Ss
     };
     // HostName takes only %h and %%.
     let hostname = match &options.hostname {
-        Some(h) => h.replace("%%", "\u{0}").replace("%h", &original).replace('\u{0}', "%"),
+        Some(h) => h
+            .replace("%%", "\u{0}")
+            .replace("%h", &original)
+            .replace('\u{0}', "%"),
         None => original.clone(),
     };
     let port = options.port.unwrap_or(22);
@@ -608,9 +619,7 @@ fn finish(given: &str, options: Options, local: &Local) -> Result<HostConfig, Ss
         jump: &jump,
     };
     let path = |keyword: &str, raw: &str| -> Result<PathBuf, SshConfigError> {
-        let expanded = tokens
-            .expand(raw)
-            .map_err(|m| token_error(keyword, m))?;
+        let expanded = tokens.expand(raw).map_err(|m| token_error(keyword, m))?;
         Ok(local.expand_tilde(&expanded))
     };
     let identity_files = options
@@ -659,7 +668,9 @@ fn finish(given: &str, options: Options, local: &Local) -> Result<HostConfig, Ss
         None | Some(Proxy::Direct) => (None, None),
         Some(Proxy::Jump(chain)) => {
             // ProxyJump takes %h %n %p %r and %%.
-            let expanded = tokens.expand(chain).map_err(|m| token_error("proxyjump", m))?;
+            let expanded = tokens
+                .expand(chain)
+                .map_err(|m| token_error("proxyjump", m))?;
             let hops = parse_chain(&expanded)
                 .map_err(|m| token_error("proxyjump", m))?
                 .unwrap_or_default();

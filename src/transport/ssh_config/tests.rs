@@ -61,7 +61,9 @@ fn defaults_are_the_name_port_22_and_the_local_user() {
 fn host_patterns_with_wildcards_and_negation() {
     let text = "Host *.prod !bastion.prod\n  ProxyJump bastion.prod\nHost web?\n  User w\n";
     assert_eq!(
-        resolve(text, "db.prod").proxy_jump.map(|h| h[0].host.clone()),
+        resolve(text, "db.prod")
+            .proxy_jump
+            .map(|h| h[0].host.clone()),
         Some("bastion.prod".into())
     );
     assert_eq!(resolve(text, "bastion.prod").proxy_jump, None);
@@ -177,10 +179,7 @@ fn proxy_jump_chain_and_none_and_first_proxy_wins() {
 
 #[test]
 fn proxy_command_is_the_raw_rest_of_the_line() {
-    let c = resolve(
-        "ProxyCommand=nc -X connect -x 'proxy:8080' %h %p  \n",
-        "h",
-    );
+    let c = resolve("ProxyCommand=nc -X connect -x 'proxy:8080' %h %p  \n", "h");
     assert_eq!(
         c.proxy_command.as_deref(),
         Some("nc -X connect -x 'proxy:8080' h 22")
@@ -237,7 +236,10 @@ fn malformed_values_name_file_and_line_even_in_unused_blocks() {
 
 #[test]
 fn unknown_keywords_are_kept_for_a_warning_unless_ignore_unknown_lists_them() {
-    let c = resolve("IgnoreUnknown UseKeychain\nUseKeychain yes\nFrobnicate 3\n", "h");
+    let c = resolve(
+        "IgnoreUnknown UseKeychain\nUseKeychain yes\nFrobnicate 3\n",
+        "h",
+    );
     let names: Vec<_> = c.unhonoured.iter().map(|u| u.keyword.as_str()).collect();
     assert_eq!(names, vec!["Frobnicate"]);
     assert_eq!(c.unhonoured[0].disposition, Disposition::Warn);
@@ -289,7 +291,10 @@ fn include_reads_globs_relative_to_dot_ssh_in_place() {
     };
     // conf.d/a sorts before conf.d/b; the include inside `Host web*` applies to web hosts only
     // and a `Host` line in an included file does not escape the includer's block.
-    write(&ssh.join("conf.d/a.conf"), "User from-a\nHost *\n  Port 2001\n");
+    write(
+        &ssh.join("conf.d/a.conf"),
+        "User from-a\nHost *\n  Port 2001\n",
+    );
     write(&ssh.join("conf.d/b.conf"), "User from-b\nHostName b-host\n");
     write(
         &ssh.join("config"),
@@ -328,7 +333,8 @@ fn error_points_at_the_value_with_a_caret() {
         panic!("expected an error");
     };
     let mut out = String::new();
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
     let _ = handler.render_report(&mut out, &err);
     assert!(out.contains("cfg:2"), "{out}");
     assert!(out.contains("Port 99999"), "{out}");
