@@ -8,9 +8,19 @@ mod common;
 
 use common::{Fleet, drover};
 use drover::lab::netns::{self, Isolation};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const PLAYBOOK: &str = "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: say where\n      command: echo reached-{{ inventory_hostname }}\n";
+
+/// `drover run -y --no-journal -F CONFIG PLAYBOOK -i INVENTORY`.
+fn run_with(config: &Path, playbook: &Path, inventory: &Path) -> common::Drover {
+    drover()
+        .args(["run", "-y", "--no-journal", "-F"])
+        .arg(config)
+        .arg(playbook)
+        .arg("-i")
+        .arg(inventory)
+}
 
 /// A lab of three nodes: node1 is the bastion (reachable from here on a veth address),
 /// node2 and node3 only from inside the namespace.
@@ -105,12 +115,8 @@ fn hidden_nodes_are_reached_through_one_shared_bastion_connection_named_in_ssh_c
         "direct.cfg",
         &format!("{}Host *\n{}", lab.node_blocks(""), lab.common()),
     );
-    let run = drover()
-        .args(["run", "-y", "--no-journal", "--connect-timeout", "3", "-F"])
-        .arg(&direct)
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&inventory)
+    let run = run_with(&direct, &playbook, &inventory)
+        .args(["--connect-timeout", "3"])
         .expect_code(3);
     assert!(
         run.recap("node2").contains("unreachable=1"),
@@ -129,13 +135,7 @@ fn hidden_nodes_are_reached_through_one_shared_bastion_connection_named_in_ssh_c
         ),
     );
     let before = lab.logins("node1");
-    let run = drover()
-        .args(["run", "-y", "--no-journal", "-F"])
-        .arg(&config)
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&inventory)
-        .expect_code(0);
+    let run = run_with(&config, &playbook, &inventory).expect_code(0);
     for host in ["node2", "node3"] {
         assert!(run.recap(host).contains("ok=1"), "{}", run.dump());
         assert_eq!(lab.forwards("node1", host), 1, "{}", lab.log("node1"));
@@ -185,13 +185,7 @@ fn ansible_spellings_and_a_two_hop_chain_and_proxy_command_reach_the_same_hosts(
             p3 = node3.port,
         ),
     );
-    let run = drover()
-        .args(["run", "-y", "--no-journal", "-F"])
-        .arg(&config)
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&inventory)
-        .expect_code(0);
+    let run = run_with(&config, &playbook, &inventory).expect_code(0);
     for host in ["via_option", "via_chain", "via_command"] {
         assert!(run.recap(host).contains("ok=1"), "{}", run.dump());
     }
@@ -216,13 +210,7 @@ fn a_dead_bastion_is_reported_once_and_cuts_off_its_hosts() {
             lab.common()
         ),
     );
-    let run = drover()
-        .args(["run", "-y", "--no-journal", "-F"])
-        .arg(&config)
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&inventory)
-        .expect_code(3);
+    let run = run_with(&config, &playbook, &inventory).expect_code(3);
     for host in ["node2", "node3"] {
         assert!(run.recap(host).contains("unreachable=1"), "{}", run.dump());
     }
@@ -264,13 +252,7 @@ fn match_and_include_resolve_an_alias_on_loopback() {
     );
     let inventory = fleet.write("inventory.ini", "web\n");
     let playbook = fleet.write("site.yml", PLAYBOOK);
-    let run = drover()
-        .args(["run", "-y", "--no-journal", "-F"])
-        .arg(&config)
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&inventory)
-        .expect_code(0);
+    let run = run_with(&config, &playbook, &inventory).expect_code(0);
     assert!(run.recap("web").contains("ok=1"), "{}", run.dump());
 }
 
@@ -291,13 +273,7 @@ fn a_proxy_jump_loop_and_an_unhonourable_option_are_refused_naming_them() {
         "all:\n  hosts:\n    a:\n    c: { ansible_ssh_common_args: '-o RemoteCommand=uptime' }\n",
     );
     let playbook = write("site.yml", PLAYBOOK);
-    let run = drover()
-        .args(["run", "-y", "--no-journal", "-F"])
-        .arg(&config)
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&inventory)
-        .expect_code(3);
+    let run = run_with(&config, &playbook, &inventory).expect_code(3);
     let out = format!("{}{}", run.stdout(), run.stderr());
     assert!(out.contains("ProxyJump loop: a → b → a"), "{}", run.dump());
     assert!(out.contains("-o RemoteCommand=uptime"), "{}", run.dump());
@@ -313,13 +289,7 @@ fn a_malformed_ssh_config_names_file_and_line_and_unknown_keywords_are_warned() 
     std::fs::write(&inventory, "h\n").expect("write");
     let playbook = dir.path().join("site.yml");
     std::fs::write(&playbook, PLAYBOOK).expect("write");
-    let run = drover()
-        .args(["run", "-y", "--no-journal", "-F"])
-        .arg(&config)
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&inventory)
-        .expect_code(4);
+    let run = run_with(&config, &playbook, &inventory).expect_code(4);
     run.stderr_has("ssh.cfg:3")
         .stderr_has("bad port number `twenty-two`");
 
@@ -329,12 +299,8 @@ fn a_malformed_ssh_config_names_file_and_line_and_unknown_keywords_are_warned() 
         "Host *\n  Frobnicate yes\n  HostName 127.0.0.1\n  Port 1\n",
     )
     .expect("write");
-    let run = drover()
-        .args(["run", "-y", "--no-journal", "--connect-timeout", "2", "-F"])
-        .arg(&config)
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&inventory)
+    let run = run_with(&config, &playbook, &inventory)
+        .args(["--connect-timeout", "2"])
         .expect_code(3);
     let out = format!("{}{}", run.stdout(), run.stderr());
     assert_eq!(
