@@ -123,7 +123,10 @@ impl AnsibleConfig {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<AnsibleConfig, AnsibleCfgError> {
-        let source = Arc::new(NamedSource::new(path.display().to_string(), text.to_string()));
+        let source = Arc::new(NamedSource::new(
+            path.display().to_string(),
+            text.to_string(),
+        ));
         let mut sections: IndexMap<String, IndexMap<String, Entry>> = IndexMap::new();
         let mut current: Option<String> = None;
         let mut last_key: Option<String> = None;
@@ -262,7 +265,10 @@ impl AnsibleConfig {
         self.entry(section, key).map(|e| {
             let origin = format!(
                 "{}:{} [{section}] {key}",
-                self.path.as_deref().unwrap_or(Path::new("ansible.cfg")).display(),
+                self.path
+                    .as_deref()
+                    .unwrap_or(Path::new("ansible.cfg"))
+                    .display(),
                 e.line
             );
             (e.value.clone(), origin)
@@ -291,30 +297,35 @@ impl AnsibleConfig {
             }
         };
         let get = |var: &str, section: &str, key: &str| self.lookup(env, var, section, key);
-        let boolean = |var: &str, section: &str, key: &str| -> Result<Option<bool>, AnsibleCfgError> {
-            get(var, section, key)
-                .map(|(value, origin)| {
-                    parse_bool(&value).ok_or_else(|| AnsibleCfgError::Value {
-                        origin,
-                        key: key.to_string(),
-                        value: value.clone(),
-                        reason: "expected a boolean (yes/no, true/false, on/off, 1/0)".into(),
+        let boolean =
+            |var: &str, section: &str, key: &str| -> Result<Option<bool>, AnsibleCfgError> {
+                get(var, section, key)
+                    .map(|(value, origin)| {
+                        parse_bool(&value).ok_or_else(|| AnsibleCfgError::Value {
+                            origin,
+                            key: key.to_string(),
+                            value: value.clone(),
+                            reason: "expected a boolean (yes/no, true/false, on/off, 1/0)".into(),
+                        })
                     })
-                })
-                .transpose()
-        };
-        let number = |var: &str, section: &str, key: &str| -> Result<Option<u64>, AnsibleCfgError> {
-            get(var, section, key)
-                .map(|(value, origin)| {
-                    value.trim().parse::<u64>().map_err(|_| AnsibleCfgError::Value {
-                        origin,
-                        key: key.to_string(),
-                        value: value.clone(),
-                        reason: "expected a whole number".into(),
+                    .transpose()
+            };
+        let number =
+            |var: &str, section: &str, key: &str| -> Result<Option<u64>, AnsibleCfgError> {
+                get(var, section, key)
+                    .map(|(value, origin)| {
+                        value
+                            .trim()
+                            .parse::<u64>()
+                            .map_err(|_| AnsibleCfgError::Value {
+                                origin,
+                                key: key.to_string(),
+                                value: value.clone(),
+                                reason: "expected a whole number".into(),
+                            })
                     })
-                })
-                .transpose()
-        };
+                    .transpose()
+            };
         let text = |var: &str, section: &str, key: &str| get(var, section, key).map(|(v, _)| v);
         let from_env = |var: &str| env(var).is_some_and(|v| !v.is_empty());
 
@@ -368,11 +379,19 @@ impl AnsibleConfig {
                 .map(|p| path(&p, from_env("ANSIBLE_PRIVATE_KEY_FILE"))),
             forks,
             roles_path,
-            host_key_checking: boolean("ANSIBLE_HOST_KEY_CHECKING", "defaults", "host_key_checking")?,
+            host_key_checking: boolean(
+                "ANSIBLE_HOST_KEY_CHECKING",
+                "defaults",
+                "host_key_checking",
+            )?,
             timeout: number("ANSIBLE_TIMEOUT", "defaults", "timeout")?,
             r#become: boolean("ANSIBLE_BECOME", "privilege_escalation", "become")?,
             become_user: text("ANSIBLE_BECOME_USER", "privilege_escalation", "become_user"),
-            become_method: text("ANSIBLE_BECOME_METHOD", "privilege_escalation", "become_method"),
+            become_method: text(
+                "ANSIBLE_BECOME_METHOD",
+                "privilege_escalation",
+                "become_method",
+            ),
             become_ask_pass: boolean(
                 "ANSIBLE_BECOME_ASK_PASS",
                 "privilege_escalation",
@@ -380,7 +399,11 @@ impl AnsibleConfig {
             )?,
             ask_pass: boolean("ANSIBLE_ASK_PASS", "defaults", "ask_pass")?,
             ssh_args: text("ANSIBLE_SSH_ARGS", "ssh_connection", "ssh_args"),
-            ssh_common_args: text("ANSIBLE_SSH_COMMON_ARGS", "ssh_connection", "ssh_common_args"),
+            ssh_common_args: text(
+                "ANSIBLE_SSH_COMMON_ARGS",
+                "ssh_connection",
+                "ssh_common_args",
+            ),
             ssh_extra_args: text("ANSIBLE_SSH_EXTRA_ARGS", "ssh_connection", "ssh_extra_args"),
             unhonoured: self.unhonoured(),
         })
@@ -517,7 +540,10 @@ mod tests {
             cfg.get("ssh_connection", "ssh_args"),
             Some("-o ControlMaster=auto # kept")
         );
-        assert_eq!(cfg.entry("defaults", "remote_user").map(|e| e.line), Some(5));
+        assert_eq!(
+            cfg.entry("defaults", "remote_user").map(|e| e.line),
+            Some(5)
+        );
         assert_eq!(cfg.get("defaults", "missing"), None);
     }
 
@@ -539,7 +565,10 @@ mod tests {
         let s = cfg.settings_with(&none).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             s.inventory,
-            vec![PathBuf::from("/proj/hosts.ini"), PathBuf::from("/proj/other/")]
+            vec![
+                PathBuf::from("/proj/hosts.ini"),
+                PathBuf::from("/proj/other/")
+            ]
         );
         assert_eq!(s.private_key_file, Some(PathBuf::from("/proj/keys/id")));
         assert_eq!(s.forks, Some(7));
@@ -572,7 +601,11 @@ mod tests {
     fn bad_values_name_where_they_were_set() {
         let cfg = parse("[defaults]\nforks = many\n");
         let none = |_: &str| None;
-        let err = cfg.settings_with(&none).map(|_| ()).unwrap_err().to_string();
+        let err = cfg
+            .settings_with(&none)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/proj/ansible.cfg:2"), "{err}");
         assert!(err.contains("whole number"), "{err}");
     }

@@ -109,9 +109,11 @@ enum RunsAction {
 struct TargetArgs {
     /// The playbook file.
     playbook: PathBuf,
-    /// Inventory file (Ansible YAML or INI).
-    #[arg(short = 'i', long = "inventory")]
-    inventory: PathBuf,
+    /// Inventory: a file (YAML, INI, script), a directory, or an inline host list
+    /// `host1,host2,`; repeatable [default: $ANSIBLE_INVENTORY, ansible.cfg's `inventory`,
+    /// /etc/ansible/hosts].
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    inventory: Vec<String>,
     /// Further limit the hosts with a pattern (`node1:node2`, `web:!db`).
     #[arg(short = 'l', long)]
     limit: Option<String>,
@@ -130,9 +132,9 @@ struct RunArgs {
     /// Show the unified diff of files that change.
     #[arg(short = 'D', long)]
     diff: bool,
-    /// How many hosts work on a task at once.
-    #[arg(short = 'f', long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..))]
-    forks: u16,
+    /// How many hosts work on a task at once [default: ansible.cfg's `forks`, else 50].
+    #[arg(short = 'f', long, value_parser = clap::value_parser!(u16).range(1..))]
+    forks: Option<u16>,
     /// Output format: Ansible-like lines, or one JSON event per line.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     output: OutputArg,
@@ -164,12 +166,12 @@ struct BecomeArgs {
     /// Run every task as another user (Ansible's `become`; the playbook's keywords override).
     #[arg(short = 'b', long = "become")]
     escalate: bool,
-    /// The user to become.
-    #[arg(long, default_value = "root")]
-    become_user: String,
-    /// How to become that user.
-    #[arg(long, value_enum, default_value_t = BecomeMethodArg::Sudo)]
-    become_method: BecomeMethodArg,
+    /// The user to become [default: ansible.cfg's `become_user`, else root].
+    #[arg(long)]
+    become_user: Option<String>,
+    /// How to become that user [default: ansible.cfg's `become_method`, else sudo].
+    #[arg(long, value_enum)]
+    become_method: Option<BecomeMethodArg>,
     /// Ask for the become password once, on the terminal (unattended: set DROVER_BECOME_PASS).
     #[arg(short = 'K', long)]
     ask_become_pass: bool,
@@ -187,7 +189,19 @@ const BECOME_PASS_ENV: &str = "DROVER_BECOME_PASS";
 /// The run's `become` defaults; the password is asked for (without echo) at most once.
 fn become_defaults(args: &BecomeArgs) -> Result<drover::transport::BecomeDefaults, CliError> {
     use drover::transport::{BecomeDefaults, BecomeMethod, BecomePassword};
-    let password = if args.ask_become_pass {
+    // ansible.cfg's [privilege_escalation] (and ANSIBLE_BECOME*) below the flags.
+    let cfg = connect::ansible_settings()?;
+    let method = match (args.become_method, cfg.become_method.as_deref()) {
+        (Some(BecomeMethodArg::Sudo), _) => BecomeMethod::Sudo,
+        (Some(BecomeMethodArg::Su), _) => BecomeMethod::Su,
+        (None, Some(name)) => BecomeMethod::parse(name).ok_or_else(|| {
+            CliError::ExtraVars(format!(
+                "ansible.cfg become_method `{name}` is not supported by drover (sudo, su)"
+            ))
+        })?,
+        (None, None) => BecomeMethod::Sudo,
+    };
+    let password = if args.ask_become_pass || cfg.become_ask_pass == Some(true) {
         let answer =
             rpassword::prompt_password("BECOME password: ").map_err(CliError::BecomePassword)?;
         Some(answer)
@@ -197,12 +211,13 @@ fn become_defaults(args: &BecomeArgs) -> Result<drover::transport::BecomeDefault
             .filter(|p| !p.is_empty())
     };
     Ok(BecomeDefaults {
-        enabled: args.escalate,
-        user: args.become_user.clone(),
-        method: match args.become_method {
-            BecomeMethodArg::Sudo => BecomeMethod::Sudo,
-            BecomeMethodArg::Su => BecomeMethod::Su,
-        },
+        enabled: args.escalate || cfg.r#become == Some(true),
+        user: args
+            .become_user
+            .clone()
+            .or_else(|| cfg.become_user.clone())
+            .unwrap_or_else(|| "root".into()),
+        method,
         password: password.map(BecomePassword::new),
     })
 }
@@ -416,6 +431,10 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     SshConfig(#[from] drover::transport::ssh_config::SshConfigError),
+    #[error("ansible.cfg: {0}")]
+    AnsibleCfg(String),
+    #[error("no inventory: give -i, or set `inventory` in ansible.cfg (or ANSIBLE_INVENTORY)")]
+    NoInventory,
     #[error("cannot read the SSH password: {0}")]
     #[diagnostic(help("run in a terminal, or set ansible_password for the hosts"))]
     AskPass(std::io::Error),
@@ -432,7 +451,8 @@ impl CliError {
             CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
             CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
             CliError::SshConfig(_) => EXIT_PARSE,
-            CliError::AskPass(_) => EXIT_BAD_OPTIONS,
+            CliError::AskPass(_) | CliError::NoInventory => EXIT_BAD_OPTIONS,
+            CliError::AnsibleCfg(_) => EXIT_PARSE,
         }
     }
 }
@@ -471,7 +491,7 @@ type Loaded = (Inventory, Playbook, plan::Plan, Vars);
 /// Options first (bad ones exit 5 before any file is read), then inventory, playbook, plan.
 fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
     let extra_vars = parse_extra_vars(&target.extra_vars)?;
-    let mut inventory = Inventory::load(&target.inventory)?;
+    let mut inventory = Inventory::load_sources(&connect::inventory_sources(&target.inventory)?)?;
     let playbook = playbook::load(&target.playbook)?;
     // group_vars/ and host_vars/ beside the playbook rank above the inventory's own.
     inventory.add_playbook_dir(&playbook.dir)?;
@@ -524,12 +544,14 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             started: journal::now_rfc3339(),
             playbook: args.target.playbook.clone(),
             playbook_sha256: journal::sha256_file(&args.target.playbook),
-            inventory: args.target.inventory.clone(),
-            inventory_sha256: journal::sha256_file(&args.target.inventory),
+            inventory: connect::primary_inventory(&args.target.inventory)?,
+            inventory_sha256: journal::sha256_file(&connect::primary_inventory(
+                &args.target.inventory,
+            )?),
             limit: args.target.limit.clone(),
             extra_vars: journal::redact(&extra_vars.clone().into_iter().collect()),
             check: args.check,
-            forks: usize::from(args.forks),
+            forks: connect::forks(args.forks)?,
             window: args.window.window.clone(),
             tags: args.tags.clone(),
             skip_tags: args.skip_tags.clone(),
@@ -539,7 +561,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     let mut transport = transport_config(&args.ssh)?;
     transport.escalation = become_defaults(&args.escalation)?;
     let config = RunConfig {
-        forks: usize::from(args.forks),
+        forks: connect::forks(args.forks)?,
         check: args.check,
         diff: args.diff,
         extra_vars,
@@ -664,11 +686,11 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     }
     let target = TargetArgs {
         playbook: inputs.playbook.clone(),
-        inventory: inputs.inventory.clone(),
+        inventory: vec![inputs.inventory.display().to_string()],
         limit: inputs.limit.clone(),
         extra_vars: Vec::new(),
     };
-    let mut inventory = Inventory::load(&target.inventory)?;
+    let mut inventory = Inventory::load(&inputs.inventory)?;
     let mut playbook = playbook::load(&target.playbook)?;
     inventory.add_playbook_dir(&playbook.dir)?;
     let window = match override_window {
@@ -904,7 +926,7 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
         playbook: &playbook,
         plan: &plan,
         inventory: &inventory,
-        inventory_path: &args.target.inventory,
+        inventory_path: &connect::primary_inventory(&args.target.inventory)?,
         known: &known,
         probes: &probes,
     });

@@ -311,3 +311,109 @@ fn a_malformed_ssh_config_names_file_and_line_and_unknown_keywords_are_warned() 
     );
     assert!(out.contains("ssh.cfg:2"), "{}", run.dump());
 }
+
+/// The real `ansible-playbook` of the compat venv (installed by tests/ansible_compat.rs).
+fn ansible_playbook() -> Option<PathBuf> {
+    let path = std::env::var_os("DROVER_ANSIBLE_PLAYBOOK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook")
+        });
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipped the ansible-playbook half: {} is missing (cargo test --test ansible_compat installs it)",
+            path.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn one_ansible_cfg_and_ssh_config_reach_the_hidden_hosts_under_ansible_and_drover() {
+    let Some(lab) = BastionLab::up() else { return };
+    let project = lab.fleet.path("project");
+    std::fs::create_dir_all(&project).expect("mkdir");
+    // The ssh_config names the bastion and the aliases; ansible.cfg names the inventory, the
+    // user, the key and the ssh_config (through ssh_args), as an operator's project would.
+    let config = lab.write(
+        "project/ssh.cfg",
+        &format!(
+            "{}{}Host *\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n",
+            lab.bastion_block(),
+            lab.node_blocks("  ProxyJump bastion\n"),
+            lab.fleet.lab.known_hosts.display()
+        ),
+    );
+    lab.write("project/hosts.ini", "[hidden]\nnode2\nnode3\n");
+    lab.write(
+        "project/ansible.cfg",
+        &format!(
+            "[defaults]\ninventory = hosts.ini\nremote_user = {}\nprivate_key_file = {}\nhost_key_checking = True\nretry_files_enabled = False\n\n[ssh_connection]\nssh_args = -F {} -o ControlMaster=no -o ControlPath=none -o BatchMode=yes\n",
+            lab.fleet.lab.user,
+            lab.fleet.lab.key.display(),
+            config.display()
+        ),
+    );
+    lab.write("project/site.yml", PLAYBOOK);
+
+    let before: Vec<usize> = ["node2", "node3"]
+        .iter()
+        .map(|h| lab.forwards("node1", h))
+        .collect();
+    let run = drover()
+        .args(["run", "-y", "--no-journal", "site.yml"])
+        .current_dir(&project)
+        .expect_code(0);
+    for (i, host) in ["node2", "node3"].iter().enumerate() {
+        assert!(run.recap(host).contains("ok=1"), "{}", run.dump());
+        assert_eq!(
+            lab.forwards("node1", host),
+            before[i] + 1,
+            "{}",
+            lab.log("node1")
+        );
+    }
+
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let remote_tmp = lab.fleet.path("ansible-remote-tmp");
+    std::fs::create_dir_all(&remote_tmp).expect("mkdir");
+    common::sh(&format!("chmod 1777 {}", remote_tmp.display()));
+    let out = std::process::Command::new(ansible)
+        .arg("site.yml")
+        .current_dir(&project)
+        .env_remove("ANSIBLE_CONFIG")
+        .env("ANSIBLE_HOME", lab.fleet.path("ansible-home"))
+        .env("ANSIBLE_LOCAL_TEMP", lab.fleet.path("ansible-tmp"))
+        .env("ANSIBLE_REMOTE_TEMP", &remote_tmp)
+        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ansible-playbook");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ansible-playbook failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (i, host) in ["node2", "node3"].iter().enumerate() {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(host) && l.contains("ok="))
+            .unwrap_or_else(|| panic!("no recap for {host}:\n{stdout}"));
+        assert!(
+            line.contains("ok=1") && line.contains("unreachable=0"),
+            "{line}"
+        );
+        // Ansible went through the same bastion (one forward per ssh it ran).
+        assert!(
+            lab.forwards("node1", host) > before[i] + 1,
+            "{}",
+            lab.log("node1")
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! the connection surface reads in one place.
 
 use clap::{Args, ValueEnum};
+use drover::ansible_cfg::{AnsibleCfgError, AnsibleConfig, Search, Settings};
 use drover::transport::{ConnectDefaults, HostKeyPolicy, Resolver, Secret, TransportConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,25 +101,103 @@ pub(super) fn transport_config(ssh: &SshArgs) -> Result<TransportConfig, CliErro
     config.passphrase = Some(Arc::new(|path: &Path| {
         rpassword::prompt_password(format!("Enter passphrase for key '{}': ", path.display())).ok()
     }));
-    let password = if ssh.ask_pass {
+    let cfg = ansible_settings()?;
+    let password = if ssh.ask_pass || cfg.ask_pass == Some(true) {
         Some(Secret::new(
             rpassword::prompt_password("SSH password: ").map_err(CliError::AskPass)?,
         ))
     } else {
         None
     };
+    // Flags first, then ansible.cfg / ANSIBLE_*; inventory variables beat both.
     let defaults = ConnectDefaults {
-        user: ssh.user.clone(),
-        private_key: ssh.private_key.clone(),
-        timeout: ssh.timeout,
+        user: ssh.user.clone().or_else(|| cfg.remote_user.clone()),
+        private_key: ssh
+            .private_key
+            .clone()
+            .or_else(|| cfg.private_key_file.clone()),
+        port: cfg.remote_port,
+        timeout: ssh.timeout.or(cfg.timeout),
+        host_key_checking: cfg.host_key_checking,
         host_key_policy: policy,
         known_hosts: ssh.known_hosts.clone(),
-        ssh_common_args: ssh.ssh_common_args.clone(),
-        ssh_extra_args: ssh.ssh_extra_args.clone(),
+        ssh_args: cfg.ssh_args.clone(),
+        ssh_common_args: ssh
+            .ssh_common_args
+            .clone()
+            .or_else(|| cfg.ssh_common_args.clone()),
+        ssh_extra_args: ssh
+            .ssh_extra_args
+            .clone()
+            .or_else(|| cfg.ssh_extra_args.clone()),
         password,
         ssh_config: ssh.ssh_config.clone(),
-        ..ConnectDefaults::default()
+        notices: cfg.unhonoured.clone(),
     };
     config.resolver = Arc::new(Resolver::new(defaults)?);
     Ok(config)
+}
+
+/// ansible.cfg and the `ANSIBLE_*` variables, read once per process.
+pub(super) fn ansible_settings() -> Result<&'static Settings, CliError> {
+    static SETTINGS: std::sync::OnceLock<Result<Settings, String>> = std::sync::OnceLock::new();
+    let loaded = SETTINGS.get_or_init(|| {
+        AnsibleConfig::load(&Search::current())
+            .and_then(|cfg| cfg.settings())
+            .map_err(|e| render(&e))
+    });
+    loaded
+        .as_ref()
+        .map_err(|message| CliError::AnsibleCfg(message.clone()))
+}
+
+/// The error with its source excerpt, as the one error rendering would show it.
+fn render(error: &AnsibleCfgError) -> String {
+    let mut out = String::new();
+    let handler = miette::GraphicalReportHandler::new();
+    if handler.render_report(&mut out, error).is_err() {
+        out = error.to_string();
+    }
+    out.trim_end().to_string()
+}
+
+/// `-i` values, else ansible.cfg's inventory / `ANSIBLE_INVENTORY`, else
+/// `/etc/ansible/hosts` (Ansible's default) when it exists.
+pub(super) fn inventory_sources(given: &[String]) -> Result<Vec<String>, CliError> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let cfg = ansible_settings()?;
+    if !cfg.inventory.is_empty() {
+        return Ok(cfg
+            .inventory
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect());
+    }
+    let system = Path::new("/etc/ansible/hosts");
+    if system.exists() {
+        return Ok(vec![system.display().to_string()]);
+    }
+    Err(CliError::NoInventory)
+}
+
+/// The inventory file a journal records (the first source).
+pub(super) fn primary_inventory(given: &[String]) -> Result<PathBuf, CliError> {
+    Ok(PathBuf::from(
+        inventory_sources(given)?
+            .into_iter()
+            .next()
+            .unwrap_or_default(),
+    ))
+}
+
+/// `-f`, else ansible.cfg's `forks` / `ANSIBLE_FORKS`, else 50.
+pub(super) fn forks(flag: Option<u16>) -> Result<usize, CliError> {
+    if let Some(forks) = flag {
+        return Ok(usize::from(forks));
+    }
+    Ok(ansible_settings()?
+        .forks
+        .map_or(50, |f| usize::try_from(f).unwrap_or(usize::MAX)))
 }

@@ -189,11 +189,15 @@ impl Shared {
             live: Arc::default(),
             connector: {
                 let events = events.clone();
-                Connector::new(config.transport.clone()).with_warnings(Arc::new(
+                let connector = Connector::new(config.transport.clone()).with_warnings(Arc::new(
                     move |message: String| {
                         let _ = events.send(Event::Warning { message });
                     },
-                ))
+                ));
+                for notice in &config.transport.resolver.defaults().notices {
+                    connector.warn(notice.clone());
+                }
+                connector
             },
             templates: Templates::new(),
             sources: Default::default(),

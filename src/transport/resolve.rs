@@ -87,6 +87,9 @@ pub struct ConnectDefaults {
     pub password: Option<Secret>,
     /// `-F`.
     pub ssh_config: Option<PathBuf>,
+    /// Warnings about run-wide settings (ansible.cfg keys drover does not act on), given
+    /// once when the run starts.
+    pub notices: Vec<String>,
 }
 
 /// A setting drover does not act on but can run without: warned about once per run.
