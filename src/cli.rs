@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 // SSH, ssh_config and Ansible connection settings (issue 15): see cli/connect.rs.
 mod connect;
+mod listing;
 use connect::{SshArgs, transport_config};
 use drover::engine::{self, RunConfig};
 use drover::inventory::{Inventory, InventoryError, Vars};
@@ -159,6 +160,9 @@ struct RunArgs {
     skip_tags: Vec<String>,
     #[command(flatten)]
     escalation: BecomeArgs,
+    /// ansible-playbook's other everyday flags (issue 15): see cli/listing.rs.
+    #[command(flatten)]
+    playbook_flags: listing::PlaybookFlags,
 }
 
 #[derive(Args, Debug)]
@@ -435,6 +439,8 @@ pub enum CliError {
     AnsibleCfg(String),
     #[error("no inventory: give -i, or set `inventory` in ansible.cfg (or ANSIBLE_INVENTORY)")]
     NoInventory,
+    #[error("{flag}: {why}")]
+    UnsupportedFlag { flag: String, why: String },
     #[error("cannot read the SSH password: {0}")]
     #[diagnostic(help("run in a terminal, or set ansible_password for the hosts"))]
     AskPass(std::io::Error),
@@ -452,6 +458,7 @@ impl CliError {
             CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
             CliError::SshConfig(_) => EXIT_PARSE,
             CliError::AskPass(_) | CliError::NoInventory => EXIT_BAD_OPTIONS,
+            CliError::UnsupportedFlag { .. } => EXIT_BAD_OPTIONS,
             CliError::AnsibleCfg(_) => EXIT_PARSE,
         }
     }
@@ -529,9 +536,26 @@ fn clock() -> Result<Arc<dyn Clock>, CliError> {
 }
 
 fn run(args: RunArgs) -> Result<u8, CliError> {
+    args.playbook_flags.refuse_unsupported()?;
+    if args.playbook_flags.syntax_check {
+        check(args.target)?;
+        return Ok(0);
+    }
     let window = window_override(args.window.window.as_deref())?;
     let clock = clock()?;
     let (inventory, mut playbook, plan, extra_vars) = load(&args.target)?;
+    if args.playbook_flags.lists() {
+        print!(
+            "{}",
+            listing::listing(
+                &args.playbook_flags,
+                &args.target.playbook,
+                &playbook,
+                &plan
+            )
+        );
+        return Ok(0);
+    }
     if let Some(window) = &window {
         playbook.override_window(window);
     }
@@ -560,6 +584,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     };
     let mut transport = transport_config(&args.ssh)?;
     transport.escalation = become_defaults(&args.escalation)?;
+    connect::default_connection(&mut transport, args.playbook_flags.connection.as_deref())?;
     let config = RunConfig {
         forks: connect::forks(args.forks)?,
         check: args.check,

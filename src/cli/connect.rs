@@ -201,3 +201,21 @@ pub(super) fn forks(flag: Option<u16>) -> Result<usize, CliError> {
         .forks
         .map_or(50, |f| usize::try_from(f).unwrap_or(usize::MAX)))
 }
+
+/// `-c`: `local` reaches every host without `ansible_connection` on the control machine.
+pub(super) fn default_connection(
+    config: &mut TransportConfig,
+    connection: Option<&str>,
+) -> Result<(), CliError> {
+    config.default_reach = match connection {
+        None | Some("ssh" | "smart" | "paramiko") => drover::transport::Reach::Ssh,
+        Some("local") => drover::transport::Reach::Local,
+        Some(other) => {
+            return Err(CliError::UnsupportedFlag {
+                flag: format!("--connection {other}"),
+                why: "drover connects with ssh, or `local` for the control machine".into(),
+            });
+        }
+    };
+    Ok(())
+}

@@ -119,7 +119,7 @@ pub(super) async fn open(
                 },
             );
             let vars = indexed(&context.resolved(scope));
-            if Reach::from_vars(name, &vars)? == Reach::Local {
+            if shared.connector.reach(name, &vars)? == Reach::Local {
                 return Ok(Delegated {
                     conn: Connection::local(name),
                     shown: shown(name),

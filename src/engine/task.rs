@@ -805,8 +805,11 @@ impl Job {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let reach =
-            Reach::from_vars(&name, &vars).map_err(|e| Stop::Unreachable(e.to_string(), None))?;
+        let reach = self
+            .shared
+            .connector
+            .reach(&name, &vars)
+            .map_err(|e| Stop::Unreachable(e.to_string(), None))?;
         if reach == Reach::Local {
             return Ok(crate::transport::Connection::local(&name));
         }

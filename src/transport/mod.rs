@@ -62,6 +62,8 @@ pub struct TransportConfig {
     pub escalation: BecomeDefaults,
     /// Turns hosts' variables into targets (ssh_config, command-line defaults).
     pub resolver: Arc<Resolver>,
+    /// `-c`: how hosts without `ansible_connection` are reached.
+    pub default_reach: Reach,
 }
 
 /// What a remote command did.
@@ -86,6 +88,7 @@ impl TransportConfig {
             passphrase: None,
             escalation: BecomeDefaults::default(),
             resolver: Arc::new(Resolver::plain()),
+            default_reach: Reach::Ssh,
         }
     }
 }
@@ -203,6 +206,18 @@ impl Connector {
     /// Delivers `message` unless it was delivered before in this run.
     pub fn warn(&self, message: String) {
         warn_once(&self.warnings, &self.warned, message);
+    }
+
+    /// How `host` is reached: its `ansible_connection`, else the run's `-c`.
+    pub fn reach(
+        &self,
+        host: &str,
+        vars: &indexmap::IndexMap<String, serde_json::Value>,
+    ) -> Result<Reach, TransportError> {
+        if vars.get("ansible_connection").is_none_or(|v| v.is_null()) {
+            return Ok(self.config.default_reach);
+        }
+        Reach::from_vars(host, vars)
     }
 
     /// `host`'s target from its variables (ssh_config and the run's defaults applied), its
