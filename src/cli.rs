@@ -45,7 +45,7 @@ enum Command {
     /// Show which hosts each play would run on, in which batches, touching nothing.
     Plan(PlanArgs),
     /// Validate a playbook and inventory without connecting to any host.
-    Check(TargetArgs),
+    Check(CheckArgs),
     /// Show an inventory: its hosts, groups, or one host's variables.
     Inventory(InventoryArgs),
     /// A disposable fleet of real OpenSSH servers on loopback, for the demo and for tests.
@@ -121,6 +121,15 @@ struct TargetArgs {
     /// Extra variables: `key=value`, JSON/YAML, or `@file.yml`; repeatable; highest precedence.
     #[arg(short = 'e', long = "extra-vars")]
     extra_vars: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The connection settings to check (ssh_config, flags), as `drover run` takes them.
+    #[command(flatten)]
+    ssh: SshArgs,
 }
 
 #[derive(Args, Debug)]
@@ -485,7 +494,7 @@ pub fn execute(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Plan(args) => plan_cmd(args),
-        Command::Check(args) => check(args),
+        Command::Check(args) => check(args.target, &args.ssh),
         Command::Inventory(args) => inventory_cmd(args),
         Command::Lab { action } => lab_cmd(action),
         Command::Resume(args) => resume(args),
@@ -538,8 +547,7 @@ fn clock() -> Result<Arc<dyn Clock>, CliError> {
 fn run(args: RunArgs) -> Result<u8, CliError> {
     args.playbook_flags.refuse_unsupported()?;
     if args.playbook_flags.syntax_check {
-        check(args.target)?;
-        return Ok(0);
+        return check(args.target, &args.ssh);
     }
     let window = window_override(args.window.window.as_deref())?;
     let clock = clock()?;
@@ -976,8 +984,12 @@ fn plan_needs_probe(playbook: &Playbook, plan: &plan::Plan) -> bool {
     })
 }
 
-fn check(args: TargetArgs) -> Result<u8, CliError> {
+fn check(args: TargetArgs, ssh: &SshArgs) -> Result<u8, CliError> {
     let (inventory, playbook, plan, extra_vars) = load(&args)?;
+    // Connection settings as a run would resolve them, without connecting.
+    let transport = transport_config(ssh)?;
+    let (warnings, refusals) =
+        connect::check_connections(&transport, &inventory, &plan, &extra_vars);
     let templates = Templates::new();
     let mut problems = drover::check::template_problems(&playbook, &templates);
     problems.extend(drover::check::undefined_problems(
@@ -993,6 +1005,15 @@ fn check(args: TargetArgs) -> Result<u8, CliError> {
             problems,
         }
         .into());
+    }
+    for warning in &warnings {
+        println!("[WARNING]: {warning}");
+    }
+    if !refusals.is_empty() {
+        for refusal in &refusals {
+            println!("error: {refusal}");
+        }
+        return Ok(EXIT_PARSE);
     }
     println!("{}", drover::check::summary(&playbook, &plan));
     Ok(0)

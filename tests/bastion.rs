@@ -278,6 +278,17 @@ fn a_proxy_jump_loop_and_an_unhonourable_option_are_refused_naming_them() {
     assert!(out.contains("ProxyJump loop: a → b → a"), "{}", run.dump());
     assert!(out.contains("-o RemoteCommand=uptime"), "{}", run.dump());
     assert!(out.contains("ansible_ssh_common_args"), "{}", run.dump());
+
+    // `drover check` finds the same without connecting.
+    let run = drover()
+        .args(["check", "-F"])
+        .arg(&config)
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&inventory)
+        .expect_code(4);
+    run.stdout_has("ProxyJump loop: a → b → a")
+        .stdout_has("-o RemoteCommand=uptime");
 }
 
 #[test]
@@ -310,6 +321,15 @@ fn a_malformed_ssh_config_names_file_and_line_and_unknown_keywords_are_warned() 
         run.dump()
     );
     assert!(out.contains("ssh.cfg:2"), "{}", run.dump());
+    let run = drover()
+        .args(["check", "-F"])
+        .arg(&config)
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&inventory)
+        .expect_code(0);
+    run.stdout_has("[WARNING]: ssh_config Frobnicate (")
+        .stdout_has("ssh.cfg:2) is not honoured by drover");
 }
 
 /// The real `ansible-playbook` of the compat venv (installed by tests/ansible_compat.rs).

@@ -219,3 +219,51 @@ pub(super) fn default_connection(
     };
     Ok(())
 }
+
+/// What a run would warn about and refuse in every planned host's connection settings
+/// (`drover check`): resolved from inventory variables, extra vars, flags, ansible.cfg and
+/// ssh_config, connecting to nothing.
+pub(super) fn check_connections(
+    config: &TransportConfig,
+    inventory: &drover::inventory::Inventory,
+    plan: &drover::plan::Plan,
+    extra_vars: &drover::inventory::Vars,
+) -> (Vec<String>, Vec<String>) {
+    let mut warnings: Vec<String> = config.resolver.defaults().notices.clone();
+    let mut refusals = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for host in plan.plays.iter().flat_map(|p| p.hosts.iter()) {
+        if !seen.insert(host.clone()) {
+            continue;
+        }
+        let Some(entry) = inventory.hosts.get(host) else {
+            continue;
+        };
+        let mut vars: indexmap::IndexMap<String, serde_json::Value> =
+            entry.vars.clone().into_iter().collect();
+        vars.extend(extra_vars.clone());
+        let reach = match vars.get("ansible_connection") {
+            Some(v) if !v.is_null() => drover::transport::Reach::from_vars(host, &vars),
+            _ => Ok(config.default_reach),
+        };
+        match reach {
+            Ok(drover::transport::Reach::Local) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                refusals.push(e.to_string());
+                continue;
+            }
+        }
+        match config.resolver.target(host, &vars) {
+            Ok((_, notices)) => {
+                for notice in notices {
+                    if !warnings.contains(&notice.message) {
+                        warnings.push(notice.message);
+                    }
+                }
+            }
+            Err(e) => refusals.push(e.to_string()),
+        }
+    }
+    (warnings, refusals)
+}
