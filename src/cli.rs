@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 // SSH, ssh_config and Ansible connection settings (issue 15): see cli/connect.rs.
+mod adhoc;
 mod connect;
 mod listing;
 use connect::{SshArgs, transport_config};
@@ -42,6 +43,8 @@ pub struct Cli {
 enum Command {
     /// Run a playbook against an inventory.
     Run(RunArgs),
+    /// Run one module on the hosts matching a pattern, as the `ansible` command does.
+    Exec(adhoc::ExecArgs),
     /// Show which hosts each play would run on, in which batches, touching nothing.
     Plan(PlanArgs),
     /// Validate a playbook and inventory without connecting to any host.
@@ -493,6 +496,7 @@ pub fn render_error(err: &CliError) {
 pub fn execute(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Exec(args) => adhoc::exec(args),
         Command::Plan(args) => plan_cmd(args),
         Command::Check(args) => check(args.target, &args.ssh),
         Command::Inventory(args) => inventory_cmd(args),

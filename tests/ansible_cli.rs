@@ -165,3 +165,49 @@ fn flags_drover_cannot_honour_are_refused_by_name_and_a_bare_playbook_gets_a_hin
         .expect_code(5)
         .stderr_has("drover run");
 }
+
+#[test]
+fn exec_runs_one_module_with_ansibles_output_lines_and_exit_codes() {
+    let fleet = Fleet::up(2);
+    let inventory = &fleet.lab.inventory;
+    let exec = || {
+        drover()
+            .arg("exec")
+            .arg("all")
+            .arg("-i")
+            .arg(inventory)
+            .args(["-F", "none"])
+    };
+    // Default module: command.
+    let run = exec()
+        .args(["-a", "echo hello {{ inventory_hostname }}"])
+        .expect_code(0);
+    run.stdout_has("node1 | CHANGED | rc=0 >>\nhello node1\n")
+        .stdout_has("node2 | CHANGED | rc=0 >>\nhello node2\n");
+    assert!(!run.stdout().contains("PLAY RECAP"), "{}", run.dump());
+
+    // shell, failing on one host: FAILED with rc, exit 2.
+    let run = exec()
+        .args([
+            "-m",
+            "shell",
+            "-a",
+            "test {{ inventory_hostname }} = node1 || { echo nope >&2; exit 3; }",
+        ])
+        .expect_code(2);
+    run.stdout_has("node1 | CHANGED | rc=0 >>")
+        .stdout_has("node2 | FAILED | rc=3 >>\nnope");
+
+    // Another module with key=value arguments, then --check on the same file: SUCCESS.
+    let dest = fleet.node_root("node1").join("adhoc.txt");
+    let args = format!("content=hi dest={}", dest.display());
+    exec()
+        .args(["-l", "node1", "-m", "copy", "-a", &args])
+        .expect_code(0)
+        .stdout_has("node1 | CHANGED => {");
+    assert_eq!(std::fs::read_to_string(&dest).expect("copied"), "hi");
+    exec()
+        .args(["-l", "node1", "-m", "copy", "-C", "-a", &args])
+        .expect_code(0)
+        .stdout_has("node1 | SUCCESS => {\n    \"changed\": false,\n    \"checksum\"");
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::CliError;
 
 #[derive(Args, Debug)]
-pub(super) struct SshArgs {
+pub(crate) struct SshArgs {
     /// known_hosts file to verify host keys against [default: ssh_config's
     /// UserKnownHostsFile, else ~/.ssh/known_hosts].
     #[arg(long)]

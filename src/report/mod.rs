@@ -1,6 +1,7 @@
 //! Reporters: the only code that writes run output. Each consumes [`Event`]s from the engine
 //! and renders them whole (one write per event), so concurrent hosts never tear a line.
 
+pub mod adhoc;
 mod human;
 mod json;
 pub mod plan;
@@ -19,6 +20,8 @@ pub trait Reporter: Send {
 pub enum Format {
     Human,
     Json,
+    /// The `ansible` command's lines (`drover exec`).
+    AdHoc,
 }
 
 /// A reporter writing to stdout in `format`.
@@ -29,5 +32,6 @@ pub fn stdout(format: Format) -> Box<dyn Reporter> {
             human::Style::detect(),
         )),
         Format::Json => Box::new(JsonLines::new(Box::new(std::io::stdout()))),
+        Format::AdHoc => Box::new(adhoc::AdHoc::new(Box::new(std::io::stdout()))),
     }
 }
