@@ -512,6 +512,7 @@ type Loaded = (Inventory, Playbook, plan::Plan, Vars);
 fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
     let extra_vars = parse_extra_vars(&target.extra_vars)?;
     let mut inventory = Inventory::load_sources(&connect::inventory_sources(&target.inventory)?)?;
+    connect::export_roles_path()?;
     let playbook = playbook::load(&target.playbook)?;
     // group_vars/ and host_vars/ beside the playbook rank above the inventory's own.
     inventory.add_playbook_dir(&playbook.dir)?;
@@ -728,6 +729,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         extra_vars: Vec::new(),
     };
     let mut inventory = Inventory::load(&inputs.inventory)?;
+    connect::export_roles_path()?;
     let mut playbook = playbook::load(&target.playbook)?;
     inventory.add_playbook_dir(&playbook.dir)?;
     let window = match override_window {

@@ -211,3 +211,39 @@ fn exec_runs_one_module_with_ansibles_output_lines_and_exit_codes() {
         .expect_code(0)
         .stdout_has("node1 | SUCCESS => {\n    \"changed\": false,\n    \"checksum\"");
 }
+
+#[test]
+fn ansible_cfg_in_the_working_directory_gives_inventory_and_roles_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write");
+    };
+    write(
+        "ansible.cfg",
+        "[defaults]\ninventory = inv/hosts.ini\nroles_path = shared\n",
+    );
+    write("inv/hosts.ini", "[web]\nweb1 ansible_connection=local\n");
+    write(
+        "shared/greeter/tasks/main.yml",
+        "- name: greet from the shared role\n  debug:\n    msg: hi\n",
+    );
+    write(
+        "site.yml",
+        "- hosts: web\n  gather_facts: false\n  roles: [greeter]\n",
+    );
+    let run = drover()
+        .args(["run", "site.yml", "--list-tasks", "--list-hosts"])
+        .current_dir(dir.path())
+        .expect_code(0);
+    run.stdout_has("greeter : greet from the shared role")
+        .stdout_has("hosts (1):\n      web1");
+    // A malformed ansible.cfg stops everything with file:line.
+    write("ansible.cfg", "[defaults]\nforks\n");
+    drover()
+        .args(["run", "site.yml"])
+        .current_dir(dir.path())
+        .expect_code(4)
+        .stderr_has("ansible.cfg:2");
+}

@@ -267,3 +267,21 @@ pub(super) fn check_connections(
     }
     (warnings, refusals)
 }
+
+/// ansible.cfg's `roles_path`, for the playbook loader, which reads `ANSIBLE_ROLES_PATH`:
+/// exported when that variable is not set (the variable beats the file, as in Ansible).
+pub(super) fn export_roles_path() -> Result<(), CliError> {
+    if std::env::var_os("ANSIBLE_ROLES_PATH").is_some() {
+        return Ok(());
+    }
+    let cfg = ansible_settings()?;
+    if cfg.roles_path.is_empty() {
+        return Ok(());
+    }
+    if let Ok(joined) = std::env::join_paths(&cfg.roles_path) {
+        // SAFETY: called from the CLI before the runtime or any other thread starts, so
+        // nothing reads the environment concurrently.
+        unsafe { std::env::set_var("ANSIBLE_ROLES_PATH", joined) };
+    }
+    Ok(())
+}

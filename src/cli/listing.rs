@@ -111,6 +111,11 @@ pub(super) fn listing(
             out.push_str("    tasks:\n");
             for task in &play.tasks {
                 let name = task.name.clone().unwrap_or_else(|| task.module.to_string());
+                // ansible-playbook prefixes a role's tasks with the role's name.
+                let name = match &task.role {
+                    Some(role) => format!("{} : {name}", role.name),
+                    None => name,
+                };
                 out.push_str(&format!("      {name}\tTAGS: [{}]\n", task.tags.join(", ")));
             }
         }
