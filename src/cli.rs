@@ -618,7 +618,14 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,
     };
-    execute_plan(playbook, inventory, plan, config, format)
+    execute_plan(
+        playbook,
+        inventory,
+        plan,
+        config,
+        format,
+        args.playbook_flags.verbose,
+    )
 }
 
 /// Runs a plan with a reporter on stdout and Ctrl-C handling; returns the exit code.
@@ -628,6 +635,7 @@ fn execute_plan(
     plan: plan::Plan,
     config: RunConfig,
     format: Format,
+    verbosity: u8,
 ) -> Result<u8, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -637,7 +645,7 @@ fn execute_plan(
     let code = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (interrupt_tx, interrupts) = tokio::sync::watch::channel(0u32);
-        let mut reporter = report::stdout(format);
+        let mut reporter = report::stdout(format, verbosity);
         let printer = tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
                 reporter.event(&event);
@@ -772,7 +780,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,
     };
-    execute_plan(playbook, inventory, plan, config, format)
+    execute_plan(playbook, inventory, plan, config, format, 0)
 }
 
 fn runs(args: RunsArgs) -> Result<u8, CliError> {
@@ -1250,5 +1258,5 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,
     };
-    execute_plan(playbook, inventory, plan, config, format)
+    execute_plan(playbook, inventory, plan, config, format, 0)
 }

@@ -58,6 +58,9 @@ fn user_and_private_key_flags_inline_and_repeated_inventories_reach_the_hosts() 
 
     let run = login(drover().arg("run").arg(&playbook).arg("-i").arg(&inventory)).expect_code(0);
     assert!(run.recap("node1").contains("ok=2"), "{}", run.dump());
+    // -v (here -vvv) shows each result.
+    run.stdout_has("changed: [node1] => {")
+        .stdout_has("\"stdout\":\"hello\"");
     assert!(run.recap("node2").contains("ok=2"), "{}", run.dump());
 
     // An inline list `addr:port,` and a second -i adding a host.

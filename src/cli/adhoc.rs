@@ -44,7 +44,7 @@ pub(super) struct ExecArgs {
     /// The connection for hosts without `ansible_connection`: `ssh` or `local`.
     #[arg(short = 'c', long = "connection")]
     connection: Option<String>,
-    /// Accepted for `ansible` command lines; output does not change with it yet.
+    /// Accepted for `ansible` command lines (results are shown in full already).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(flatten)]
@@ -119,7 +119,14 @@ pub(super) fn exec(args: ExecArgs) -> Result<u8, CliError> {
         wait_for_window: false,
         tags: TagSelection::default(),
     };
-    execute_plan(playbook, inventory, plan, config, Format::AdHoc)
+    execute_plan(
+        playbook,
+        inventory,
+        plan,
+        config,
+        Format::AdHoc,
+        args.verbose,
+    )
 }
 
 #[cfg(test)]

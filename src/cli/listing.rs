@@ -12,8 +12,8 @@ use super::CliError;
 
 #[derive(Args, Debug, Default)]
 pub(super) struct PlaybookFlags {
-    /// More output (-v … -vvvv); accepted for ansible-playbook command lines (drover's
-    /// output does not change with it yet).
+    /// More output: `-v` shows the result of every ok and changed task (`ok: [web1] =>
+    /// {…}`), as ansible-playbook's -v; -vv … -vvvv show the same.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Print the hosts each play would run on, and stop.

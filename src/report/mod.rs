@@ -24,13 +24,13 @@ pub enum Format {
     AdHoc,
 }
 
-/// A reporter writing to stdout in `format`.
-pub fn stdout(format: Format) -> Box<dyn Reporter> {
+/// A reporter writing to stdout in `format`; `verbosity` is `-v`'s count.
+pub fn stdout(format: Format, verbosity: u8) -> Box<dyn Reporter> {
     match format {
-        Format::Human => Box::new(Human::new(
-            Box::new(std::io::stdout()),
-            human::Style::detect(),
-        )),
+        Format::Human => Box::new(
+            Human::new(Box::new(std::io::stdout()), human::Style::detect())
+                .with_verbosity(verbosity),
+        ),
         Format::Json => Box::new(JsonLines::new(Box::new(std::io::stdout()))),
         Format::AdHoc => Box::new(adhoc::AdHoc::new(Box::new(std::io::stdout()))),
     }
