@@ -1,7 +1,7 @@
 //! Logins as operators have them, on a real sshd configured for each: an OpenSSH user
 //! certificate (`KEY-cert.pub` beside the key, the server trusting the CA, the key itself in
-//! no authorized_keys) and a password (`ansible_password`; root only: it needs a lab account
-//! with a password).
+//! no authorized_keys), a password (`ansible_password`; root only: it needs a lab account
+//! with a password), and a host known only through a `@cert-authority` line.
 
 mod common;
 
@@ -20,6 +20,14 @@ fn restart_with(fleet: &Fleet, edit: impl Fn(String) -> String) {
 }
 
 fn inventory(fleet: &Fleet, vars: &str) -> std::path::PathBuf {
+    inventory_trusting(fleet, &fleet.lab.known_hosts, vars)
+}
+
+fn inventory_trusting(
+    fleet: &Fleet,
+    known_hosts: &std::path::Path,
+    vars: &str,
+) -> std::path::PathBuf {
     let node = fleet.lab.node("node1").expect("node1");
     fleet.write(
         "hosts.yml",
@@ -27,7 +35,7 @@ fn inventory(fleet: &Fleet, vars: &str) -> std::path::PathBuf {
             "all:\n  hosts:\n    node1:\n      ansible_host: {}\n      ansible_port: {}\n      drover_known_hosts_file: {}\n{vars}",
             node.address,
             node.port,
-            fleet.lab.known_hosts.display()
+            known_hosts.display()
         ),
     )
 }
@@ -122,4 +130,58 @@ fn ansible_password_logs_in_by_password_and_is_never_printed() {
     run.stdout_has(&format!("\"who.stdout\": \"{BECOME_USER}\""));
     assert!(!run.stdout().contains(BECOME_PASSWORD));
     assert!(!run.stderr().contains(BECOME_PASSWORD));
+}
+
+#[test]
+fn a_host_certificate_from_a_known_cert_authority_is_trusted_and_a_wrong_principal_is_not() {
+    let fleet = Fleet::up(1);
+    let node = fleet.lab.node("node1").expect("node1").clone();
+    let ca = fleet.path("host-ca");
+    sh(&format!(
+        "ssh-keygen -q -t ed25519 -N '' -C host-ca -f {}",
+        ca.display()
+    ));
+    let sign = |principal: &str| {
+        sh(&format!(
+            "ssh-keygen -q -s {} -h -I node1-host -n {principal} -V -5m:+1h {}.pub",
+            ca.display(),
+            node.host_key.display()
+        ));
+    };
+    // Only the authority is known, for the node's address and port.
+    let ca_pub = std::fs::read_to_string(format!("{}.pub", ca.display())).expect("ca.pub");
+    let known = fleet.write(
+        "known_hosts_ca",
+        &format!("@cert-authority [{}]:{} {ca_pub}", node.address, node.port),
+    );
+    let vars = format!(
+        "      ansible_user: {}\n      ansible_ssh_private_key_file: {}\n",
+        fleet.lab.user,
+        fleet.lab.key.display()
+    );
+    let hosts = inventory_trusting(&fleet, &known, &vars);
+    let playbook = fleet.write("site.yml", PLAYBOOK);
+    let run = || {
+        drover()
+            .arg("run")
+            .arg(&playbook)
+            .arg("-i")
+            .arg(&hosts)
+            .args(["-F", "none", "-y", "--no-journal"])
+    };
+    sign(&node.address.to_string());
+    restart_with(&fleet, |config| {
+        format!(
+            "{config}HostCertificate \"{}-cert.pub\"\n",
+            node.host_key.display()
+        )
+    });
+    run().expect_code(0);
+
+    sign("someone-else");
+    restart_with(&fleet, |config| config);
+    let refused = run().expect_code(3);
+    refused
+        .stdout_has("host certificate")
+        .stdout_has("not valid for");
 }

@@ -69,6 +69,16 @@ pub enum TransportError {
         file: PathBuf,
     },
 
+    /// A host certificate signed by a trusted `@cert-authority` that does not hold.
+    #[error("{host}: host certificate for {name} ({fingerprint}) refused: {reason}")]
+    #[diagnostic(code(drover::transport::host_certificate))]
+    HostCertificate {
+        host: String,
+        name: String,
+        fingerprint: String,
+        reason: String,
+    },
+
     /// known_hosts exists but cannot be read, or a new key cannot be appended to it.
     #[error("{host}: known_hosts file {}: {reason}", file.display())]
     #[diagnostic(code(drover::transport::known_hosts))]
@@ -204,6 +214,7 @@ impl TransportError {
                 | TransportError::HostKeyChanged { .. }
                 | TransportError::HostKeyRevoked { .. }
                 | TransportError::HostKeyUnknown { .. }
+                | TransportError::HostCertificate { .. }
                 | TransportError::KnownHosts { .. }
                 | TransportError::Auth { .. }
                 | TransportError::KeyFile { .. }
@@ -222,6 +233,7 @@ impl TransportError {
             | TransportError::HostKeyChanged { host, .. }
             | TransportError::HostKeyRevoked { host, .. }
             | TransportError::HostKeyUnknown { host, .. }
+            | TransportError::HostCertificate { host, .. }
             | TransportError::KnownHosts { host, .. }
             | TransportError::Auth { host, .. }
             | TransportError::KeyFile { host, .. }

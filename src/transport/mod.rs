@@ -302,7 +302,10 @@ impl Connector {
             .iter()
             .flat_map(|file| known_hosts::known_algorithms(file, &name))
             .collect();
-        let mut config = session::client_config(&self.config, &known);
+        let has_authority = known_files
+            .iter()
+            .any(|file| !known_hosts::cert_authorities(file, &name).0.is_empty());
+        let mut config = session::client_config(&self.config, &known, has_authority);
         if let Some((interval, count)) = target.keepalive {
             config.keepalive_interval = Some(interval);
             config.keepalive_max = count as usize;
