@@ -437,3 +437,38 @@ fn one_ansible_cfg_and_ssh_config_reach_the_hidden_hosts_under_ansible_and_drove
         );
     }
 }
+
+#[test]
+fn twenty_hosts_behind_one_bastion_share_its_one_connection() {
+    let Some(lab) = BastionLab::up() else { return };
+    let node2 = lab.node("node2");
+    // web01 … web20 are aliases of node2, all behind the bastion.
+    let config = lab.write(
+        "ssh.cfg",
+        &format!(
+            "{}Host web*\n  HostName {}\n  Port {}\n  HostKeyAlias [{}]:{}\n  ProxyJump bastion\n{}",
+            lab.bastion_block(),
+            node2.address,
+            node2.port,
+            node2.address,
+            node2.port,
+            lab.common()
+        ),
+    );
+    let hosts: String = (1..=20).map(|i| format!("web{i:02}\n")).collect();
+    let inventory = lab.write("inventory.ini", &format!("[web]\n{hosts}"));
+    let playbook = lab.write("site.yml", PLAYBOOK);
+    let before = (lab.logins("node1"), lab.forwards("node1", "node2"));
+    let run = run_with(&config, &playbook, &inventory)
+        .args(["-f", "20"])
+        .expect_code(0);
+    for i in 1..=20 {
+        assert!(
+            run.recap(&format!("web{i:02}")).contains("ok=1"),
+            "{}",
+            run.dump()
+        );
+    }
+    assert_eq!(lab.logins("node1") - before.0, 1, "{}", lab.log("node1"));
+    assert_eq!(lab.forwards("node1", "node2") - before.1, 20);
+}

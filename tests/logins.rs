@@ -185,3 +185,30 @@ fn a_host_certificate_from_a_known_cert_authority_is_trusted_and_a_wrong_princip
         .stdout_has("host certificate")
         .stdout_has("not valid for");
 }
+
+#[test]
+fn host_key_checking_false_connects_records_the_key_and_says_so_loudly() {
+    let fleet = Fleet::up(1);
+    let empty = fleet.write("known_hosts_empty", "");
+    let vars = format!(
+        "      ansible_user: {}\n      ansible_ssh_private_key_file: {}\n      ansible_host_key_checking: false\n",
+        fleet.lab.user,
+        fleet.lab.key.display()
+    );
+    let hosts = inventory_trusting(&fleet, &empty, &vars);
+    let playbook = fleet.write("site.yml", PLAYBOOK);
+    let run = drover()
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&hosts)
+        .args(["-F", "none", "-y", "--no-journal"])
+        .expect_code(0);
+    run.stdout_has("HOST KEY CHECKING IS OFF for node1");
+    let node = fleet.lab.node("node1").expect("node1");
+    let recorded = std::fs::read_to_string(&empty).expect("known_hosts");
+    assert!(
+        recorded.starts_with(&format!("[{}]:{} ssh-ed25519 ", node.address, node.port)),
+        "{recorded}"
+    );
+}
