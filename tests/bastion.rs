@@ -226,6 +226,13 @@ fn a_dead_bastion_is_reported_once_and_cuts_off_its_hosts() {
         "{}",
         run.dump()
     );
+    // Before the recap, one line names the hosts it cut off.
+    assert!(
+        all.contains("it cut off 2 host(s): node2, node3")
+            || all.contains("it cut off 2 host(s): node3, node2"),
+        "{}",
+        run.dump()
+    );
 }
 
 #[test]

@@ -318,6 +318,9 @@ pub async fn run(
     shared.delegates.close_all().await;
     let mut stats = state.stats;
     stats.sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
+    for message in shared.connector.cut_off_summary() {
+        shared.emit(Event::Warning { message });
+    }
     shared.emit(Event::Recap {
         hosts: stats.clone(),
     });

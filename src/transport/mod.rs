@@ -122,6 +122,8 @@ pub struct Connector {
     bastions: Mutex<HashMap<String, BastionSlot>>,
     warnings: Option<WarningSink>,
     warned: Arc<Mutex<HashSet<String>>>,
+    /// Each failed jump host (as described in messages) and the hosts it cut off.
+    cut_off: Mutex<Vec<(String, Vec<String>)>>,
 }
 
 type BastionSlot = Arc<tokio::sync::OnceCell<Result<Arc<Bastion>, String>>>;
@@ -179,6 +181,7 @@ impl Connector {
             agent_socket,
             transfers: sftp::Budget::new(TRANSFER_BUDGET),
             bastions: Mutex::default(),
+            cut_off: Mutex::default(),
             warnings: None,
             warned: Arc::default(),
         }
@@ -266,9 +269,16 @@ impl Connector {
                 )
             }
             Route::Jump(hop) => {
-                let bastion = self.bastion(hop).await.map_err(|reason| {
-                    unreachable(format!("through jump host {}: {reason}", hop.host))
-                })?;
+                let bastion = match self.bastion(hop).await {
+                    Ok(bastion) => bastion,
+                    Err(reason) => {
+                        self.note_cut_off(hop, &target.host);
+                        return Err(unreachable(format!(
+                            "through jump host {}: {reason}",
+                            hop.host
+                        )));
+                    }
+                };
                 let permit = bastion.opening_permit().await;
                 let channel = bastion
                     .conn
@@ -383,6 +393,29 @@ impl Connector {
             })),
             run_as: Arc::default(),
         })
+    }
+
+    fn note_cut_off(&self, hop: &Target, host: &str) {
+        let name = format!("{} ({})", hop.host, hop.describe());
+        let mut cut = self.cut_off.lock().unwrap_or_else(|p| p.into_inner());
+        match cut.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, hosts)) => hosts.push(host.to_string()),
+            None => cut.push((name, vec![host.to_string()])),
+        }
+    }
+
+    /// One line per jump host that failed during the run, naming the hosts it cut off.
+    pub fn cut_off_summary(&self) -> Vec<String> {
+        let cut = self.cut_off.lock().unwrap_or_else(|p| p.into_inner());
+        cut.iter()
+            .map(|(bastion, hosts)| {
+                format!(
+                    "jump host {bastion} was unreachable; it cut off {} host(s): {}",
+                    hosts.len(),
+                    hosts.join(", ")
+                )
+            })
+            .collect()
     }
 
     /// The shared connection to jump host `hop`, made once (a failure is kept and given to
