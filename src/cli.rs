@@ -268,8 +268,9 @@ struct PlanArgs {
 
 #[derive(Args, Debug)]
 struct InventoryArgs {
-    #[arg(short = 'i', long = "inventory")]
-    inventory: PathBuf,
+    /// As for `drover run`: repeatable, inline `h1,h2,`, else ANSIBLE_INVENTORY / ansible.cfg.
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    inventory: Vec<String>,
     /// Every host and group as JSON, in `ansible-inventory --list` shape.
     #[arg(long, conflicts_with_all = ["graph", "host"])]
     list: bool,
@@ -1034,7 +1035,7 @@ fn check(args: TargetArgs, ssh: &SshArgs) -> Result<u8, CliError> {
 }
 
 fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {
-    let mut inventory = Inventory::load(&args.inventory)?;
+    let mut inventory = Inventory::load_sources(&connect::inventory_sources(&args.inventory)?)?;
     if let Some(dir) = &args.playbook_dir {
         inventory.add_playbook_dir(dir)?;
     }
