@@ -59,8 +59,14 @@ fn user_and_private_key_flags_inline_and_repeated_inventories_reach_the_hosts() 
     let run = login(drover().arg("run").arg(&playbook).arg("-i").arg(&inventory)).expect_code(0);
     assert!(run.recap("node1").contains("ok=2"), "{}", run.dump());
     // -v (here -vvv) shows each result.
+    let node1 = fleet.lab.node("node1").expect("node1");
     run.stdout_has("changed: [node1] => {")
-        .stdout_has("\"stdout\":\"hello\"");
+        .stdout_has("\"stdout\":\"hello\"")
+        // -vvv: how each host was reached.
+        .stdout_has(&format!(
+            "<node1> ESTABLISH SSH CONNECTION {}@{}:{}",
+            fleet.lab.user, node1.address, node1.port
+        ));
     assert!(run.recap("node2").contains("ok=2"), "{}", run.dump());
 
     // An inline list `addr:port,` and a second -i adding a host.

@@ -13,7 +13,7 @@ use super::CliError;
 #[derive(Args, Debug, Default)]
 pub(super) struct PlaybookFlags {
     /// More output: `-v` shows the result of every ok and changed task (`ok: [web1] =>
-    /// {…}`), as ansible-playbook's -v; -vv … -vvvv show the same.
+    /// {…}`), as ansible-playbook's -v; `-vvv` also how each host is connected to.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Print the hosts each play would run on, and stop.

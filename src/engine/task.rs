@@ -811,6 +811,11 @@ impl Job {
             .reach(&name, &vars)
             .map_err(|e| Stop::Unreachable(e.to_string(), None))?;
         if reach == Reach::Local {
+            self.shared.emit(Event::Detail {
+                host: name.clone(),
+                level: 3,
+                message: "ESTABLISH LOCAL CONNECTION".into(),
+            });
             return Ok(crate::transport::Connection::local(&name));
         }
         // A setting drover cannot honour makes the host unreachable, as a connection would.
@@ -821,11 +826,23 @@ impl Job {
                 Stop::Failed(e.to_string())
             }
         })?;
-        self.shared
+        self.shared.emit(Event::Detail {
+            host: name.clone(),
+            level: 3,
+            message: format!("ESTABLISH SSH CONNECTION {}", target.describe()),
+        });
+        let conn = self
+            .shared
             .connector
             .connect(&target)
             .await
-            .map_err(|e| Stop::Unreachable(with_help(&e), None))
+            .map_err(|e| Stop::Unreachable(with_help(&e), None))?;
+        self.shared.emit(Event::Detail {
+            host: name,
+            level: 3,
+            message: "SSH: connected, host key verified, authenticated".into(),
+        });
+        Ok(conn)
     }
 
     fn unreachable(&self, host: &mut HostState, msg: &str, delegate: Option<Delegate>) -> Verdict {

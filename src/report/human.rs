@@ -408,6 +408,17 @@ impl Human {
                 "35",
             ),
             Event::Warning { message } => self.paint(&format!("[WARNING]: {message}\n"), "35"),
+            Event::Detail {
+                host,
+                level,
+                message,
+            } => {
+                if self.verbosity < *level {
+                    String::new()
+                } else {
+                    format!("<{host}> {message}\n")
+                }
+            }
             Event::Recap { hosts } => self.recap(hosts),
         }
     }
