@@ -2,6 +2,11 @@
 //! the one place errors are rendered, and the `lab` commands' messages.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+// SSH, ssh_config and Ansible connection settings (issue 15): see cli/connect.rs.
+mod adhoc;
+mod connect;
+mod listing;
+use connect::{SshArgs, transport_config};
 use drover::engine::{self, LockOwner, RunConfig};
 use drover::inventory::{Inventory, InventoryError, Vars};
 use drover::journal::{self, Journal, JournalError, Record, RunInputs};
@@ -10,7 +15,6 @@ use drover::plan::{self, PlanError};
 use drover::playbook::{self, Playbook, PlaybookError, TagSelection};
 use drover::report::{self, Format};
 use drover::template::Templates;
-use drover::transport::{HostKeyPolicy, TransportConfig};
 use drover::window::{Clock, FileClock, SystemClock, WindowError, Windows};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,10 +47,12 @@ pub struct Cli {
 enum Command {
     /// Run a playbook against an inventory.
     Run(RunArgs),
+    /// Run one module on the hosts matching a pattern, as the `ansible` command does.
+    Exec(adhoc::ExecArgs),
     /// Show which hosts each play would run on, in which batches, touching nothing.
     Plan(PlanArgs),
     /// Validate a playbook and inventory without connecting to any host.
-    Check(TargetArgs),
+    Check(CheckArgs),
     /// Show an inventory: its hosts, groups, or one host's variables.
     Inventory(InventoryArgs),
     /// A disposable fleet of real OpenSSH servers on loopback, for the demo and for tests.
@@ -71,9 +77,9 @@ enum Command {
 struct UnlockArgs {
     /// The hosts (a pattern: `node1`, `web:!db`, `all`).
     pattern: String,
-    /// Inventory file (Ansible YAML or INI).
-    #[arg(short = 'i', long = "inventory")]
-    inventory: PathBuf,
+    /// Inventory, as for `drover run` (repeatable; inline `h1,h2,`).
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    inventory: Vec<String>,
     /// The run whose locks go (as the refusal named it); other runs' locks stay.
     #[arg(long = "run")]
     run_id: String,
@@ -141,9 +147,11 @@ enum RunsAction {
 struct TargetArgs {
     /// The playbook file.
     playbook: PathBuf,
-    /// Inventory file (Ansible YAML or INI).
-    #[arg(short = 'i', long = "inventory")]
-    inventory: PathBuf,
+    /// Inventory: a file (YAML, INI, script), a directory, or an inline host list
+    /// `host1,host2,`; repeatable [default: $ANSIBLE_INVENTORY, ansible.cfg's `inventory`,
+    /// /etc/ansible/hosts].
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    inventory: Vec<String>,
     /// Further limit the hosts with a pattern (`node1:node2`, `web:!db`).
     #[arg(short = 'l', long)]
     limit: Option<String>,
@@ -152,6 +160,15 @@ struct TargetArgs {
     extra_vars: Vec<String>,
     #[command(flatten)]
     vault: VaultArgs,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The connection settings to check (ssh_config, flags), as `drover run` takes them.
+    #[command(flatten)]
+    ssh: SshArgs,
 }
 
 #[derive(Args, Debug)]
@@ -167,9 +184,9 @@ struct RunArgs {
     /// Break a host's stale lock (its run's lease ran out) instead of refusing the host.
     #[arg(long)]
     break_lock: bool,
-    /// How many hosts work on a task at once.
-    #[arg(short = 'f', long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..))]
-    forks: u16,
+    /// How many hosts work on a task at once [default: ansible.cfg's `forks`, else 50].
+    #[arg(short = 'f', long, value_parser = clap::value_parser!(u16).range(1..))]
+    forks: Option<u16>,
     /// Output format: Ansible-like lines, or one JSON event per line.
     #[arg(long, value_enum, default_value_t = OutputArg::Human)]
     output: OutputArg,
@@ -194,6 +211,9 @@ struct RunArgs {
     skip_tags: Vec<String>,
     #[command(flatten)]
     escalation: BecomeArgs,
+    /// ansible-playbook's other everyday flags (issue 15): see cli/listing.rs.
+    #[command(flatten)]
+    playbook_flags: listing::PlaybookFlags,
 }
 
 #[derive(Args, Debug)]
@@ -201,12 +221,12 @@ struct BecomeArgs {
     /// Run every task as another user (Ansible's `become`; the playbook's keywords override).
     #[arg(short = 'b', long = "become")]
     escalate: bool,
-    /// The user to become.
-    #[arg(long, default_value = "root")]
-    become_user: String,
-    /// How to become that user.
-    #[arg(long, value_enum, default_value_t = BecomeMethodArg::Sudo)]
-    become_method: BecomeMethodArg,
+    /// The user to become [default: ansible.cfg's `become_user`, else root].
+    #[arg(long)]
+    become_user: Option<String>,
+    /// How to become that user [default: ansible.cfg's `become_method`, else sudo].
+    #[arg(long, value_enum)]
+    become_method: Option<BecomeMethodArg>,
     /// Ask for the become password once, on the terminal (unattended: set DROVER_BECOME_PASS).
     #[arg(short = 'K', long)]
     ask_become_pass: bool,
@@ -224,7 +244,19 @@ const BECOME_PASS_ENV: &str = "DROVER_BECOME_PASS";
 /// The run's `become` defaults; the password is asked for (without echo) at most once.
 fn become_defaults(args: &BecomeArgs) -> Result<drover::transport::BecomeDefaults, CliError> {
     use drover::transport::{BecomeDefaults, BecomeMethod, BecomePassword};
-    let password = if args.ask_become_pass {
+    // ansible.cfg's [privilege_escalation] (and ANSIBLE_BECOME*) below the flags.
+    let cfg = connect::ansible_settings()?;
+    let method = match (args.become_method, cfg.become_method.as_deref()) {
+        (Some(BecomeMethodArg::Sudo), _) => BecomeMethod::Sudo,
+        (Some(BecomeMethodArg::Su), _) => BecomeMethod::Su,
+        (None, Some(name)) => BecomeMethod::parse(name).ok_or_else(|| {
+            CliError::ExtraVars(format!(
+                "ansible.cfg become_method `{name}` is not supported by drover (sudo, su)"
+            ))
+        })?,
+        (None, None) => BecomeMethod::Sudo,
+    };
+    let password = if args.ask_become_pass || cfg.become_ask_pass == Some(true) {
         let answer =
             rpassword::prompt_password("BECOME password: ").map_err(CliError::BecomePassword)?;
         Some(answer)
@@ -237,12 +269,13 @@ fn become_defaults(args: &BecomeArgs) -> Result<drover::transport::BecomeDefault
         drover::sensitive::register(password);
     }
     Ok(BecomeDefaults {
-        enabled: args.escalate,
-        user: args.become_user.clone(),
-        method: match args.become_method {
-            BecomeMethodArg::Sudo => BecomeMethod::Sudo,
-            BecomeMethodArg::Su => BecomeMethod::Su,
-        },
+        enabled: args.escalate || cfg.r#become == Some(true),
+        user: args
+            .become_user
+            .clone()
+            .or_else(|| cfg.become_user.clone())
+            .unwrap_or_else(|| "root".into()),
+        method,
         password: password.map(BecomePassword::new),
     })
 }
@@ -256,20 +289,6 @@ struct WindowArgs {
     /// Outside the window, sleep until the next one opens (showing when) instead of stopping.
     #[arg(long)]
     wait_for_window: bool,
-}
-
-#[derive(Args, Debug)]
-struct SshArgs {
-    /// known_hosts file to verify host keys against [default: ~/.ssh/known_hosts].
-    #[arg(long)]
-    known_hosts: Option<PathBuf>,
-    /// Unknown host keys: refuse (`strict`, OpenSSH's `yes`) or trust and record them
-    /// (`accept-new`). A changed key is always refused.
-    #[arg(long, value_enum, default_value_t = HostKeyArg::Strict)]
-    host_key_checking: HostKeyArg,
-    /// Seconds to wait for a host to answer before calling it unreachable.
-    #[arg(long, default_value_t = 10)]
-    connect_timeout: u64,
 }
 
 #[derive(Args, Debug)]
@@ -291,8 +310,9 @@ struct PlanArgs {
 
 #[derive(Args, Debug)]
 struct InventoryArgs {
-    #[arg(short = 'i', long = "inventory")]
-    inventory: PathBuf,
+    /// As for `drover run`: repeatable, inline `h1,h2,`, else ANSIBLE_INVENTORY / ansible.cfg.
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    inventory: Vec<String>,
     /// Every host and group as JSON, in `ansible-inventory --list` shape.
     #[arg(long, conflicts_with_all = ["graph", "host"])]
     list: bool,
@@ -418,12 +438,6 @@ enum OutputArg {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum HostKeyArg {
-    Strict,
-    AcceptNew,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
 enum PlanFormat {
     Text,
     Markdown,
@@ -478,6 +492,19 @@ pub enum CliError {
     Clock(String),
     #[error("{0}")]
     Vault(String),
+    // --- SSH and connection settings (issue 15) ---
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    SshConfig(#[from] drover::transport::ssh_config::SshConfigError),
+    #[error("ansible.cfg: {0}")]
+    AnsibleCfg(String),
+    #[error("no inventory: give -i, or set `inventory` in ansible.cfg (or ANSIBLE_INVENTORY)")]
+    NoInventory,
+    #[error("{flag}: {why}")]
+    UnsupportedFlag { flag: String, why: String },
+    #[error("cannot read the SSH password: {0}")]
+    #[diagnostic(help("run in a terminal, or set ansible_password for the hosts"))]
+    AskPass(std::io::Error),
 }
 
 impl CliError {
@@ -491,6 +518,10 @@ impl CliError {
             CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
             CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
             CliError::Vault(_) => EXIT_ERROR,
+            CliError::SshConfig(_) => EXIT_PARSE,
+            CliError::AskPass(_) | CliError::NoInventory => EXIT_BAD_OPTIONS,
+            CliError::UnsupportedFlag { .. } => EXIT_BAD_OPTIONS,
+            CliError::AnsibleCfg(_) => EXIT_PARSE,
         }
     }
 }
@@ -533,15 +564,15 @@ fn note_inline(message: &str) {
 pub fn execute(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Exec(args) => adhoc::exec(args),
         Command::Plan(args) => plan_cmd(args),
-        Command::Check(args) => check(args),
+        Command::Check(args) => check(args.target, &args.ssh),
         Command::Inventory(args) => inventory_cmd(args),
         Command::Lab { action } => lab_cmd(action),
         Command::Resume(args) => resume(args),
         Command::Runs(args) => runs(args),
         Command::Unlock(args) => unlock(args),
-        // ansible.cfg's vault keys are wired in where the config reader lands (issue 15).
-        Command::Vault { action } => vault::execute(action, Default::default()),
+        Command::Vault { action } => vault::execute(action, connect::vault_configured()?),
     }
 }
 
@@ -551,9 +582,10 @@ type Loaded = (Inventory, Playbook, plan::Plan, Vars);
 fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
     // Vault passwords before any file is read: vars files and `!vault` values need them.
     // ansible.cfg's `vault_password_file`/`vault_identity_list` go in the second argument.
-    vault::install(&target.vault, Default::default())?;
+    vault::install(&target.vault, connect::vault_configured()?)?;
     let extra_vars = parse_extra_vars(&target.extra_vars)?;
-    let mut inventory = Inventory::load(&target.inventory)?;
+    let mut inventory = Inventory::load_sources(&connect::inventory_sources(&target.inventory)?)?;
+    connect::export_roles_path()?;
     let playbook = playbook::load(&target.playbook)?;
     // group_vars/ and host_vars/ beside the playbook rank above the inventory's own.
     inventory.add_playbook_dir(&playbook.dir)?;
@@ -591,9 +623,25 @@ fn clock() -> Result<Arc<dyn Clock>, CliError> {
 }
 
 fn run(args: RunArgs) -> Result<u8, CliError> {
+    args.playbook_flags.refuse_unsupported()?;
+    if args.playbook_flags.syntax_check {
+        return check(args.target, &args.ssh);
+    }
     let window = window_override(args.window.window.as_deref())?;
     let clock = clock()?;
     let (inventory, mut playbook, plan, extra_vars) = load(&args.target)?;
+    if args.playbook_flags.lists() {
+        print!(
+            "{}",
+            listing::listing(
+                &args.playbook_flags,
+                &args.target.playbook,
+                &playbook,
+                &plan
+            )
+        );
+        return Ok(0);
+    }
     static_checks(&args.target, &inventory, &playbook, &plan, &extra_vars)?;
     if let Some(window) = &window {
         playbook.override_window(window);
@@ -612,22 +660,25 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             started: journal::now_rfc3339(),
             playbook: args.target.playbook.clone(),
             playbook_sha256: journal::sha256_file(&args.target.playbook),
-            inventory: args.target.inventory.clone(),
-            inventory_sha256: journal::sha256_file(&args.target.inventory),
+            inventory: connect::primary_inventory(&args.target.inventory)?,
+            inventory_sha256: journal::sha256_file(&connect::primary_inventory(
+                &args.target.inventory,
+            )?),
             limit: args.target.limit.clone(),
             extra_vars: journal::redact(&extra_vars.clone().into_iter().collect()),
             check: args.check,
-            forks: usize::from(args.forks),
+            forks: connect::forks(args.forks)?,
             window: args.window.window.clone(),
             tags: args.tags.clone(),
             skip_tags: args.skip_tags.clone(),
         };
         Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
     };
-    let mut transport = transport_config(&args.ssh);
+    let mut transport = transport_config(&args.ssh)?;
     transport.escalation = become_defaults(&args.escalation)?;
+    connect::default_connection(&mut transport, args.playbook_flags.connection.as_deref())?;
     let config = RunConfig {
-        forks: usize::from(args.forks),
+        forks: connect::forks(args.forks)?,
         check: args.check,
         diff: args.diff,
         extra_vars,
@@ -647,7 +698,14 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,
     };
-    execute_plan(playbook, inventory, plan, config, format)
+    execute_plan(
+        playbook,
+        inventory,
+        plan,
+        config,
+        format,
+        args.playbook_flags.verbose,
+    )
 }
 
 /// Runs a plan with a reporter on stdout and Ctrl-C handling; returns the exit code.
@@ -657,6 +715,7 @@ fn execute_plan(
     plan: plan::Plan,
     config: RunConfig,
     format: Format,
+    verbosity: u8,
 ) -> Result<u8, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -666,7 +725,7 @@ fn execute_plan(
     let code = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (interrupt_tx, interrupts) = tokio::sync::watch::channel(0u32);
-        let mut reporter = report::stdout(format);
+        let mut reporter = report::stdout(format, verbosity);
         let printer = tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
                 reporter.event(&event);
@@ -738,7 +797,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             }
         }
     }
-    vault::install(&args.vault, Default::default())?;
+    vault::install(&args.vault, connect::vault_configured()?)?;
     let mut extra_vars: Vars = inputs.extra_vars.clone().into_iter().collect();
     extra_vars.extend(parse_extra_vars(&args.extra_vars)?);
     let missing: Vec<String> = extra_vars
@@ -753,12 +812,13 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     }
     let target = TargetArgs {
         playbook: inputs.playbook.clone(),
-        inventory: inputs.inventory.clone(),
+        inventory: vec![inputs.inventory.display().to_string()],
         limit: inputs.limit.clone(),
         extra_vars: Vec::new(),
         vault: args.vault.clone(),
     };
-    let mut inventory = Inventory::load(&target.inventory)?;
+    let mut inventory = Inventory::load(&inputs.inventory)?;
+    connect::export_roles_path()?;
     let mut playbook = playbook::load(&target.playbook)?;
     inventory.add_playbook_dir(&playbook.dir)?;
     let window = match override_window {
@@ -779,7 +839,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     journal.record(&Record::Resume {
         at: journal::now_rfc3339(),
     })?;
-    let mut transport = transport_config(&args.ssh);
+    let mut transport = transport_config(&args.ssh)?;
     transport.escalation = become_defaults(&args.escalation)?;
     let config = RunConfig {
         forks: inputs.forks,
@@ -806,13 +866,13 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,
     };
-    execute_plan(playbook, inventory, plan, config, format)
+    execute_plan(playbook, inventory, plan, config, format, 0)
 }
 
 fn unlock(args: UnlockArgs) -> Result<u8, CliError> {
-    vault::install(&args.vault, Default::default())?;
-    let inventory = Inventory::load(&args.inventory)?;
-    let transport = transport_config(&args.ssh);
+    vault::install(&args.vault, connect::vault_configured()?)?;
+    let inventory = Inventory::load_sources(&connect::inventory_sources(&args.inventory)?)?;
+    let transport = transport_config(&args.ssh)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -929,13 +989,13 @@ fn runs(args: RunsArgs) -> Result<u8, CliError> {
 }
 
 /// A run that asks nothing and journals nothing (the lab demo, `drover plan`'s probe).
-fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> RunConfig {
-    RunConfig {
+fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> Result<RunConfig, CliError> {
+    Ok(RunConfig {
         forks: 50,
         check: false,
         diff: false,
         extra_vars,
-        transport: transport_config(ssh),
+        transport: transport_config(ssh)?,
         confirm: None,
         journal: None,
         resume: None,
@@ -946,26 +1006,7 @@ fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> RunConfig {
             run_id: journal::new_run_id(),
             break_stale: false,
         }),
-    }
-}
-
-fn transport_config(ssh: &SshArgs) -> TransportConfig {
-    let known_hosts = ssh.known_hosts.clone().unwrap_or_else(|| {
-        std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"))
-            .join(".ssh/known_hosts")
-    });
-    let mut config = TransportConfig::new(known_hosts);
-    config.host_key_policy = match ssh.host_key_checking {
-        HostKeyArg::Strict => HostKeyPolicy::Strict,
-        HostKeyArg::AcceptNew => HostKeyPolicy::AcceptNew,
-    };
-    config.connect_timeout = Duration::from_secs(ssh.connect_timeout.max(1));
-    config.passphrase = Some(Arc::new(|path: &Path| {
-        rpassword::prompt_password(format!("Enter passphrase for key '{}': ", path.display())).ok()
-    }));
-    config
+    })
 }
 
 /// Asks on the terminal when drover runs in one; unattended (stdin not a terminal) means no.
@@ -1047,7 +1088,7 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
     }
     let playbook = Arc::new(playbook);
     let inventory = Arc::new(inventory);
-    let config = unattended_config(extra_vars, &args.ssh);
+    let config = unattended_config(extra_vars, &args.ssh)?;
     let probes = if args.offline || !plan_needs_probe(&playbook, &plan) {
         Vec::new()
     } else {
@@ -1067,7 +1108,7 @@ fn plan_cmd(args: PlanArgs) -> Result<u8, CliError> {
         playbook: &playbook,
         plan: &plan,
         inventory: &inventory,
-        inventory_path: &args.target.inventory,
+        inventory_path: &connect::primary_inventory(&args.target.inventory)?,
         known: &known,
         probes: &probes,
     });
@@ -1092,9 +1133,22 @@ fn plan_needs_probe(playbook: &Playbook, plan: &plan::Plan) -> bool {
     })
 }
 
-fn check(args: TargetArgs) -> Result<u8, CliError> {
+fn check(args: TargetArgs, ssh: &SshArgs) -> Result<u8, CliError> {
     let (inventory, playbook, plan, extra_vars) = load(&args)?;
+    // Connection settings as a run would resolve them, without connecting.
+    let transport = transport_config(ssh)?;
+    let (warnings, refusals) =
+        connect::check_connections(&transport, &inventory, &plan, &extra_vars);
     static_checks(&args, &inventory, &playbook, &plan, &extra_vars)?;
+    for warning in &warnings {
+        println!("[WARNING]: {warning}");
+    }
+    if !refusals.is_empty() {
+        for refusal in &refusals {
+            println!("error: {refusal}");
+        }
+        return Ok(EXIT_PARSE);
+    }
     println!("{}", drover::check::summary(&playbook, &plan));
     Ok(0)
 }
@@ -1124,9 +1178,9 @@ fn static_checks(
 }
 
 fn inventory_cmd(args: InventoryArgs) -> Result<u8, CliError> {
-    vault::install(&args.vault, Default::default())?;
+    vault::install(&args.vault, connect::vault_configured()?)?;
     drover::vault::show_sealed_values();
-    let mut inventory = Inventory::load(&args.inventory)?;
+    let mut inventory = Inventory::load_sources(&connect::inventory_sources(&args.inventory)?)?;
     if let Some(dir) = &args.playbook_dir {
         inventory.add_playbook_dir(dir)?;
     }
@@ -1340,15 +1394,11 @@ fn demo(args: &LabArgs, output: OutputArg) -> Result<u8, CliError> {
     let inventory = Inventory::load(&lab.inventory)?;
     let playbook = playbook::load(&demo_playbook())?;
     let plan = plan::plan(&playbook, &inventory, None, &Vars::new(), &Templates::new())?;
-    let ssh = SshArgs {
-        known_hosts: Some(lab.known_hosts.clone()),
-        host_key_checking: HostKeyArg::Strict,
-        connect_timeout: 10,
-    };
-    let config = unattended_config(Vars::new(), &ssh);
+    let ssh = SshArgs::for_lab(&lab.known_hosts);
+    let config = unattended_config(Vars::new(), &ssh)?;
     let format = match output {
         OutputArg::Human => Format::Human,
         OutputArg::Json => Format::Json,
     };
-    execute_plan(playbook, inventory, plan, config, format)
+    execute_plan(playbook, inventory, plan, config, format, 0)
 }

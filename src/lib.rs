@@ -6,6 +6,7 @@
 //! `lab` runs a disposable fleet of real OpenSSH servers on loopback for the demo and the tests.
 //! Nothing in this library parses command-line flags: `main.rs` resolves them into plain configs.
 
+pub mod ansible_cfg;
 pub mod check;
 pub mod engine;
 pub mod inventory;

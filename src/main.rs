@@ -12,6 +12,13 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(err) => {
             let _ = err.print();
+            // `drover site.yml` as one types `ansible-playbook site.yml`.
+            if err.kind() == clap::error::ErrorKind::InvalidSubcommand
+                && let Some(first) = std::env::args().nth(1)
+                && (first.ends_with(".yml") || first.ends_with(".yaml"))
+            {
+                eprintln!("\nhint: to run a playbook, say `drover run {first} -i INVENTORY`");
+            }
             return match err.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::SUCCESS

@@ -257,3 +257,31 @@ fn unsupported_become_method_and_delegated_facts_are_refused_at_their_line() {
         .stderr_has("bad.yml:3")
         .stderr_has("`delegate_facts: true` is not supported by drover yet");
 }
+
+#[test]
+fn ansible_become_host_variables_beat_keywords_and_carry_the_password() {
+    let fleet = fleet_with_become();
+    std::fs::create_dir_all(fleet.inventory_dir().join("host_vars")).expect("mkdir");
+    fleet.write(
+        &format!(
+            "{}/host_vars/node1.yml",
+            fleet
+                .inventory_dir()
+                .strip_prefix(fleet.dir.path())
+                .expect("inventory under the test dir")
+                .display()
+        ),
+        &format!(
+            "ansible_become: true\nansible_become_user: {BECOME_USER}\nansible_become_method: su\nansible_become_password: {BECOME_PASSWORD}\n"
+        ),
+    );
+    // The play says root by sudo; the host's variables say BECOME_USER by su, and win (even
+    // over a task's `become: false`, as in Ansible).
+    let playbook = fleet.write(
+        "become-vars.yml",
+        &format!("- hosts: lab\n  become_user: root\n  tasks:\n    - command: id -un\n      register: who\n      become: false\n    - assert:\n        that: who.stdout == '{BECOME_USER}'\n"),
+    );
+    let run = fleet.run(&playbook).expect_code(0);
+    run.stdout_has("All assertions passed");
+    assert!(!run.stdout().contains(BECOME_PASSWORD));
+}

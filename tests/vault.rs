@@ -974,3 +974,36 @@ fn passwords_are_asked_on_the_terminal() {
         "{text}"
     );
 }
+
+#[test]
+fn ansible_cfg_names_the_vault_password_file_as_for_ansible() {
+    let dir = scratch();
+    write(dir.path(), "pw", "from-ansible-cfg\n");
+    let var = encrypted_var(dir.path(), "app_secret", "opened-by-cfg");
+    write(dir.path(), "vars.yml", &var);
+    write(
+        dir.path(),
+        "ansible.cfg",
+        "[defaults]\nvault_password_file = pw\ninventory = hosts.yml\n",
+    );
+    write(
+        dir.path(),
+        "hosts.yml",
+        "all:\n  hosts:\n    localhost: { ansible_connection: local }\n",
+    );
+    let out = dir.path().join("out.txt");
+    write(
+        dir.path(),
+        "site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  vars_files: [vars.yml]\n  tasks:\n    - copy:\n        content: \"{{{{ app_secret }}}}\"\n        dest: {}\n",
+            out.display()
+        ),
+    );
+    // No vault flag, no -i: both come from ./ansible.cfg.
+    drover()
+        .args(["run", "site.yml", "--no-journal"])
+        .current_dir(dir.path())
+        .expect_code(0);
+    assert_eq!(fs::read_to_string(&out).expect("out"), "opened-by-cfg");
+}

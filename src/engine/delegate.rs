@@ -13,7 +13,7 @@ use super::Shared;
 use super::events::Delegate;
 use super::vars::{self, PlayScope};
 use crate::playbook::Role;
-use crate::transport::{Connection, Reach, Target, TransportError};
+use crate::transport::{Connection, Reach, TransportError};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -119,16 +119,16 @@ pub(super) async fn open(
                 },
             );
             let vars = indexed(&context.resolved(scope));
-            if Reach::from_vars(name, &vars)? == Reach::Local {
+            if shared.connector.reach(name, &vars)? == Reach::Local {
                 return Ok(Delegated {
                     conn: Connection::local(name),
                     shown: shown(name),
                 });
             }
-            Target::from_vars(name, &vars)?
+            shared.connector.target(name, &vars)?
         }
         None => {
-            let mut target = Target::from_vars(name, &indexed(task_vars))?;
+            let mut target = shared.connector.target(name, &indexed(task_vars))?;
             target.address = name.to_string();
             target
         }

@@ -213,6 +213,12 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// Detail shown from `-v` × `level` up (`-vvv`: how each host was connected to).
+    Detail {
+        host: String,
+        level: u8,
+        message: String,
+    },
     Recap {
         hosts: IndexMap<String, HostStats>,
     },

@@ -35,7 +35,16 @@ fn flag(
     Ok(Some(truthy(&crate::template::from_json(&value))))
 }
 
-/// `become` on this host: the task's keywords over the run's defaults.
+/// A host's connection variable (`ansible_become_user`, …) from the task context, when set.
+fn connection_var(ctx: &minijinja::Value, name: &str) -> Option<minijinja::Value> {
+    ctx.get_attr(name)
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_none())
+}
+
+/// `become` on this host. As in Ansible, connection variables (`ansible_become`,
+/// `ansible_become_user`, `ansible_become_method`, `ansible_become_password`) beat the
+/// task's keywords, which beat the run's defaults (`-b`, `--become-user`, …).
 pub(super) fn escalation(
     templates: &Templates,
     task: &Task,
@@ -43,12 +52,21 @@ pub(super) fn escalation(
     defaults: &BecomeDefaults,
 ) -> Result<Option<Escalation>, String> {
     let exec = &task.exec;
-    let enabled = flag(templates, exec.escalate.as_ref(), ctx, task)?.unwrap_or(defaults.enabled);
+    let enabled = match connection_var(ctx, "ansible_become") {
+        Some(value) => truthy(&crate::template::from_json(
+            &serde_json::to_value(&value).unwrap_or_default(),
+        )),
+        None => flag(templates, exec.escalate.as_ref(), ctx, task)?.unwrap_or(defaults.enabled),
+    };
     if !enabled {
         return Ok(None);
     }
-    let user = match &exec.become_user {
-        Some(node) => match render(templates, node, ctx, task)? {
+    let user = match (
+        connection_var(ctx, "ansible_become_user"),
+        &exec.become_user,
+    ) {
+        (Some(value), _) if !value.to_string().trim().is_empty() => value.to_string(),
+        (_, Some(node)) => match render(templates, node, ctx, task)? {
             Value::String(s) if !s.trim().is_empty() => s,
             Value::Number(n) => n.to_string(),
             other => {
@@ -58,10 +76,19 @@ pub(super) fn escalation(
                 ));
             }
         },
-        None => defaults.user.clone(),
+        (_, None) => defaults.user.clone(),
     };
-    let method = match &exec.become_method {
-        Some(node) => {
+    let method = match (
+        connection_var(ctx, "ansible_become_method"),
+        &exec.become_method,
+    ) {
+        (Some(value), _) => {
+            let name = value.to_string();
+            BecomeMethod::parse(&name).ok_or_else(|| {
+                format!("ansible_become_method `{name}` is not supported by drover (sudo, su)")
+            })?
+        }
+        (None, Some(node)) => {
             let value = render(templates, node, ctx, task)?;
             let name = value.as_str().unwrap_or_default();
             BecomeMethod::parse(name).ok_or_else(|| {
@@ -71,12 +98,17 @@ pub(super) fn escalation(
                 )
             })?
         }
-        None => defaults.method,
+        (None, None) => defaults.method,
     };
+    let password = ["ansible_become_password", "ansible_become_pass"]
+        .iter()
+        .find_map(|name| connection_var(ctx, name))
+        .map(|value| crate::transport::BecomePassword::new(value.to_string()))
+        .or_else(|| defaults.password.clone());
     Ok(Some(Escalation {
         method,
         user,
-        password: defaults.password.clone(),
+        password,
     }))
 }
 

@@ -206,7 +206,18 @@ impl Shared {
             delegates: delegate::Delegates::default(),
             includes: include::Cache::default(),
             live: Arc::default(),
-            connector: Connector::new(config.transport.clone()),
+            connector: {
+                let events = events.clone();
+                let connector = Connector::new(config.transport.clone()).with_warnings(Arc::new(
+                    move |message: String| {
+                        let _ = events.send(Event::Warning { message });
+                    },
+                ));
+                for notice in &config.transport.resolver.defaults().notices {
+                    connector.warn(notice.clone());
+                }
+                connector
+            },
             templates: Templates::new(),
             sources: Default::default(),
             playbook,
@@ -326,6 +337,9 @@ pub async fn run(
     shared.delegates.close_all().await;
     let mut stats = state.stats;
     stats.sort_by_cached_key(|name, _| shared.inventory.hosts.get_index_of(name));
+    for message in shared.connector.cut_off_summary() {
+        shared.emit(Event::Warning { message });
+    }
     shared.emit(Event::Recap {
         hosts: stats.clone(),
     });

@@ -12,7 +12,7 @@ use crate::modules::{self, Args, Context, ModuleError, Outcome};
 use crate::playbook::loops::LoopKind;
 use crate::playbook::{Node, Phase, Role, Section, Task, TaskFile, TaskRef};
 use crate::template::{TemplateError, truthy};
-use crate::transport::{Reach, Target};
+use crate::transport::Reach;
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
@@ -829,17 +829,44 @@ impl Job {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let reach =
-            Reach::from_vars(&name, &vars).map_err(|e| Stop::Unreachable(e.to_string(), None))?;
+        let reach = self
+            .shared
+            .connector
+            .reach(&name, &vars)
+            .map_err(|e| Stop::Unreachable(e.to_string(), None))?;
         if reach == Reach::Local {
+            self.shared.emit(Event::Detail {
+                host: name.clone(),
+                level: 3,
+                message: "ESTABLISH LOCAL CONNECTION".into(),
+            });
             return Ok(crate::transport::Connection::local(&name));
         }
-        let target = Target::from_vars(&name, &vars).map_err(|e| Stop::Failed(e.to_string()))?;
-        self.shared
+        // A setting drover cannot honour makes the host unreachable, as a connection would.
+        let target = self.shared.connector.target(&name, &vars).map_err(|e| {
+            if e.is_unreachable() {
+                Stop::Unreachable(with_help(&e), None)
+            } else {
+                Stop::Failed(e.to_string())
+            }
+        })?;
+        self.shared.emit(Event::Detail {
+            host: name.clone(),
+            level: 3,
+            message: format!("ESTABLISH SSH CONNECTION {}", target.describe()),
+        });
+        let conn = self
+            .shared
             .connector
             .connect(&target)
             .await
-            .map_err(|e| Stop::Unreachable(with_help(&e), None))
+            .map_err(|e| Stop::Unreachable(with_help(&e), None))?;
+        self.shared.emit(Event::Detail {
+            host: name,
+            level: 3,
+            message: "SSH: connected, host key verified, authenticated".into(),
+        });
+        Ok(conn)
     }
 
     fn unreachable(&self, host: &mut HostState, msg: &str, delegate: Option<Delegate>) -> Verdict {

@@ -5,7 +5,7 @@
 use super::rollout::lock::{self, Released};
 use crate::inventory::{Host, Inventory, InventoryError};
 use crate::template::{Origin, Templates, from_json};
-use crate::transport::{Connector, Target, TransportConfig};
+use crate::transport::{Connection, Connector, Reach, TransportConfig};
 use serde_json::Value;
 
 /// One host's answer.
@@ -43,16 +43,22 @@ pub async fn unlock(
     let mut answers = Vec::new();
     for host in hosts {
         let path = lock_path(&templates, host);
-        let result = match Target::from_vars(&host.name, &host.vars) {
+        // Reached as a run reaches it: inventory, ssh_config, bastions.
+        let conn = match connector.reach(&host.name, &host.vars) {
             Err(e) => Err(e.to_string()),
-            Ok(target) => match connector.connect(&target).await {
+            Ok(Reach::Local) => Ok(Connection::local(&host.name)),
+            Ok(_) => match connector.target(&host.name, &host.vars) {
                 Err(e) => Err(e.to_string()),
-                Ok(conn) => {
-                    let released = lock::release(&conn, &path, run_id).await;
-                    conn.close().await;
-                    released
-                }
+                Ok(target) => connector.connect(&target).await.map_err(|e| e.to_string()),
             },
+        };
+        let result = match conn {
+            Err(why) => Err(why),
+            Ok(conn) => {
+                let released = lock::release(&conn, &path, run_id).await;
+                conn.close().await;
+                released
+            }
         };
         answers.push(Unlocked {
             host: host.name.clone(),

@@ -125,6 +125,46 @@ impl Inventory {
         Ok(inventory)
     }
 
+    /// Several sources as one inventory, as `ansible-playbook -i a -i b` reads them (later
+    /// sources add hosts and override variables); a source that is not an existing path and
+    /// contains a comma is an inline host list (`-i 'web1,web2:2222,'`).
+    pub fn load_sources(sources: &[String]) -> Result<Inventory, InventoryError> {
+        let first = sources.first().map(String::as_str).unwrap_or("");
+        let empty = SourceFile {
+            name: first.to_string(),
+            text: String::new(),
+        };
+        let mut builder = build::Builder::new(empty);
+        let mut bases = Vec::new();
+        for source in sources {
+            let path = Path::new(source);
+            if !path.exists() && source.contains(',') {
+                // An inline list is the host_list plugin: every item an ungrouped host.
+                let text: String = source
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(|h| format!("{h}\n"))
+                    .collect();
+                builder = read_text(builder, Path::new("inline host list"), text)?;
+                continue;
+            }
+            builder = read_source(builder, path, 0)?;
+            bases.push(if path.is_dir() {
+                path.to_path_buf()
+            } else {
+                parent_dir(path)
+            });
+        }
+        let mut inventory = builder.finish(Path::new(first));
+        for base in bases {
+            let dirs = VarDirs::load(&base, &inventory)?;
+            inventory.inventory_var_dirs.push(dirs);
+        }
+        inventory.resolve_vars();
+        Ok(inventory)
+    }
+
     /// Parses inventory text as if read from `path` (which picks the format and names the
     /// file in errors). Reads no `group_vars/`.
     pub fn from_source(path: &Path, text: String) -> Result<Inventory, InventoryError> {

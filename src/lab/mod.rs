@@ -30,6 +30,7 @@
 mod demo;
 pub mod escalation;
 mod files;
+pub mod netns;
 mod postgres;
 mod redis;
 mod services;

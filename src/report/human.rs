@@ -32,6 +32,8 @@ pub struct Human {
     /// The task of the last banner: a result of another task (`strategy: free`, where hosts
     /// run at their own pace) names its task.
     banner_task: Option<String>,
+    /// `-v` and up: the results of ok and changed tasks too, as Ansible's `-v` shows them.
+    verbosity: u8,
 }
 
 const WIDTH: usize = 80;
@@ -53,7 +55,15 @@ impl Human {
             style,
             positions: std::collections::HashMap::new(),
             banner_task: None,
+            verbosity: 0,
         }
+    }
+
+    /// `-v` (1) shows each ok/changed result as `ok: [host] => {…}`; higher levels show the
+    /// same today.
+    pub fn with_verbosity(mut self, verbosity: u8) -> Human {
+        self.verbosity = verbosity;
+        self
     }
 
     /// `" › task"` for a result that is not the last banner's task (hosts at their own pace),
@@ -398,6 +408,17 @@ impl Human {
                 "35",
             ),
             Event::Warning { message } => self.paint(&format!("[WARNING]: {message}\n"), "35"),
+            Event::Detail {
+                host,
+                level,
+                message,
+            } => {
+                if self.verbosity < *level {
+                    String::new()
+                } else {
+                    format!("<{host}> {message}\n")
+                }
+            }
             Event::Recap { hosts } => self.recap(hosts),
         }
     }
@@ -444,6 +465,11 @@ impl Human {
                     serde_json::to_string_pretty(&shown).unwrap_or_default()
                 )
             }
+            Status::Ok | Status::Changed if self.verbosity > 0 => format!(
+                "{}: [{host}]{step} => {}",
+                status_word(*status).0,
+                compact(result)
+            ),
             _ => format!("{}: [{host}]{step}", status_word(*status).0),
         };
         text.push_str(&self.paint(&line, status_word(*status).1));

@@ -16,6 +16,10 @@ impl JsonLines {
 
 impl Reporter for JsonLines {
     fn event(&mut self, event: &Event) {
+        // `-v` details are for terminals; the JSON stream keeps its shape.
+        if matches!(event, Event::Detail { .. }) {
+            return;
+        }
         if let Ok(mut line) = serde_json::to_string(event) {
             line.push('\n');
             // A closed pipe (`drover … | head`) must not abort the run.

@@ -1,6 +1,7 @@
 //! Reporters: the only code that writes run output. Each consumes [`Event`]s from the engine
 //! and renders them whole (one write per event), so concurrent hosts never tear a line.
 
+pub mod adhoc;
 mod human;
 mod json;
 pub mod plan;
@@ -19,14 +20,20 @@ pub trait Reporter: Send {
 pub enum Format {
     Human,
     Json,
+    /// The `ansible` command's lines (`drover exec`).
+    AdHoc,
 }
 
-/// A reporter writing to stdout in `format`. Everything it writes passes the run's
-/// redactor: a secret's plaintext never reaches the terminal or a JSON consumer.
-pub fn stdout(format: Format) -> Box<dyn Reporter> {
+/// A reporter writing to stdout in `format`; `verbosity` is `-v`'s count. Everything it
+/// writes passes the run's redactor: a secret's plaintext never reaches the terminal or a
+/// JSON consumer.
+pub fn stdout(format: Format, verbosity: u8) -> Box<dyn Reporter> {
     let out = || Box::new(crate::sensitive::Redacting::new(std::io::stdout()));
     match format {
-        Format::Human => Box::new(Human::new(out(), human::Style::detect())),
+        Format::Human => {
+            Box::new(Human::new(out(), human::Style::detect()).with_verbosity(verbosity))
+        }
         Format::Json => Box::new(JsonLines::new(out())),
+        Format::AdHoc => Box::new(adhoc::AdHoc::new(out())),
     }
 }

@@ -115,6 +115,27 @@ pub(crate) async fn authenticate<H: Handler>(
     for path in &target.identity_files {
         match keys.load(path).await {
             Ok(key) => {
+                // An OpenSSH user certificate for this key: CertificateFile, or
+                // `KEY-cert.pub` beside it (as ssh does); tried before the bare key.
+                for cert_path in certificates_for(path, &target.certificate_files) {
+                    let Ok(cert) = russh::keys::load_openssh_certificate(&cert_path) else {
+                        continue;
+                    };
+                    if cert.public_key() != key.public_key().key_data() {
+                        continue;
+                    }
+                    let accepted = timeout(
+                        limit,
+                        handle.authenticate_openssh_cert(&target.user, key.clone(), cert),
+                    )
+                    .await
+                    .map_err(|_| stalled())?
+                    .map_err(ssh_failure)?;
+                    if accepted.success() {
+                        return Ok(());
+                    }
+                    tried.push(format!("certificate {}", cert_path.display()));
+                }
                 if timeout(limit, try_key(handle, &target.user, key))
                     .await
                     .map_err(|_| stalled())?
@@ -135,6 +156,15 @@ pub(crate) async fn authenticate<H: Handler>(
         }
     }
 
+    // IdentitiesOnly: the agent may sign only for the identity files' keys.
+    let mut allowed = Vec::new();
+    if target.identities_only {
+        for path in &target.identity_files {
+            if let Ok(key) = keys.load(path).await {
+                allowed.push(key.public_key().key_data().clone());
+            }
+        }
+    }
     if let Some(socket) = agent_socket
         && let Ok(Ok(mut agent)) = timeout(limit, AgentClient::connect_uds(socket)).await
         && let Ok(Ok(identities)) = timeout(limit, agent.request_identities()).await
@@ -143,6 +173,9 @@ pub(crate) async fn authenticate<H: Handler>(
             let AgentIdentity::PublicKey { key, comment } = identity else {
                 continue;
             };
+            if target.identities_only && !allowed.contains(key.key_data()) {
+                continue;
+            }
             let hash_alg = if key.algorithm().is_rsa() {
                 timeout(limit, rsa_hash(handle))
                     .await
@@ -172,7 +205,9 @@ pub(crate) async fn authenticate<H: Handler>(
         }
     }
 
-    if let Some(ssh_dir) = super::target::home_dir().map(|home| home.join(".ssh")) {
+    if target.default_identities
+        && let Some(ssh_dir) = super::target::home_dir().map(|home| home.join(".ssh"))
+    {
         for name in DEFAULT_KEYS {
             let path = ssh_dir.join(name);
             if target.identity_files.contains(&path) || !path.exists() {
@@ -193,6 +228,37 @@ pub(crate) async fn authenticate<H: Handler>(
                 Err(_) => tried.push(format!("key {} (unusable)", path.display())),
             }
         }
+    }
+
+    // A password (`ansible_password`, `-k`): the `password` method, then
+    // keyboard-interactive answering every prompt with it (PAM-style servers).
+    if let Some(password) = target
+        .password
+        .as_ref()
+        .filter(|_| target.password_authentication)
+    {
+        let sent = timeout(
+            limit,
+            handle.authenticate_password(&target.user, password.expose()),
+        )
+        .await
+        .map_err(|_| stalled())?
+        .map_err(ssh_failure)?;
+        if sent.success() {
+            return Ok(());
+        }
+        tried.push("password".into());
+        if timeout(
+            limit,
+            keyboard_interactive(handle, &target.user, password.expose()),
+        )
+        .await
+        .map_err(|_| stalled())?
+        .map_err(ssh_failure)?
+        {
+            return Ok(());
+        }
+        tried.push("keyboard-interactive".into());
     }
 
     // A key the user named explicitly that could not be loaded explains the failure better
@@ -218,6 +284,41 @@ async fn try_key<H: Handler>(
         .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash_alg))
         .await?;
     Ok(result.success())
+}
+
+/// Answers every keyboard-interactive prompt with the password; a bounded number of rounds.
+async fn keyboard_interactive<H: Handler>(
+    handle: &mut Handle<H>,
+    user: &str,
+    password: &str,
+) -> Result<bool, russh::Error> {
+    use russh::client::KeyboardInteractiveAuthResponse as Reply;
+    let mut reply = handle
+        .authenticate_keyboard_interactive_start(user, None::<String>)
+        .await?;
+    for _ in 0..5 {
+        match reply {
+            Reply::Success => return Ok(true),
+            Reply::Failure { .. } => return Ok(false),
+            Reply::InfoRequest { prompts, .. } => {
+                let answers = prompts.iter().map(|_| password.to_string()).collect();
+                reply = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await?;
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Certificates to try with the key at `key`: the configured ones, then `KEY-cert.pub`.
+fn certificates_for(key: &Path, configured: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = configured.to_vec();
+    let beside = PathBuf::from(format!("{}-cert.pub", key.display()));
+    if beside.is_file() && !found.contains(&beside) {
+        found.push(beside);
+    }
+    found
 }
 
 async fn rsa_hash<H: Handler>(handle: &Handle<H>) -> Result<Option<HashAlg>, russh::Error> {

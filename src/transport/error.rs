@@ -69,6 +69,16 @@ pub enum TransportError {
         file: PathBuf,
     },
 
+    /// A host certificate signed by a trusted `@cert-authority` that does not hold.
+    #[error("{host}: host certificate for {name} ({fingerprint}) refused: {reason}")]
+    #[diagnostic(code(drover::transport::host_certificate))]
+    HostCertificate {
+        host: String,
+        name: String,
+        fingerprint: String,
+        reason: String,
+    },
+
     /// known_hosts exists but cannot be read, or a new key cannot be appended to it.
     #[error("{host}: known_hosts file {}: {reason}", file.display())]
     #[diagnostic(code(drover::transport::known_hosts))]
@@ -152,6 +162,38 @@ pub enum TransportError {
     )]
     #[diagnostic(code(drover::transport::connection_type))]
     ConnectionType { host: String, kind: String },
+
+    /// A connection setting drover cannot honour, where ignoring it would change where or
+    /// how it connects (a proxy, a user, a key, the host-key policy).
+    #[error("{host}: {setting} (set in {origin}) is not supported by drover: {reason}")]
+    #[diagnostic(
+        code(drover::transport::unsupported_setting),
+        help("remove it for this host, or use a setting drover honours (README: SSH)")
+    )]
+    Unsupported {
+        host: String,
+        setting: String,
+        origin: String,
+        reason: String,
+    },
+
+    /// The ssh_config for this host cannot be read or evaluated.
+    #[error("{host}: {error}")]
+    #[diagnostic(code(drover::transport::ssh_config))]
+    SshConfig {
+        host: String,
+        error: Box<super::ssh_config::SshConfigError>,
+    },
+
+    /// A `ProxyJump` chain comes back to a host already on it.
+    #[error("{host}: ProxyJump loop: {chain}")]
+    #[diagnostic(
+        code(drover::transport::proxy_loop),
+        help(
+            "a bastion's own ProxyJump must not lead back to a host on the chain; set `ProxyJump none` for the first bastion"
+        )
+    )]
+    ProxyLoop { host: String, chain: String },
 }
 
 fn tried_list(tried: &[String]) -> String {
@@ -172,11 +214,15 @@ impl TransportError {
                 | TransportError::HostKeyChanged { .. }
                 | TransportError::HostKeyRevoked { .. }
                 | TransportError::HostKeyUnknown { .. }
+                | TransportError::HostCertificate { .. }
                 | TransportError::KnownHosts { .. }
                 | TransportError::Auth { .. }
                 | TransportError::KeyFile { .. }
                 | TransportError::Disconnected { .. }
                 | TransportError::ConnectionType { .. }
+                | TransportError::Unsupported { .. }
+                | TransportError::SshConfig { .. }
+                | TransportError::ProxyLoop { .. }
         )
     }
 
@@ -187,6 +233,7 @@ impl TransportError {
             | TransportError::HostKeyChanged { host, .. }
             | TransportError::HostKeyRevoked { host, .. }
             | TransportError::HostKeyUnknown { host, .. }
+            | TransportError::HostCertificate { host, .. }
             | TransportError::KnownHosts { host, .. }
             | TransportError::Auth { host, .. }
             | TransportError::KeyFile { host, .. }
@@ -196,6 +243,9 @@ impl TransportError {
             | TransportError::Sftp { host, .. }
             | TransportError::LocalFile { host, .. }
             | TransportError::ConnectionType { host, .. }
+            | TransportError::Unsupported { host, .. }
+            | TransportError::SshConfig { host, .. }
+            | TransportError::ProxyLoop { host, .. }
             | TransportError::Disconnected { host } => host,
         }
     }

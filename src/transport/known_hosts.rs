@@ -124,6 +124,26 @@ pub fn known_algorithms(path: &Path, name: &str) -> Vec<Algorithm> {
     algorithms
 }
 
+/// The `@cert-authority` keys listed for `name` in the file at `path`, with their lines, and
+/// the keys marked `@revoked` for it (a revoked CA signs nothing).
+pub fn cert_authorities(path: &Path, name: &str) -> (Vec<(PublicKey, usize)>, Vec<PublicKey>) {
+    let Ok(contents) = std::fs::read_to_string(path) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut authorities = Vec::new();
+    let mut revoked = Vec::new();
+    for (line, entry) in entries(&contents) {
+        match entry.marker() {
+            Some(Marker::CertAuthority) if entry_matches(&entry, name) => {
+                authorities.push((entry.public_key().clone(), line));
+            }
+            Some(Marker::Revoked) => revoked.push(entry.public_key().clone()),
+            _ => {}
+        }
+    }
+    (authorities, revoked)
+}
+
 /// Whether two algorithms are the same key type (RSA signature hashes do not matter).
 pub fn same_type(a: &Algorithm, b: &Algorithm) -> bool {
     match (a, b) {

@@ -9,17 +9,22 @@ mod error;
 mod escalation;
 pub mod known_hosts;
 mod local;
+mod proxy;
+mod resolve;
 mod session;
 mod sftp;
+pub mod ssh_config;
 mod target;
 
 pub use auth::PASSPHRASE_ENV;
 pub use error::TransportError;
 pub use escalation::{BecomeDefaults, BecomeMethod, BecomePassword, Escalation};
-pub use target::Reach;
+pub use resolve::{ANSIBLE_DEFAULT_SSH_ARGS, ConnectDefaults, Notice, Resolver};
+pub use target::{Agent, Reach, Route, Secret, Target};
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How unknown host keys are treated (OpenSSH's `StrictHostKeyChecking`).
@@ -30,7 +35,14 @@ pub enum HostKeyPolicy {
     Strict,
     /// Append unknown host keys to the known_hosts file; still refuse changed keys.
     AcceptNew,
+    /// OpenSSH `no` (Ansible's `host_key_checking = False`): record unknown keys, accept
+    /// changed ones with a warning. Every run using it says so loudly.
+    Off,
 }
+
+/// Receives the transport's warnings (settings not honoured, host key checking off); each
+/// distinct message is delivered once per run.
+pub type WarningSink = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Supplies the passphrase of an encrypted key file; called at most once per key per run.
 pub type PassphraseSource = Arc<dyn Fn(&std::path::Path) -> Option<String> + Send + Sync>;
@@ -48,18 +60,10 @@ pub struct TransportConfig {
     pub passphrase: Option<PassphraseSource>,
     /// `become` for tasks that say nothing of it.
     pub escalation: BecomeDefaults,
-}
-
-/// Where and as whom to connect, resolved from a host's inventory variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The inventory name, used in every message.
-    pub host: String,
-    pub address: String,
-    pub port: u16,
-    pub user: String,
-    pub identity_files: Vec<PathBuf>,
-    pub known_hosts: Option<PathBuf>,
+    /// Turns hosts' variables into targets (ssh_config, command-line defaults).
+    pub resolver: Arc<Resolver>,
+    /// `-c`: how hosts without `ansible_connection` are reached.
+    pub default_reach: Reach,
 }
 
 /// What a remote command did.
@@ -83,6 +87,8 @@ impl TransportConfig {
             max_channels: 8,
             passphrase: None,
             escalation: BecomeDefaults::default(),
+            resolver: Arc::new(Resolver::plain()),
+            default_reach: Reach::Ssh,
         }
     }
 }
@@ -100,6 +106,7 @@ impl std::fmt::Debug for TransportConfig {
                 &self.passphrase.as_ref().map(|_| "<callback>"),
             )
             .field("escalation", &self.escalation)
+            .field("resolver", &self.resolver)
             .finish()
     }
 }
@@ -110,6 +117,22 @@ pub struct Connector {
     keys: auth::KeyCache,
     agent_socket: Option<PathBuf>,
     transfers: sftp::Budget,
+    /// One connection per jump host, shared by every host behind it; a failure is kept so
+    /// the hosts behind a dead bastion do not each retry it.
+    bastions: Mutex<HashMap<String, BastionSlot>>,
+    warnings: Option<WarningSink>,
+    warned: Arc<Mutex<HashSet<String>>>,
+    /// Each failed jump host (as described in messages) and the hosts it cut off.
+    cut_off: Mutex<Vec<(String, Vec<String>)>>,
+}
+
+type BastionSlot = Arc<tokio::sync::OnceCell<Result<Arc<Bastion>, String>>>;
+
+/// A jump host's connection and the bound on tunnels being set up through it at once
+/// (its sshd's MaxStartups applies to the hosts behind it too).
+struct Bastion {
+    conn: Connection,
+    opening: Arc<tokio::sync::Semaphore>,
 }
 
 /// File data in flight to and from all hosts at once (see [`sftp::Budget`]): 128 chunks of
@@ -142,6 +165,8 @@ struct Inner {
     transfers: sftp::Budget,
     /// Whether the login shell is `/bin/sh` itself, learnt on the first [`Connection::sh`].
     login_shell_is_sh: tokio::sync::OnceCell<bool>,
+    /// The ProxyCommand process carrying this connection (killed when it is dropped).
+    _proxy: Option<tokio::process::Child>,
 }
 
 impl Connector {
@@ -155,6 +180,10 @@ impl Connector {
             config,
             agent_socket,
             transfers: sftp::Budget::new(TRANSFER_BUDGET),
+            bastions: Mutex::default(),
+            cut_off: Mutex::default(),
+            warnings: None,
+            warned: Arc::default(),
         }
     }
 
@@ -171,47 +200,165 @@ impl Connector {
         self
     }
 
-    /// Connects, verifies the host key and authenticates. Every failure is one of the
+    /// Sends the transport's warnings to `sink`, each distinct one once.
+    pub fn with_warnings(mut self, sink: WarningSink) -> Connector {
+        self.warnings = Some(sink);
+        self
+    }
+
+    /// Delivers `message` unless it was delivered before in this run.
+    pub fn warn(&self, message: String) {
+        warn_once(&self.warnings, &self.warned, message);
+    }
+
+    /// How `host` is reached: its `ansible_connection`, else the run's `-c`.
+    pub fn reach(
+        &self,
+        host: &str,
+        vars: &indexmap::IndexMap<String, serde_json::Value>,
+    ) -> Result<Reach, TransportError> {
+        if vars.get("ansible_connection").is_none_or(|v| v.is_null()) {
+            return Ok(self.config.default_reach);
+        }
+        Reach::from_vars(host, vars)
+    }
+
+    /// `host`'s target from its variables (ssh_config and the run's defaults applied), its
+    /// notices delivered as warnings.
+    pub fn target(
+        &self,
+        host: &str,
+        vars: &indexmap::IndexMap<String, serde_json::Value>,
+    ) -> Result<Target, TransportError> {
+        let (target, notices) = self.config.resolver.target(host, vars)?;
+        for notice in notices {
+            self.warn(notice.message);
+        }
+        Ok(target)
+    }
+
+    /// Connects (through the target's jump hosts or proxy command), verifies the host key
+    /// of every hop and authenticates. Every failure is one of the
     /// [`TransportError::is_unreachable`] kinds.
     pub async fn connect(&self, target: &Target) -> Result<Connection, TransportError> {
-        let known_hosts_file = target
-            .known_hosts
-            .clone()
-            .unwrap_or_else(|| self.config.known_hosts.clone());
-        let name = known_hosts::lookup_name(&target.address, target.port);
-        let known = known_hosts::known_algorithms(&known_hosts_file, &name);
-        let config = Arc::new(session::client_config(&self.config, &known));
-        let verdict = Arc::new(std::sync::Mutex::new(None));
-        let verifier = session::HostKeyVerifier {
-            host: target.host.clone(),
-            name,
-            file: known_hosts_file,
-            policy: self.config.host_key_policy,
-            verdict: verdict.clone(),
-        };
+        Box::pin(self.connect_route(target)).await
+    }
+
+    async fn connect_route(&self, target: &Target) -> Result<Connection, TransportError> {
+        let limit = target
+            .connect_timeout
+            .unwrap_or(self.config.connect_timeout);
         let unreachable = |reason: String| TransportError::Unreachable {
             host: target.host.clone(),
             address: format!("{}:{}", target.address, target.port),
             reason,
         };
+        let (stream, child, _opening) = match &target.route {
+            Route::Direct => {
+                let stream = session::tcp_connect(target, limit).await?;
+                (Box::new(stream) as Box<dyn proxy::Stream>, None, None)
+            }
+            Route::Command(command) => {
+                let (stream, child) = proxy::spawn(command).map_err(|e| {
+                    unreachable(format!("cannot start ProxyCommand `{command}`: {e}"))
+                })?;
+                (
+                    Box::new(stream) as Box<dyn proxy::Stream>,
+                    Some(child),
+                    None,
+                )
+            }
+            Route::Jump(hop) => {
+                let bastion = match self.bastion(hop).await {
+                    Ok(bastion) => bastion,
+                    Err(reason) => {
+                        self.note_cut_off(hop, &target.host);
+                        return Err(unreachable(format!(
+                            "through jump host {}: {reason}",
+                            hop.host
+                        )));
+                    }
+                };
+                let permit = bastion.opening_permit().await;
+                let channel = bastion
+                    .conn
+                    .tunnel(&target.address, target.port, limit)
+                    .await
+                    .map_err(|reason| {
+                        unreachable(format!(
+                            "jump host {} could not open a tunnel: {reason}",
+                            hop.host
+                        ))
+                    })?;
+                (
+                    Box::new(channel) as Box<dyn proxy::Stream>,
+                    None,
+                    Some(permit),
+                )
+            }
+        };
+        let mut known_files = if target.known_hosts.is_empty() {
+            vec![self.config.known_hosts.clone()]
+        } else {
+            target.known_hosts.clone()
+        };
+        let first_user_file = known_files.first().cloned();
+        known_files.extend(target.global_known_hosts.iter().cloned());
+        let name = target
+            .host_key_alias
+            .clone()
+            .unwrap_or_else(|| known_hosts::lookup_name(&target.address, target.port));
+        let known: Vec<_> = known_files
+            .iter()
+            .flat_map(|file| known_hosts::known_algorithms(file, &name))
+            .collect();
+        let has_authority = known_files
+            .iter()
+            .any(|file| !known_hosts::cert_authorities(file, &name).0.is_empty());
+        let mut config = session::client_config(&self.config, &known, has_authority);
+        if let Some((interval, count)) = target.keepalive {
+            config.keepalive_interval = Some(interval);
+            config.keepalive_max = count as usize;
+        }
+        let verdict = Arc::new(std::sync::Mutex::new(None));
+        let policy = target
+            .host_key_policy
+            .unwrap_or(self.config.host_key_policy);
+        let verifier = session::HostKeyVerifier {
+            host: target.host.clone(),
+            name,
+            files: known_files,
+            append_to: first_user_file.unwrap_or_else(|| self.config.known_hosts.clone()),
+            policy,
+            verdict: verdict.clone(),
+            warnings: self.warnings.clone(),
+            warned: self.warned.clone(),
+        };
 
-        let stream = session::tcp_connect(target, self.config.connect_timeout).await?;
         // The deadline covers the handshake too: a port that accepts but never speaks SSH
         // must not hang the run.
-        let handshake = russh::client::connect_stream(config, stream, verifier);
-        let connected = tokio::time::timeout(self.config.connect_timeout, handshake).await;
+        let handshake = russh::client::connect_stream(Arc::new(config), stream, verifier);
+        let connected = tokio::time::timeout(limit, handshake).await;
         let refusal = || {
             verdict
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .take()
         };
+        let proxy_said = |child: &Option<proxy::Child>| {
+            child
+                .as_ref()
+                .map(proxy::Child::stderr_tail)
+                .filter(|t| !t.is_empty())
+                .map(|t| format!(" (ProxyCommand said: {t})"))
+                .unwrap_or_default()
+        };
         let mut handle = match connected {
             Ok(Ok(handle)) => handle,
             Ok(Err(e)) => {
                 return Err(refusal().unwrap_or_else(|| match e {
                     session::HandlerError::Ssh(e) => {
-                        unreachable(format!("SSH handshake failed: {e}"))
+                        unreachable(format!("SSH handshake failed: {e}{}", proxy_said(&child)))
                     }
                     session::HandlerError::HostKey => unreachable("host key refused".into()),
                 }));
@@ -219,21 +366,20 @@ impl Connector {
             Err(_) => {
                 return Err(refusal().unwrap_or_else(|| {
                     unreachable(format!(
-                        "SSH handshake timed out after {:.1}s",
-                        self.config.connect_timeout.as_secs_f64()
+                        "SSH handshake timed out after {:.1}s{}",
+                        limit.as_secs_f64(),
+                        proxy_said(&child)
                     ))
                 }));
             }
         };
 
-        auth::authenticate(
-            &mut handle,
-            target,
-            &self.keys,
-            self.agent_socket.as_deref(),
-            self.config.connect_timeout,
-        )
-        .await?;
+        let agent = match &target.agent {
+            Agent::Default => self.agent_socket.clone(),
+            Agent::Off => None,
+            Agent::Socket(path) => Some(path.clone()),
+        };
+        auth::authenticate(&mut handle, target, &self.keys, agent.as_deref(), limit).await?;
 
         Ok(Connection {
             link: Link::Ssh(Arc::new(Inner {
@@ -243,9 +389,90 @@ impl Connector {
                 sftp: tokio::sync::OnceCell::new(),
                 transfers: self.transfers.clone(),
                 login_shell_is_sh: tokio::sync::OnceCell::new(),
+                _proxy: child.map(proxy::Child::into_process),
             })),
             run_as: Arc::default(),
         })
+    }
+
+    fn note_cut_off(&self, hop: &Target, host: &str) {
+        let name = format!("{} ({})", hop.host, hop.describe());
+        let mut cut = self.cut_off.lock().unwrap_or_else(|p| p.into_inner());
+        match cut.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, hosts)) => hosts.push(host.to_string()),
+            None => cut.push((name, vec![host.to_string()])),
+        }
+    }
+
+    /// One line per jump host that failed during the run, naming the hosts it cut off.
+    pub fn cut_off_summary(&self) -> Vec<String> {
+        let cut = self.cut_off.lock().unwrap_or_else(|p| p.into_inner());
+        cut.iter()
+            .map(|(bastion, hosts)| {
+                format!(
+                    "jump host {bastion} was unreachable; it cut off {} host(s): {}",
+                    hosts.len(),
+                    hosts.join(", ")
+                )
+            })
+            .collect()
+    }
+
+    /// The shared connection to jump host `hop`, made once (a failure is kept and given to
+    /// every host behind it, without retrying); a connection the server closed is remade.
+    async fn bastion(&self, hop: &Target) -> Result<Arc<Bastion>, String> {
+        let key = format!("{hop:?}");
+        let slot = {
+            let mut bastions = self
+                .bastions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let slot = bastions.entry(key.clone()).or_default();
+            if let Some(Ok(bastion)) = slot.get()
+                && bastion.conn.is_closed()
+            {
+                *slot = BastionSlot::default();
+            }
+            slot.clone()
+        };
+        slot.get_or_init(|| async {
+            match self.connect(hop).await {
+                Ok(conn) => Ok(Arc::new(Bastion {
+                    conn,
+                    opening: Arc::new(tokio::sync::Semaphore::new(self.config.max_channels.max(1))),
+                })),
+                Err(e) => {
+                    let message = e.to_string();
+                    self.warn(format!(
+                        "jump host {} ({}) failed; every host behind it is unreachable: {message}",
+                        hop.host,
+                        hop.describe()
+                    ));
+                    Err(message)
+                }
+            }
+        })
+        .await
+        .clone()
+    }
+}
+
+impl Bastion {
+    async fn opening_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.opening.clone().acquire_owned().await.ok()
+    }
+}
+
+fn warn_once(sink: &Option<WarningSink>, warned: &Mutex<HashSet<String>>, message: String) {
+    let Some(sink) = sink else {
+        return;
+    };
+    let fresh = warned
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(message.clone());
+    if fresh {
+        sink(message);
     }
 }
 
@@ -262,6 +489,26 @@ impl Connection {
                 host: host.to_string(),
             })),
             run_as: Arc::default(),
+        }
+    }
+
+    /// A `direct-tcpip` channel from this host to `address:port`, as a byte stream.
+    async fn tunnel(
+        &self,
+        address: &str,
+        port: u16,
+        limit: Duration,
+    ) -> Result<russh::ChannelStream<russh::client::Msg>, String> {
+        let Link::Ssh(inner) = &self.link else {
+            return Err("not an SSH connection".into());
+        };
+        let open = inner
+            .handle
+            .channel_open_direct_tcpip(address, u32::from(port), "127.0.0.1", 0);
+        match tokio::time::timeout(limit, open).await {
+            Ok(Ok(channel)) => Ok(channel.into_stream()),
+            Ok(Err(e)) => Err(format!("{e} (does its sshd allow TCP forwarding?)")),
+            Err(_) => Err(format!("no answer within {:.1}s", limit.as_secs_f64())),
         }
     }
 

@@ -28,12 +28,17 @@ const CLOSE_POLL: Duration = Duration::from_millis(10);
 /// Verifies the server's host key during the handshake.
 pub(crate) struct HostKeyVerifier {
     pub(crate) host: String,
-    /// The known_hosts lookup name: `addr` or `[addr]:port`.
+    /// The known_hosts lookup name: `addr`, `[addr]:port`, or the `HostKeyAlias`.
     pub(crate) name: String,
-    pub(crate) file: PathBuf,
+    /// User files, then global ones, in OpenSSH's order.
+    pub(crate) files: Vec<PathBuf>,
+    /// Where `accept-new` records a key: the first user file.
+    pub(crate) append_to: PathBuf,
     pub(crate) policy: HostKeyPolicy,
     /// The refusal, kept so `connect` reports it even if russh wraps the handler's error.
     pub(crate) verdict: Arc<Mutex<Option<TransportError>>>,
+    pub(crate) warnings: Option<super::WarningSink>,
+    pub(crate) warned: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 #[derive(Debug)]
@@ -58,23 +63,66 @@ impl HostKeyVerifier {
         Err(HandlerError::HostKey)
     }
 
+    /// What all the files say together: a revocation anywhere refuses, a match anywhere
+    /// accepts, else the first changed entry, else unknown.
+    fn status(&self, key: &PublicKey) -> Result<HostKeyStatus, TransportError> {
+        let mut changed = None;
+        let mut known = false;
+        for file in &self.files {
+            let status = known_hosts::check_file(file, &self.name, key).map_err(|e| {
+                TransportError::KnownHosts {
+                    host: self.host.clone(),
+                    file: file.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            match status {
+                HostKeyStatus::Revoked { .. } => return Ok(status),
+                HostKeyStatus::Known => known = true,
+                HostKeyStatus::Changed { .. } => {
+                    changed.get_or_insert(status);
+                }
+                HostKeyStatus::Unknown => {}
+            }
+        }
+        Ok(if known {
+            HostKeyStatus::Known
+        } else {
+            changed.unwrap_or(HostKeyStatus::Unknown)
+        })
+    }
+
     fn verify(&self, key: &PublicKey) -> Result<bool, HandlerError> {
         let fingerprint = known_hosts::describe_key(key);
-        let unreadable = |e: std::io::Error| TransportError::KnownHosts {
-            host: self.host.clone(),
-            file: self.file.clone(),
-            reason: e.to_string(),
-        };
-        let status = match known_hosts::check_file(&self.file, &self.name, key) {
+        let status = match self.status(key) {
             Ok(status) => status,
-            Err(e) => return self.refuse(unreadable(e)),
+            Err(e) => return self.refuse(e),
         };
         let status = match (status, self.policy) {
-            (HostKeyStatus::Unknown, HostKeyPolicy::AcceptNew) => {
-                match known_hosts::append(&self.file, &self.name, key) {
+            (HostKeyStatus::Unknown, HostKeyPolicy::AcceptNew | HostKeyPolicy::Off) => {
+                match known_hosts::append(&self.append_to, &self.name, key) {
                     Ok(status) => status,
-                    Err(e) => return self.refuse(unreadable(e)),
+                    Err(e) => {
+                        return self.refuse(TransportError::KnownHosts {
+                            host: self.host.clone(),
+                            file: self.append_to.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
                 }
+            }
+            (HostKeyStatus::Changed { file, line }, HostKeyPolicy::Off) => {
+                super::warn_once(
+                    &self.warnings,
+                    &self.warned,
+                    format!(
+                        "{}: HOST KEY FOR {} HAS CHANGED ({fingerprint}; old key at {}:{line}) and host key checking is off: connecting anyway",
+                        self.host,
+                        self.name,
+                        file.display()
+                    ),
+                );
+                HostKeyStatus::Known
             }
             (status, _) => status,
         };
@@ -98,10 +146,76 @@ impl HostKeyVerifier {
                 host: self.host.clone(),
                 name: self.name.clone(),
                 fingerprint,
-                file: self.file.clone(),
+                file: self.append_to.clone(),
             }),
         }
     }
+}
+
+impl HostKeyVerifier {
+    /// A host certificate (we ask for one only when known_hosts lists a `@cert-authority`
+    /// for the host): signed by such an authority, not revoked, valid now, a host
+    /// certificate naming this host among its principals — as OpenSSH checks it.
+    fn verify_certificate(&self, cert: &russh::keys::Certificate) -> Result<bool, HandlerError> {
+        let key = PublicKey::from(cert.public_key().clone());
+        let fingerprint = known_hosts::describe_key(&key);
+        let mut authorities = Vec::new();
+        let mut revoked = Vec::new();
+        for file in &self.files {
+            let (found, marked) = known_hosts::cert_authorities(file, &self.name);
+            authorities.extend(found.into_iter().map(|(ca, line)| (ca, file.clone(), line)));
+            revoked.extend(marked);
+        }
+        let refuse_with = |reason: String| {
+            self.refuse(TransportError::HostCertificate {
+                host: self.host.clone(),
+                name: self.name.clone(),
+                fingerprint: fingerprint.clone(),
+                reason,
+            })
+        };
+        let signer = cert.signature_key();
+        let Some((_, file, line)) = authorities
+            .iter()
+            .find(|(ca, _, _)| ca.key_data() == signer)
+        else {
+            // No authority of ours signed it: judge the bare key as usual.
+            return self.verify(&key);
+        };
+        if revoked
+            .iter()
+            .any(|r| r.key_data() == signer || r.key_data() == cert.public_key())
+        {
+            return refuse_with("the certificate's key or its authority is @revoked".into());
+        }
+        if cert.cert_type() != russh::keys::ssh_key::certificate::CertType::Host {
+            return refuse_with("it is a user certificate, not a host certificate".into());
+        }
+        let principal = principal_of(&self.name);
+        if !cert.valid_principals().is_empty()
+            && !cert.valid_principals().iter().any(|p| p == principal)
+        {
+            return refuse_with(format!(
+                "it is not valid for `{principal}` (principals: {})",
+                cert.valid_principals().join(", ")
+            ));
+        }
+        let ca_fingerprint = signer.fingerprint(russh::keys::ssh_key::HashAlg::Sha256);
+        if let Err(e) = cert.validate([&ca_fingerprint]) {
+            return refuse_with(format!(
+                "it does not validate against the @cert-authority at {}:{line}: {e}",
+                file.display()
+            ));
+        }
+        Ok(true)
+    }
+}
+
+/// The host name a certificate must name: the known_hosts name without `[…]:port`.
+fn principal_of(name: &str) -> &str {
+    name.strip_prefix('[')
+        .and_then(|rest| rest.split_once("]:"))
+        .map_or(name, |(host, _)| host)
 }
 
 impl client::Handler for HostKeyVerifier {
@@ -115,17 +229,23 @@ impl client::Handler for HostKeyVerifier {
             PublicKeyOrCertificate::PublicKey { key, .. } => self.verify(key),
             // We advertise no certificate algorithms; should a server send one anyway, trust
             // only its plain key, never the (unchecked) certificate authority.
-            PublicKeyOrCertificate::Certificate(cert) => {
-                self.verify(&PublicKey::from(cert.public_key().clone()))
-            }
+            PublicKeyOrCertificate::Certificate(cert) => self.verify_certificate(cert),
         }
     }
 }
 
 /// russh's client config for one host: keepalives, and host key algorithms ordered so the
 /// server offers a key type known_hosts already lists for it (as OpenSSH does).
-pub(crate) fn client_config(config: &TransportConfig, known: &[Algorithm]) -> client::Config {
+pub(crate) fn client_config(
+    config: &TransportConfig,
+    known: &[Algorithm],
+    certificates: bool,
+) -> client::Config {
     let mut preferred = russh::Preferred::default();
+    if certificates {
+        // A `@cert-authority` covers this host: ask for its host certificate first.
+        preferred.host_key_certificates = preferred.key.clone();
+    }
     if !known.is_empty() {
         let mut keys: Vec<Algorithm> = preferred.key.to_vec();
         keys.sort_by_key(|alg| !known.iter().any(|k| known_hosts::same_type(k, alg)));

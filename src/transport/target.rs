@@ -1,24 +1,14 @@
-//! Resolves a host's connection variables (Ansible's `ansible_host`, `ansible_port`,
-//! `ansible_user`, `ansible_ssh_private_key_file` and drover's `drover_*` aliases) into a
-//! [`Target`]. Only reads variables and the local user/home; connects to nothing.
+//! What to connect to, resolved ([`super::resolve`] does the resolving): [`Target`] and its
+//! route (direct, through jump hosts, or through a proxy command), and [`Reach`], how a host
+//! is reached at all (`ansible_connection`). Only data; connects to nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::{Target, TransportError};
-
-// Earlier names win: drover's own, then Ansible's current, then Ansible's legacy names.
-const HOST_VARS: &[&str] = &["drover_host", "ansible_host", "ansible_ssh_host"];
-const PORT_VARS: &[&str] = &["drover_port", "ansible_port", "ansible_ssh_port"];
-const USER_VARS: &[&str] = &["drover_user", "ansible_user", "ansible_ssh_user"];
-const KEY_VARS: &[&str] = &[
-    "drover_private_key_file",
-    "ansible_ssh_private_key_file",
-    "ansible_private_key_file",
-];
-const KNOWN_HOSTS_VARS: &[&str] = &["drover_known_hosts_file"];
+use super::{HostKeyPolicy, TransportError};
 
 /// How a host is reached, from `ansible_connection`: SSH (the default; `smart` and
 /// `paramiko` mean the same here) or the control machine itself (`local`).
@@ -41,174 +31,134 @@ impl Reach {
     }
 }
 
+/// A password (`ansible_password`, `-k`): never printed, compared by value only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Also registered with the run's redactor: no sink prints it.
+    pub fn new(value: impl Into<String>) -> Secret {
+        let value = value.into();
+        crate::sensitive::register(&value);
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// Which ssh-agent to ask for keys (`IdentityAgent`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Agent {
+    /// `$SSH_AUTH_SOCK`, as read when the run started.
+    #[default]
+    Default,
+    /// `IdentityAgent none`.
+    Off,
+    Socket(PathBuf),
+}
+
+/// How the SSH stream to a target is made.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Route {
+    /// A TCP connection to `address:port`.
+    #[default]
+    Direct,
+    /// A `direct-tcpip` channel through this jump host (whose own route may be a jump too).
+    Jump(Box<Target>),
+    /// A child process (`/bin/sh -c COMMAND`) whose stdin and stdout are the stream.
+    Command(String),
+}
+
+/// Where and as whom to connect, resolved from inventory variables, the command line,
+/// ansible.cfg and ssh_config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The inventory name (or the jump host's name), used in every message.
+    pub host: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub identity_files: Vec<PathBuf>,
+    /// Whether to try `~/.ssh/id_*` too (no identity file was configured: OpenSSH's rule).
+    pub default_identities: bool,
+    /// `IdentitiesOnly`: agent keys only when they are one of the identity files.
+    pub identities_only: bool,
+    pub certificate_files: Vec<PathBuf>,
+    pub agent: Agent,
+    /// User known_hosts files (`UserKnownHostsFile`); empty: the run's default. New keys
+    /// (`accept-new`) go to the first.
+    pub known_hosts: Vec<PathBuf>,
+    /// Read after the user files (`GlobalKnownHostsFile`, `/etc/ssh/ssh_known_hosts`).
+    pub global_known_hosts: Vec<PathBuf>,
+    /// The name host keys are looked up under instead of the address (`HostKeyAlias`).
+    pub host_key_alias: Option<String>,
+    /// `StrictHostKeyChecking`; `None`: the run's default.
+    pub host_key_policy: Option<HostKeyPolicy>,
+    pub connect_timeout: Option<Duration>,
+    /// `ServerAliveInterval` and `ServerAliveCountMax`.
+    pub keepalive: Option<(Duration, u32)>,
+    pub password: Option<Secret>,
+    /// `PasswordAuthentication` (a password is tried only when allowed).
+    pub password_authentication: bool,
+    pub route: Route,
+}
+
 impl Target {
-    /// Resolves `host`'s connection from its inventory variables; unset ones take OpenSSH's
-    /// defaults (the inventory name, port 22, the local user).
-    pub fn from_vars(host: &str, vars: &IndexMap<String, Value>) -> Result<Target, TransportError> {
-        let address = match string_var(host, vars, HOST_VARS)? {
-            Some(address) if !address.is_empty() => address,
-            Some(_) => {
-                return Err(bad(host, first_set(vars, HOST_VARS), "must not be empty"));
-            }
-            None => host.to_string(),
-        };
-        let port = port_var(host, vars)?.unwrap_or(22);
-        let user = match string_var(host, vars, USER_VARS)? {
-            Some(user) if !user.is_empty() => user,
-            Some(_) => return Err(bad(host, first_set(vars, USER_VARS), "must not be empty")),
-            None => local_user().ok_or_else(|| {
-                bad(
-                    host,
-                    "ansible_user",
-                    "not set, and the local user name is unknown ($USER unset)",
-                )
-            })?,
-        };
-        let identity_files = string_var(host, vars, KEY_VARS)?
-            .filter(|path| !path.is_empty())
-            .map(|path| vec![expand_tilde(&path)])
-            .unwrap_or_default();
-        let known_hosts = string_var(host, vars, KNOWN_HOSTS_VARS)?
-            .filter(|path| !path.is_empty())
-            .map(|path| expand_tilde(&path));
-        Ok(Target {
+    /// A target on `address:port` as `user`, OpenSSH's defaults otherwise.
+    pub fn new(host: &str, address: &str, port: u16, user: &str) -> Target {
+        Target {
             host: host.to_string(),
-            address,
+            address: address.to_string(),
             port,
-            user,
-            identity_files,
-            known_hosts,
-        })
-    }
-}
-
-fn first_set<'a>(vars: &IndexMap<String, Value>, names: &[&'a str]) -> &'a str {
-    names
-        .iter()
-        .find(|name| vars.get(**name).is_some_and(|v| !v.is_null()))
-        .copied()
-        .unwrap_or(names[0])
-}
-
-fn bad(host: &str, variable: &str, reason: impl Into<String>) -> TransportError {
-    TransportError::Variable {
-        host: host.to_string(),
-        variable: variable.to_string(),
-        reason: reason.into(),
-    }
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
-/// The first set variable among `names` as a string; numbers are accepted for host names
-/// because YAML reads `ansible_host: 10` style values as numbers.
-fn string_var(
-    host: &str,
-    vars: &IndexMap<String, Value>,
-    names: &[&str],
-) -> Result<Option<String>, TransportError> {
-    for name in names {
-        match vars.get(*name) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) => return Ok(Some(s.trim().to_string())),
-            Some(Value::Number(n)) => return Ok(Some(n.to_string())),
-            Some(other) => {
-                return Err(bad(
-                    host,
-                    name,
-                    format!("expected a string, found {}", type_name(other)),
-                ));
-            }
+            user: user.to_string(),
+            identity_files: Vec::new(),
+            default_identities: true,
+            identities_only: false,
+            certificate_files: Vec::new(),
+            agent: Agent::Default,
+            known_hosts: Vec::new(),
+            global_known_hosts: Vec::new(),
+            host_key_alias: None,
+            host_key_policy: None,
+            connect_timeout: None,
+            keepalive: None,
+            password: None,
+            password_authentication: true,
+            route: Route::Direct,
         }
     }
-    Ok(None)
-}
 
-fn port_var(host: &str, vars: &IndexMap<String, Value>) -> Result<Option<u16>, TransportError> {
-    for name in PORT_VARS {
-        let parsed = match vars.get(*name) {
-            None | Some(Value::Null) => continue,
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
-            Some(other) => {
-                return Err(bad(
-                    host,
-                    name,
-                    format!("expected a port number, found {}", type_name(other)),
-                ));
-            }
-        };
-        return match parsed {
-            Some(port @ 1..=65535) => Ok(Some(port as u16)),
-            _ => Err(bad(
-                host,
-                name,
-                format!(
-                    "expected a port number 1-65535, found {}",
-                    vars.get(*name).map(|v| v.to_string()).unwrap_or_default()
-                ),
-            )),
-        };
+    /// Resolves `host`'s connection from its inventory variables alone (no ssh_config, no
+    /// command-line defaults); unset ones take OpenSSH's defaults.
+    pub fn from_vars(host: &str, vars: &IndexMap<String, Value>) -> Result<Target, TransportError> {
+        super::resolve::Resolver::plain()
+            .target(host, vars)
+            .map(|(target, _)| target)
     }
-    Ok(None)
-}
 
-/// `~` and `~/…` become the home directory; `~user` is left alone (rare in inventories).
-pub(crate) fn expand_tilde(path: &str) -> PathBuf {
-    if path == "~" {
-        if let Some(home) = home_dir() {
-            return home;
+    /// `user@address:port`, and the hops before it, for messages.
+    pub fn describe(&self) -> String {
+        let me = format!("{}@{}:{}", self.user, self.address, self.port);
+        match &self.route {
+            Route::Direct => me,
+            Route::Jump(hop) => format!("{me} via {}", hop.describe()),
+            Route::Command(command) => format!("{me} via ProxyCommand `{command}`"),
         }
-    } else if let Some(rest) = path.strip_prefix("~/")
-        && let Some(home) = home_dir()
-    {
-        return home.join(rest);
     }
-    PathBuf::from(path)
 }
 
+/// The home directory for OpenSSH's default key paths: the password database's entry,
+/// `$HOME` only when there is none (as ssh does).
 pub(crate) fn home_dir() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return Some(PathBuf::from(home));
-    }
-    passwd_entry().map(|(_, home)| PathBuf::from(home))
-}
-
-pub(crate) fn local_user() -> Option<String> {
-    for var in ["USER", "LOGNAME"] {
-        if let Ok(user) = std::env::var(var)
-            && !user.is_empty()
-        {
-            return Some(user);
-        }
-    }
-    passwd_entry().map(|(user, _)| user)
-}
-
-/// The current user's name and home from /etc/passwd, found by the uid owning this process
-/// (containers and cron often leave $USER unset).
-fn passwd_entry() -> Option<(String, String)> {
-    use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata(Path::new("/proc/self")).ok()?.uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        match fields.as_slice() {
-            [name, _, id, _, _, home, ..] if id.parse::<u32>().ok() == Some(uid) => {
-                Some((name.to_string(), home.to_string()))
-            }
-            _ => None,
-        }
-    })
+    Some(super::ssh_config::Local::current().home)
 }
 
 #[cfg(test)]
@@ -227,17 +177,13 @@ mod tests {
     fn defaults_to_inventory_name_port_22() {
         let target = Target::from_vars("web1", &vars(json!({"ansible_user": "deploy"})));
         let target = target.map_err(|e| e.to_string());
-        assert_eq!(
-            target,
-            Ok(Target {
-                host: "web1".into(),
-                address: "web1".into(),
-                port: 22,
-                user: "deploy".into(),
-                identity_files: vec![],
-                known_hosts: None,
-            })
-        );
+        let mut expected = Target::new("web1", "web1", 22, "deploy");
+        expected.global_known_hosts = vec![
+            PathBuf::from("/etc/ssh/ssh_known_hosts"),
+            PathBuf::from("/etc/ssh/ssh_known_hosts2"),
+        ];
+        expected.default_identities = true;
+        assert_eq!(target, Ok(expected));
     }
 
     #[test]
@@ -281,7 +227,7 @@ mod tests {
         assert_eq!(target.map(|t| t.user.as_str()), Ok("ops"));
         assert_eq!(
             target.map(|t| t.known_hosts.clone()),
-            Ok(Some(PathBuf::from("/tmp/kh")))
+            Ok(vec![PathBuf::from("/tmp/kh")])
         );
     }
 
@@ -308,11 +254,5 @@ mod tests {
                 other => panic!("{input}: expected a variable error, got {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn local_user_is_found_without_env() {
-        // $USER is unset on the build machines; /etc/passwd must answer.
-        assert!(local_user().is_some());
     }
 }

@@ -1,0 +1,258 @@
+//! ansible-playbook's everyday command line on `drover run`, against real sshd: `-u`,
+//! `--private-key`, inline and repeated `-i`, `ANSIBLE_INVENTORY`, `-c local`, `-v`, the
+//! listings and `--syntax-check`, and the flags drover refuses by name.
+
+mod common;
+
+use common::{Fleet, drover};
+
+const PLAYBOOK: &str = "- name: greet\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: say hello\n      command: echo hello\n      tags: [greet]\n    - debug:\n        msg: done\n      tags: [wrap, greet]\n";
+
+/// An inventory with addresses and ports only: user and key come from the command line.
+fn bare_inventory(fleet: &Fleet) -> std::path::PathBuf {
+    let hosts: String = fleet
+        .lab
+        .nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "{} ansible_host={} ansible_port={}\n",
+                n.name, n.address, n.port
+            )
+        })
+        .collect();
+    fleet.write("bare.ini", &format!("[web]\n{hosts}"))
+}
+
+#[test]
+fn user_and_private_key_flags_inline_and_repeated_inventories_reach_the_hosts() {
+    let fleet = Fleet::up(2);
+    let playbook = fleet.write("site.yml", PLAYBOOK);
+    let inventory = bare_inventory(&fleet);
+    let login = |run: common::Drover| {
+        run.arg("-u")
+            .arg(&fleet.lab.user)
+            .arg("--private-key")
+            .arg(&fleet.lab.key)
+            .arg("--known-hosts")
+            .arg(&fleet.lab.known_hosts)
+            .args(["-F", "none", "-y", "--no-journal", "-vvv", "-T", "5"])
+    };
+    // Without -u the local user (root) is refused by the lab's AllowUsers.
+    let run = drover()
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&inventory)
+        .arg("--private-key")
+        .arg(&fleet.lab.key)
+        .arg("--known-hosts")
+        .arg(&fleet.lab.known_hosts)
+        .args(["-F", "none", "-y", "--no-journal"])
+        .expect_code(3);
+    assert!(
+        run.recap("node1").contains("unreachable=1"),
+        "{}",
+        run.dump()
+    );
+
+    let run = login(drover().arg("run").arg(&playbook).arg("-i").arg(&inventory)).expect_code(0);
+    assert!(run.recap("node1").contains("ok=2"), "{}", run.dump());
+    // -v (here -vvv) shows each result.
+    let node1 = fleet.lab.node("node1").expect("node1");
+    run.stdout_has("changed: [node1] => {")
+        .stdout_has("\"stdout\":\"hello\"")
+        // -vvv: how each host was reached.
+        .stdout_has(&format!(
+            "<node1> ESTABLISH SSH CONNECTION {}@{}:{}",
+            fleet.lab.user, node1.address, node1.port
+        ));
+    assert!(run.recap("node2").contains("ok=2"), "{}", run.dump());
+
+    // An inline list `addr:port,` and a second -i adding a host.
+    let node1 = fleet.lab.node("node1").expect("node1");
+    let node2 = fleet.lab.node("node2").expect("node2");
+    let second = fleet.write(
+        "second.ini",
+        &format!(
+            "extra ansible_host={} ansible_port={}\n",
+            node2.address, node2.port
+        ),
+    );
+    let run = login(
+        drover()
+            .arg("run")
+            .arg(&playbook)
+            .arg("-i")
+            .arg(format!("{}:{},", node1.address, node1.port))
+            .arg("-i")
+            .arg(&second),
+    )
+    .expect_code(0);
+    assert!(
+        run.recap(&node1.address.to_string()).contains("ok=2"),
+        "{}",
+        run.dump()
+    );
+    assert!(run.recap("extra").contains("ok=2"), "{}", run.dump());
+
+    // ANSIBLE_INVENTORY when no -i is given.
+    let run = login(drover().arg("run").arg(&playbook))
+        .env("ANSIBLE_INVENTORY", &inventory)
+        .expect_code(0);
+    assert!(run.recap("node2").contains("ok=2"), "{}", run.dump());
+}
+
+#[test]
+fn listings_syntax_check_and_local_connection_touch_no_host() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let playbook = dir.path().join("site.yml");
+    std::fs::write(&playbook, PLAYBOOK).expect("write");
+    // Nothing listens on these: a listing that connected would fail.
+    let inventory = dir.path().join("hosts.ini");
+    std::fs::write(&inventory, "[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\nweb2 ansible_host=127.0.0.1 ansible_port=1\n")
+        .expect("write");
+    let run = drover()
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&inventory)
+        .args(["--list-hosts", "--list-tasks", "--list-tags"])
+        .expect_code(0);
+    let out = run.stdout();
+    for needle in [
+        "playbook: ",
+        "play #1 (all): greet\tTAGS: []",
+        "pattern: ['all']",
+        "hosts (2):\n      web1\n      web2\n",
+        "say hello\tTAGS: [greet]",
+        "TASK TAGS: [greet, wrap]",
+    ] {
+        assert!(out.contains(needle), "lacks {needle:?}\n{}", run.dump());
+    }
+    drover()
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&inventory)
+        .arg("--syntax-check")
+        .expect_code(0);
+    // -c local: every host is the control machine.
+    let run = drover()
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&inventory)
+        .args(["-c", "local", "-y", "--no-journal", "--flush-cache"])
+        .expect_code(0);
+    assert!(run.recap("web1").contains("ok=2"), "{}", run.dump());
+}
+
+#[test]
+fn flags_drover_cannot_honour_are_refused_by_name_and_a_bare_playbook_gets_a_hint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let playbook = dir.path().join("site.yml");
+    std::fs::write(&playbook, PLAYBOOK).expect("write");
+    for (flag, value, needle) in [
+        ("--start-at-task", Some("say hello"), "--start-at-task"),
+        ("--step", None, "--step"),
+        ("--force-handlers", None, "--force-handlers"),
+        ("-c", Some("winrm"), "--connection winrm"),
+    ] {
+        let mut run = drover()
+            .arg("run")
+            .arg(&playbook)
+            .args(["-i", "h,"])
+            .arg(flag);
+        if let Some(value) = value {
+            run = run.arg(value);
+        }
+        run.expect_code(5).stderr_has(needle);
+    }
+    drover()
+        .arg(&playbook)
+        .expect_code(5)
+        .stderr_has("drover run");
+}
+
+#[test]
+fn exec_runs_one_module_with_ansibles_output_lines_and_exit_codes() {
+    let fleet = Fleet::up(2);
+    let inventory = &fleet.lab.inventory;
+    let exec = || {
+        drover()
+            .arg("exec")
+            .arg("all")
+            .arg("-i")
+            .arg(inventory)
+            .args(["-F", "none"])
+    };
+    // Default module: command.
+    let run = exec()
+        .args(["-a", "echo hello {{ inventory_hostname }}"])
+        .expect_code(0);
+    run.stdout_has("node1 | CHANGED | rc=0 >>\nhello node1\n")
+        .stdout_has("node2 | CHANGED | rc=0 >>\nhello node2\n");
+    assert!(!run.stdout().contains("PLAY RECAP"), "{}", run.dump());
+
+    // shell, failing on one host: FAILED with rc, exit 2.
+    let run = exec()
+        .args([
+            "-m",
+            "shell",
+            "-a",
+            "test {{ inventory_hostname }} = node1 || { echo nope >&2; exit 3; }",
+        ])
+        .expect_code(2);
+    run.stdout_has("node1 | CHANGED | rc=0 >>")
+        .stdout_has("node2 | FAILED | rc=3 >>\nnope");
+
+    // Another module with key=value arguments, then --check on the same file: SUCCESS.
+    let dest = fleet.node_root("node1").join("adhoc.txt");
+    let args = format!("content=hi dest={}", dest.display());
+    exec()
+        .args(["-l", "node1", "-m", "copy", "-a", &args])
+        .expect_code(0)
+        .stdout_has("node1 | CHANGED => {");
+    assert_eq!(std::fs::read_to_string(&dest).expect("copied"), "hi");
+    exec()
+        .args(["-l", "node1", "-m", "copy", "-C", "-a", &args])
+        .expect_code(0)
+        .stdout_has("node1 | SUCCESS => {\n    \"changed\": false,\n    \"checksum\"");
+}
+
+#[test]
+fn ansible_cfg_in_the_working_directory_gives_inventory_and_roles_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write");
+    };
+    write(
+        "ansible.cfg",
+        "[defaults]\ninventory = inv/hosts.ini\nroles_path = shared\n",
+    );
+    write("inv/hosts.ini", "[web]\nweb1 ansible_connection=local\n");
+    write(
+        "shared/greeter/tasks/main.yml",
+        "- name: greet from the shared role\n  debug:\n    msg: hi\n",
+    );
+    write(
+        "site.yml",
+        "- hosts: web\n  gather_facts: false\n  roles: [greeter]\n",
+    );
+    let run = drover()
+        .args(["run", "site.yml", "--list-tasks", "--list-hosts"])
+        .current_dir(dir.path())
+        .expect_code(0);
+    run.stdout_has("greeter : greet from the shared role")
+        .stdout_has("hosts (1):\n      web1");
+    // A malformed ansible.cfg stops everything with file:line.
+    write("ansible.cfg", "[defaults]\nforks\n");
+    drover()
+        .args(["run", "site.yml"])
+        .current_dir(dir.path())
+        .expect_code(4)
+        .stderr_has("ansible.cfg:2");
+}
