@@ -374,7 +374,9 @@ fn undefined_variable_fails_the_host_naming_variable_file_and_line() {
     let fleet = Fleet::up(1);
     let playbook = fleet.write(
         "undef.yml",
-        "- hosts: all\n  tasks:\n    - debug:\n        msg: \"{{ nope }}\"\n",
+        // A set_fact that never runs defines `nope` statically (check lets it through);
+        // at run time it is undefined.
+        "- hosts: all\n  tasks:\n    - debug:\n        msg: \"{{ nope }}\"\n    - set_fact:\n        nope: 1\n      when: false\n",
     );
     let run = fleet.run(&playbook).expect_code(2);
     let location = format!("{}:4:14: undefined variable `nope`", playbook.display());
