@@ -704,6 +704,17 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         .args(["--check", "--diff"])
         .expect_code(2);
     keep("run --check", &check);
+    // -v shows every task's result, -vvv how each host is reached: both masked too.
+    for verbosity in ["-v", "-vvv"] {
+        let verbose = fleet
+            .run(&playbook)
+            .current_dir(d)
+            .args(vault)
+            .args([verbosity, "--no-journal"])
+            .expect_code(2);
+        verbose.stdout_has("=> {");
+        keep(&format!("run {verbosity}"), &verbose);
+    }
     for format in ["text", "markdown", "json"] {
         let plan = drover()
             .current_dir(d)
