@@ -643,6 +643,9 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         return Ok(0);
     }
     static_checks(&args.target, &inventory, &playbook, &plan, &extra_vars)?;
+    if let Some(wanted) = &args.playbook_flags.start_at_task {
+        start_at_task_applies(&playbook, wanted)?;
+    }
     if let Some(window) = &window {
         playbook.override_window(window);
     }
@@ -693,6 +696,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             skip: args.skip_tags.clone(),
         },
         lock,
+        start_at_task: args.playbook_flags.start_at_task.clone(),
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -861,6 +865,7 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             run_id: inputs.run_id.clone(),
             break_stale: args.break_lock,
         }),
+        start_at_task: None,
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -1006,6 +1011,7 @@ fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> Result<RunConfig, CliEr
             run_id: journal::new_run_id(),
             break_stale: false,
         }),
+        start_at_task: None,
     })
 }
 
@@ -1151,6 +1157,32 @@ fn check(args: TargetArgs, ssh: &SshArgs) -> Result<u8, CliError> {
     }
     println!("{}", drover::check::summary(&playbook, &plan));
     Ok(0)
+}
+
+/// `--start-at-task`: refused for a rollout (its place is kept by the journal: `drover
+/// resume`), and when no task of the playbook has that name (a typo would skip everything).
+fn start_at_task_applies(playbook: &Playbook, wanted: &str) -> Result<(), CliError> {
+    let refuse = |why: String| {
+        Err(CliError::UnsupportedFlag {
+            flag: format!("--start-at-task {wanted:?}"),
+            why,
+        })
+    };
+    if playbook.plays.iter().any(|p| p.rolling.is_some()) {
+        return refuse(
+            "a rollout does not start mid-way: an interrupted one continues with `drover resume`"
+                .into(),
+        );
+    }
+    let found = playbook
+        .plays
+        .iter()
+        .flat_map(|p| p.tasks.iter())
+        .any(|t| engine::starts_at(t, wanted));
+    if !found {
+        return refuse("no task of the playbook has this name".into());
+    }
+    Ok(())
 }
 
 /// What `drover check` finds without connecting (template syntax, variables nothing

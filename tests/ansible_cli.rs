@@ -154,7 +154,11 @@ fn flags_drover_cannot_honour_are_refused_by_name_and_a_bare_playbook_gets_a_hin
     let playbook = dir.path().join("site.yml");
     std::fs::write(&playbook, PLAYBOOK).expect("write");
     for (flag, value, needle) in [
-        ("--start-at-task", Some("say hello"), "--start-at-task"),
+        (
+            "--start-at-task",
+            Some("no such task"),
+            "no task of the playbook has this name",
+        ),
         ("--step", None, "--step"),
         ("--force-handlers", None, "--force-handlers"),
         ("-c", Some("winrm"), "--connection winrm"),
@@ -255,4 +259,71 @@ fn ansible_cfg_in_the_working_directory_gives_inventory_and_roles_path() {
         .current_dir(dir.path())
         .expect_code(4)
         .stderr_has("ansible.cfg:2");
+}
+
+/// `--start-at-task` skips the play tasks before the named one, across plays, as the real
+/// ansible-playbook does (compared on the control machine, `ansible_connection=local`).
+#[test]
+fn start_at_task_skips_what_ansible_playbook_skips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(
+        d.join("hosts"),
+        format!(
+            "localhost ansible_connection=local ansible_python_interpreter={}\n",
+            common::ansible::ansible_playbook()
+                .with_file_name("python3")
+                .display()
+        ),
+    )
+    .expect("inventory");
+    let playbook = |out: &std::path::Path| {
+        format!(
+            "- name: first\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: one\n      command: touch {o}/one\n    - name: two\n      command: touch {o}/two\n      notify: bell\n    - name: three\n      command: touch {o}/three\n  handlers:\n    - name: bell\n      command: touch {o}/bell\n- name: second\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: four\n      command: touch {o}/four\n",
+            o = out.display()
+        )
+    };
+    let marks = |out: &std::path::Path| {
+        let mut found: Vec<String> = std::fs::read_dir(out)
+            .expect("out dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        found
+    };
+    for wanted in ["two", "th*", "four"] {
+        let (ours, theirs) = (
+            d.join(format!("drover-{wanted}")),
+            d.join(format!("ansible-{wanted}")),
+        );
+        for out in [&ours, &theirs] {
+            std::fs::create_dir_all(out).expect("mkdir");
+        }
+        let site = d.join(format!("site-{}.yml", wanted.replace('*', "x")));
+        std::fs::write(&site, playbook(&ours)).expect("playbook");
+        drover()
+            .arg("run")
+            .arg(&site)
+            .arg("-i")
+            .arg(d.join("hosts"))
+            .args(["--no-journal", "--start-at-task", wanted])
+            .expect_code(0);
+        std::fs::write(&site, playbook(&theirs)).expect("playbook");
+        let mut ansible = std::process::Command::new(common::ansible::ansible_playbook());
+        ansible
+            .arg(&site)
+            .arg("-i")
+            .arg(d.join("hosts"))
+            .args(["--start-at-task", wanted])
+            .env("ANSIBLE_LOCAL_TEMP", d.join("ansible-tmp"))
+            .env("ANSIBLE_NOCOLOR", "1");
+        let out = common::ansible::output_within(
+            ansible,
+            std::time::Duration::from_secs(300),
+            "ansible-playbook",
+        );
+        assert!(out.status.success(), "{}", common::ansible::dump(&out));
+        assert_eq!(marks(&ours), marks(&theirs), "--start-at-task {wanted}");
+    }
 }

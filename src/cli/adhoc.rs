@@ -123,6 +123,7 @@ pub(super) fn exec(args: ExecArgs) -> Result<u8, CliError> {
         tags: TagSelection::default(),
         // Ad-hoc commands are not rollouts: they take no host lock.
         lock: None,
+        start_at_task: None,
     };
     execute_plan(
         playbook,

@@ -34,7 +34,8 @@ pub(super) struct PlaybookFlags {
     /// The connection for hosts without `ansible_connection`: `ssh` (default) or `local`.
     #[arg(short = 'c', long = "connection", value_name = "CONNECTION")]
     pub connection: Option<String>,
-    /// Refused: drover cannot start in the middle of a playbook yet.
+    /// Start at the first task with this name (or `role : name`; a glob), skipping the
+    /// play tasks before it, as ansible-playbook does. Not for rollouts (`drover resume`).
     #[arg(long, value_name = "TASK_NAME")]
     pub start_at_task: Option<String>,
     /// Refused: drover does not confirm each task yet.
@@ -48,9 +49,7 @@ pub(super) struct PlaybookFlags {
 impl PlaybookFlags {
     /// Flags drover refuses, named, before anything is read.
     pub(super) fn refuse_unsupported(&self) -> Result<(), CliError> {
-        let flag = if self.start_at_task.is_some() {
-            "--start-at-task"
-        } else if self.step {
+        let flag = if self.step {
             "--step"
         } else if self.force_handlers {
             "--force-handlers"

@@ -64,6 +64,9 @@ pub struct RunConfig {
     /// The run that takes the hosts' locks before a rollout changes them (none in check
     /// mode).
     pub lock: Option<rollout::lock::LockOwner>,
+    /// `--start-at-task NAME`: tasks are skipped until the first whose name matches
+    /// (exactly, as a glob, or as `role : name`), as ansible-playbook does.
+    pub start_at_task: Option<String>,
 }
 
 pub type EventSink = mpsc::UnboundedSender<Event>;
@@ -182,6 +185,8 @@ struct Shared {
     events: EventSink,
     forks: Semaphore,
     journal_failed: std::sync::atomic::AtomicBool,
+    /// `--start-at-task` found its task (or was not given).
+    started: std::sync::atomic::AtomicBool,
     /// Connections to the hosts tasks delegate to, shared by every task of the run.
     delegates: delegate::Delegates,
     /// Files read for `include_tasks` at run time, by include and path: each read once.
@@ -190,10 +195,42 @@ struct Shared {
     live: Arc<hostvars::Live>,
 }
 
+/// Whether `task` is the one `--start-at-task WANTED` names: its name, or `role : name`,
+/// equal to WANTED or matching it as a glob (ansible-playbook's fnmatch).
+pub fn starts_at(task: &crate::playbook::Task, wanted: &str) -> bool {
+    let name = task.name.as_deref().unwrap_or_default();
+    let role_name = task
+        .role
+        .as_ref()
+        .map(|r| format!("{} : {name}", r.name))
+        .unwrap_or_default();
+    let glob = glob::Pattern::new(wanted).ok();
+    [name, role_name.as_str()]
+        .iter()
+        .any(|n| !n.is_empty() && (*n == wanted || glob.as_ref().is_some_and(|g| g.matches(n))))
+}
+
 /// Asks the operator whether to continue after the canary batch; `None` answers yes.
 pub type Confirm = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl Shared {
+    /// `--start-at-task`: whether `task` is still before the one to start at (skipped). The
+    /// first match starts the run for good; handlers are never skipped.
+    fn before_start(&self, task: &crate::playbook::Task) -> bool {
+        use std::sync::atomic::Ordering;
+        let Some(wanted) = &self.config.start_at_task else {
+            return false;
+        };
+        if self.started.load(Ordering::Acquire) {
+            return false;
+        }
+        let hit = starts_at(task, wanted);
+        if hit {
+            self.started.store(true, Ordering::Release);
+        }
+        !hit
+    }
+
     fn new(
         playbook: Arc<Playbook>,
         inventory: Arc<Inventory>,
@@ -203,6 +240,7 @@ impl Shared {
         Arc::new(Shared {
             forks: Semaphore::new(config.forks.max(1)),
             journal_failed: std::sync::atomic::AtomicBool::new(false),
+            started: std::sync::atomic::AtomicBool::new(config.start_at_task.is_none()),
             delegates: delegate::Delegates::default(),
             includes: include::Cache::default(),
             live: Arc::default(),

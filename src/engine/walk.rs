@@ -66,6 +66,11 @@ impl Free {
 }
 
 impl Walk<'_> {
+    /// `--start-at-task`: a play task before the one to start at (handlers always run).
+    fn before_start(&self, task: &Task) -> bool {
+        self.section == Section::Tasks && self.shared.before_start(task)
+    }
+
     pub(super) fn tasks(&self) -> &[Task] {
         if let Some(file) = &self.file {
             return &file.tasks;
@@ -125,7 +130,7 @@ impl Walk<'_> {
                     }
                 };
                 let task = &self.tasks()[index];
-                if !self.shared.config.tags.selects(&task.tags) {
+                if !self.shared.config.tags.selects(&task.tags) || self.before_start(task) {
                     continue;
                 }
                 if self.interrupted(state) {
@@ -246,7 +251,7 @@ impl Walk<'_> {
                 match step {
                     Step::Task(index) => {
                         let task = &self.tasks()[*index];
-                        if !self.shared.config.tags.selects(&task.tags) {
+                        if !self.shared.config.tags.selects(&task.tags) || self.before_start(task) {
                             continue;
                         }
                         if let Some(free) = self.free {
@@ -271,7 +276,7 @@ impl Walk<'_> {
                     }
                     Step::Include(include) => {
                         let task = &self.tasks()[include.task];
-                        if !self.shared.config.tags.selects(&task.tags) {
+                        if !self.shared.config.tags.selects(&task.tags) || self.before_start(task) {
                             continue;
                         }
                         self.include_on_host(include, host, verdicts, rescuable)
