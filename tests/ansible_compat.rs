@@ -16,18 +16,16 @@
 
 mod common;
 
+use common::ansible::{ansible_playbook, dump, output_within};
 use common::{Fleet, drover};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-const ANSIBLE_CORE: &str = "ansible-core>=2.19,<2.20";
-/// Creating the venv and installing ansible-core from PyPI, at most.
-const INSTALL_LIMIT: Duration = Duration::from_secs(900);
 /// One playbook run (either tool), at most.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
@@ -339,117 +337,6 @@ fn ssh_args(known_hosts: &Path) -> String {
          -o ControlPath=none -o BatchMode=yes",
         known_hosts.display()
     )
-}
-
-/// Runs a command, killing it if it outlives `limit`.
-fn output_within(mut command: Command, limit: Duration, what: &str) -> Output {
-    let mut child: Child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what} ({command:?}): {e}"));
-    // Drain the pipes on threads so a chatty child never blocks on a full pipe.
-    let stdout = child.stdout.take().map(drain);
-    let stderr = child.stderr.take().map(drain);
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{what} did not finish within {limit:?}: {command:?}");
-            }
-            Err(e) => panic!("waiting for {what}: {e}"),
-        }
-    };
-    let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
-        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
-    };
-    Output {
-        status,
-        stdout: join(stdout),
-        stderr: join(stderr),
-    }
-}
-
-fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        buf
-    })
-}
-
-fn dump(output: &Output) -> String {
-    format!(
-        "--- stdout ---\n{}\n--- stderr ---\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// `DROVER_ANSIBLE_PLAYBOOK`, else `target/ansible-venv/bin/ansible-playbook`, created once
-/// (under a file lock, as the cases run in parallel) from PyPI.
-fn ansible_playbook() -> PathBuf {
-    if let Some(path) = std::env::var_os("DROVER_ANSIBLE_PLAYBOOK") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "DROVER_ANSIBLE_PLAYBOOK={} is not a file",
-            path.display()
-        );
-        return path;
-    }
-    let venv = repo().join("target/ansible-venv");
-    let bin = venv.join("bin/ansible-playbook");
-    if bin.is_file() {
-        return bin;
-    }
-    fs::create_dir_all(repo().join("target")).expect("mkdir target");
-    let lock_path = repo().join("target/ansible-venv.lock");
-    let lock = fs::File::create(&lock_path).expect("create the venv lock file");
-    lock.lock().expect("lock target/ansible-venv.lock");
-    if !bin.is_file() {
-        install_ansible(&venv);
-    }
-    drop(lock);
-    assert!(
-        bin.is_file(),
-        "{} is missing after the install",
-        bin.display()
-    );
-    bin
-}
-
-fn install_ansible(venv: &Path) {
-    let _ = fs::remove_dir_all(venv);
-    let mut create = Command::new("python3");
-    create.args(["-m", "venv"]).arg(venv);
-    let out = output_within(create, INSTALL_LIMIT, "python3 -m venv");
-    assert!(
-        out.status.success(),
-        "cannot create the Ansible venv with `python3 -m venv {}`: install python3 and \
-         python3-venv (apt-get install python3 python3-venv), or point DROVER_ANSIBLE_PLAYBOOK \
-         at an ansible-playbook\n{}",
-        venv.display(),
-        dump(&out)
-    );
-    let mut pip = Command::new(venv.join("bin/pip"));
-    pip.args(["install", "-q", ANSIBLE_CORE]);
-    let out = output_within(pip, INSTALL_LIMIT, "pip install ansible-core");
-    if !out.status.success() {
-        // A half-made venv would be taken for a good one by the next run.
-        let _ = fs::remove_dir_all(venv);
-        panic!(
-            "cannot install `{ANSIBLE_CORE}` from PyPI into {}: is PyPI reachable? Or point \
-             DROVER_ANSIBLE_PLAYBOOK at an ansible-playbook\n{}",
-            venv.display(),
-            dump(&out)
-        );
-    }
 }
 
 /// What the comparison sees of a file: its type, permission bits, and content or target.

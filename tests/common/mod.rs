@@ -2,6 +2,7 @@
 //! per test, and a builder that runs the real `drover` binary and explains failures.
 #![allow(dead_code)]
 
+pub mod ansible;
 pub mod product;
 
 use drover::lab::{self, Lab, LabConfig, Services};
