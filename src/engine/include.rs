@@ -9,7 +9,7 @@ use super::events::{Event, Status};
 use super::task::{Job, Pass, Verdict, fail_result};
 use super::walk::Walk;
 use super::{Flow, HostState, RunState, loops, vars};
-use crate::playbook::{Include, TaskFile, find_file, load_included, looked_in};
+use crate::playbook::{Include, Section, TaskFile, find_file, load_included, looked_in};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -222,7 +222,11 @@ impl Walk<'_> {
             shared: self.shared,
             scope: self.scope,
             play: self.play,
-            section: self.section,
+            // A handler's included tasks are tasks of their file, like any include's.
+            section: match self.section {
+                Section::Handlers => Section::Tasks,
+                other => other,
+            },
             once: self.once.clone(),
             interrupts: self.interrupts,
             batch: self.batch,

@@ -37,6 +37,7 @@ mod file;
 mod filesystem;
 mod include_vars;
 mod inspect;
+mod node;
 mod mode;
 mod script;
 pub mod sources;
@@ -123,6 +124,8 @@ static MODULES: &[&dyn Module] = &[
     &archive::Unarchive,
     &database::DbBackup,
     &database::DbRestore,
+    &node::Ping,
+    &node::TempFile,
 ];
 
 /// Ansible modules drover will grow (see the README); named so a playbook using one is told

@@ -1,6 +1,7 @@
 //! Walks the YAML node tree of a playbook into [`Play`]s and [`Task`]s, collecting every
 //! problem of the file in one pass, each pointing at its key or value.
 
+use crate::playbook::Include;
 use super::exec::{BLOCK_EXEC_KEYWORDS, PLAY_EXEC_KEYWORDS, TASK_EXEC_KEYWORDS};
 use super::loops::{self, LoopControl, LoopKind};
 use super::yaml::{self, Key, Node, NodeValue, Span};
@@ -169,6 +170,8 @@ fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailu
         roles_path: dir.map(structure::search_path).unwrap_or_default(),
         roles_seen: Vec::new(),
         role_handlers: Vec::new(),
+        role_handler_includes: Vec::new(),
+        in_handlers: false,
         playbook_tags: Vec::new(),
     };
     let plays = checker.plays(&root);
@@ -196,6 +199,10 @@ struct Checker {
     roles_seen: Vec<String>,
     /// Handlers of the roles the current play uses, added to its own.
     role_handlers: Vec<Task>,
+    /// The `include_tasks` among `role_handlers` (`task` indexes `role_handlers`).
+    role_handler_includes: Vec<Include>,
+    /// Reading `handlers:` (their includes are read when notified).
+    in_handlers: bool,
     /// Tags of the `import_playbook`s being read: every play inside gets them.
     playbook_tags: Vec<String>,
 }
@@ -308,6 +315,7 @@ impl Checker {
             tasks: Vec::new(),
             steps: Vec::new(),
             handlers: Vec::new(),
+            handler_includes: Vec::new(),
             order: HostOrder::Inventory,
             rolling: None,
             phases: None,
@@ -384,7 +392,7 @@ impl Checker {
                 "tasks" => sections[2] = Some((key, value)),
                 "post_tasks" => sections[3] = Some((key, value)),
                 "handlers" => {
-                    play.handlers = self.handlers(value, &inherit);
+                    (play.handlers, play.handler_includes) = self.handlers(value, &inherit);
                 }
                 "tags" => {}
                 "order" => play.order = self.order(value),
@@ -944,27 +952,44 @@ impl Checker {
         find_file(&dirs, text)
     }
 
-    /// `handlers:` — tasks that run only when notified; no blocks among them yet.
-    fn handlers(&mut self, node: &Node, inherit: &Inherit) -> Vec<Task> {
+    /// `handlers:` — tasks that run only when notified, and `include_tasks` (its file's
+    /// tasks run when it is notified; `task` of each include indexes the handlers). No blocks
+    /// among them yet.
+    fn handlers(&mut self, node: &Node, inherit: &Inherit) -> (Vec<Task>, Vec<Include>) {
         let NodeValue::Seq(items) = &node.value else {
             if !matches!(node.value, NodeValue::Null) {
                 self.expect_kind(node, "`handlers`", "a list of tasks");
             }
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let mut handlers = Vec::new();
+        let mut includes = Vec::new();
         for item in items {
-            if let Some((key, _)) = item.as_map().and_then(|entries| {
-                entries.iter().find(|(k, _)| {
-                    matches!(
-                        k.name.as_str(),
-                        "block"
-                            | "import_tasks"
-                            | "ansible.builtin.import_tasks"
-                            | "include_tasks"
-                            | "ansible.builtin.include_tasks"
-                    )
-                })
+            let entries = item.as_map().unwrap_or_default();
+            if let Some((key, value)) = entries.iter().find(|(k, _)| {
+                matches!(
+                    k.name.as_str(),
+                    "include_tasks" | "ansible.builtin.include_tasks"
+                )
+            }) {
+                let mut flat = Vec::new();
+                self.in_handlers = true;
+                let read = self.include_tasks(item, key, value, inherit, &mut flat);
+                self.in_handlers = false;
+                if let Some(mut include) = read
+                    && include.task < flat.len()
+                {
+                    handlers.push(flat.swap_remove(include.task));
+                    include.task = handlers.len() - 1;
+                    includes.push(include);
+                }
+                continue;
+            }
+            if let Some((key, _)) = entries.iter().find(|(k, _)| {
+                matches!(
+                    k.name.as_str(),
+                    "block" | "import_tasks" | "ansible.builtin.import_tasks"
+                )
             }) {
                 self.problem(
                     key.span,
@@ -973,7 +998,7 @@ impl Checker {
                         key.name
                     ),
                     "not supported yet",
-                    Some("write each handler as a plain task".to_string()),
+                    Some("write each handler as a plain task, or `include_tasks` a file".to_string()),
                 );
                 continue;
             }
@@ -981,7 +1006,7 @@ impl Checker {
                 handlers.push(handler);
             }
         }
-        handlers
+        (handlers, includes)
     }
 
     /// Every `notify` of the play must name a handler or a `listen` topic (Ansible finds

@@ -72,6 +72,8 @@ pub struct Play {
     pub steps: Vec<Step>,
     /// `handlers:`, in definition order (the order they run in).
     pub handlers: Vec<Task>,
+    /// The handlers that are `include_tasks` (each include's `task` indexes `handlers`).
+    pub handler_includes: Vec<Include>,
     /// Ansible's `order`: how the play's hosts are sorted before batching.
     pub order: HostOrder,
     /// `rolling:` — how a rollout batches, orders and guards its hosts.
