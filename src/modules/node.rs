@@ -60,7 +60,9 @@ async fn tempfile(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
             });
         }
     };
-    let prefix = args.str("prefix")?.unwrap_or_else(|| "ansible.".to_string());
+    let prefix = args
+        .str("prefix")?
+        .unwrap_or_else(|| "ansible.".to_string());
     let suffix = args.str("suffix")?.unwrap_or_default();
     if prefix.contains('/') || suffix.contains('/') {
         return Err(ModuleError::Args {
@@ -72,9 +74,10 @@ async fn tempfile(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
         None => "\"${TMPDIR:-/tmp}\"".to_string(),
     };
     if ctx.check {
-        let mut outcome = Outcome::default();
-        outcome.changed = true;
-        return Ok(outcome);
+        return Ok(Outcome {
+            changed: true,
+            ..Outcome::default()
+        });
     }
     let template = shell_quote(&format!("{prefix}XXXXXXXX{suffix}"));
     let command = format!(
@@ -89,8 +92,10 @@ async fn tempfile(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
         )));
     }
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let mut outcome = Outcome::default();
-    outcome.changed = true;
+    let mut outcome = Outcome {
+        changed: true,
+        ..Outcome::default()
+    };
     outcome.data.insert("path".into(), json!(path));
     outcome.data.insert("state".into(), json!(state));
     Ok(outcome)

@@ -1,7 +1,6 @@
 //! Walks the YAML node tree of a playbook into [`Play`]s and [`Task`]s, collecting every
 //! problem of the file in one pass, each pointing at its key or value.
 
-use crate::playbook::Include;
 use super::exec::{BLOCK_EXEC_KEYWORDS, PLAY_EXEC_KEYWORDS, TASK_EXEC_KEYWORDS};
 use super::loops::{self, LoopControl, LoopKind};
 use super::yaml::{self, Key, Node, NodeValue, Span};
@@ -10,6 +9,7 @@ use super::{
     Rolling, Source, Step, Strategy, Task,
 };
 use crate::modules;
+use crate::playbook::Include;
 use crate::suggest::did_you_mean;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -998,7 +998,9 @@ impl Checker {
                         key.name
                     ),
                     "not supported yet",
-                    Some("write each handler as a plain task, or `include_tasks` a file".to_string()),
+                    Some(
+                        "write each handler as a plain task, or `include_tasks` a file".to_string(),
+                    ),
                 );
                 continue;
             }

@@ -137,7 +137,11 @@ fn install_ansible(venv: &Path) {
         dump(&out)
     );
     let mut pip = Command::new(venv.join("bin/pip"));
-    pip.args(["install", "-q", &format!("ansible-core=={ANSIBLE_CORE_VERSION}")]);
+    pip.args([
+        "install",
+        "-q",
+        &format!("ansible-core=={ANSIBLE_CORE_VERSION}"),
+    ]);
     let out = output_within(pip, INSTALL_LIMIT, "pip install ansible-core");
     if !out.status.success() {
         // A half-made venv would be taken for a good one by the next run.
@@ -150,4 +154,3 @@ fn install_ansible(venv: &Path) {
         );
     }
 }
-

@@ -197,11 +197,15 @@ impl Runner {
 
     /// ansible-test's generated play for a target without runme.sh.
     fn role_line(&self, name: &str) -> Line {
-        let aliases = fs::read_to_string(self.drover_tree.join("targets").join(name).join("aliases"))
-            .unwrap_or_default();
+        let aliases =
+            fs::read_to_string(self.drover_tree.join("targets").join(name).join("aliases"))
+                .unwrap_or_default();
         let gather = !aliases.lines().any(|l| l.trim() == "gather_facts/no");
         let playbook = format!("{name}-conformance.yml");
-        for (tree, tool) in [(&self.drover_tree, "drover"), (&self.ansible_tree, "ansible")] {
+        for (tree, tool) in [
+            (&self.drover_tree, "drover"),
+            (&self.ansible_tree, "ansible"),
+        ] {
             let text = format!(
                 "- hosts: testhost\n  gather_facts: {gather}\n  vars:\n    output_dir: \"{}\"\n  \
                  roles:\n    - {name}\n",
@@ -231,8 +235,15 @@ impl Runner {
                 key.update(fs::read(self.ansible_tree.join(&line.playbook)).unwrap_or_default());
             }
         }
-        let digest: String = key.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
-        let cache = repo().join(format!("target/conformance/ansible-cache/{name}-{digest}.json"));
+        let digest: String = key
+            .finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let cache = repo().join(format!(
+            "target/conformance/ansible-cache/{name}-{digest}.json"
+        ));
         if let Ok(text) = fs::read_to_string(&cache)
             && let Ok(cached) = serde_json::from_str::<Vec<(Option<i32>, String)>>(&text)
             && cached.len() == lines.len()
@@ -251,7 +262,10 @@ impl Runner {
     }
 
     fn run_ansible(&self, name: &str, i: usize, line: &Line) -> (Option<i32>, String) {
-        let scratch = self.work.join("ansible-scratch").join(format!("{name}-{i}"));
+        let scratch = self
+            .work
+            .join("ansible-scratch")
+            .join(format!("{name}-{i}"));
         let log = scratch.join("asserts.jsonl");
         let output_dir = self.output_dir("ansible", name);
         for d in [&scratch, &output_dir] {
@@ -270,7 +284,10 @@ impl Runner {
             .env("ANSIBLE_FORCE_COLOR", "0")
             .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
             .env("ANSIBLE_DEPRECATION_WARNINGS", "False")
-            .env("ANSIBLE_CALLBACK_PLUGINS", repo().join("tests/conformance/callback_plugins"))
+            .env(
+                "ANSIBLE_CALLBACK_PLUGINS",
+                repo().join("tests/conformance/callback_plugins"),
+            )
             .env("ANSIBLE_CALLBACKS_ENABLED", "drover_asserts")
             .env("DROVER_ASSERT_LOG", &log)
             .env("OUTPUT_DIR", &output_dir)
@@ -315,12 +332,16 @@ impl Runner {
                 let _ = fs::write(scratch.join("stdout"), &out.stdout);
                 let _ = fs::write(scratch.join("stderr"), &out.stderr);
                 (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
                 )
             }
-            None => (None, String::new(), format!("timed out after {RUN_LIMIT:?}")),
+            None => (
+                None,
+                String::new(),
+                format!("timed out after {RUN_LIMIT:?}"),
+            ),
         }
     }
 }
@@ -339,7 +360,9 @@ fn script_line(target: &str, text: &str) -> Line {
             _ => break,
         }
     }
-    let playbook = rest.next().unwrap_or_else(|| panic!("{target}: no playbook in {text:?}"));
+    let playbook = rest
+        .next()
+        .unwrap_or_else(|| panic!("{target}: no playbook in {text:?}"));
     let mut args: Vec<String> = rest.collect();
     if !args.iter().any(|a| a == "-i" || a == "--inventory") {
         args.extend(["-i".to_string(), "../../inventory".to_string()]);
@@ -390,7 +413,10 @@ fn why_not(
     Some(format!(
         "assert {} {}",
         missing.location,
-        if ours.iter().any(|o| o.host == missing.host && o.location == missing.location) {
+        if ours
+            .iter()
+            .any(|o| o.host == missing.host && o.location == missing.location)
+        {
             "has another outcome"
         } else {
             "never reached"
@@ -413,7 +439,10 @@ fn first_failure(stdout: &str) -> Option<String> {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            format!("task `{}` failed: {msg}", e["task"].as_str().unwrap_or_default())
+            format!(
+                "task `{}` failed: {msg}",
+                e["task"].as_str().unwrap_or_default()
+            )
         })
 }
 

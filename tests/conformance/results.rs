@@ -74,7 +74,10 @@ impl Outcome {
 
 pub fn render(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
-    let ran: Vec<&Outcome> = outcomes.iter().filter(|o| o.out_of_scope.is_none()).collect();
+    let ran: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.out_of_scope.is_none())
+        .collect();
     let mut total = Count::default();
     for o in &ran {
         total.add(o.count());

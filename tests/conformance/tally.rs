@@ -79,8 +79,10 @@ pub fn from_drover_json(text: &str, dir: &Path) -> Vec<AssertResult> {
             Some("host_result") => {
                 let module = event["module"].as_str().unwrap_or_default();
                 let status = event["status"].as_str().unwrap_or_default();
-                if matches!(module, "assert" | "ansible.builtin.assert" | "ansible.legacy.assert")
-                    && matches!(status, "ok" | "failed")
+                if matches!(
+                    module,
+                    "assert" | "ansible.builtin.assert" | "ansible.legacy.assert"
+                ) && matches!(status, "ok" | "failed")
                 {
                     out.push(AssertResult {
                         host: event["host"].as_str().unwrap_or_default().to_string(),
@@ -186,7 +188,11 @@ mod tests {
 
     #[test]
     fn an_assert_passes_only_with_ansibles_outcome() {
-        let ansible = [r("h", "a:1", true), r("h", "a:2", false), r("h", "a:3", true)];
+        let ansible = [
+            r("h", "a:1", true),
+            r("h", "a:2", false),
+            r("h", "a:3", true),
+        ];
         // a:1 as Ansible; a:2 ok where Ansible failed it; a:3 never reached.
         let drover = [r("h", "a:1", true), r("h", "a:2", true)];
         assert_eq!(
