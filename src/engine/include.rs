@@ -103,6 +103,22 @@ impl Job {
                 }
                 Ok(None) => {}
             }
+            // The include's own `vars:` are seen by its file name too, as in Ansible
+            // (`include_tasks: "{{ lookup('first_found', files) }}"` with `vars: {files: …}`).
+            let with_vars;
+            let ctx = if include.vars.is_empty() {
+                ctx
+            } else {
+                let mut own = item_vars.clone();
+                for (key, node) in &include.vars {
+                    let value = self.shared.templates.render_node(node, &ctx, &task.source);
+                    if let Ok(value) = value {
+                        own.insert(key.name.clone(), value);
+                    }
+                }
+                with_vars = all.with(&own);
+                vars::jinja(&self.scope, &with_vars)
+            };
             let path = match self.included_path(include, &ctx) {
                 Ok(path) => path,
                 Err(msg) => return failed(msg),

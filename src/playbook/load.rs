@@ -312,6 +312,7 @@ impl Checker {
             vars_files: Vec::new(),
             serial: Vec::new(),
             serial_template: None,
+            strategy_template: None,
             tasks: Vec::new(),
             steps: Vec::new(),
             handlers: Vec::new(),
@@ -407,7 +408,14 @@ impl Checker {
                 },
                 "strategy" => {
                     rollout_keys.pacing.push(key);
-                    play.strategy = self.strategy(value);
+                    if value
+                        .as_str()
+                        .is_some_and(crate::template::has_template_syntax)
+                    {
+                        play.strategy_template = Some(value.clone());
+                    } else {
+                        play.strategy = self.strategy(value);
+                    }
                 }
                 "any_errors_fatal" => {
                     rollout_keys.pacing.push(key);

@@ -1,6 +1,6 @@
 //! Tests from ansible.builtin's list that minijinja and `template` lack or take fewer
 //! arguments of: `match`/`search`/`regex` with keywords, `all`, `any`,
-//! `nan`, `url`, `uri`, `urn`, `finished`, `started`, `reachable`, `unreachable`.
+//! `nan`, `url`, `uri`, `urn`, `successful`, `failure`, `finished`, `started`, `reachable`, `unreachable`.
 
 use super::invalid;
 use minijinja::value::Kwargs;
@@ -76,6 +76,8 @@ pub fn register(env: &mut Environment<'static>) {
         regex::Regex::new(r"^urn:[a-zA-Z0-9][a-zA-Z0-9-]{0,31}:\S+$")
             .is_ok_and(|re| re.is_match(&v))
     });
+    env.add_test("successful", |v: Value| !flag(&v, "failed", false));
+    env.add_test("failure", |v: Value| flag(&v, "failed", false));
     env.add_test("finished", |v: Value| flag(&v, "finished", true));
     env.add_test("started", |v: Value| flag(&v, "started", true));
     env.add_test("reachable", |v: Value| !flag(&v, "unreachable", false));
