@@ -1488,8 +1488,12 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
     let mut rest: Vec<&str> = Vec::new();
     let node = |value: NodeValue| Node { value, span };
     for word in split_words(text) {
+        // A module that takes any argument (`set_fact`) may name one with a template:
+        // `set_fact: "{{ item }}=moo"`, rendered when the task runs.
         let pair = word.split_once('=').filter(|(k, _)| {
-            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            !k.is_empty()
+                && (k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    || (spec.any_args && k.starts_with("{{") && k.ends_with("}}")))
         });
         match pair {
             Some((k, v)) if !spec.free_form || spec.args.contains(&k) => {
