@@ -11,7 +11,15 @@ use minijinja::{Environment, Error, ErrorKind, State, Value};
 use std::path::{Path, PathBuf};
 
 /// The lookups drover runs; any other name is refused by name.
-const LOOKUPS: &[&str] = &["env", "file", "unvault", "template", "pipe", "vars"];
+const LOOKUPS: &[&str] = &[
+    "env",
+    "file",
+    "unvault",
+    "template",
+    "pipe",
+    "vars",
+    "first_found",
+];
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", |state: &State, args: Rest<Value>, kw: Kwargs| {
@@ -42,6 +50,9 @@ fn call(state: &State, args: Vec<Value>, kw: Kwargs, mut wantlist: bool) -> Resu
             "lookup() needs the lookup's name first, as in lookup('env', 'HOME')",
         ));
     };
+    if name.strip_prefix("ansible.builtin.").unwrap_or(&name) == "first_found" {
+        return first_found(state, args.collect(), kwargs.as_ref(), wantlist);
+    }
     let terms: Vec<String> = args.map(|t| text(&t)).collect();
     let mut on_error = OnError::Strict;
     let mut default = None;
@@ -219,6 +230,127 @@ fn find(state: &State, kind: &str, term: &str) -> Result<PathBuf, LookupError> {
                     .join(", ")
             ))
         })
+}
+
+/// `first_found`: the first of the files that exists, as an absolute path. Terms are file
+/// names, lists of them, or `{files, paths, skip}` mappings (names may hold commas or
+/// semicolons); `files=`/`paths=`/`skip=` keywords apply to bare names. A relative name is
+/// looked for as Ansible's search path does: the role's `files/`, the role, its `tasks/`,
+/// then the playbook's `files/` and the playbook's directory (or in each of `paths`).
+fn first_found(
+    state: &State,
+    terms: Vec<Value>,
+    kwargs: Option<&Kwargs>,
+    wantlist: bool,
+) -> Result<Value, Error> {
+    let split = |v: &Value| -> Vec<String> {
+        let items: Vec<Value> = match v.as_str() {
+            Some(_) => vec![v.clone()],
+            None => v.try_iter().map(|i| i.collect()).unwrap_or_default(),
+        };
+        items
+            .iter()
+            .flat_map(|i| {
+                text(i)
+                    .split([',', ';'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let kw_value = |key: &str| kwargs.and_then(|k| k.get::<Option<Value>>(key).ok().flatten());
+    let mut skip = kwarg(kwargs, "skip").unwrap_or(false);
+    let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    let mut bare = Vec::new();
+    let mut flat = Vec::new();
+    for term in terms {
+        match term.as_str() {
+            Some(_) => flat.push(term),
+            None => flat.extend(
+                term.try_iter()
+                    .map(|i| i.collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+    for term in flat {
+        if term.kind() == minijinja::value::ValueKind::Map {
+            let files = term
+                .get_attr("files")
+                .map(|v| split(&v))
+                .unwrap_or_default();
+            let paths = term
+                .get_attr("paths")
+                .map(|v| split(&v))
+                .unwrap_or_default();
+            if term.get_attr("skip").is_ok_and(|v| v.is_true()) {
+                skip = true;
+            }
+            groups.push((files, paths));
+        } else {
+            bare.extend(split(&term));
+        }
+    }
+    if let Some(files) = kw_value("files") {
+        bare.extend(split(&files));
+    }
+    if !bare.is_empty() {
+        let paths = kw_value("paths").map(|p| split(&p)).unwrap_or_default();
+        groups.push((bare, paths));
+    }
+    let var = |name: &str| {
+        state
+            .lookup(name)
+            .and_then(|v| v.as_str().map(PathBuf::from))
+    };
+    let mut dirs = Vec::new();
+    if let Some(role) = var("role_path") {
+        dirs.extend([role.join("files"), role.clone(), role.join("tasks")]);
+    }
+    let playbook = var("playbook_dir").unwrap_or_else(|| PathBuf::from("."));
+    dirs.extend([playbook.join("files"), playbook]);
+    for (files, paths) in &groups {
+        for file in files {
+            let candidates: Vec<PathBuf> = if Path::new(file).is_absolute() {
+                vec![PathBuf::from(file)]
+            } else if paths.is_empty() {
+                dirs.iter().map(|d| d.join(file)).collect()
+            } else {
+                paths
+                    .iter()
+                    .map(|p| {
+                        let p = Path::new(p);
+                        if p.is_absolute() {
+                            p.join(file)
+                        } else {
+                            dirs.last().map_or(p.join(file), |d| d.join(p).join(file))
+                        }
+                    })
+                    .collect()
+            };
+            if let Some(found) = candidates.iter().find(|c| c.exists()) {
+                let found = Value::from(found.display().to_string());
+                return Ok(if wantlist {
+                    Value::from(vec![found])
+                } else {
+                    found
+                });
+            }
+        }
+    }
+    if skip {
+        return Ok(if wantlist {
+            Value::from(Vec::<Value>::new())
+        } else {
+            Value::from(())
+        });
+    }
+    Err(Error::new(
+        ErrorKind::InvalidOperation,
+        "lookup('first_found'): No file was found when using first_found.",
+    ))
 }
 
 /// `pipe`: the command through `sh -c` on the control machine; its stdout without the

@@ -32,6 +32,9 @@ pub struct PlayPlan {
     pub sizes: Vec<BatchSize>,
     /// Whether this play is a rollout (`phases:`).
     pub rollout: bool,
+    /// `strategy`, its template rendered when it is one (`"{{ s | default('linear') }}"`).
+    #[serde(skip)]
+    pub strategy: crate::playbook::Strategy,
     /// Set when `order_by` could not be evaluated from inventory variables alone (it uses
     /// facts registered by `precheck`): the engine orders the hosts after the precheck.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +94,8 @@ pub enum PlanError {
     )]
     #[diagnostic(help("0 (or an empty value) means every host in one batch"))]
     Serial { at: String, got: String },
+    #[error("{at}: `strategy` rendered to {got}; drover has `linear` and `free`")]
+    Strategy { at: String, got: String },
     #[error("--limit `{0}` matches no host of the inventory")]
     #[diagnostic(help("check the pattern with `drover inventory -i INVENTORY --graph`"))]
     LimitMatchesNothing(String),
@@ -157,6 +162,7 @@ pub fn plan(
         };
         let batches = split(&hosts, &sizes);
         let vars_files = read_vars_files(play, inventory, &hosts, extra_vars, templates)?;
+        let strategy = strategy(play, &ctx, templates)?;
         plays.push(PlayPlan {
             play: index,
             name: play.name.clone(),
@@ -165,6 +171,7 @@ pub fn plan(
             batches,
             sizes,
             rollout: play.phases.is_some(),
+            strategy,
             order_deferred,
             vars_files,
         });
@@ -187,6 +194,8 @@ fn play_context(
         .map(|(g, hosts)| (g, serde_json::Value::from(hosts)))
         .collect();
     vars.put("groups", serde_json::Value::Object(groups));
+    // `serial: "{{ n | default(omit) }}"`: omitted is not set at all.
+    vars.put("omit", serde_json::Value::from(crate::template::OMIT));
     for (key, value) in &play.vars {
         let written = Written::At(play.source.clone(), value.span);
         vars.put_template(&key.name, value.to_json(), written);
@@ -206,6 +215,30 @@ fn explained(vars: &LazyVars, message: String) -> String {
         }
     }
     message
+}
+
+/// The play's strategy: as written, or its template rendered (Ansible renders it with the
+/// play's vars and `-e`).
+fn strategy(
+    play: &Play,
+    ctx: &minijinja::Value,
+    templates: &Templates,
+) -> Result<crate::playbook::Strategy, PlanError> {
+    let Some(node) = &play.strategy_template else {
+        return Ok(play.strategy);
+    };
+    let value = templates
+        .render_node(node, ctx, &play.source)
+        .map_err(PlanError::SerialTemplate)?;
+    match value.as_str().map(str::trim) {
+        Some(crate::template::OMIT) => Ok(play.strategy),
+        Some("linear") => Ok(crate::playbook::Strategy::Linear),
+        Some("free") => Ok(crate::playbook::Strategy::Free),
+        _ => Err(PlanError::Strategy {
+            at: play.source.location(node.span),
+            got: value.to_string(),
+        }),
+    }
 }
 
 /// The play's batch sizes: `serial` as written, or its template rendered. As in Ansible, 0
@@ -233,7 +266,7 @@ fn serial(
                 n => Some(BatchSize::Count(usize::try_from(n).ok()?)),
             },
             serde_json::Value::String(s) => match s.trim() {
-                "" | "0" => Some(BatchSize::Percent(100.0)),
+                "" | "0" | crate::template::OMIT => Some(BatchSize::Percent(100.0)),
                 text => crate::playbook::load::parse_batch_size(text),
             },
             _ => None,

@@ -10,6 +10,7 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JinjaValue};
 use serde_json::Value;
 
+mod filters;
 mod lazy;
 mod pyjson;
 
@@ -78,9 +79,11 @@ impl Templates {
                 minijinja::escape_formatter(out, state, value)
             }
         });
-        filters::register(&mut env);
+        basic::register(&mut env);
         crate::lookup::register(&mut env);
         crate::jinja_ansible::register(&mut env);
+        // Last: these give Ansible's full signatures where an earlier one is simpler.
+        filters::register(&mut env);
         Templates {
             env: std::sync::Arc::new(env),
         }
@@ -459,7 +462,7 @@ pub fn from_json(value: &Value) -> JinjaValue {
 }
 
 /// Ansible filters and tests that playbooks commonly use and minijinja lacks.
-mod filters {
+mod basic {
     use super::*;
     use base64::Engine as _;
     use minijinja::Error;
@@ -666,7 +669,7 @@ mod filters {
     }
 }
 
-pub use filters::{compare_versions, shell_quote};
+pub use basic::{compare_versions, shell_quote};
 
 #[cfg(test)]
 mod tests {

@@ -73,6 +73,7 @@ compat_cases! {
     c23_undefined_defaults => "23-undefined-defaults",
     c24_yaml_merge_keys => "24-yaml-merge-keys",
     c25_magic_vars_hostvars => "25-magic-vars-hostvars",
+    c26_filter_signatures => "26-filter-signatures",
     c30_vault => "30-vault",
 }
 

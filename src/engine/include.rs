@@ -9,7 +9,7 @@ use super::events::{Event, Status};
 use super::task::{Job, Pass, Verdict, fail_result};
 use super::walk::Walk;
 use super::{Flow, HostState, RunState, loops, vars};
-use crate::playbook::{Include, TaskFile, find_file, load_included, looked_in};
+use crate::playbook::{Include, Section, TaskFile, find_file, load_included, looked_in};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -103,6 +103,22 @@ impl Job {
                 }
                 Ok(None) => {}
             }
+            // The include's own `vars:` are seen by its file name too, as in Ansible
+            // (`include_tasks: "{{ lookup('first_found', files) }}"` with `vars: {files: …}`).
+            let with_vars;
+            let ctx = if include.vars.is_empty() {
+                ctx
+            } else {
+                let mut own = item_vars.clone();
+                for (key, node) in &include.vars {
+                    let value = self.shared.templates.render_node(node, &ctx, &task.source);
+                    if let Ok(value) = value {
+                        own.insert(key.name.clone(), value);
+                    }
+                }
+                with_vars = all.with(&own);
+                vars::jinja(&self.scope, &with_vars)
+            };
             let path = match self.included_path(include, &ctx) {
                 Ok(path) => path,
                 Err(msg) => return failed(msg),
@@ -222,7 +238,11 @@ impl Walk<'_> {
             shared: self.shared,
             scope: self.scope,
             play: self.play,
-            section: self.section,
+            // A handler's included tasks are tasks of their file, like any include's.
+            section: match self.section {
+                Section::Handlers => Section::Tasks,
+                other => other,
+            },
             once: self.once.clone(),
             interrupts: self.interrupts,
             batch: self.batch,

@@ -35,7 +35,7 @@ pub(super) async fn run(
         // Hosts that fell in an earlier play stay in their batch, left out (as in Ansible).
         let starting = state.live(batch);
         let free = Free::default();
-        let is_free = play.strategy == Strategy::Free;
+        let is_free = play_plan.strategy == Strategy::Free;
         let walk = Walk {
             shared,
             scope,

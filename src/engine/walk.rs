@@ -416,6 +416,26 @@ impl Walk<'_> {
                     name: handler.display_name(),
                     location: vars::location(&handler.source, handler.span),
                 });
+                if let Some(include) = play.handler_includes.iter().find(|i| i.task == index) {
+                    // The handler's file is walked as the play's tasks are.
+                    let walk = Walk {
+                        shared: self.shared,
+                        scope: self.scope,
+                        play: self.play,
+                        section: Section::Handlers,
+                        once: self.once.clone(),
+                        interrupts: self.interrupts,
+                        batch: self.batch,
+                        file: None,
+                        role: None,
+                        depth: self.depth,
+                        free: None,
+                    };
+                    if walk.include_lockstep(include, &hosts, state, false).await == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                    continue;
+                }
                 let make = || self.job(Section::Handlers, index, false);
                 state.run_task(self.shared, make, &hosts).await;
             }

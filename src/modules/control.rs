@@ -152,9 +152,16 @@ module!(SetFact, SET_FACT, set_fact);
 
 /// Returns the (already rendered) arguments as `ansible_facts`; the engine merges them into the
 /// host's variables. Runs in check mode too, as in Ansible: later tasks depend on the facts.
-async fn set_fact(_ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
+async fn set_fact(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let mut facts = serde_json::Map::new();
     for (name, value) in args.0 {
+        // A templated name (`"{{ item }}": x`, `"{{ item }}=x"`) is rendered, as Ansible does.
+        let name = if crate::template::has_template_syntax(&name) {
+            ctx.templates
+                .render_str(&name, ctx.vars, Origin::At(ctx.location))?
+        } else {
+            name
+        };
         // `cacheable` is about Ansible's fact cache, which drover does not have.
         if name == "cacheable" {
             continue;

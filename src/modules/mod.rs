@@ -38,6 +38,7 @@ mod filesystem;
 mod include_vars;
 mod inspect;
 mod mode;
+mod node;
 mod script;
 pub mod sources;
 mod system;
@@ -123,6 +124,8 @@ static MODULES: &[&dyn Module] = &[
     &archive::Unarchive,
     &database::DbBackup,
     &database::DbRestore,
+    &node::Ping,
+    &node::TempFile,
 ];
 
 /// Ansible modules drover will grow (see the README); named so a playbook using one is told

@@ -9,6 +9,7 @@ use super::{
     Rolling, Source, Step, Strategy, Task,
 };
 use crate::modules;
+use crate::playbook::Include;
 use crate::suggest::did_you_mean;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -169,6 +170,8 @@ fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailu
         roles_path: dir.map(structure::search_path).unwrap_or_default(),
         roles_seen: Vec::new(),
         role_handlers: Vec::new(),
+        role_handler_includes: Vec::new(),
+        in_handlers: false,
         playbook_tags: Vec::new(),
     };
     let plays = checker.plays(&root);
@@ -196,6 +199,10 @@ struct Checker {
     roles_seen: Vec<String>,
     /// Handlers of the roles the current play uses, added to its own.
     role_handlers: Vec<Task>,
+    /// The `include_tasks` among `role_handlers` (`task` indexes `role_handlers`).
+    role_handler_includes: Vec<Include>,
+    /// Reading `handlers:` (their includes are read when notified).
+    in_handlers: bool,
     /// Tags of the `import_playbook`s being read: every play inside gets them.
     playbook_tags: Vec<String>,
 }
@@ -305,9 +312,11 @@ impl Checker {
             vars_files: Vec::new(),
             serial: Vec::new(),
             serial_template: None,
+            strategy_template: None,
             tasks: Vec::new(),
             steps: Vec::new(),
             handlers: Vec::new(),
+            handler_includes: Vec::new(),
             order: HostOrder::Inventory,
             rolling: None,
             phases: None,
@@ -384,7 +393,7 @@ impl Checker {
                 "tasks" => sections[2] = Some((key, value)),
                 "post_tasks" => sections[3] = Some((key, value)),
                 "handlers" => {
-                    play.handlers = self.handlers(value, &inherit);
+                    (play.handlers, play.handler_includes) = self.handlers(value, &inherit);
                 }
                 "tags" => {}
                 "order" => play.order = self.order(value),
@@ -399,7 +408,14 @@ impl Checker {
                 },
                 "strategy" => {
                     rollout_keys.pacing.push(key);
-                    play.strategy = self.strategy(value);
+                    if value
+                        .as_str()
+                        .is_some_and(crate::template::has_template_syntax)
+                    {
+                        play.strategy_template = Some(value.clone());
+                    } else {
+                        play.strategy = self.strategy(value);
+                    }
                 }
                 "any_errors_fatal" => {
                     rollout_keys.pacing.push(key);
@@ -944,27 +960,44 @@ impl Checker {
         find_file(&dirs, text)
     }
 
-    /// `handlers:` — tasks that run only when notified; no blocks among them yet.
-    fn handlers(&mut self, node: &Node, inherit: &Inherit) -> Vec<Task> {
+    /// `handlers:` — tasks that run only when notified, and `include_tasks` (its file's
+    /// tasks run when it is notified; `task` of each include indexes the handlers). No blocks
+    /// among them yet.
+    fn handlers(&mut self, node: &Node, inherit: &Inherit) -> (Vec<Task>, Vec<Include>) {
         let NodeValue::Seq(items) = &node.value else {
             if !matches!(node.value, NodeValue::Null) {
                 self.expect_kind(node, "`handlers`", "a list of tasks");
             }
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let mut handlers = Vec::new();
+        let mut includes = Vec::new();
         for item in items {
-            if let Some((key, _)) = item.as_map().and_then(|entries| {
-                entries.iter().find(|(k, _)| {
-                    matches!(
-                        k.name.as_str(),
-                        "block"
-                            | "import_tasks"
-                            | "ansible.builtin.import_tasks"
-                            | "include_tasks"
-                            | "ansible.builtin.include_tasks"
-                    )
-                })
+            let entries = item.as_map().unwrap_or_default();
+            if let Some((key, value)) = entries.iter().find(|(k, _)| {
+                matches!(
+                    k.name.as_str(),
+                    "include_tasks" | "ansible.builtin.include_tasks"
+                )
+            }) {
+                let mut flat = Vec::new();
+                self.in_handlers = true;
+                let read = self.include_tasks(item, key, value, inherit, &mut flat);
+                self.in_handlers = false;
+                if let Some(mut include) = read
+                    && include.task < flat.len()
+                {
+                    handlers.push(flat.swap_remove(include.task));
+                    include.task = handlers.len() - 1;
+                    includes.push(include);
+                }
+                continue;
+            }
+            if let Some((key, _)) = entries.iter().find(|(k, _)| {
+                matches!(
+                    k.name.as_str(),
+                    "block" | "import_tasks" | "ansible.builtin.import_tasks"
+                )
             }) {
                 self.problem(
                     key.span,
@@ -973,7 +1006,9 @@ impl Checker {
                         key.name
                     ),
                     "not supported yet",
-                    Some("write each handler as a plain task".to_string()),
+                    Some(
+                        "write each handler as a plain task, or `include_tasks` a file".to_string(),
+                    ),
                 );
                 continue;
             }
@@ -981,7 +1016,7 @@ impl Checker {
                 handlers.push(handler);
             }
         }
-        handlers
+        (handlers, includes)
     }
 
     /// Every `notify` of the play must name a handler or a `listen` topic (Ansible finds
@@ -1453,8 +1488,12 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
     let mut rest: Vec<&str> = Vec::new();
     let node = |value: NodeValue| Node { value, span };
     for word in split_words(text) {
+        // A module that takes any argument (`set_fact`) may name one with a template:
+        // `set_fact: "{{ item }}=moo"`, rendered when the task runs.
         let pair = word.split_once('=').filter(|(k, _)| {
-            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            !k.is_empty()
+                && (k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    || (spec.any_args && k.starts_with("{{") && k.ends_with("}}")))
         });
         match pair {
             Some((k, v)) if !spec.free_form || spec.args.contains(&k) => {

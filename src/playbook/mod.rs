@@ -65,6 +65,9 @@ pub struct Play {
     /// `serial` written as a template (`"{{ batch | default(0) }}"`): rendered with the play's
     /// vars and `-e` when the play is planned, replacing `serial`.
     pub serial_template: Option<Node>,
+    /// `strategy` written as a template: rendered when the play is planned, replacing
+    /// `strategy`.
+    pub strategy_template: Option<Node>,
     /// Every task of `tasks:` (blocks, rescue, always and imported files flattened, in file
     /// order); [`Play::steps`] gives their structure.
     pub tasks: Vec<Task>,
@@ -72,6 +75,8 @@ pub struct Play {
     pub steps: Vec<Step>,
     /// `handlers:`, in definition order (the order they run in).
     pub handlers: Vec<Task>,
+    /// The handlers that are `include_tasks` (each include's `task` indexes `handlers`).
+    pub handler_includes: Vec<Include>,
     /// Ansible's `order`: how the play's hosts are sorted before batching.
     pub order: HostOrder,
     /// `rolling:` — how a rollout batches, orders and guards its hosts.

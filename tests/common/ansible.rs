@@ -1,17 +1,30 @@
-//! The real Ansible for compatibility tests: `ansible-playbook` and `ansible-vault` from a
-//! venv under `target/` (created once, from PyPI), and a bounded way to run them.
+//! The real Ansible the compatibility tests compare drover with (`ansible-playbook`,
+//! `ansible-vault`): one pinned ansible-core release in a venv under `target/`, installed
+//! once from PyPI, and a bounded way to run them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const ANSIBLE_CORE: &str = "ansible-core>=2.19,<2.20";
+/// The ansible-core release every comparison runs: the compat venv installs it, and the
+/// conformance runner reads the integration tests of the same release's sdist.
+pub const ANSIBLE_CORE_VERSION: &str = "2.19.14";
 /// Creating the venv and installing ansible-core from PyPI, at most.
 const INSTALL_LIMIT: Duration = Duration::from_secs(900);
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The venv holds the pinned release (an older venv is replaced, not trusted).
+fn installed(venv: &Path) -> bool {
+    let want = format!("ansible_core-{ANSIBLE_CORE_VERSION}.dist-info");
+    let Ok(libs) = fs::read_dir(venv.join("lib")) else {
+        return false;
+    };
+    libs.flatten()
+        .any(|python| python.path().join("site-packages").join(&want).is_dir())
 }
 
 /// `ansible-vault` beside [`ansible_playbook`].
@@ -22,11 +35,21 @@ pub fn ansible_vault() -> PathBuf {
 }
 
 /// Runs a command, killing it if it outlives `limit`.
-pub fn output_within(mut command: Command, limit: Duration, what: &str) -> Output {
+pub fn output_within(command: Command, limit: Duration, what: &str) -> Output {
+    let shown = format!("{command:?}");
+    run_within(command, limit, what)
+        .unwrap_or_else(|| panic!("{what} did not finish within {limit:?}: {shown}"))
+}
+
+/// Runs a command in its own process group; `None` when it outlived `limit` (then the whole
+/// group, the command and whatever it started, is killed).
+pub fn run_within(mut command: Command, limit: Duration, what: &str) -> Option<Output> {
+    use std::os::unix::process::CommandExt;
     let mut child: Child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {what} ({command:?}): {e}"));
     // Drain the pipes on threads so a chatty child never blocks on a full pipe.
@@ -35,12 +58,15 @@ pub fn output_within(mut command: Command, limit: Duration, what: &str) -> Outpu
     let deadline = Instant::now() + limit;
     let status = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             Ok(None) => {
-                let _ = child.kill();
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    // SAFETY: kill(2) on the process group this function created.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                }
                 let _ = child.wait();
-                panic!("{what} did not finish within {limit:?}: {command:?}");
+                break None;
             }
             Err(e) => panic!("waiting for {what}: {e}"),
         }
@@ -48,11 +74,12 @@ pub fn output_within(mut command: Command, limit: Duration, what: &str) -> Outpu
     let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
         h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
     };
-    Output {
+    let (stdout, stderr) = (join(stdout), join(stderr));
+    status.map(|status| Output {
         status,
-        stdout: join(stdout),
-        stderr: join(stderr),
-    }
+        stdout,
+        stderr,
+    })
 }
 
 fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
@@ -85,14 +112,14 @@ pub fn ansible_playbook() -> PathBuf {
     }
     let venv = repo().join("target/ansible-venv");
     let bin = venv.join("bin/ansible-playbook");
-    if bin.is_file() {
+    if bin.is_file() && installed(&venv) {
         return bin;
     }
     fs::create_dir_all(repo().join("target")).expect("mkdir target");
     let lock_path = repo().join("target/ansible-venv.lock");
     let lock = fs::File::create(&lock_path).expect("create the venv lock file");
     lock.lock().expect("lock target/ansible-venv.lock");
-    if !bin.is_file() {
+    if !(bin.is_file() && installed(&venv)) {
         install_ansible(&venv);
     }
     drop(lock);
@@ -118,13 +145,17 @@ fn install_ansible(venv: &Path) {
         dump(&out)
     );
     let mut pip = Command::new(venv.join("bin/pip"));
-    pip.args(["install", "-q", ANSIBLE_CORE]);
+    pip.args([
+        "install",
+        "-q",
+        &format!("ansible-core=={ANSIBLE_CORE_VERSION}"),
+    ]);
     let out = output_within(pip, INSTALL_LIMIT, "pip install ansible-core");
     if !out.status.success() {
         // A half-made venv would be taken for a good one by the next run.
         let _ = fs::remove_dir_all(venv);
         panic!(
-            "cannot install `{ANSIBLE_CORE}` from PyPI into {}: is PyPI reachable? Or point \
+            "cannot install ansible-core {ANSIBLE_CORE_VERSION} from PyPI into {}: is PyPI reachable? Or point \
              DROVER_ANSIBLE_PLAYBOOK at an ansible-playbook\n{}",
             venv.display(),
             dump(&out)

@@ -111,8 +111,21 @@ impl Checker {
             .parent()
             .map_or_else(PathBuf::new, Path::to_path_buf);
         let playbook_dir = self.dir.clone().filter(|d| *d != here);
-        let dirs: Vec<PathBuf> = std::iter::once(here).chain(playbook_dir).collect();
-        let loaded = self.static_include(&file, &dirs, &inner);
+        // A role's handler includes from the role's `tasks/` too, as Ansible's role search
+        // path does (setup_remote_tmp_dir's cleanup handler).
+        let role_tasks = (here.file_name().is_some_and(|n| n == "handlers"))
+            .then(|| here.with_file_name("tasks"));
+        let dirs: Vec<PathBuf> = std::iter::once(here)
+            .chain(role_tasks)
+            .chain(playbook_dir)
+            .collect();
+        // A handler's file is read when it is notified, as Ansible reads it: a handler
+        // never notified (setup_remote_tmp_dir's Windows cleanup) is never read.
+        let loaded = if self.in_handlers {
+            None
+        } else {
+            self.static_include(&file, &dirs, &inner)
+        };
         flat.push(task);
         Some(Include {
             task: flat.len() - 1,
@@ -268,6 +281,8 @@ pub fn load_included(
         roles_path: structure::search_path(&the_play.dir),
         roles_seen: Vec::new(),
         role_handlers: Vec::new(),
+        role_handler_includes: Vec::new(),
+        in_handlers: false,
         playbook_tags: Vec::new(),
     };
     let mut tasks = Vec::new();

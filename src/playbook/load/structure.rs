@@ -121,8 +121,14 @@ impl Checker {
         play.steps = steps;
         // Ansible lists the roles' handlers before the play's own.
         let mut handlers = std::mem::take(&mut self.role_handlers);
+        let mut includes = std::mem::take(&mut self.role_handler_includes);
+        for mut include in std::mem::take(&mut play.handler_includes) {
+            include.task += handlers.len();
+            includes.push(include);
+        }
         handlers.append(&mut play.handlers);
         play.handlers = handlers;
+        play.handler_includes = includes;
     }
 
     /// The `meta: flush_handlers` Ansible runs between sections; tagged `always` so tag
@@ -498,7 +504,12 @@ impl Checker {
                 vars: inherit.vars.clone(),
                 ..Inherit::default()
             };
-            for mut handler in self.handlers(&root, &handler_inherit) {
+            let (role_handlers, includes) = self.handlers(&root, &handler_inherit);
+            for mut include in includes {
+                include.task += self.role_handlers.len();
+                self.role_handler_includes.push(include);
+            }
+            for mut handler in role_handlers {
                 handler.role = Some(scope.clone());
                 self.role_handlers.push(handler);
             }
