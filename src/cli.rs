@@ -667,6 +667,10 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             inventory_sha256: journal::sha256_file(&connect::primary_inventory(
                 &args.target.inventory,
             )?),
+            inventory_sources: match connect::inventory_sources(&args.target.inventory)? {
+                sources if sources.len() > 1 => sources,
+                _ => Vec::new(),
+            },
             limit: args.target.limit.clone(),
             extra_vars: journal::redact(&extra_vars.clone().into_iter().collect()),
             check: args.check,
@@ -816,12 +820,17 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
     }
     let target = TargetArgs {
         playbook: inputs.playbook.clone(),
-        inventory: vec![inputs.inventory.display().to_string()],
+        // Every source the run read (several `-i`), else its one inventory.
+        inventory: if inputs.inventory_sources.is_empty() {
+            vec![inputs.inventory.display().to_string()]
+        } else {
+            inputs.inventory_sources.clone()
+        },
         limit: inputs.limit.clone(),
         extra_vars: Vec::new(),
         vault: args.vault.clone(),
     };
-    let mut inventory = Inventory::load(&inputs.inventory)?;
+    let mut inventory = Inventory::load_sources(&target.inventory)?;
     connect::export_roles_path()?;
     let mut playbook = playbook::load(&target.playbook)?;
     inventory.add_playbook_dir(&playbook.dir)?;

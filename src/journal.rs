@@ -119,6 +119,10 @@ pub struct RunInputs {
     pub playbook_sha256: String,
     pub inventory: PathBuf,
     pub inventory_sha256: String,
+    /// Every inventory source the run read (several `-i`, inline lists), when more than the
+    /// first: a resume reads them all again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inventory_sources: Vec<String>,
     pub limit: Option<String>,
     /// Extra vars, with the values of secret-looking keys replaced by `"<redacted>"`.
     pub extra_vars: Map<String, Value>,
@@ -698,6 +702,7 @@ mod tests {
             playbook_sha256: "a".into(),
             inventory: "i.yml".into(),
             inventory_sha256: "b".into(),
+            inventory_sources: Vec::new(),
             limit: None,
             extra_vars: Map::new(),
             check: false,

@@ -348,3 +348,51 @@ fn a_journal_is_private_has_one_writer_and_keeps_nested_secrets_out() {
         assert_eq!(count(&fleet, node, "upgrades"), 1);
     }
 }
+
+#[test]
+fn a_run_with_several_inventories_resumes_with_all_of_them() {
+    let fleet = Fleet::up(2);
+    let setup = fleet.write(
+        "setup.yml",
+        "- hosts: lab\n  tasks:\n    - shell: mkdir -p {{ node_root }}/app && echo 1 > {{ node_root }}/app/version && echo data > {{ node_root }}/app/data.txt\n",
+    );
+    fleet.run(&setup).arg("--no-journal").expect_code(0);
+    // The second inventory defines what the playbook needs: a resume without it would fail.
+    let second = fleet.write("more.yml", "all:\n  vars:\n    app_dir_name: app\n");
+    let playbook = fleet.write(
+        "rollout.yml",
+        &ROLLOUT.replace(
+            "{{ node_root }}/app\"",
+            "{{ node_root }}/{{ app_dir_name }}\"",
+        ),
+    );
+    let state = fleet.path("state");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .arg("-i")
+        .arg(&second)
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn drover");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let slept = fleet.node_root("node2").join("app/slept");
+    while !slept.exists() {
+        assert!(Instant::now() < deadline, "node2 never reached verify");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    drover()
+        .arg("resume")
+        .arg("--state-dir")
+        .arg(&state)
+        .expect_code(0);
+    for node in ["node1", "node2"] {
+        assert_eq!(count(&fleet, node, "upgrades"), 1);
+    }
+}
