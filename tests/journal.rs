@@ -282,23 +282,13 @@ fn a_journal_is_private_has_one_writer_and_keeps_nested_secrets_out() {
     let playbook = fleet.write("rollout.yml", ROLLOUT);
     let state = fleet.path("state");
     let secret = r#"{"nested": {"api_token": "s3cret-nested", "region": "eu"}}"#;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
-        .arg("run")
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&fleet.lab.inventory)
-        .arg("--state-dir")
-        .arg(&state)
-        .args(["-e", secret])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn drover");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut child = fleet.spawn_run(&playbook, &state, &["-e", secret]);
     let slept = fleet.node_root("node2").join("app/slept");
-    while !slept.exists() {
-        assert!(Instant::now() < deadline, "node2 never reached verify");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for_file(
+        &slept,
+        Duration::from_secs(30),
+        "node2 never reached verify",
+    );
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let journal = journal_file(&state).expect("a journal");
@@ -367,24 +357,14 @@ fn a_run_with_several_inventories_resumes_with_all_of_them() {
         ),
     );
     let state = fleet.path("state");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
-        .arg("run")
-        .arg(&playbook)
-        .arg("-i")
-        .arg(&fleet.lab.inventory)
-        .arg("-i")
-        .arg(&second)
-        .arg("--state-dir")
-        .arg(&state)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn drover");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let second = second.display().to_string();
+    let mut child = fleet.spawn_run(&playbook, &state, &["-i", &second]);
     let slept = fleet.node_root("node2").join("app/slept");
-    while !slept.exists() {
-        assert!(Instant::now() < deadline, "node2 never reached verify");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for_file(
+        &slept,
+        Duration::from_secs(30),
+        "node2 never reached verify",
+    );
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     drover()

@@ -59,24 +59,13 @@ fn go(fleet: &Fleet) {
 /// Starts `drover run` in the background, until node1 is in its verify (holding its lock).
 fn start_holding(fleet: &Fleet, playbook: &Path, state: &Path, extra: &[&str]) -> Child {
     let _ = std::fs::remove_file(fleet.node_root("node1").join("app/verifying"));
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
-        .arg("run")
-        .arg(playbook)
-        .arg("-i")
-        .arg(&fleet.lab.inventory)
-        .arg("--state-dir")
-        .arg(state)
-        .args(extra)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn drover");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let child = fleet.spawn_run(playbook, state, extra);
     let verifying = fleet.node_root("node1").join("app/verifying");
-    while !verifying.exists() {
-        assert!(Instant::now() < deadline, "node1 never reached its verify");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for_file(
+        &verifying,
+        Duration::from_secs(60),
+        "node1 never reached its verify",
+    );
     child
 }
 

@@ -262,3 +262,31 @@ pub fn sh(script: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+impl Fleet {
+    /// `drover run PLAYBOOK -i <the lab inventory> --state-dir STATE EXTRA…` in the
+    /// background (stdout and stderr dropped), for a test that kills or races it.
+    pub fn spawn_run(&self, playbook: &Path, state: &Path, extra: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_drover"))
+            .arg("run")
+            .arg(playbook)
+            .arg("-i")
+            .arg(&self.lab.inventory)
+            .arg("--state-dir")
+            .arg(state)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn drover")
+    }
+}
+
+/// Waits, at most `limit`, until `path` exists; fails the test saying `what` never happened.
+pub fn wait_for_file(path: &Path, limit: std::time::Duration, what: &str) {
+    let deadline = std::time::Instant::now() + limit;
+    while !path.exists() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
