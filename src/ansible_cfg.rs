@@ -385,6 +385,7 @@ impl AnsibleConfig {
                 "host_key_checking",
             )?,
             timeout: number("ANSIBLE_TIMEOUT", "defaults", "timeout")?,
+            force_handlers: boolean("ANSIBLE_FORCE_HANDLERS", "defaults", "force_handlers")?,
             r#become: boolean("ANSIBLE_BECOME", "privilege_escalation", "become")?,
             become_user: text("ANSIBLE_BECOME_USER", "privilege_escalation", "become_user"),
             become_method: text(
@@ -499,6 +500,8 @@ pub struct Settings {
     pub roles_path: Vec<PathBuf>,
     pub host_key_checking: Option<bool>,
     pub timeout: Option<u64>,
+    /// `[defaults] force_handlers`, `ANSIBLE_FORCE_HANDLERS`.
+    pub force_handlers: Option<bool>,
     pub r#become: Option<bool>,
     pub become_user: Option<String>,
     pub become_method: Option<String>,
@@ -585,7 +588,7 @@ mod tests {
     #[test]
     fn settings_resolve_paths_against_the_file_and_env_wins() {
         let cfg = parse(
-            "[defaults]\ninventory = hosts.ini,other/\nremote_user = deploy\nprivate_key_file = keys/id\nforks = 7\nhost_key_checking = False\ntimeout = 20\nroles_path = roles:/shared/roles\n[privilege_escalation]\nbecome = yes\nbecome_user = app\n[ssh_connection]\nssh_common_args = -o ProxyJump=bastion\npipelining = True\ncontrol_master = x\n",
+            "[defaults]\ninventory = hosts.ini,other/\nremote_user = deploy\nprivate_key_file = keys/id\nforks = 7\nhost_key_checking = False\ntimeout = 20\nforce_handlers = yes\nroles_path = roles:/shared/roles\n[privilege_escalation]\nbecome = yes\nbecome_user = app\n[ssh_connection]\nssh_common_args = -o ProxyJump=bastion\npipelining = True\ncontrol_master = x\n",
         );
         let none = |_: &str| None;
         let s = cfg.settings_with(&none).unwrap_or_else(|e| panic!("{e}"));
@@ -600,6 +603,7 @@ mod tests {
         assert_eq!(s.forks, Some(7));
         assert_eq!(s.host_key_checking, Some(false));
         assert_eq!(s.timeout, Some(20));
+        assert_eq!(s.force_handlers, Some(true));
         assert_eq!(s.r#become, Some(true));
         assert_eq!(s.become_user.as_deref(), Some("app"));
         assert_eq!(

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod adhoc;
 mod connect;
 mod listing;
+mod step;
 use connect::{SshArgs, transport_config};
 use drover::engine::{self, LockOwner, RunConfig};
 use drover::inventory::{Inventory, InventoryError, Vars};
@@ -646,6 +647,11 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     if let Some(wanted) = &args.playbook_flags.start_at_task {
         start_at_task_applies(&playbook, wanted)?;
     }
+    let step = if args.playbook_flags.step {
+        Some(step::asker(&playbook)?)
+    } else {
+        None
+    };
     if let Some(window) = &window {
         playbook.override_window(window);
     }
@@ -678,6 +684,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             window: args.window.window.clone(),
             tags: args.tags.clone(),
             skip_tags: args.skip_tags.clone(),
+            force_handlers: connect::force_handlers(args.playbook_flags.force_handlers)?,
         };
         Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
     };
@@ -701,6 +708,8 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
         },
         lock,
         start_at_task: args.playbook_flags.start_at_task.clone(),
+        force_handlers: connect::force_handlers(args.playbook_flags.force_handlers)?,
+        step,
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -875,6 +884,8 @@ fn resume(args: ResumeArgs) -> Result<u8, CliError> {
             break_stale: args.break_lock,
         }),
         start_at_task: None,
+        force_handlers: inputs.force_handlers,
+        step: None,
     };
     let format = match args.output {
         OutputArg::Human => Format::Human,
@@ -1021,6 +1032,8 @@ fn unattended_config(extra_vars: Vars, ssh: &SshArgs) -> Result<RunConfig, CliEr
             break_stale: false,
         }),
         start_at_task: None,
+        force_handlers: false,
+        step: None,
     })
 }
 

@@ -136,6 +136,9 @@ pub struct RunInputs {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_tags: Vec<String>,
+    /// `--force-handlers` (or ansible.cfg's): a resume runs handlers the same way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_handlers: bool,
 }
 
 pub const REDACTED: &str = "<redacted>";
@@ -710,6 +713,7 @@ mod tests {
             window: None,
             tags: Vec::new(),
             skip_tags: Vec::new(),
+            force_handlers: false,
         }
     }
 

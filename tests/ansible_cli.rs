@@ -159,8 +159,8 @@ fn flags_drover_cannot_honour_are_refused_by_name_and_a_bare_playbook_gets_a_hin
             Some("no such task"),
             "no task of the playbook has this name",
         ),
-        ("--step", None, "--step"),
-        ("--force-handlers", None, "--force-handlers"),
+        // --step asks on the terminal: without one it cannot.
+        ("--step", None, "stdin is not one"),
         ("-c", Some("winrm"), "--connection winrm"),
     ] {
         let mut run = drover()
@@ -325,5 +325,107 @@ fn start_at_task_skips_what_ansible_playbook_skips() {
         );
         assert!(out.status.success(), "{}", common::ansible::dump(&out));
         assert_eq!(marks(&ours), marks(&theirs), "--start-at-task {wanted}");
+    }
+}
+
+/// `--step` on a terminal, answered the same way under both tools: the same tasks and
+/// handlers run. Answers are typed one at a time, as an operator does (ansible-playbook may
+/// discard type-ahead before it prompts).
+#[test]
+fn step_runs_what_the_operator_says_as_ansible_playbook_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    std::fs::write(
+        d.join("hosts"),
+        format!(
+            "localhost ansible_connection=local ansible_python_interpreter={}\n",
+            common::ansible::ansible_playbook()
+                .with_file_name("python3")
+                .display()
+        ),
+    )
+    .expect("inventory");
+    let playbook = |out: &std::path::Path| {
+        format!(
+            "- name: first\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: one\n      command: touch {o}/one\n    - name: two\n      command: touch {o}/two\n      notify: bell\n    - name: three\n      command: touch {o}/three\n  handlers:\n    - name: bell\n      command: touch {o}/bell\n- name: second\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: four\n      command: touch {o}/four\n",
+            o = out.display()
+        )
+    };
+    let marks = |out: &std::path::Path| {
+        let mut found: Vec<String> = std::fs::read_dir(out)
+            .expect("out dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        found
+    };
+    // one: no, two: yes, three: yes, handler bell: no at the flush after the tasks and
+    // again at the one after the (empty) post_tasks, four: yes. Then `continue` from two,
+    // which lasts for its play: the second play asks again.
+    for (label, answers, expected) in [
+        (
+            "each",
+            &["n", "y", "y", "n", "n", "y"][..],
+            &["four", "three", "two"][..],
+        ),
+        (
+            "continue",
+            &["y", "c", "y"][..],
+            &["bell", "four", "one", "three", "two"][..],
+        ),
+    ] {
+        let mut found = Vec::new();
+        for tool in ["drover", "ansible"] {
+            let out = d.join(format!("{tool}-{label}"));
+            std::fs::create_dir_all(&out).expect("mkdir");
+            let site = d.join(format!("site-{tool}-{label}.yml"));
+            std::fs::write(&site, playbook(&out)).expect("playbook");
+            let command_line = if tool == "drover" {
+                format!(
+                    "{} run {} -i {} --no-journal --step",
+                    env!("CARGO_BIN_EXE_drover"),
+                    site.display(),
+                    d.join("hosts").display()
+                )
+            } else {
+                format!(
+                    "{} {} -i {} --step",
+                    common::ansible::ansible_playbook().display(),
+                    site.display(),
+                    d.join("hosts").display()
+                )
+            };
+            let typed: String = answers
+                .iter()
+                .map(|a| format!("sleep 2; printf '{a}\\n'; "))
+                .collect();
+            let mut command = std::process::Command::new("sh");
+            command
+                .current_dir(d)
+                .env("ANSIBLE_LOCAL_TEMP", d.join("ansible-tmp"))
+                .env("ANSIBLE_NOCOLOR", "1")
+                .arg("-c")
+                .arg(format!(
+                    "({typed} sleep 2) | timeout 120 script -qec '{command_line}' /dev/null"
+                ));
+            let run = common::ansible::output_within(
+                command,
+                std::time::Duration::from_secs(150),
+                "a --step run on a terminal (script)",
+            );
+            let screen = common::ansible::dump(&run);
+            if tool == "drover" {
+                assert!(
+                    screen.contains("Perform task: TASK: one (N)o/(y)es/(c)ontinue:"),
+                    "{screen}"
+                );
+            }
+            found.push((tool, marks(&out), screen));
+        }
+        let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        for (tool, marks, screen) in &found {
+            assert_eq!(marks, &expected, "--step {label} under {tool}\n{screen}");
+        }
     }
 }

@@ -75,6 +75,8 @@ compat_cases! {
     c25_magic_vars_hostvars => "25-magic-vars-hostvars",
     c26_filter_signatures => "26-filter-signatures",
     c30_vault => "30-vault",
+    c40_force_handlers => "40-force-handlers",
+    c41_force_handlers_aborted_play => "41-force-handlers-aborted-play",
 }
 
 fn repo() -> PathBuf {

@@ -124,6 +124,8 @@ pub(super) fn exec(args: ExecArgs) -> Result<u8, CliError> {
         // Ad-hoc commands are not rollouts: they take no host lock.
         lock: None,
         start_at_task: None,
+        force_handlers: false,
+        step: None,
     };
     execute_plan(
         playbook,

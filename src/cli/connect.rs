@@ -212,6 +212,11 @@ pub(super) fn forks(flag: Option<u16>) -> Result<usize, CliError> {
         .map_or(50, |f| usize::try_from(f).unwrap_or(usize::MAX)))
 }
 
+/// `--force-handlers`, else ansible.cfg's `force_handlers` / `ANSIBLE_FORCE_HANDLERS`.
+pub(super) fn force_handlers(flag: bool) -> Result<bool, CliError> {
+    Ok(flag || ansible_settings()?.force_handlers.unwrap_or(false))
+}
+
 /// `-c`: `local` reaches every host without `ansible_connection` on the control machine.
 pub(super) fn default_connection(
     config: &mut TransportConfig,

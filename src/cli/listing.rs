@@ -1,7 +1,7 @@
 //! ansible-playbook's everyday flags on `drover run` that are not about connecting:
 //! `--list-hosts`, `--list-tasks`, `--list-tags` (printed as ansible-playbook prints them),
 //! `--syntax-check`, `-v`, `--flush-cache`, `-c`; and the ones drover refuses by name
-//! rather than ignore (`--start-at-task`, `--step`, `--force-handlers`).
+//! rather than ignore (`-c` other than ssh/local).
 
 use clap::Args;
 use drover::plan::Plan;
@@ -38,10 +38,12 @@ pub(super) struct PlaybookFlags {
     /// play tasks before it, as ansible-playbook does. Not for rollouts (`drover resume`).
     #[arg(long, value_name = "TASK_NAME")]
     pub start_at_task: Option<String>,
-    /// Refused: drover does not confirm each task yet.
+    /// Ask before each task and handler (`(N)o/(y)es/(c)ontinue`) on the terminal, as
+    /// ansible-playbook does; not for rollouts or `strategy: free` plays (refused).
     #[arg(long)]
     pub step: bool,
-    /// Refused: drover does not run handlers on failed hosts yet.
+    /// Run notified handlers even on hosts that failed afterwards, and when a play is
+    /// aborted (as the play keyword `force_handlers`, or ansible.cfg's `force_handlers`).
     #[arg(long)]
     pub force_handlers: bool,
 }
@@ -49,23 +51,13 @@ pub(super) struct PlaybookFlags {
 impl PlaybookFlags {
     /// Flags drover refuses, named, before anything is read.
     pub(super) fn refuse_unsupported(&self) -> Result<(), CliError> {
-        let flag = if self.step {
-            "--step"
-        } else if self.force_handlers {
-            "--force-handlers"
-        } else {
-            return match self.connection.as_deref() {
-                None | Some("ssh" | "smart" | "paramiko" | "local") => Ok(()),
-                Some(other) => Err(CliError::UnsupportedFlag {
-                    flag: format!("--connection {other}"),
-                    why: "drover connects with ssh, or `local` for the control machine".into(),
-                }),
-            };
-        };
-        Err(CliError::UnsupportedFlag {
-            flag: flag.into(),
-            why: "not implemented by drover yet; run without it".into(),
-        })
+        match self.connection.as_deref() {
+            None | Some("ssh" | "smart" | "paramiko" | "local") => Ok(()),
+            Some(other) => Err(CliError::UnsupportedFlag {
+                flag: format!("--connection {other}"),
+                why: "drover connects with ssh, or `local` for the control machine".into(),
+            }),
+        }
     }
 
     /// Whether a listing was asked for instead of a run.

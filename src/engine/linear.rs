@@ -56,12 +56,25 @@ pub(super) async fn run(
             walk.lockstep(&play.steps, batch, state, false).await
         };
         if flow == Flow::Stop {
+            // An aborted play still runs the handlers notified so far when they are forced
+            // (as Ansible's); an interrupted run starts nothing new.
+            if shared.forces_handlers(play_plan.play) && !state.interrupted {
+                walk.run_handlers(state).await;
+            }
             return Flow::Stop;
         }
         // Handlers run at the end of each batch (Ansible: of each serial pass of the play),
         // on the hosts that notified them and are still standing; a failed host's
-        // notifications are dropped.
+        // notifications are dropped unless handlers are forced.
         if walk.run_handlers(state).await == Flow::Stop {
+            return Flow::Stop;
+        }
+        // Ansible flushes after the play's tasks and again after its post_tasks, even when
+        // it has none: under `--step`, a handler declined at the first is asked again.
+        if shared.config.step.is_some()
+            && !play.has_post_tasks()
+            && walk.run_handlers(state).await == Flow::Stop
+        {
             return Flow::Stop;
         }
         for name in batch {

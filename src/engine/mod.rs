@@ -67,6 +67,12 @@ pub struct RunConfig {
     /// `--start-at-task NAME`: tasks are skipped until the first whose name matches
     /// (exactly, as a glob, or as `role : name`), as ansible-playbook does.
     pub start_at_task: Option<String>,
+    /// `--force-handlers`: notified handlers run on hosts that failed since, and before an
+    /// aborted play stops (the play keyword `force_handlers` does it for one play).
+    pub force_handlers: bool,
+    /// `--step`: each task of an ordinary play (and each handler) runs only if the operator
+    /// says so.
+    pub step: Option<StepAsk>,
 }
 
 pub type EventSink = mpsc::UnboundedSender<Event>;
@@ -171,6 +177,12 @@ impl HostState {
     fn live(&self) -> bool {
         !self.failed && !self.unreachable
     }
+
+    /// Whether the handlers this host was notified of run on it: while it stands, or also
+    /// after it failed when handlers are forced (never when it cannot be reached).
+    fn takes_handlers(&self, forced: bool) -> bool {
+        self.live() || (forced && !self.unreachable)
+    }
 }
 
 /// Shared, read-only for the whole run.
@@ -187,6 +199,8 @@ struct Shared {
     journal_failed: std::sync::atomic::AtomicBool,
     /// `--start-at-task` found its task (or was not given).
     started: std::sync::atomic::AtomicBool,
+    /// `--step` still asks (until it is answered `c`, for the rest of the play).
+    stepping: std::sync::atomic::AtomicBool,
     /// Connections to the hosts tasks delegate to, shared by every task of the run.
     delegates: delegate::Delegates,
     /// Files read for `include_tasks` at run time, by include and path: each read once.
@@ -212,6 +226,20 @@ pub fn starts_at(task: &crate::playbook::Task, wanted: &str) -> bool {
 
 /// Asks the operator whether to continue after the canary batch; `None` answers yes.
 pub type Confirm = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// `--step`: asked before each task and handler with its banner (`TASK: name`).
+pub type StepAsk = Arc<dyn Fn(&str) -> StepAnswer + Send + Sync>;
+
+/// An answer to `--step`'s `(N)o/(y)es/(c)ontinue`, as ansible-playbook takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepAnswer {
+    /// Run this task.
+    Yes,
+    /// Skip it (not shown, as in Ansible).
+    No,
+    /// Run it and every task after it without asking again.
+    Continue,
+}
 
 impl Shared {
     /// `--start-at-task`: whether `task` is still before the one to start at (skipped). The
@@ -241,6 +269,7 @@ impl Shared {
             forks: Semaphore::new(config.forks.max(1)),
             journal_failed: std::sync::atomic::AtomicBool::new(false),
             started: std::sync::atomic::AtomicBool::new(config.start_at_task.is_none()),
+            stepping: std::sync::atomic::AtomicBool::new(config.step.is_some()),
             delegates: delegate::Delegates::default(),
             includes: include::Cache::default(),
             live: Arc::default(),
@@ -288,6 +317,34 @@ impl Shared {
         }
     }
 
+    /// `--step`: whether the operator wants `banner` (`TASK: name`) to run; always yes
+    /// without `--step` or once it was answered `continue`.
+    async fn take_step(&self, banner: String) -> bool {
+        use std::sync::atomic::Ordering;
+        let Some(ask) = self.config.step.clone() else {
+            return true;
+        };
+        if !self.stepping.load(Ordering::Acquire) {
+            return true;
+        }
+        let answer = tokio::task::spawn_blocking(move || ask(&banner))
+            .await
+            .unwrap_or(StepAnswer::No);
+        match answer {
+            StepAnswer::Yes => true,
+            StepAnswer::No => false,
+            StepAnswer::Continue => {
+                self.stepping.store(false, Ordering::Release);
+                true
+            }
+        }
+    }
+
+    /// `--force-handlers`, or the play's `force_handlers: true`.
+    fn forces_handlers(&self, play: usize) -> bool {
+        self.config.force_handlers || self.playbook.plays[play].force_handlers
+    }
+
     fn journal_failed(&self) -> bool {
         self.journal_failed
             .load(std::sync::atomic::Ordering::SeqCst)
@@ -326,6 +383,11 @@ pub async fn run(
         {
             continue;
         }
+        // `--step`'s `continue` lasts for the play (Ansible's strategy is made per play).
+        shared.stepping.store(
+            shared.config.step.is_some(),
+            std::sync::atomic::Ordering::Release,
+        );
         shared.emit(Event::PlayStart {
             name: play.name.clone(),
             pattern: play_plan.pattern.clone(),

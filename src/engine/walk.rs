@@ -146,6 +146,13 @@ impl Walk<'_> {
                     }
                     continue;
                 }
+                if !self
+                    .shared
+                    .take_step(format!("TASK: {}", task.display_name()))
+                    .await
+                {
+                    continue;
+                }
                 self.shared.emit(Event::TaskStart {
                     name: task.display_name(),
                     location: vars::location(&task.source, task.span),
@@ -340,7 +347,7 @@ impl Walk<'_> {
                 return;
             };
             host.notified.retain(|&i| i != index);
-            if host.live() {
+            if host.takes_handlers(self.shared.forces_handlers(self.play)) {
                 let job = self.job(Section::Handlers, index, false);
                 verdicts.push(job.run_on(host).await);
             }
@@ -381,30 +388,46 @@ impl Walk<'_> {
         true
     }
 
-    /// Runs the handlers notified on the batch's live hosts, in the order `handlers:` lists
-    /// them, each once per host; a handler may notify a later one.
+    /// Runs the handlers notified on the batch's live hosts (and on its failed ones when
+    /// handlers are forced), in the order `handlers:` lists them, each once per host; a
+    /// handler may notify a later one.
     pub async fn run_handlers(&self, state: &mut RunState) -> Flow {
         let play = &self.shared.playbook.plays[self.play];
+        let forced = self.shared.forces_handlers(self.play);
+        let mut declined = Vec::new();
         // Each pass runs at least one handler, and a handler runs at most once per
         // notification: bounded by the notifications handlers can make of each other.
         for _pass in 0..=play.handlers.len() {
             let mut ran = false;
             for (index, handler) in play.handlers.iter().enumerate() {
-                let hosts: Vec<String> = state
-                    .live(self.batch)
-                    .into_iter()
+                let hosts: Vec<String> = self
+                    .batch
+                    .iter()
                     .filter(|h| {
-                        state
-                            .hosts
-                            .get(h)
-                            .is_some_and(|s| s.notified.contains(&index))
+                        state.hosts.get(*h).is_some_and(|s| {
+                            s.takes_handlers(forced) && s.notified.contains(&index)
+                        })
                     })
+                    .cloned()
                     .collect();
                 if hosts.is_empty() {
                     continue;
                 }
                 if self.interrupted(state) {
                     return Flow::Stop;
+                }
+                if declined.contains(&index) {
+                    continue;
+                }
+                // A handler declined under `--step` stays notified: the next flush point
+                // asks again, as in Ansible.
+                if !self
+                    .shared
+                    .take_step(format!("HANDLER: {}", handler.display_name()))
+                    .await
+                {
+                    declined.push(index);
+                    continue;
                 }
                 ran = true;
                 for name in &hosts {

@@ -42,6 +42,7 @@ const PLAY_KEYWORDS: &[&str] = &[
     "post_tasks",
     "strategy",
     "any_errors_fatal",
+    "force_handlers",
     "max_fail_percentage",
 ];
 
@@ -324,6 +325,7 @@ impl Checker {
             about: None,
             strategy: Strategy::Linear,
             any_errors_fatal: false,
+            force_handlers: false,
             max_fail_percentage: None,
             source: self.source.clone(),
             dir: structure::dir_of(&self.source),
@@ -424,6 +426,10 @@ impl Checker {
                         _ => self.expect_kind(value, "`any_errors_fatal`", "true or false"),
                     }
                 }
+                "force_handlers" => match value.value {
+                    NodeValue::Bool(b) => play.force_handlers = b,
+                    _ => self.expect_kind(value, "`force_handlers`", "true or false"),
+                },
                 "max_fail_percentage" => {
                     rollout_keys.pacing.push(key);
                     play.max_fail_percentage = self.percentage(value);

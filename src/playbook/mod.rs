@@ -92,6 +92,9 @@ pub struct Play {
     pub strategy: Strategy,
     /// `any_errors_fatal`: a task failing on any host ends the play for all, and the run.
     pub any_errors_fatal: bool,
+    /// `force_handlers`: handlers notified on a host run even when the host fails later
+    /// (and when the play is aborted), as `--force-handlers` does for every play.
+    pub force_handlers: bool,
     /// `max_fail_percentage`: more than this share of a batch failed ends the run.
     pub max_fail_percentage: Option<f64>,
     /// The file the play was written in (the playbook, or one it imports with
@@ -103,7 +106,18 @@ pub struct Play {
     pub span: Span,
 }
 
+/// The name of the flush drover adds before a play's `post_tasks` (Ansible's implicit
+/// `meta: flush_handlers` there).
+pub(crate) const POST_TASKS_FLUSH: &str = "flush handlers (before post_tasks)";
+
 impl Play {
+    /// Whether the play has a `post_tasks:` section (with its implicit flush before it).
+    pub fn has_post_tasks(&self) -> bool {
+        self.tasks
+            .iter()
+            .any(|t| t.module == "meta" && t.name.as_deref() == Some(POST_TASKS_FLUSH))
+    }
+
     pub fn task(&self, at: TaskRef) -> &Task {
         match at.section {
             Section::Tasks => &self.tasks[at.index],

@@ -396,7 +396,9 @@ impl Rollout {
         let tasks = async {
             walk.on_host(steps, host, verdicts, false).await;
             // Handlers notified in a phase run at its end, on this host.
-            if !host.notified.is_empty() && host.live() {
+            if !host.notified.is_empty()
+                && host.takes_handlers(self.shared.forces_handlers(self.play))
+            {
                 self.walk(Section::Handlers, &[])
                     .flush_on_host(host, verdicts)
                     .await;

@@ -105,7 +105,7 @@ impl Checker {
         let mut steps = Vec::new();
         if let Some((key, node)) = pre {
             steps.extend(self.steps(node, inherit, &mut flat));
-            steps.extend(self.implicit_flush(key, "after pre_tasks", &mut flat));
+            steps.extend(self.implicit_flush(key, "flush handlers (after pre_tasks)", &mut flat));
         }
         if let Some((_, node)) = roles {
             steps.extend(self.roles(node, inherit, &mut flat));
@@ -114,7 +114,7 @@ impl Checker {
             steps.extend(self.steps(node, inherit, &mut flat));
         }
         if let Some((key, node)) = post {
-            steps.extend(self.implicit_flush(key, "before post_tasks", &mut flat));
+            steps.extend(self.implicit_flush(key, super::super::POST_TASKS_FLUSH, &mut flat));
             steps.extend(self.steps(node, inherit, &mut flat));
         }
         play.tasks = flat;
@@ -133,9 +133,8 @@ impl Checker {
 
     /// The `meta: flush_handlers` Ansible runs between sections; tagged `always` so tag
     /// selection never drops it, and named so `drover plan` says where it comes from.
-    fn implicit_flush(&mut self, at: &Key, when: &str, flat: &mut Vec<Task>) -> Option<Step> {
-        let name = format!("flush handlers ({when})");
-        let task = self.implicit_task(at, &name, "meta", "flush_handlers", &Inherit::default())?;
+    fn implicit_flush(&mut self, at: &Key, name: &str, flat: &mut Vec<Task>) -> Option<Step> {
+        let task = self.implicit_task(at, name, "meta", "flush_handlers", &Inherit::default())?;
         flat.push(task);
         Some(Step::Task(flat.len() - 1))
     }
