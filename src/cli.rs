@@ -691,6 +691,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
     let mut transport = transport_config(&args.ssh)?;
     transport.escalation = become_defaults(&args.escalation)?;
     connect::default_connection(&mut transport, args.playbook_flags.connection.as_deref())?;
+    transport.trace_level = args.playbook_flags.verbose;
     let config = RunConfig {
         forks: connect::forks(args.forks)?,
         check: args.check,

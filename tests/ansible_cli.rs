@@ -429,3 +429,67 @@ fn step_runs_what_the_operator_says_as_ansible_playbook_does() {
         }
     }
 }
+
+/// What each `-v` adds, as ansible-playbook's levels do: results, then where tasks are
+/// written and which handlers were notified, then the commands sent and files moved, then the
+/// SSH negotiation (route, host key and where it is known, authentication).
+#[test]
+fn each_verbosity_level_adds_its_own_lines() {
+    let fleet = Fleet::up(1);
+    let node = fleet.lab.node("node1").expect("node1");
+    let dest = node.root.join("motd");
+    let playbook = fleet.write(
+        "site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: say hello\n      command: echo hello\n    - name: write motd\n      copy:\n        content: \"welcome\\n\"\n        dest: {}\n      notify: bell\n  handlers:\n    - name: bell\n      command: \"true\"\n",
+            dest.display()
+        ),
+    );
+    let run = |v: &str| {
+        // Each run changes the file, so the handler is notified every time.
+        let _ = std::fs::remove_file(&dest);
+        let mut run = fleet.run(&playbook).args(["--no-journal", "-y"]);
+        if !v.is_empty() {
+            run = run.arg(v);
+        }
+        run.expect_code(0)
+    };
+    // (level, a line it adds)
+    let lines: [(usize, &str); 8] = [
+        (1, "changed: [node1] => {"),
+        (2, "task path: "),
+        (2, "<node1> NOTIFIED HANDLER bell"),
+        (3, "<node1> EXEC "),
+        (3, "<node1> rc=0 (stdout "),
+        (3, &format!("<node1> PUT 8 bytes TO {}", dest.display())),
+        (4, "<node1> SSH: server host key "),
+        (
+            4,
+            &format!("<node1> SSH: authenticated as {} with key ", fleet.lab.user),
+        ),
+    ];
+    for (count, flag) in ["", "-v", "-vv", "-vvv", "-vvvv"].iter().enumerate() {
+        let out = run(flag);
+        let stdout = out.stdout();
+        for (level, line) in &lines {
+            assert_eq!(
+                stdout.contains(line),
+                count >= *level,
+                "`{line}` (level {level}) under `{flag}`\n{}",
+                out.dump()
+            );
+        }
+    }
+    // -vvvv also names the route and the known_hosts lookup.
+    let out = run("-vvvv");
+    out.stdout_has(&format!(
+        "<node1> SSH: connecting to {}:{} directly over TCP",
+        node.address, node.port
+    ))
+    .stdout_has(&format!(
+        "<node1> SSH: host key looked up as `[{}]:{}` in {}",
+        node.address,
+        node.port,
+        fleet.lab.known_hosts.display()
+    ));
+}

@@ -705,7 +705,7 @@ fn no_secret_reaches_any_output_the_journal_a_plan_or_runs_show() {
         .expect_code(2);
     keep("run --check", &check);
     // -v shows every task's result, -vvv how each host is reached: both masked too.
-    for verbosity in ["-v", "-vvv"] {
+    for verbosity in ["-v", "-vvv", "-vvvv"] {
         let verbose = fleet
             .run(&playbook)
             .current_dir(d)

@@ -107,6 +107,7 @@ pub(super) fn exec(args: ExecArgs) -> Result<u8, CliError> {
     let _ = std::fs::remove_file(&file);
     let (inventory, playbook, plan, extra_vars) = loaded?;
     let mut transport = transport_config(&args.ssh)?;
+    transport.trace_level = args.verbose;
     transport.escalation = become_defaults(&args.escalation)?;
     connect::default_connection(&mut transport, args.connection.as_deref())?;
     let config = RunConfig {

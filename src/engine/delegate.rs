@@ -121,7 +121,7 @@ pub(super) async fn open(
             let vars = indexed(&context.resolved(scope));
             if shared.connector.reach(name, &vars)? == Reach::Local {
                 return Ok(Delegated {
-                    conn: Connection::local(name),
+                    conn: shared.connector.local(name),
                     shown: shown(name),
                 });
             }

@@ -275,11 +275,21 @@ impl Shared {
             live: Arc::default(),
             connector: {
                 let events = events.clone();
-                let connector = Connector::new(config.transport.clone()).with_warnings(Arc::new(
-                    move |message: String| {
+                let details = events.clone();
+                let connector = Connector::new(config.transport.clone())
+                    .with_warnings(Arc::new(move |message: String| {
                         let _ = events.send(Event::Warning { message });
-                    },
-                ));
+                    }))
+                    .with_trace(
+                        Arc::new(move |host: &str, level: u8, message: String| {
+                            let _ = details.send(Event::Detail {
+                                host: host.to_string(),
+                                level,
+                                message,
+                            });
+                        }),
+                        config.transport.trace_level,
+                    );
                 for notice in &config.transport.resolver.defaults().notices {
                     connector.warn(notice.clone());
                 }

@@ -840,7 +840,7 @@ impl Job {
                 level: 3,
                 message: "ESTABLISH LOCAL CONNECTION".into(),
             });
-            return Ok(crate::transport::Connection::local(&name));
+            return Ok(self.shared.connector.local(&name));
         }
         // A setting drover cannot honour makes the host unreachable, as a connection would.
         let target = self.shared.connector.target(&name, &vars).map_err(|e| {
@@ -999,6 +999,12 @@ impl Job {
                 let named = handler.name.as_deref() == Some(name.as_str());
                 if (named || handler.listen.contains(name)) && !host.notified.contains(&index) {
                     host.notified.push(index);
+                    // ansible-playbook's `-vv` line.
+                    self.shared.emit(Event::Detail {
+                        host: host.name.clone(),
+                        level: 2,
+                        message: format!("NOTIFIED HANDLER {}", handler.display_name()),
+                    });
                 }
             }
         }

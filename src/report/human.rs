@@ -317,13 +317,13 @@ impl Human {
                 total,
                 hosts,
             } => Self::banner(&format!("BATCH [{index}/{total}] {}", hosts.join(", "))),
-            Event::TaskStart { name, .. } => {
+            Event::TaskStart { name, location } => {
                 self.banner_task = Some(name.clone());
-                Self::banner(&format!("TASK [{name}]"))
+                Self::banner(&format!("TASK [{name}]")) + &self.task_path(location)
             }
-            Event::HandlerStart { name, .. } => {
+            Event::HandlerStart { name, location } => {
                 self.banner_task = Some(name.clone());
-                Self::banner(&format!("RUNNING HANDLER [{name}]"))
+                Self::banner(&format!("RUNNING HANDLER [{name}]")) + &self.task_path(location)
             }
             Event::Included { file, hosts, item } => {
                 let item = match item {
@@ -421,6 +421,14 @@ impl Human {
             }
             Event::Recap { hosts } => self.recap(hosts),
         }
+    }
+
+    /// `-vv`: where the task is written, under its banner (ansible-playbook's `task path:`).
+    fn task_path(&self, location: &str) -> String {
+        if self.verbosity < 2 || location.is_empty() {
+            return String::new();
+        }
+        format!("task path: {location}\n")
     }
 
     fn host_result(

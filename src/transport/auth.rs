@@ -15,6 +15,7 @@ use russh::keys::ssh_key::HashAlg;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use tokio::sync::OnceCell;
 
+use super::trace::{NEGOTIATION, Trace};
 use super::{PassphraseSource, Target, TransportError};
 
 /// Environment variable holding the passphrase of encrypted key files.
@@ -92,7 +93,19 @@ pub(crate) async fn authenticate<H: Handler>(
     keys: &KeyCache,
     agent_socket: Option<&Path>,
     limit: Duration,
+    trace: &Trace,
 ) -> Result<(), TransportError> {
+    let user = target.user.as_str();
+    let accepted = |what: &str| {
+        trace.say(NEGOTIATION, || {
+            format!("SSH: authenticated as {user} with {what}")
+        });
+        Ok(())
+    };
+    let refused = |tried: &mut Vec<String>, what: String| {
+        trace.say(NEGOTIATION, || format!("SSH: {what} refused for {user}"));
+        tried.push(what);
+    };
     let mut tried: Vec<String> = Vec::new();
     let mut key_file_error: Option<TransportError> = None;
     let ssh_failure = |e: russh::Error| TransportError::Unreachable {
@@ -124,29 +137,29 @@ pub(crate) async fn authenticate<H: Handler>(
                     if cert.public_key() != key.public_key().key_data() {
                         continue;
                     }
-                    let accepted = timeout(
+                    let accepted_cert = timeout(
                         limit,
                         handle.authenticate_openssh_cert(&target.user, key.clone(), cert),
                     )
                     .await
                     .map_err(|_| stalled())?
                     .map_err(ssh_failure)?;
-                    if accepted.success() {
-                        return Ok(());
+                    if accepted_cert.success() {
+                        return accepted(&format!("certificate {}", cert_path.display()));
                     }
-                    tried.push(format!("certificate {}", cert_path.display()));
+                    refused(&mut tried, format!("certificate {}", cert_path.display()));
                 }
                 if timeout(limit, try_key(handle, &target.user, key))
                     .await
                     .map_err(|_| stalled())?
                     .map_err(ssh_failure)?
                 {
-                    return Ok(());
+                    return accepted(&format!("key {}", path.display()));
                 }
-                tried.push(format!("key {}", path.display()));
+                refused(&mut tried, format!("key {}", path.display()));
             }
             Err(reason) => {
-                tried.push(format!("key {} (unusable)", path.display()));
+                refused(&mut tried, format!("key {} (unusable)", path.display()));
                 key_file_error.get_or_insert(TransportError::KeyFile {
                     host: target.host.clone(),
                     path: path.clone(),
@@ -192,12 +205,15 @@ pub(crate) async fn authenticate<H: Handler>(
             .await
             .map_err(|_| stalled())?;
             match signed {
-                Ok(AuthResult::Success) => return Ok(()),
+                Ok(AuthResult::Success) => {
+                    return accepted(&format!("agent key {fingerprint} {comment}"));
+                }
                 Ok(AuthResult::Failure { .. }) => {}
                 // The agent refused to sign (locked, confirm denied): try the next key.
                 Err(_) => {}
             }
-            tried.push(
+            refused(
+                &mut tried,
                 format!("agent key {fingerprint} {comment}")
                     .trim_end()
                     .to_string(),
@@ -220,12 +236,12 @@ pub(crate) async fn authenticate<H: Handler>(
                         .map_err(|_| stalled())?
                         .map_err(ssh_failure)?
                     {
-                        return Ok(());
+                        return accepted(&format!("key {}", path.display()));
                     }
-                    tried.push(format!("key {}", path.display()));
+                    refused(&mut tried, format!("key {}", path.display()));
                 }
                 // A default key is only a guess: an unusable one is noted, not fatal.
-                Err(_) => tried.push(format!("key {} (unusable)", path.display())),
+                Err(_) => refused(&mut tried, format!("key {} (unusable)", path.display())),
             }
         }
     }
@@ -245,9 +261,9 @@ pub(crate) async fn authenticate<H: Handler>(
         .map_err(|_| stalled())?
         .map_err(ssh_failure)?;
         if sent.success() {
-            return Ok(());
+            return accepted("a password");
         }
-        tried.push("password".into());
+        refused(&mut tried, "password".into());
         if timeout(
             limit,
             keyboard_interactive(handle, &target.user, password.expose()),
@@ -256,9 +272,9 @@ pub(crate) async fn authenticate<H: Handler>(
         .map_err(|_| stalled())?
         .map_err(ssh_failure)?
         {
-            return Ok(());
+            return accepted("keyboard-interactive (the password)");
         }
-        tried.push("keyboard-interactive".into());
+        refused(&mut tried, "keyboard-interactive".into());
     }
 
     // A key the user named explicitly that could not be loaded explains the failure better

@@ -65,6 +65,13 @@ pub struct Escalation {
     pub password: Option<BecomePassword>,
 }
 
+impl Escalation {
+    /// `become sudo to root`, as `-vvv` shows it (never the password).
+    pub fn describe(&self) -> String {
+        format!("become {} to {}", self.method.name(), self.user)
+    }
+}
+
 /// The run's `become` defaults, from the command line (`-b`, `--become-user`,
 /// `--become-method`, `-K` / `DROVER_BECOME_PASS`); playbook keywords override them.
 #[derive(Debug, Clone)]

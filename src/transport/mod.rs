@@ -15,12 +15,14 @@ mod session;
 mod sftp;
 pub mod ssh_config;
 mod target;
+pub mod trace;
 
 pub use auth::PASSPHRASE_ENV;
 pub use error::TransportError;
 pub use escalation::{BecomeDefaults, BecomeMethod, BecomePassword, Escalation};
 pub use resolve::{ANSIBLE_DEFAULT_SSH_ARGS, ConnectDefaults, Notice, Resolver};
 pub use target::{Agent, Reach, Route, Secret, Target};
+pub use trace::{Trace, TraceSink};
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -64,6 +66,8 @@ pub struct TransportConfig {
     pub resolver: Arc<Resolver>,
     /// `-c`: how hosts without `ansible_connection` are reached.
     pub default_reach: Reach,
+    /// `-v`'s count: from 3 the connections tell what they do (see [`trace`]).
+    pub trace_level: u8,
 }
 
 /// What a remote command did.
@@ -89,6 +93,7 @@ impl TransportConfig {
             escalation: BecomeDefaults::default(),
             resolver: Arc::new(Resolver::plain()),
             default_reach: Reach::Ssh,
+            trace_level: 0,
         }
     }
 }
@@ -124,6 +129,8 @@ pub struct Connector {
     warned: Arc<Mutex<HashSet<String>>>,
     /// Each failed jump host (as described in messages) and the hosts it cut off.
     cut_off: Mutex<Vec<(String, Vec<String>)>>,
+    /// `-vvv`/`-vvvv`: what each connection does, told as it happens.
+    trace: Trace,
 }
 
 type BastionSlot = Arc<tokio::sync::OnceCell<Result<Arc<Bastion>, String>>>;
@@ -149,6 +156,8 @@ pub struct Connection {
     link: Link,
     /// `become` and `environment` for this view of the connection (plain by default).
     run_as: Arc<escalation::RunAs>,
+    /// `-vvv`: the commands this connection runs and the files it moves.
+    trace: Trace,
 }
 
 #[derive(Clone)]
@@ -184,6 +193,24 @@ impl Connector {
             cut_off: Mutex::default(),
             warnings: None,
             warned: Arc::default(),
+            trace: Trace::default(),
+        }
+    }
+
+    /// Tells `sink` what connections do, up to `level` (3: commands and transfers, 4: the
+    /// SSH negotiation too); nothing below 3.
+    pub fn with_trace(mut self, sink: TraceSink, level: u8) -> Connector {
+        if level >= trace::COMMANDS {
+            self.trace = Trace::new(sink, level);
+        }
+        self
+    }
+
+    /// The control machine as `host`, its commands traced as SSH hosts' are.
+    pub fn local(&self, host: &str) -> Connection {
+        Connection {
+            trace: self.trace.for_host(host),
+            ..Connection::local(host)
         }
     }
 
@@ -253,6 +280,20 @@ impl Connector {
             address: format!("{}:{}", target.address, target.port),
             reason,
         };
+        let trace = self.trace.for_host(&target.host);
+        trace.say(trace::NEGOTIATION, || {
+            let route = match &target.route {
+                Route::Direct => "directly over TCP".to_string(),
+                Route::Command(command) => format!("through ProxyCommand `{command}`"),
+                Route::Jump(hop) => format!("through jump host {} ({})", hop.host, hop.describe()),
+            };
+            format!(
+                "SSH: connecting to {}:{} {route}, within {:.1}s",
+                target.address,
+                target.port,
+                limit.as_secs_f64()
+            )
+        });
         let (stream, child, _opening) = match &target.route {
             Route::Direct => {
                 let stream = session::tcp_connect(target, limit).await?;
@@ -290,6 +331,12 @@ impl Connector {
                             hop.host
                         ))
                     })?;
+                trace.say(trace::NEGOTIATION, || {
+                    format!(
+                        "SSH: jump host {} opened a direct-tcpip channel to {}:{}",
+                        hop.host, target.address, target.port
+                    )
+                });
                 (
                     Box::new(channel) as Box<dyn proxy::Stream>,
                     None,
@@ -320,6 +367,28 @@ impl Connector {
             config.keepalive_interval = Some(interval);
             config.keepalive_max = count as usize;
         }
+        trace.say(trace::NEGOTIATION, || {
+            format!(
+                "SSH: host key looked up as `{name}` in {}{}; host key algorithms asked for: {}",
+                known_files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if has_authority {
+                    " (a @cert-authority covers it)"
+                } else {
+                    ""
+                },
+                config
+                    .preferred
+                    .key
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        });
         let verdict = Arc::new(std::sync::Mutex::new(None));
         let policy = target
             .host_key_policy
@@ -333,6 +402,7 @@ impl Connector {
             verdict: verdict.clone(),
             warnings: self.warnings.clone(),
             warned: self.warned.clone(),
+            trace: trace.clone(),
         };
 
         // The deadline covers the handshake too: a port that accepts but never speaks SSH
@@ -379,7 +449,15 @@ impl Connector {
             Agent::Off => None,
             Agent::Socket(path) => Some(path.clone()),
         };
-        auth::authenticate(&mut handle, target, &self.keys, agent.as_deref(), limit).await?;
+        auth::authenticate(
+            &mut handle,
+            target,
+            &self.keys,
+            agent.as_deref(),
+            limit,
+            &trace,
+        )
+        .await?;
 
         Ok(Connection {
             link: Link::Ssh(Arc::new(Inner {
@@ -392,6 +470,7 @@ impl Connector {
                 _proxy: child.map(proxy::Child::into_process),
             })),
             run_as: Arc::default(),
+            trace,
         })
     }
 
@@ -489,6 +568,7 @@ impl Connection {
                 host: host.to_string(),
             })),
             run_as: Arc::default(),
+            trace: Trace::default(),
         }
     }
 
@@ -547,6 +627,7 @@ impl Connection {
                 escalation,
                 environment,
             }),
+            trace: self.trace.clone(),
         }
     }
 
@@ -554,9 +635,60 @@ impl Connection {
         self.run_as.escalation.is_some()
     }
 
+    /// How a file moves, as `-vvv` says it.
+    fn transfer_route(&self) -> &'static str {
+        match (&self.link, self.escalated()) {
+            (Link::Local(_), _) => " (local file)",
+            (_, true) => " (through the become command)",
+            (_, false) => " (SFTP)",
+        }
+    }
+
     /// Runs `command` through the login shell (`/bin/sh` on the control machine), feeding
     /// `stdin` if given, and waits for it.
     pub async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, TransportError> {
+        self.trace.say(trace::COMMANDS, || {
+            let mut line = String::from("EXEC ");
+            if let Some(escalation) = &self.run_as.escalation {
+                line.push_str(&format!("({}) ", escalation.describe()));
+            }
+            if !self.run_as.environment.is_empty() {
+                let names: Vec<&str> = self
+                    .run_as
+                    .environment
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                line.push_str(&format!("(environment: {}) ", names.join(", ")));
+            }
+            line.push_str(&trace::command_line(command));
+            if let Some(input) = &stdin {
+                line.push_str(&format!(" <<< {} bytes", input.len()));
+            }
+            line
+        });
+        let out = self.exec_untraced(command, stdin).await;
+        self.trace.say(trace::COMMANDS, || match &out {
+            Ok(out) => format!(
+                "{} (stdout {} bytes, stderr {} bytes)",
+                match (&out.exit_status, &out.exit_signal) {
+                    (Some(rc), _) => format!("rc={rc}"),
+                    (None, Some(signal)) => format!("killed by signal {signal}"),
+                    (None, None) => "no exit status".into(),
+                },
+                out.stdout.len(),
+                out.stderr.len()
+            ),
+            Err(e) => format!("EXEC failed: {e}"),
+        });
+        out
+    }
+
+    async fn exec_untraced(
         &self,
         command: &str,
         stdin: Option<Vec<u8>>,
@@ -675,6 +807,13 @@ impl Connection {
         data: &[u8],
         mode: Option<u32>,
     ) -> Result<(), TransportError> {
+        self.trace.say(trace::COMMANDS, || {
+            format!(
+                "PUT {} bytes TO {path}{}",
+                data.len(),
+                self.transfer_route()
+            )
+        });
         if self.escalated() {
             return self.upload_escalated(path, data.to_vec(), mode).await;
         }
@@ -728,6 +867,13 @@ impl Connection {
             path: local.to_path_buf(),
             reason: e.to_string(),
         };
+        self.trace.say(trace::COMMANDS, || {
+            format!(
+                "PUT {} TO {remote}{}",
+                local.display(),
+                self.transfer_route()
+            )
+        });
         if self.escalated() {
             let data = tokio::fs::read(local).await.map_err(local_error)?;
             return self.upload_escalated(remote, data, mode).await;
@@ -737,6 +883,9 @@ impl Connection {
     }
 
     pub async fn download(&self, path: &str) -> Result<Vec<u8>, TransportError> {
+        self.trace.say(trace::COMMANDS, || {
+            format!("FETCH {path}{}", self.transfer_route())
+        });
         if self.escalated() {
             return self.download_escalated(path).await;
         }
@@ -756,6 +905,13 @@ impl Connection {
             path: local.to_path_buf(),
             reason: e.to_string(),
         };
+        self.trace.say(trace::COMMANDS, || {
+            format!(
+                "FETCH {remote} TO {}{}",
+                local.display(),
+                self.transfer_route()
+            )
+        });
         if self.escalated() {
             let data = self.download_escalated(remote).await?;
             tokio::fs::write(local, &data).await.map_err(local_error)?;

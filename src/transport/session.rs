@@ -39,6 +39,8 @@ pub(crate) struct HostKeyVerifier {
     pub(crate) verdict: Arc<Mutex<Option<TransportError>>>,
     pub(crate) warnings: Option<super::WarningSink>,
     pub(crate) warned: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// `-vvvv`: the key the server showed and what known_hosts says of it.
+    pub(crate) trace: super::Trace,
 }
 
 #[derive(Debug)]
@@ -98,6 +100,29 @@ impl HostKeyVerifier {
             Ok(status) => status,
             Err(e) => return self.refuse(e),
         };
+        self.trace.say(super::trace::NEGOTIATION, || {
+            let verdict = match &status {
+                HostKeyStatus::Known => "known".to_string(),
+                HostKeyStatus::Unknown => format!(
+                    "not known (StrictHostKeyChecking {})",
+                    match self.policy {
+                        HostKeyPolicy::Strict => "yes",
+                        HostKeyPolicy::AcceptNew => "accept-new",
+                        HostKeyPolicy::Off => "no",
+                    }
+                ),
+                HostKeyStatus::Changed { file, line } => {
+                    format!("CHANGED (old key at {}:{line})", file.display())
+                }
+                HostKeyStatus::Revoked { file, line } => {
+                    format!("@revoked at {}:{line}", file.display())
+                }
+            };
+            format!(
+                "SSH: server host key {fingerprint} for `{}`: {verdict}",
+                self.name
+            )
+        });
         let status = match (status, self.policy) {
             (HostKeyStatus::Unknown, HostKeyPolicy::AcceptNew | HostKeyPolicy::Off) => {
                 match known_hosts::append(&self.append_to, &self.name, key) {
@@ -207,6 +232,13 @@ impl HostKeyVerifier {
                 file.display()
             ));
         }
+        self.trace.say(super::trace::NEGOTIATION, || {
+            format!(
+                "SSH: server host certificate {fingerprint} for `{}` signed by the @cert-authority at {}:{line}",
+                self.name,
+                file.display()
+            )
+        });
         Ok(true)
     }
 }
