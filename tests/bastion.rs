@@ -142,6 +142,19 @@ fn hidden_nodes_are_reached_through_one_shared_bastion_connection_named_in_ssh_c
     }
     // One connection to the bastion carried both hosts.
     assert_eq!(lab.logins("node1") - before, 1, "{}", lab.log("node1"));
+
+    // -vvvv tells the route: through the jump host, and the tunnel it opened.
+    let run = run_with(&config, &playbook, &inventory)
+        .arg("-vvvv")
+        .expect_code(0);
+    let node2 = lab.node("node2");
+    run.stdout_has("<node2> SSH: connecting to ")
+        .stdout_has(" through jump host bastion (")
+        .stdout_has(&format!(
+            "<node2> SSH: jump host bastion opened a direct-tcpip channel to {}:{}",
+            node2.address, node2.port
+        ))
+        .stdout_has("<bastion> SSH: server host key ");
 }
 
 #[test]
