@@ -160,3 +160,39 @@ fn malformed_group_vars_diagnostic_is_pinned() {
     let expected = std::fs::read_to_string(&snapshot).expect("snapshot (UPDATE_SNAPSHOTS=1)");
     assert_eq!(run.stderr(), expected);
 }
+
+/// Host ranges expand in time linear in the hosts they give (100,000 hosts list in seconds;
+/// this took minutes when each insertion scanned the group), and one that would give more
+/// than drover's cap is refused at its line before any host is built, not left to eat the
+/// machine's memory.
+#[test]
+fn host_ranges_are_linear_and_capped_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big.ini");
+    std::fs::write(&big, "[fleet]\nh[00000:99999] ansible_host=127.0.0.1\n").expect("write");
+    let run = drover()
+        .args(["inventory", "--list", "-i"])
+        .arg(&big)
+        .expect_code(0);
+    let list: serde_json::Value = serde_json::from_str(&run.stdout()).expect("JSON");
+    let hosts = list["fleet"]["hosts"].as_array().expect("fleet hosts");
+    assert_eq!(hosts.len(), 100_000);
+    assert_eq!(hosts[0], "h00000");
+    assert_eq!(hosts[99_999], "h99999");
+
+    for (entry, count) in [
+        ("h[0:99999999]", "100000000"),
+        ("h[a:z][0:9][0:9][0:9][0:9]", "260000"),
+    ] {
+        let huge = dir.path().join("huge.ini");
+        std::fs::write(&huge, format!("[fleet]\n{entry}\n")).expect("write");
+        drover()
+            .args(["inventory", "--list", "-i"])
+            .arg(&huge)
+            .expect_code(4)
+            .stderr_has(&format!(
+                "gives {count} hosts, more than drover's limit of 100000"
+            ))
+            .stderr_has("huge.ini:2:1");
+    }
+}

@@ -144,15 +144,16 @@ impl Builder {
             self.hosts.insert(name.to_string(), host);
         }
         self.add_group(group);
+        // A host's own group list is short, and a group lists a host exactly when the host
+        // lists the group: checking it keeps adding N hosts to a group linear (a scan of the
+        // group's hosts made `h[0:99999]` quadratic).
         if let Some(host) = self.hosts.get_mut(name)
             && !host.groups.iter().any(|g| g == group)
         {
             host.groups.push(group.to_string());
-        }
-        if let Some(g) = self.groups.get_mut(group)
-            && !g.hosts.iter().any(|h| h == name)
-        {
-            g.hosts.push(name.to_string());
+            if let Some(g) = self.groups.get_mut(group) {
+                g.hosts.push(name.to_string());
+            }
         }
     }
 
@@ -246,13 +247,23 @@ impl Builder {
             .into_iter()
             .map(str::to_string)
             .collect();
-        let mut ordered = IndexMap::with_capacity(inventory.hosts.len());
+        // Taken out by position (a shift_remove per host made large inventories quadratic);
+        // hosts `all` does not list keep their file order after the others.
+        let mut slots: Vec<Option<(String, Host)>> = inventory.hosts.drain(..).map(Some).collect();
+        let position: std::collections::HashMap<String, usize> = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| slot.as_ref().map(|(name, _)| (name.clone(), i)))
+            .collect();
+        let mut ordered = IndexMap::with_capacity(slots.len());
         for name in order {
-            if let Some(host) = inventory.hosts.shift_remove(&name) {
+            if let Some(&i) = position.get(&name)
+                && let Some((name, host)) = slots[i].take()
+            {
                 ordered.insert(name, host);
             }
         }
-        ordered.extend(inventory.hosts.drain(..));
+        ordered.extend(slots.into_iter().flatten());
         inventory.hosts = ordered;
 
         inventory.implicit_localhost = Some(Host {

@@ -66,11 +66,62 @@ fn brackets_balanced(text: &str) -> bool {
     !open
 }
 
-/// Expands every `[begin:end(:step)]` range in a host name, left to right.
+/// The most hosts one inventory entry may expand to. Ansible has no limit and takes minutes
+/// (or all memory) on `h[0:99999999]`; a fleet this size is written as several entries.
+pub(crate) const MAX_RANGE_HOSTS: u64 = 100_000;
+
+/// Expands every `[begin:end(:step)]` range in a host name, left to right, refusing an entry
+/// that would give more than [`MAX_RANGE_HOSTS`] hosts before building any of them.
 ///
 /// A begin with a leading zero fixes the width (`[01:10]` gives `01` … `10`); single letters
 /// range over `a-zA-Z` in that order, as Python's `string.ascii_letters`.
 pub(crate) fn expand(name: &str) -> Result<Vec<String>, RangeError> {
+    let count = count(name)?;
+    if count > MAX_RANGE_HOSTS {
+        return Err(RangeError(format!(
+            "host range `{name}` gives {count} hosts, more than drover's limit of \
+             {MAX_RANGE_HOSTS} for one entry; split it into several entries"
+        )));
+    }
+    expand_unchecked(name)
+}
+
+/// How many hosts `name` expands to, computed from the ranges' bounds alone (saturating).
+fn count(name: &str) -> Result<u64, RangeError> {
+    let mut total: u64 = 1;
+    let mut rest = name;
+    while let Some(open) = rest.find('[') {
+        let Some(close_rel) = rest[open..].find(']') else {
+            return Ok(total);
+        };
+        let range = &rest[open + 1..open + close_rel];
+        rest = &rest[open + close_rel + 1..];
+        let bounds: Vec<&str> = range.split(':').collect();
+        if bounds.len() != 2 && bounds.len() != 3 {
+            // expand_unchecked reports the malformed range.
+            return Ok(total);
+        }
+        let begin = if bounds[0].is_empty() { "0" } else { bounds[0] };
+        let step: u64 = bounds
+            .get(2)
+            .and_then(|s| s.parse().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(1);
+        const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        let span = match (begin.parse::<u64>(), bounds[1].parse::<u64>()) {
+            (Ok(b), Ok(e)) if e >= b => (e - b) / step + 1,
+            (Ok(_), Ok(_)) => 0,
+            _ => match (LETTERS.find(begin), LETTERS.find(bounds[1])) {
+                (Some(b), Some(e)) if e >= b => (e - b) as u64 / step + 1,
+                _ => 1,
+            },
+        };
+        total = total.saturating_mul(span);
+    }
+    Ok(total)
+}
+
+fn expand_unchecked(name: &str) -> Result<Vec<String>, RangeError> {
     let Some(open) = name.find('[') else {
         return Ok(vec![name.to_string()]);
     };
@@ -146,7 +197,7 @@ pub(crate) fn expand(name: &str) -> Result<Vec<String>, RangeError> {
     let mut hosts = Vec::with_capacity(items.len());
     for item in items {
         // Later ranges are expanded recursively, as Ansible does.
-        hosts.extend(expand(&format!("{head}{item}{tail}"))?);
+        hosts.extend(expand_unchecked(&format!("{head}{item}{tail}"))?);
     }
     Ok(hosts)
 }
@@ -179,6 +230,18 @@ mod tests {
         assert!(expand("web[1:]").is_err());
         assert!(expand("web[c:a]").is_err());
         assert!(expand("web[1:3").is_err());
+    }
+
+    #[test]
+    fn huge_ranges_are_refused_before_any_host_is_built() {
+        let err = expand("h[0:99999999]").unwrap_err();
+        assert!(err.0.contains("100000000 hosts"), "{}", err.0);
+        let err = expand("h[a:z][0:9][0:9][0:9][0:9]").unwrap_err();
+        assert!(err.0.contains("260000 hosts"), "{}", err.0);
+        // Saturates instead of overflowing.
+        assert!(expand("h[0:99999999999][0:99999999999]").is_err());
+        assert_eq!(expand("h[0:99999]").unwrap().len(), 100_000);
+        assert_eq!(expand("h[0:10:5]").unwrap(), ["h0", "h5", "h10"]);
     }
 
     #[test]
