@@ -521,6 +521,75 @@ async fn unknown_host_is_refused_then_accept_new_records_it() {
     assert_eq!(std::fs::read_to_string(&fresh).expect("read"), recorded);
 }
 
+/// A known_hosts line that names the host but cannot be read (a key cut short by a bad
+/// paste) is not skipped silently: strict checking and accept-new both refuse, naming the
+/// file and line, and accept-new adds no second entry beside the damaged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_known_hosts_line_for_the_host_is_refused_not_duplicated() {
+    let sshd = Sshd::start(None);
+    let file = sshd.dir.path().join("damaged_known_hosts");
+    let name = format!("[{}]:{}", sshd.address, sshd.port);
+    let key = sshd
+        .host_key_line
+        .split_whitespace()
+        .nth(1)
+        .expect("key data");
+    let damaged = format!(
+        "# team hosts\nother.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGarbage\n{name} ssh-ed25519 {}\n",
+        &key[..key.len() / 2]
+    );
+    std::fs::write(&file, &damaged).expect("write known_hosts");
+    let mut vars = sshd.vars();
+    vars.insert(
+        "drover_known_hosts_file".into(),
+        json!(file.display().to_string()),
+    );
+    let target = Target::from_vars("node1", &vars).expect("target");
+    for policy in [HostKeyPolicy::Strict, HostKeyPolicy::AcceptNew] {
+        let mut config = sshd.config();
+        config.host_key_policy = policy;
+        match Connector::new(config)
+            .with_agent_socket(None)
+            .connect(&target)
+            .await
+        {
+            Err(e @ TransportError::HostKeyDamaged { .. }) => {
+                assert!(e.is_unreachable());
+                let message = e.to_string();
+                assert!(
+                    message.contains(&format!("{}:3 names {name}", file.display())),
+                    "{message}"
+                );
+                let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
+                assert!(help.is_some_and(|h| h.contains("ssh-keygen -R")), "{e:?}");
+            }
+            Err(e) => panic!("{policy:?}: expected HostKeyDamaged, got {e}"),
+            Ok(_) => panic!("{policy:?}: connected past a damaged entry"),
+        }
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("read"),
+            damaged,
+            "{policy:?} changed known_hosts"
+        );
+    }
+    // A damaged line for another host is skipped, as OpenSSH skips it.
+    std::fs::write(
+        &file,
+        format!(
+            "{}{name} {}\n",
+            &damaged[..damaged.rfind('[').expect("line")],
+            sshd.host_key_line
+        ),
+    )
+    .expect("write");
+    let connection = sshd
+        .connector()
+        .connect(&target)
+        .await
+        .expect("a good entry beside another host's damaged one connects");
+    assert_eq!(run(&connection, "echo ok").await, "ok");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_port_is_unreachable_quickly() {
     // Nothing listens on 127.0.1.19:23019.

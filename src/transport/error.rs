@@ -69,6 +69,25 @@ pub enum TransportError {
         file: PathBuf,
     },
 
+    #[error(
+        "{host}: {}:{line} names {name} but is not a readable known_hosts entry, so the server's key ({fingerprint}) cannot be checked against it",
+        file.display()
+    )]
+    #[diagnostic(
+        code(drover::transport::known_hosts_damaged),
+        help(
+            "fix or delete that line (`ssh-keygen -R {name} -f {}`); drover does not add a second entry beside a damaged one",
+            file.display()
+        )
+    )]
+    HostKeyDamaged {
+        host: String,
+        name: String,
+        fingerprint: String,
+        file: PathBuf,
+        line: usize,
+    },
+
     /// A host certificate signed by a trusted `@cert-authority` that does not hold.
     #[error("{host}: host certificate for {name} ({fingerprint}) refused: {reason}")]
     #[diagnostic(code(drover::transport::host_certificate))]
@@ -214,6 +233,7 @@ impl TransportError {
                 | TransportError::HostKeyChanged { .. }
                 | TransportError::HostKeyRevoked { .. }
                 | TransportError::HostKeyUnknown { .. }
+                | TransportError::HostKeyDamaged { .. }
                 | TransportError::HostCertificate { .. }
                 | TransportError::KnownHosts { .. }
                 | TransportError::Auth { .. }
@@ -233,6 +253,7 @@ impl TransportError {
             | TransportError::HostKeyChanged { host, .. }
             | TransportError::HostKeyRevoked { host, .. }
             | TransportError::HostKeyUnknown { host, .. }
+            | TransportError::HostKeyDamaged { host, .. }
             | TransportError::HostCertificate { host, .. }
             | TransportError::KnownHosts { host, .. }
             | TransportError::Auth { host, .. }

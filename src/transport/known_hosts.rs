@@ -31,6 +31,13 @@ pub enum HostKeyStatus {
         file: PathBuf,
         line: usize,
     },
+    /// No entry holds the key, but `line` names the host and cannot be read (a truncated
+    /// key, a broken paste): its key cannot be compared, and adding another entry beside it
+    /// would hide the damage.
+    Damaged {
+        file: PathBuf,
+        line: usize,
+    },
     Unknown,
 }
 
@@ -72,6 +79,9 @@ pub fn check_file(path: &Path, name: &str, key: &PublicKey) -> std::io::Result<H
 pub fn check(contents: &str, file: &Path, name: &str, key: &PublicKey) -> HostKeyStatus {
     let mut known = false;
     let mut changed: Option<usize> = None;
+    let damaged = damaged_lines(contents)
+        .find(|(_, hosts)| raw_hosts_match(hosts, name))
+        .map(|(line, _)| line);
     for (line, entry) in entries(contents) {
         if !entry_matches(&entry, name) {
             continue;
@@ -98,6 +108,11 @@ pub fn check(contents: &str, file: &Path, name: &str, key: &PublicKey) -> HostKe
         HostKeyStatus::Known
     } else if let Some(line) = changed {
         HostKeyStatus::Changed {
+            file: file.to_path_buf(),
+            line,
+        }
+    } else if let Some(line) = damaged {
+        HostKeyStatus::Damaged {
             file: file.to_path_buf(),
             line,
         }
@@ -209,6 +224,46 @@ fn entries(contents: &str) -> impl Iterator<Item = (usize, Entry)> + '_ {
             .ok()
             .map(|entry| (index + 1, entry))
     })
+}
+
+/// Lines that are not comments or blank and do not parse, with their 1-based numbers and
+/// their host field (after any `@marker`).
+fn damaged_lines(contents: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
+    contents.lines().enumerate().filter_map(|(index, raw)| {
+        let text = raw.split('#').next().unwrap_or("");
+        let normalized = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if normalized.is_empty() || Entry::from_str(&normalized).is_ok() {
+            return None;
+        }
+        let mut fields = text.split_whitespace();
+        let first = fields.next()?;
+        let hosts = if first.starts_with('@') {
+            fields.next()?
+        } else {
+            first
+        };
+        Some((index + 1, hosts))
+    })
+}
+
+/// Whether a host field read as text (`a,b,!c` or `|1|salt|hash`) names `name`.
+fn raw_hosts_match(hosts: &str, name: &str) -> bool {
+    use base64::Engine;
+    if let Some(hashed) = hosts.strip_prefix("|1|") {
+        let engine = base64::engine::general_purpose::STANDARD;
+        let Some((salt, hash)) = hashed.split_once('|') else {
+            return false;
+        };
+        let (Ok(salt), Ok(hash)) = (engine.decode(salt), engine.decode(hash)) else {
+            return false;
+        };
+        let Ok(hash) = <[u8; 20]>::try_from(hash.as_slice()) else {
+            return false;
+        };
+        return hashed_name_matches(&salt, &hash, name);
+    }
+    let patterns: Vec<String> = hosts.split(',').map(str::to_string).collect();
+    patterns_match(&patterns, name)
 }
 
 fn entry_matches(entry: &Entry, name: &str) -> bool {

@@ -69,6 +69,7 @@ impl HostKeyVerifier {
     /// accepts, else the first changed entry, else unknown.
     fn status(&self, key: &PublicKey) -> Result<HostKeyStatus, TransportError> {
         let mut changed = None;
+        let mut damaged = None;
         let mut known = false;
         for file in &self.files {
             let status = known_hosts::check_file(file, &self.name, key).map_err(|e| {
@@ -84,13 +85,16 @@ impl HostKeyVerifier {
                 HostKeyStatus::Changed { .. } => {
                     changed.get_or_insert(status);
                 }
+                HostKeyStatus::Damaged { .. } => {
+                    damaged.get_or_insert(status);
+                }
                 HostKeyStatus::Unknown => {}
             }
         }
         Ok(if known {
             HostKeyStatus::Known
         } else {
-            changed.unwrap_or(HostKeyStatus::Unknown)
+            changed.or(damaged).unwrap_or(HostKeyStatus::Unknown)
         })
     }
 
@@ -116,6 +120,9 @@ impl HostKeyVerifier {
                 }
                 HostKeyStatus::Revoked { file, line } => {
                     format!("@revoked at {}:{line}", file.display())
+                }
+                HostKeyStatus::Damaged { file, line } => {
+                    format!("named by an unreadable line at {}:{line}", file.display())
                 }
             };
             format!(
@@ -149,6 +156,19 @@ impl HostKeyVerifier {
                 );
                 HostKeyStatus::Known
             }
+            (HostKeyStatus::Damaged { file, line }, HostKeyPolicy::Off) => {
+                super::warn_once(
+                    &self.warnings,
+                    &self.warned,
+                    format!(
+                        "{}: {}:{line} names {} but cannot be read ({fingerprint} not checked) and host key checking is off: connecting anyway",
+                        self.host,
+                        file.display(),
+                        self.name
+                    ),
+                );
+                HostKeyStatus::Known
+            }
             (status, _) => status,
         };
         match status {
@@ -161,6 +181,13 @@ impl HostKeyVerifier {
                 line,
             }),
             HostKeyStatus::Revoked { file, line } => self.refuse(TransportError::HostKeyRevoked {
+                host: self.host.clone(),
+                name: self.name.clone(),
+                fingerprint,
+                file,
+                line,
+            }),
+            HostKeyStatus::Damaged { file, line } => self.refuse(TransportError::HostKeyDamaged {
                 host: self.host.clone(),
                 name: self.name.clone(),
                 fingerprint,
