@@ -226,8 +226,8 @@ fn entries(contents: &str) -> impl Iterator<Item = (usize, Entry)> + '_ {
     })
 }
 
-/// Lines that are not comments or blank and do not parse, with their 1-based numbers and
-/// their host field (after any `@marker`).
+/// Lines of a known key type that do not parse, with their 1-based numbers and their host
+/// field (after any `@marker`).
 fn damaged_lines(contents: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
     contents.lines().enumerate().filter_map(|(index, raw)| {
         let text = raw.split('#').next().unwrap_or("");
@@ -242,6 +242,10 @@ fn damaged_lines(contents: &str) -> impl Iterator<Item = (usize, &str)> + '_ {
         } else {
             first
         };
+        // A key type this client does not know (a newer one) is skipped as OpenSSH skips it;
+        // a known type whose key does not parse is damage.
+        let kind = fields.next()?;
+        Algorithm::from_str(kind).ok()?;
         Some((index + 1, hosts))
     })
 }

@@ -231,6 +231,40 @@ fn cert_authority_lines_and_garbage_are_skipped() {
 }
 
 #[test]
+fn a_known_key_type_that_does_not_parse_is_damage_for_its_host_only() {
+    let keys = Keys::new();
+    let (key, line) = keys.generate("a", "ed25519");
+    let cut = &line[..line.len() / 2];
+    let file = keys.file("kh", &format!("host1 {cut}\nhost2 {line}\n"));
+    assert_eq!(
+        status(&file, "host1", &key),
+        HostKeyStatus::Damaged {
+            file: file.clone(),
+            line: 1
+        }
+    );
+    assert_eq!(status(&file, "host2", &key), HostKeyStatus::Known);
+    assert_eq!(status(&file, "host3", &key), HostKeyStatus::Unknown);
+    // A hashed name is matched too.
+    let hashed = keys.file("hashed", &format!("host1 {cut}\n"));
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-H", "-f"])
+        .arg(&hashed)
+        .output()
+        .expect("ssh-keygen -H");
+    assert!(out.status.success(), "ssh-keygen -H failed");
+    assert!(
+        std::fs::read_to_string(&hashed).is_ok_and(|t| t.starts_with("|1|")),
+        "ssh-keygen -H did not hash the line"
+    );
+    assert!(matches!(
+        status(&hashed, "host1", &key),
+        HostKeyStatus::Damaged { .. }
+    ));
+    assert_eq!(status(&hashed, "host2", &key), HostKeyStatus::Unknown);
+}
+
+#[test]
 fn missing_file_is_unknown() {
     let keys = Keys::new();
     let (key, _) = keys.generate("a", "ed25519");
