@@ -747,8 +747,14 @@ fn execute_plan(
         let printer = tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
                 reporter.event(&event);
+                if matches!(event, engine::Event::Aborted) {
+                    let _ = std::io::stdout().flush();
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
             }
         });
+        // Weak: the printer ends when the engine drops its sender, not when this task does.
+        let abort_events = events_tx.downgrade();
         // First Ctrl-C (or SIGTERM): finish the current step everywhere and start nothing
         // new. Second: abort now (the journal says which steps were in flight).
         tokio::spawn(async move {
@@ -768,8 +774,17 @@ fn execute_plan(
                 }
                 presses += 1;
                 if presses >= 2 {
+                    // The printer says so after what it has queued, then exits; should it be
+                    // wedged, exit anyway.
+                    if let Some(events) = abort_events.upgrade() {
+                        let _ = events.send(engine::Event::Aborted);
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                     let _ = std::io::stdout().flush();
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+                if let Some(events) = abort_events.upgrade() {
+                    let _ = events.send(engine::Event::InterruptRequested);
                 }
                 let _ = interrupt_tx.send(presses);
             }

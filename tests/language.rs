@@ -231,6 +231,8 @@ fn first_ctrl_c_finishes_the_current_task_then_exits_99() {
         .arg(&playbook)
         .arg("-i")
         .arg(&fleet.lab.inventory)
+        .arg("--state-dir")
+        .arg(fleet.path("state"))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
@@ -248,6 +250,48 @@ fn first_ctrl_c_finishes_the_current_task_then_exits_99() {
     assert_eq!(status.code(), Some(99));
     assert!(fleet.node_root("node1").join("finished").exists());
     assert!(!fleet.node_root("node1").join("never").exists());
+}
+
+#[test]
+fn a_second_ctrl_c_aborts_at_once_and_says_so() {
+    let fleet = Fleet::up(1);
+    let playbook = fleet.write(
+        "slower.yml",
+        "- hosts: lab\n  tasks:\n    - shell: touch {{ node_root }}/started && sleep 20 && touch {{ node_root }}/finished\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("run")
+        .arg(&playbook)
+        .arg("-i")
+        .arg(&fleet.lab.inventory)
+        .arg("--state-dir")
+        .arg(fleet.path("state"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = fleet.node_root("node1").join("started");
+    for _ in 0..200 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sh(&format!("kill -INT {}", child.id()));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    sh(&format!("kill -INT {}", child.id()));
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(99), "{stdout}");
+    let first = stdout
+        .find("[interrupt] finishing the steps in flight")
+        .unwrap_or_else(|| panic!("no first-interrupt line\n{stdout}"));
+    let second = stdout
+        .find("ABORTED by a second interrupt")
+        .unwrap_or_else(|| panic!("no abort line\n{stdout}"));
+    assert!(first < second, "{stdout}");
+    // It did not wait for the 20 s task.
+    assert!(!fleet.node_root("node1").join("finished").exists());
+    assert!(!stdout.contains("PLAY RECAP"), "{stdout}");
 }
 
 #[test]

@@ -208,8 +208,14 @@ pub enum Event {
     RolloutEnd {
         hosts: Vec<HostRow>,
     },
+    /// The first Ctrl-C (or SIGTERM) arrived: what runs finishes, nothing new starts. Sent
+    /// by the binary at once; [`Event::Interrupted`] follows where the engine stops.
+    InterruptRequested,
     /// The user asked to stop (Ctrl-C); nothing new is scheduled.
     Interrupted,
+    /// A second Ctrl-C: the run stops now, abandoning the steps in flight. Sent by the
+    /// binary, not the engine; the last event of the run.
+    Aborted,
     Warning {
         message: String,
     },

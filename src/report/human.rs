@@ -403,6 +403,16 @@ impl Human {
                 ),
                 "31",
             ),
+            Event::InterruptRequested => self.paint(
+                "\n[interrupt] finishing the steps in flight, starting nothing new (Ctrl-C again aborts at once)\n",
+                "35",
+            ),
+            Event::Aborted => self.paint(
+                "\nABORTED by a second interrupt: the steps in flight were abandoned, and commands \
+                 already started on hosts may still finish there; the journal shows what was in \
+                 flight, `drover resume` continues\n",
+                "31",
+            ),
             Event::Interrupted => self.paint(
                 "\nINTERRUPTED: the current task finished on every host; nothing new was started\n",
                 "35",
