@@ -259,7 +259,7 @@ fn a_second_ctrl_c_aborts_at_once_and_says_so() {
         "slower.yml",
         "- hosts: lab\n  tasks:\n    - shell: touch {{ node_root }}/started && sleep 20 && touch {{ node_root }}/finished\n",
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
         .arg("run")
         .arg(&playbook)
         .arg("-i")
