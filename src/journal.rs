@@ -34,6 +34,9 @@ pub enum Record {
         /// The hop (1-based) of the host's upgrade path, for upgrade/migrate/verify.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hop: Option<usize>,
+        /// RFC 3339 instant it started (journals before the run report lack it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
     },
     PhaseEnd {
         play: usize,
@@ -52,6 +55,14 @@ pub enum Record {
         /// them again.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         secret: Vec<String>,
+        /// RFC 3339 instant it ended.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+        /// For a failed phase: the task that failed (`name (file:line)`) and its message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failed_task: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// The operator's answer at a confirmation point (`confirm_canary`, a stage's
     /// `confirm`); a resume does not ask again.
@@ -100,6 +111,37 @@ pub enum Record {
         play: usize,
         host: String,
         outcome: HostOutcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+    },
+    /// A rollout began: hosts in order, batches, limits and window, for the run report.
+    Rollout {
+        at: String,
+        hosts: Vec<String>,
+        batches: Vec<Vec<String>>,
+        max_unavailable: usize,
+        max_failed: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<String>,
+    },
+    /// Each host's hop chain, as computed after the precheck.
+    UpgradePaths {
+        hosts: Vec<crate::engine::events::HostPath>,
+    },
+    /// A batch of the rollout started.
+    Batch {
+        at: String,
+        /// 1-based.
+        index: usize,
+        hosts: Vec<String>,
+    },
+    /// The rollout stopped early (failure budget, window, interrupt, precheck): why, and
+    /// the hosts it never started.
+    Halted {
+        at: String,
+        reason: String,
+        #[serde(default)]
+        untouched: Vec<String>,
     },
     PlayEnd {
         play: usize,
@@ -136,6 +178,13 @@ pub struct RunInputs {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_tags: Vec<String>,
+    /// Who ran it, from which machine and directory (for the run report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
 }
 
 pub const REDACTED: &str = "<redacted>";
@@ -360,6 +409,7 @@ impl RunLog {
                     host,
                     phase,
                     hop,
+                    ..
                 } => {
                     let started = progress.hosts.len();
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
@@ -396,6 +446,7 @@ impl RunLog {
                     play,
                     host,
                     outcome,
+                    ..
                 } => {
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
                     // A host paused between hops is not done: a resume continues it.
@@ -458,32 +509,6 @@ impl RunLog {
             }
         }
         progress
-    }
-
-    /// Per host: the last phase entered and the outcome, for `drover runs show`.
-    pub fn story(&self) -> BTreeMap<String, Vec<String>> {
-        let mut story: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for record in &self.records {
-            match record {
-                Record::PhaseEnd {
-                    host,
-                    phase,
-                    ok,
-                    duration_ms,
-                    ..
-                } => story.entry(host.clone()).or_default().push(format!(
-                    "{phase} {} ({:.1}s)",
-                    if *ok { "ok" } else { "FAILED" },
-                    *duration_ms as f64 / 1000.0
-                )),
-                Record::HostDone { host, outcome, .. } => story
-                    .entry(host.clone())
-                    .or_default()
-                    .push(format!("=> {}", outcome.name())),
-                _ => {}
-            }
-        }
-        story
     }
 }
 
@@ -672,8 +697,11 @@ pub fn new_run_id() -> String {
     format!("{stamp}-{suffix:04x}")
 }
 
+/// Now, in UTC to the millisecond (the run report draws phases on a time axis).
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_millisecond(now.millisecond())
+        .unwrap_or(now)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
@@ -710,6 +738,9 @@ mod tests {
             window: None,
             tags: Vec::new(),
             skip_tags: Vec::new(),
+            user: None,
+            control_host: None,
+            cwd: None,
         }
     }
 
@@ -725,6 +756,7 @@ mod tests {
                 host: "n1".into(),
                 phase: Phase::Backup,
                 hop: None,
+                at: None,
             })
             .unwrap();
         journal
@@ -741,6 +773,9 @@ mod tests {
                     .cloned()
                     .unwrap_or_default(),
                 secret: Vec::new(),
+                at: None,
+                failed_task: None,
+                message: None,
             })
             .unwrap();
         journal
@@ -749,6 +784,7 @@ mod tests {
                 host: "n1".into(),
                 phase: Phase::Upgrade,
                 hop: Some(1),
+                at: None,
             })
             .unwrap();
         let path = journal.path().to_path_buf();

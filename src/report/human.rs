@@ -113,6 +113,7 @@ impl Human {
                 batches,
                 max_unavailable,
                 max_failed,
+                ..
             } => format!(
                 "{}order: {}\n",
                 Self::banner(&format!(
@@ -167,12 +168,18 @@ impl Human {
                 phase,
                 ok,
                 duration_ms,
+                task,
                 message,
             } => {
                 if *ok {
                     return String::new();
                 }
-                let why = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+                let why = match (task, message) {
+                    (Some(task), Some(m)) => format!(" at {task}: {m}"),
+                    (None, Some(m)) => format!(": {m}"),
+                    (Some(task), None) => format!(" at {task}"),
+                    (None, None) => String::new(),
+                };
                 self.paint(
                     &format!(
                         "{} ✗ {phase} failed after {}{why}\n",
@@ -187,6 +194,7 @@ impl Human {
                 outcome,
                 phase,
                 duration_ms,
+                ..
             } => {
                 let line = format!(
                     "{} ⇒ {} ({}, {})",

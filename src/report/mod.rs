@@ -5,6 +5,7 @@ pub mod adhoc;
 mod human;
 mod json;
 pub mod plan;
+pub mod run;
 
 pub use human::Human;
 pub use json::JsonLines;

@@ -374,6 +374,7 @@ pub(super) async fn run(
             .collect(),
         max_unavailable,
         max_failed: rolling.max_failed.of(scheduled.len()),
+        window: rolling.window.as_ref().map(ToString::to_string),
     });
 
     // 4: the stages, each as one round or one round per hop of the cluster.

@@ -383,6 +383,7 @@ impl Rollout {
             host: host.name.clone(),
             phase,
             hop: hop.map(|h| h.index),
+            at: Some(crate::journal::now_rfc3339()),
         });
         self.shared.emit(Event::PhaseStart {
             host: host.name.clone(),
@@ -422,10 +423,18 @@ impl Rollout {
                 ),
             },
         };
-        if message.is_some() {
+        if let Some(message) = &message {
             host.failed = true;
             self.shared.live.remove(&host.name);
+            host.last_failure = Some((
+                serde_json::json!({"name": format!("{phase} (timeout)")}),
+                serde_json::json!({"msg": message}),
+            ));
         }
+        let (failed_task, message) = match result {
+            PhaseResult::Ok => (None, None),
+            _ => failure(host),
+        };
         self.shared.record(Record::PhaseEnd {
             play: self.play,
             host: host.name.clone(),
@@ -436,16 +445,49 @@ impl Rollout {
             facts: host.journaled_facts(),
             included: host.included(),
             secret: host.withheld(),
+            at: Some(crate::journal::now_rfc3339()),
+            failed_task: failed_task.clone(),
+            message: message.clone(),
         });
         self.shared.emit(Event::PhaseEnd {
             host: host.name.clone(),
             phase,
             ok: result == PhaseResult::Ok,
             duration_ms: millis(started.elapsed()),
+            task: failed_task,
             message,
         });
         result
     }
+}
+
+/// The task that failed last on `host` (`name (file:line)`) and its message: the result's
+/// `msg`, else its stderr, else its return code.
+pub(super) fn failure(host: &HostState) -> (Option<String>, Option<String>) {
+    let Some((task, result)) = &host.last_failure else {
+        return (None, None);
+    };
+    let name = task["name"].as_str().unwrap_or_default();
+    let task = match task["location"].as_str() {
+        Some(at) => format!("{name} ({at})"),
+        None => name.to_string(),
+    };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_json::Value::Null | serde_json::Value::String(_) => None,
+        other => Some(other.to_string()),
+    };
+    let message = text(&result["msg"])
+        .or_else(|| text(&result["stderr"]))
+        .or_else(|| result.get("rc").map(|rc| format!("exit status {rc}")));
+    let message = message.map(|m| {
+        let m = crate::sensitive::redact(&m).into_owned();
+        match m.char_indices().nth(400) {
+            Some((cut, _)) => format!("{}…", &m[..cut]),
+            None => m,
+        }
+    });
+    (Some(task), message)
 }
 
 /// What a host's pipeline gathered so far.
