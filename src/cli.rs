@@ -725,10 +725,14 @@ fn execute_plan(
         .build()
         .map_err(CliError::Runtime)?;
     let journal = config.journal.clone();
+    let run_id = config
+        .lock
+        .as_ref()
+        .map_or_else(journal::new_run_id, |l| l.run_id.clone());
     let code = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (interrupt_tx, interrupts) = tokio::sync::watch::channel(0u32);
-        let mut reporter = report::stdout(format, verbosity);
+        let mut reporter = report::stdout(format, verbosity, &run_id);
         let printer = tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
                 reporter.event(&event);

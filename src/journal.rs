@@ -124,6 +124,14 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         window: Option<String>,
     },
+    /// The rollout's precheck ran on `hosts` (all at once), for the run report.
+    Precheck {
+        start: String,
+        end: String,
+        hosts: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failed: Vec<PrecheckFailure>,
+    },
     /// Each host's hop chain, as computed after the precheck.
     UpgradePaths {
         hosts: Vec<crate::engine::events::HostPath>,
@@ -150,6 +158,16 @@ pub enum Record {
         exit_code: i32,
         at: String,
     },
+}
+
+/// A host whose precheck failed, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrecheckFailure {
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// What the run was started with: enough to run it again and to notice changed inputs.

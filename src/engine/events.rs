@@ -189,6 +189,11 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         hop: Option<String>,
     },
+    /// The operator is asked `question` (the canary batch, a stage's `confirm`); nothing
+    /// starts until they answer.
+    AwaitingConfirmation {
+        question: String,
+    },
     /// Waiting between batches.
     Pause {
         after_batch: usize,

@@ -225,6 +225,8 @@ impl Human {
                     ),
                 }
             }
+            // The question itself is asked on the terminal.
+            Event::AwaitingConfirmation { .. } => String::new(),
             Event::Pause {
                 after_batch,
                 seconds,

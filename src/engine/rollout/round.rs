@@ -295,6 +295,9 @@ impl Rollout {
             "Canary batch ({}) is done. Continue with the remaining {left} host(s)?",
             batches.first().map(|b| b.join(", ")).unwrap_or_default()
         );
+        self.shared.emit(Event::AwaitingConfirmation {
+            question: question.clone(),
+        });
         let yes = tokio::task::spawn_blocking(move || confirm(&question))
             .await
             .unwrap_or(false);

@@ -192,6 +192,38 @@ impl RunReport {
                         untouched: Vec::new(),
                     });
                 }
+                Record::Precheck {
+                    start,
+                    end,
+                    hosts: on,
+                    failed,
+                } => {
+                    let took = match (instant(start), instant(end)) {
+                        (Some(a), Some(b)) => {
+                            (b.as_millisecond() - a.as_millisecond()).max(0) as u64
+                        }
+                        _ => 0,
+                    };
+                    for name in on {
+                        let failure = failed.iter().find(|f| &f.host == name);
+                        let story = story(&mut hosts, name);
+                        story.phases.push(PhaseSpan {
+                            phase: Phase::Precheck,
+                            hop: None,
+                            start: Some(start.clone()),
+                            end: Some(end.clone()),
+                            duration_ms: Some(took),
+                            ok: Some(failure.is_none()),
+                        });
+                        if let Some(f) = failure {
+                            story.failure = Some(Failure {
+                                phase: Phase::Precheck,
+                                task: f.task.clone(),
+                                message: f.message.clone(),
+                            });
+                        }
+                    }
+                }
                 Record::UpgradePaths { hosts: found } => {
                     for path in found {
                         paths.retain(|p| p.host != path.host);

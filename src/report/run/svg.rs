@@ -178,7 +178,7 @@ fn bars(
             let cx = x0 + w / 2.0;
             let _ = write!(
                 svg,
-                r#"<text class="failed-mark" x="{cx:.1}" y="{:.1}" fill="{FAILED}" font-weight="bold" font-size="13" text-anchor="middle" stroke="#fff" stroke-width="3" paint-order="stroke">✗</text>"#,
+                r##"<text class="failed-mark" x="{cx:.1}" y="{:.1}" fill="{FAILED}" font-weight="bold" font-size="13" text-anchor="middle" stroke="#fff" stroke-width="3" paint-order="stroke">✗</text>"##,
                 y + BAR - 3.0
             );
         }
