@@ -158,7 +158,7 @@ fn list(dir: &Path, output: OutputArg) -> Result<u8, CliError> {
     };
     let mut out = line(&head.map(String::from), None);
     for (row, r) in rows.iter().zip(&reports) {
-        let paint = colour.then(|| match r.exit_code {
+        let paint = colour.then_some(match r.exit_code {
             Some(0) => "32",
             None | Some(7 | 8 | 99) => "33",
             Some(_) => "31",
@@ -185,7 +185,7 @@ fn took(r: &RunReport) -> String {
         (Some(_), Some((a, b))) => {
             run::svg::seconds((b.as_millisecond() - a.as_millisecond()).max(0) as u64)
         }
-        (None, _) if r.exit_code.is_none() => "-".into(),
+        (None, _) if r.exit_code.is_none() => "running".into(),
         _ => "-".into(),
     }
 }

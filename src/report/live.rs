@@ -88,7 +88,7 @@ impl Live {
         if !o.rollout {
             return;
         }
-        let mut parts = vec![format!("hosts done")];
+        let mut parts = vec!["hosts done".to_string()];
         if o.failed > 0 {
             parts.push(
                 console::style(format!("{} failed", o.failed))
@@ -218,12 +218,12 @@ impl Live {
             } => self.set_waiting(Some(format!(
                 "pausing {seconds}s after batch {after_batch}"
             ))),
-            Event::BatchStart { index, total, .. } => {
-                if self.overall.as_ref().is_some_and(|o| o.rollout) {
-                    self.set_waiting(None);
-                    if let Some(o) = &self.overall {
-                        o.bar.set_prefix(format!("rollout, batch {index}/{total}"));
-                    }
+            Event::BatchStart { index, total, .. }
+                if self.overall.as_ref().is_some_and(|o| o.rollout) =>
+            {
+                self.set_waiting(None);
+                if let Some(o) = &self.overall {
+                    o.bar.set_prefix(format!("rollout, batch {index}/{total}"));
                 }
             }
             Event::WindowWait { until, .. } => self.set_waiting(Some(format!(

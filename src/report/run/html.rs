@@ -37,13 +37,13 @@ code { font: .9em ui-monospace, SFMono-Regular, Menlo, monospace; background: #f
 
 pub fn render(r: &RunReport) -> String {
     let mut h = String::new();
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>drover run {id}</title><style>{STYLE}</style></head><body>\n\
          <h1>Run {id} <span class=\"outcome {class}\">{outcome}</span></h1>\n\
-         <p class=\"sub\">{playbook} · started {started}{ended}</p>\n",
+         <p class=\"sub\">{playbook} · started {started}{ended}</p>",
         id = esc(&r.run_id),
         class = run_class(r),
         outcome = esc(&r.outcome),
@@ -57,9 +57,9 @@ pub fn render(r: &RunReport) -> String {
     );
     cards(&mut h, r);
     if let Some(picture) = svg::timeline(r) {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<h2>Timeline</h2>\n<div class=\"timeline-box\">{picture}</div>\n"
+            "<h2>Timeline</h2>\n<div class=\"timeline-box\">{picture}</div>"
         );
     }
     hosts_table(&mut h, r);
@@ -68,9 +68,9 @@ pub fn render(r: &RunReport) -> String {
     for host in &r.hosts {
         host_detail(&mut h, host);
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"sub\">Journal: <code>{}</code>{} · written by drover {}</p>\n</body></html>\n",
+        "<p class=\"sub\">Journal: <code>{}</code>{} · written by drover {}</p>\n</body></html>",
         esc(&r.journal),
         if r.torn_tail {
             " (its torn last line was ignored)"
@@ -105,9 +105,9 @@ fn cards(h: &mut String, r: &RunReport) {
     let rolled = r.hosts.iter().filter(|x| x.rolled_back()).count();
     h.push_str("<div class=\"cards\">\n");
     let mut card = |value: String, label: &str| {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<div class=\"card\"><b>{}</b><span>{label}</span></div>\n",
+            "<div class=\"card\"><b>{}</b><span>{label}</span></div>",
             esc(&value)
         );
     };
@@ -132,9 +132,9 @@ fn cards(h: &mut String, r: &RunReport) {
     }
     h.push_str("</div>\n");
     if let Some(halt) = r.rollout.as_ref().and_then(|x| x.halted.as_ref()) {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p class=\"failure\"><b>Stopped:</b> {} <small>({})</small></p>\n",
+            "<p class=\"failure\"><b>Stopped:</b> {} <small>({})</small></p>",
             esc(&halt.reason),
             esc(&halt.at)
         );
@@ -142,9 +142,9 @@ fn cards(h: &mut String, r: &RunReport) {
     if let Some(rollout) = &r.rollout
         && !rollout.untouched.is_empty()
     {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p><b>Untouched:</b> {}</p>\n",
+            "<p><b>Untouched:</b> {}</p>",
             esc(&rollout.untouched.join(", "))
         );
     }
@@ -169,9 +169,9 @@ fn hosts_table(h: &mut String, r: &RunReport) {
                 )
             })
             .collect();
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"outcome {}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"outcome {}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             host.order,
             esc(&host.host),
             host.batch.map_or("-".into(), |b| b.to_string()),
@@ -198,7 +198,7 @@ fn inputs(h: &mut String, r: &RunReport) {
     let i = &r.inputs;
     h.push_str("<h2>Inputs</h2>\n<dl>\n");
     let mut row = |k: &str, v: &str| {
-        let _ = write!(h, "<dt>{k}</dt><dd>{}</dd>\n", esc(v));
+        let _ = writeln!(h, "<dt>{k}</dt><dd>{}</dd>", esc(v));
     };
     row("playbook", &i.playbook);
     row("inventory", &i.inventory.join(", "));
@@ -244,9 +244,9 @@ fn inputs(h: &mut String, r: &RunReport) {
 }
 
 fn host_detail(h: &mut String, host: &HostStory) {
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<div class=\"host\"><h3>{}. {} <span class=\"outcome {}\">{}</span></h3>\n",
+        "<div class=\"host\"><h3>{}. {} <span class=\"outcome {}\">{}</span></h3>",
         host.order,
         esc(&host.host),
         outcome_class(host.outcome),
@@ -257,18 +257,18 @@ fn host_detail(h: &mut String, host: &HostStory) {
             .chain(host.hops.iter().cloned())
             .collect::<Vec<_>>()
             .join(" → ");
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p>Hop chain: <code>{}</code> · before <code>{}</code>, after <code>{}</code></p>\n",
+            "<p>Hop chain: <code>{}</code> · before <code>{}</code>, after <code>{}</code></p>",
             esc(&chain),
             esc(host.version_before.as_deref().unwrap_or("-")),
             esc(host.version_after.as_deref().unwrap_or("-"))
         );
     }
     if let Some(f) = &host.failure {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p class=\"failure\"><b>Failed in {}</b>{}{}</p>\n",
+            "<p class=\"failure\"><b>Failed in {}</b>{}{}</p>",
             f.phase,
             f.task
                 .as_deref()
@@ -287,9 +287,9 @@ fn host_detail(h: &mut String, host: &HostStory) {
             .rev()
             .find(|p| p.phase == crate::playbook::Phase::Rollback)
             .and_then(|p| p.ok);
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p>Rollback: {}</p>\n",
+            "<p>Rollback: {}</p>",
             match ok {
                 Some(true) => "ran and passed: the host is back on its backup",
                 Some(false) => "FAILED: the host needs a human",
@@ -300,9 +300,9 @@ fn host_detail(h: &mut String, host: &HostStory) {
     if !host.phases.is_empty() {
         h.push_str("<div class=\"wide\"><table><thead><tr><th>phase</th><th>hop</th><th>start</th><th>end</th><th>took</th><th></th></tr></thead><tbody>\n");
         for p in &host.phases {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 svg::colour(p.phase),
                 p.phase,
                 esc(p.hop.as_deref().unwrap_or("")),
@@ -319,9 +319,9 @@ fn host_detail(h: &mut String, host: &HostStory) {
         h.push_str("</tbody></table></div>\n");
     }
     for b in &host.backups {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p>Backup <code>{}</code>: <code>{}</code>{}</p>\n",
+            "<p>Backup <code>{}</code>: <code>{}</code>{}</p>",
             esc(&b.name),
             esc(&b.path),
             b.checksum

@@ -52,9 +52,9 @@ pub fn render(r: &RunReport, timeline: Option<&str>) -> String {
         }
     }
     if let Some(file) = timeline {
-        let _ = write!(
+        let _ = writeln!(
             m,
-            "\n## Timeline\n\n![timeline of run {}]({file})\n",
+            "\n## Timeline\n\n![timeline of run {}]({file})",
             r.run_id
         );
     }
@@ -106,9 +106,9 @@ pub fn render(r: &RunReport, timeline: Option<&str>) -> String {
         if h.phases.is_empty() {
             continue;
         }
-        let _ = write!(
+        let _ = writeln!(
             m,
-            "\n### {}\n\n| phase | hop | start | end | took | result |\n|---|---|---|---|---|---|\n",
+            "\n### {}\n\n| phase | hop | start | end | took | result |\n|---|---|---|---|---|---|",
             h.host
         );
         for p in &h.phases {
@@ -140,6 +140,6 @@ pub fn render(r: &RunReport, timeline: Option<&str>) -> String {
             );
         }
     }
-    let _ = write!(m, "\n_Journal: `{}`_\n", r.journal);
+    let _ = writeln!(m, "\n_Journal: `{}`_", r.journal);
     m
 }

@@ -511,9 +511,9 @@ fn version_after(story: &HostStory, path: &crate::engine::events::HostPath) -> O
             let verified = story
                 .phases
                 .iter()
+                .rev()
                 .filter(|p| p.phase == Phase::Verify && p.ok == Some(true))
-                .filter_map(|p| p.hop.as_deref()?.rsplit(" → ").next())
-                .last();
+                .find_map(|p| p.hop.as_deref()?.rsplit(" → ").next());
             verified.map(str::to_string).or(Some(path.current.clone()))
         }
     }
@@ -627,4 +627,96 @@ fn window_edges(
         }
     }
     edges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal as drover wrote it before the run report existed: no times, no rollout
+    /// record, no failure message.
+    const OLD: &str = r#"{"record":"run_start","run_id":"20261120T000000Z-0001","started":"2026-11-20T00:00:00Z","playbook":"p.yml","playbook_sha256":"a","inventory":"i.yml","inventory_sha256":"b","limit":null,"extra_vars":{"db_password":"<redacted>"},"check":false,"forks":5}
+{"record":"phase_start","play":0,"host":"n1","phase":"backup"}
+{"record":"phase_end","play":0,"host":"n1","phase":"backup","ok":true,"duration_ms":120,"facts":{"saved":{"dest":"/b/n1.bak","checksum":"abc"}}}
+{"record":"phase_start","play":0,"host":"n1","phase":"upgrade","hop":1}
+{"record":"phase_end","play":0,"host":"n1","phase":"upgrade","hop":1,"ok":false,"duration_ms":300,"facts":{}}
+{"record":"phase_start","play":0,"host":"n1","phase":"rollback"}
+{"record":"phase_end","play":0,"host":"n1","phase":"rollback","ok":true,"duration_ms":50,"facts":{}}
+{"record":"host_done","play":0,"host":"n1","outcome":"ROLLED_BACK"}
+{"record":"run_end","exit_code":2,"at":"2026-11-20T00:00:05Z"}
+"#;
+
+    #[test]
+    fn an_old_journal_still_reads_as_a_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.jsonl");
+        std::fs::write(&path, OLD).unwrap();
+        let log = RunLog::read(&path).unwrap();
+        let report = RunReport::from_log(&log);
+        assert_eq!(report.outcome, "host failed");
+        assert!(report.rollout.is_none());
+        let n1 = &report.hosts[0];
+        assert_eq!(n1.outcome, Some(HostOutcome::RolledBack));
+        assert!(n1.rolled_back());
+        let phases: Vec<_> = n1.phases.iter().map(|p| (p.phase, p.ok)).collect();
+        assert_eq!(
+            phases,
+            [
+                (Phase::Backup, Some(true)),
+                (Phase::Upgrade, Some(false)),
+                (Phase::Rollback, Some(true))
+            ]
+        );
+        assert_eq!(n1.phases[1].hop.as_deref(), Some("hop 1"));
+        assert_eq!(n1.backups[0].path, "/b/n1.bak");
+        assert_eq!(n1.backups[0].checksum.as_deref(), Some("abc"));
+        assert_eq!(n1.failure.as_ref().map(|f| f.phase), Some(Phase::Upgrade));
+        // No phase has a time: the picture is left out, the rest renders.
+        assert!(
+            super::super::svg::timeline(&report).is_some_and(|s| !s.contains("class=\"phase "))
+        );
+        let html = super::super::render(&report, super::super::ReportFormat::Html, None);
+        assert!(html.contains("ROLLED_BACK"));
+    }
+
+    #[test]
+    fn the_most_hosts_in_flight_counts_overlaps_not_handovers() {
+        let span = |phase, start: &str, end: &str| PhaseSpan {
+            phase,
+            hop: None,
+            start: Some(start.into()),
+            end: Some(end.into()),
+            duration_ms: None,
+            ok: Some(true),
+        };
+        let host = |name: &str, start: &str, end: &str| HostStory {
+            host: name.into(),
+            order: 0,
+            batch: None,
+            outcome: Some(HostOutcome::Upgraded),
+            ended: Some(end.into()),
+            version_before: None,
+            version_after: None,
+            hops: Vec::new(),
+            phases: vec![
+                span(
+                    Phase::Precheck,
+                    "2026-01-01T00:00:00Z",
+                    "2026-01-01T00:00:01Z",
+                ),
+                span(Phase::Upgrade, start, end),
+            ],
+            backups: Vec::new(),
+            failure: None,
+        };
+        let t = |s: u32| format!("2026-01-01T00:00:{s:02}Z");
+        // a: 2–5, b: 5–8 (hands over at 5), c: 6–9 overlaps b.
+        let hosts = [
+            host("a", &t(2), &t(5)),
+            host("b", &t(5), &t(8)),
+            host("c", &t(6), &t(9)),
+        ];
+        assert_eq!(max_in_flight(&hosts), 2);
+        assert_eq!(max_in_flight(&hosts[..2]), 1);
+    }
 }
