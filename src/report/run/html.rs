@@ -30,7 +30,8 @@ code { font: .9em ui-monospace, SFMono-Regular, Menlo, monospace; background: #f
 .host { break-inside: avoid; border: 1px solid #dde1e6; border-radius: 8px; padding: 10px 12px; margin: 10px 0; }
 .host h3 { margin: 0 0 6px; font-size: 1.05em; }
 @media (max-width: 700px) { body { padding: 10px; font-size: 14px; } dl { grid-template-columns: 1fr; } dt { margin-top: 6px; }
-  .wide { display: block; overflow-x: auto; } }
+  .wide { display: block; overflow-x: auto; } .wide table { min-width: 620px; }
+  .timeline-box svg { min-width: 760px; } }
 @media print { body { max-width: none; padding: 0; } .timeline-box { overflow: visible; border: none; }
   h2 { break-after: avoid; } tr, .host { break-inside: avoid; } }
 "#;
@@ -178,7 +179,18 @@ fn hosts_table(h: &mut String, r: &RunReport) {
             outcome_class(host.outcome),
             host.outcome.map_or("running / not started", |o| o.name()),
             esc(&versions(host)),
-            phases.join(" "),
+            phases.join(" ")
+                + &host
+                    .failure
+                    .as_ref()
+                    .map(|f| {
+                        format!(
+                            "<div class=\"failure\">{}: {}</div>",
+                            f.phase,
+                            esc(f.message.as_deref().unwrap_or("failed"))
+                        )
+                    })
+                    .unwrap_or_default(),
             if took == 0 { "-".into() } else { seconds(took) }
         );
     }
