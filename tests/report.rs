@@ -57,9 +57,10 @@ fn rollout(extra_verify: &str) -> String {
     )
 }
 
-fn run_id(state: &Path) -> String {
+/// The latest run's id in `state`, if a journal is there yet.
+fn latest_run(state: &Path) -> Option<String> {
     let mut ids: Vec<String> = std::fs::read_dir(state.join("runs"))
-        .expect("runs dir")
+        .ok()?
         .filter_map(Result::ok)
         .filter_map(|e| {
             e.path()
@@ -68,7 +69,11 @@ fn run_id(state: &Path) -> String {
         })
         .collect();
     ids.sort();
-    ids.pop().expect("a journaled run")
+    ids.pop()
+}
+
+fn run_id(state: &Path) -> String {
+    latest_run(state).expect("a journaled run")
 }
 
 /// The lab rollout every report test looks at: node1 upgraded, node2 failed its verify and
@@ -585,4 +590,37 @@ fn a_terminal_shows_live_progress_and_a_pipe_plain_lines() {
     assert!(out.contains("node1 ▸ upgrade"), "{out}");
     assert!(!out.contains('\x1b'), "escape codes in a pipe:\n{out}");
     assert!(!out.contains("hosts done"), "a bar in a pipe:\n{out}");
+}
+
+#[test]
+fn runs_show_reads_a_run_still_in_progress() {
+    let fleet = Fleet::up(2);
+    let playbook = fleet.write("watched.yml", &slow_rollout(3.0));
+    let state = fleet.path("state");
+    let mut child = fleet.spawn_run(&playbook, &state, &[]);
+    common::wait_for_file(&state.join("runs"), Duration::from_secs(20), "no journal");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        if let Some(id) = latest_run(&state) {
+            text = drover()
+                .args(["runs", "show", &id])
+                .arg("--state-dir")
+                .arg(&state)
+                .expect_code(0)
+                .stdout();
+            if text.contains("upgrade [0.27.1 → 0.28.0] running") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        text.contains("upgrade [0.27.1 → 0.28.0] running"),
+        "the report of a run in progress:\n{text}"
+    );
+    assert!(text.contains("(still running"), "{text}");
+    assert!(text.contains("outcome:   unfinished"), "{text}");
+    let status = child.wait().expect("drover ends");
+    assert!(status.success());
 }

@@ -194,6 +194,11 @@ pub enum Event {
     AwaitingConfirmation {
         question: String,
     },
+    /// `host` waits for a rollout's `run_once` step `task`, which another host runs for all.
+    OnceWait {
+        host: String,
+        task: String,
+    },
     /// Waiting between batches.
     Pause {
         after_batch: usize,

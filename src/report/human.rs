@@ -225,8 +225,8 @@ impl Human {
                     ),
                 }
             }
-            // The question itself is asked on the terminal.
-            Event::AwaitingConfirmation { .. } => String::new(),
+            // The question itself is asked on the terminal; a wait shows in the live view.
+            Event::AwaitingConfirmation { .. } | Event::OnceWait { .. } => String::new(),
             Event::Pause {
                 after_batch,
                 seconds,

@@ -3,7 +3,7 @@
 //! rolled back, elapsed and an ETA from the hosts finished so far; an ordinary play's hosts
 //! through the current task) and one line per host in flight (phase, hop, elapsed). Waiting
 //! is shown as waiting: the pause between batches, the canary question, the maintenance
-//! window, a verify retrying. Only used on a terminal without `NO_COLOR`: in a pipe the
+//! window, a verify retrying, a `run_once` step another host runs. Only used on a terminal without `NO_COLOR`: in a pipe the
 //! plain lines are all there is.
 
 use super::Reporter;
@@ -154,7 +154,7 @@ impl Live {
                 _ if phase.is_some() => {
                     // A verify that was retrying has moved on.
                     if let Some(bar) = self.hosts.get(host)
-                        && bar.message().contains("retrying")
+                        && bar.message().contains(" · ")
                     {
                         bar.set_message(
                             bar.message().split(" · ").next().unwrap_or("").to_string(),
@@ -188,6 +188,15 @@ impl Live {
                 bar.set_message(format!(
                     "{base} · {}",
                     console::style(format!("{task}: retrying, {retries_left} attempts left"))
+                        .magenta()
+                ));
+            }
+            Event::OnceWait { host, task } => {
+                let bar = self.host_line(host);
+                let base = bar.message().split(" · ").next().unwrap_or("").to_string();
+                bar.set_message(format!(
+                    "{base} · {}",
+                    console::style(format!("waiting for run_once `{task}` on another host"))
                         .magenta()
                 ));
             }
