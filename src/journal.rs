@@ -63,6 +63,9 @@ pub enum Record {
         failed_task: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+        /// For a backup phase: what it saved, with checksums.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        backups: Vec<Backup>,
     },
     /// The operator's answer at a confirmation point (`confirm_canary`, a stage's
     /// `confirm`); a resume does not ask again.
@@ -158,6 +161,55 @@ pub enum Record {
         exit_code: i32,
         at: String,
     },
+}
+
+/// A file a backup phase saved: the registered result naming it, its path on the host, its
+/// checksum (the module's, else SHA-256 read on the host) and size.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Backup {
+    pub name: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// What a backup phase registered that was not there before: each result naming a path
+/// (`dest`, `path`, `backup_file`, or an absolute path printed alone), with its checksum.
+pub fn backups(facts: &Map<String, Value>, before: &Map<String, Value>) -> Vec<Backup> {
+    let mut found = Vec::new();
+    for (name, value) in facts {
+        if before.get(name) == Some(value) {
+            continue;
+        }
+        let results: Vec<&Value> = match value.get("results").and_then(Value::as_array) {
+            Some(items) => items.iter().collect(),
+            None => vec![value],
+        };
+        for result in results {
+            let text = |key: &str| result.get(key).and_then(Value::as_str).map(str::trim);
+            let printed = text("stdout").filter(|s| s.starts_with('/') && !s.contains('\n'));
+            let Some(path) = text("backup_file")
+                .or(text("dest"))
+                .or(text("path"))
+                .or(printed)
+            else {
+                continue;
+            };
+            let checksum = ["checksum", "sha256", "sha256sum", "md5sum"]
+                .iter()
+                .find_map(|k| text(k))
+                .map(str::to_string);
+            found.push(Backup {
+                name: name.clone(),
+                path: path.to_string(),
+                checksum,
+                size: None,
+            });
+        }
+    }
+    found
 }
 
 /// A host whose precheck failed, and why.
@@ -794,6 +846,7 @@ mod tests {
                 at: None,
                 failed_task: None,
                 message: None,
+                backups: Vec::new(),
             })
             .unwrap();
         journal

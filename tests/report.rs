@@ -206,6 +206,8 @@ fn the_report_tells_each_hosts_story_in_every_format_without_secrets() {
         Some(40),
         "{backup}"
     );
+    // The module's own checksum (copy's SHA-1) is kept; the size is read on the host.
+    assert_eq!(backup["size"], 4, "`1.0\n`: {backup}");
     assert_eq!(node2["outcome"], "ROLLED_BACK");
     assert_eq!(node2["version_after"], "1.0");
     assert_eq!(node2["failure"]["phase"], "verify");

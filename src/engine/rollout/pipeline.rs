@@ -393,6 +393,7 @@ impl Rollout {
             total: self.total,
         });
         let started = Instant::now();
+        let facts_before = (phase == Phase::Backup).then(|| host.journaled_facts());
         let walk = self.walk(Section::Phase(phase), &[]);
         let tasks = async {
             walk.on_host(steps, host, verdicts, false).await;
@@ -435,6 +436,13 @@ impl Rollout {
             PhaseResult::Ok => (None, None),
             _ => failure(host),
         };
+        let backups = match facts_before {
+            Some(before) if result == PhaseResult::Ok && !self.check() => {
+                let saved = crate::journal::backups(&host.journaled_facts(), &before);
+                checksummed(host, saved).await
+            }
+            _ => Vec::new(),
+        };
         self.shared.record(Record::PhaseEnd {
             play: self.play,
             host: host.name.clone(),
@@ -448,6 +456,7 @@ impl Rollout {
             at: Some(crate::journal::now_rfc3339()),
             failed_task: failed_task.clone(),
             message: message.clone(),
+            backups,
         });
         self.shared.emit(Event::PhaseEnd {
             host: host.name.clone(),
@@ -489,6 +498,44 @@ pub(super) fn failure(host: &HostState) -> (Option<String>, Option<String>) {
     });
     (Some(task), message)
 }
+
+/// Backups without a checksum from their module get one read on the host: SHA-256 and
+/// size of a regular file up to [`CHECKSUM_LIMIT`] (larger: the size only; a directory or
+/// a file that cannot be read: neither). One command per backup, for the run report.
+async fn checksummed(
+    host: &HostState,
+    mut saved: Vec<crate::journal::Backup>,
+) -> Vec<crate::journal::Backup> {
+    let Some(conn) = &host.conn else {
+        return saved;
+    };
+    for backup in saved.iter_mut().take(32) {
+        let Ok(path) = shlex::try_quote(&backup.path) else {
+            continue;
+        };
+        let script = format!(
+            "[ -f {path} ] && [ -r {path} ] || exit 0; size=$(wc -c < {path}); echo \"$size\"; \
+             [ \"$size\" -le {CHECKSUM_LIMIT} ] && sha256sum < {path} | cut -d' ' -f1"
+        );
+        let Ok(out) = conn.sh(&script, None).await else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines().map(str::trim);
+        backup.size = lines.next().and_then(|s| s.parse().ok());
+        if backup.checksum.is_none() {
+            backup.checksum = lines
+                .next()
+                .filter(|s| s.len() == 64)
+                .map(|s| format!("sha256:{s}"));
+        }
+    }
+    saved
+}
+
+/// The largest backup file drover hashes for the report (256 MiB): hashing a multi-GB
+/// backup would hold the host in its pipeline for minutes.
+const CHECKSUM_LIMIT: u64 = 256 * 1024 * 1024;
 
 /// What a host's pipeline gathered so far.
 struct Run {

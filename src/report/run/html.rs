@@ -324,6 +324,7 @@ fn host_detail(h: &mut String, host: &HostStory) {
                 match p.ok {
                     Some(true) => "ok",
                     Some(false) => "<b class=\"failure\">failed</b>",
+                    None if p.interrupted => "interrupted (resumed)",
                     None => "running",
                 }
             );
@@ -336,10 +337,10 @@ fn host_detail(h: &mut String, host: &HostStory) {
             "<p>Backup <code>{}</code>: <code>{}</code>{}</p>",
             esc(&b.name),
             esc(&b.path),
-            b.checksum
-                .as_deref()
-                .map(|c| format!(" checksum <code>{}</code>", esc(c)))
-                .unwrap_or_default()
+            match super::model::checksum_and_size(b) {
+                what if what.is_empty() => what,
+                what => format!(" ({})", esc(&what)),
+            }
         );
     }
     h.push_str("</div>\n");

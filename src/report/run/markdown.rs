@@ -123,6 +123,7 @@ pub fn render(r: &RunReport, timeline: Option<&str>) -> String {
                 match p.ok {
                     Some(true) => "ok",
                     Some(false) => "**failed**",
+                    None if p.interrupted => "interrupted (resumed)",
                     None => "running",
                 }
             );
@@ -133,10 +134,10 @@ pub fn render(r: &RunReport, timeline: Option<&str>) -> String {
                 "\nBackup `{}`: `{}`{}",
                 b.name,
                 b.path,
-                b.checksum
-                    .as_deref()
-                    .map(|c| format!(" (checksum `{c}`)"))
-                    .unwrap_or_default()
+                match super::model::checksum_and_size(b) {
+                    what if what.is_empty() => what,
+                    what => format!(" ({what})"),
+                }
             );
         }
     }

@@ -114,17 +114,14 @@ pub struct PhaseSpan {
     pub start: Option<String>,
     pub end: Option<String>,
     pub duration_ms: Option<u64>,
-    /// `None` while it runs.
+    /// `None` while it runs (or when it was cut short).
     pub ok: Option<bool>,
+    /// The run stopped (a crash, a kill) while the phase ran; a resume ran it again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Backup {
-    /// The registered name it came from.
-    pub name: String,
-    pub path: String,
-    pub checksum: Option<String>,
-}
+pub use crate::journal::Backup;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
@@ -157,6 +154,15 @@ impl RunReport {
                 Record::Resume { at } => {
                     resumes.push(at.clone());
                     ended = None;
+                    // Phases the stopped run left open end here, cut short.
+                    for span in hosts
+                        .iter_mut()
+                        .flat_map(|h| h.phases.iter_mut())
+                        .filter(|p| p.ok.is_none() && !p.interrupted)
+                    {
+                        span.interrupted = true;
+                        span.end.get_or_insert_with(|| at.clone());
+                    }
                 }
                 Record::RunEnd { at, .. } => ended = Some(at.clone()),
                 Record::Rollout {
@@ -214,6 +220,7 @@ impl RunReport {
                             end: Some(end.clone()),
                             duration_ms: Some(took),
                             ok: Some(failure.is_none()),
+                            interrupted: false,
                         });
                         if let Some(f) = failure {
                             story.failure = Some(Failure {
@@ -281,6 +288,7 @@ impl RunReport {
                         end: None,
                         duration_ms: None,
                         ok: None,
+                        interrupted: false,
                     });
                 }
                 Record::PhaseEnd {
@@ -292,6 +300,7 @@ impl RunReport {
                     at,
                     failed_task,
                     message,
+                    backups: recorded,
                     ..
                 } => {
                     let before = facts_before.insert(host.clone(), facts.clone());
@@ -300,7 +309,7 @@ impl RunReport {
                         .phases
                         .iter_mut()
                         .rev()
-                        .find(|p| p.phase == *phase && p.ok.is_none())
+                        .find(|p| p.phase == *phase && p.ok.is_none() && !p.interrupted)
                     {
                         Some(span) => {
                             span.end.clone_from(at);
@@ -314,12 +323,19 @@ impl RunReport {
                             end: at.clone(),
                             duration_ms: Some(*duration_ms),
                             ok: Some(*ok),
+                            interrupted: false,
                         }),
                     }
                     if *phase == Phase::Backup && *ok {
-                        story
-                            .backups
-                            .extend(backups(facts, &before.unwrap_or_default()));
+                        // Journals before checksums were recorded: read the facts.
+                        if recorded.is_empty() {
+                            story.backups.extend(crate::journal::backups(
+                                facts,
+                                &before.unwrap_or_default(),
+                            ));
+                        } else {
+                            story.backups.extend(recorded.iter().cloned());
+                        }
                     }
                     if !*ok && story.failure.is_none() {
                         story.failure = Some(Failure {
@@ -423,6 +439,18 @@ impl RunReport {
     }
 }
 
+/// `checksum sha256:…, 16384 bytes`, as far as known.
+pub fn checksum_and_size(backup: &Backup) -> String {
+    let mut parts = Vec::new();
+    if let Some(sum) = &backup.checksum {
+        parts.push(format!("checksum {sum}"));
+    }
+    if let Some(size) = backup.size {
+        parts.push(format!("{size} bytes"));
+    }
+    parts.join(", ")
+}
+
 /// An RFC 3339 instant read back.
 pub fn instant(text: &str) -> Option<Timestamp> {
     text.parse().ok()
@@ -517,42 +545,6 @@ fn version_after(story: &HostStory, path: &crate::engine::events::HostPath) -> O
             verified.map(str::to_string).or(Some(path.current.clone()))
         }
     }
-}
-
-/// What a backup phase registered that was not there before: each result naming a path
-/// (`dest`, `path`, `backup_file`, or an absolute path printed alone), with its checksum.
-fn backups(facts: &Map<String, Value>, before: &Map<String, Value>) -> Vec<Backup> {
-    let mut found = Vec::new();
-    for (name, value) in facts {
-        if before.get(name) == Some(value) {
-            continue;
-        }
-        let results: Vec<&Value> = match value.get("results").and_then(Value::as_array) {
-            Some(items) => items.iter().collect(),
-            None => vec![value],
-        };
-        for result in results {
-            let text = |key: &str| result.get(key).and_then(Value::as_str).map(str::trim);
-            let printed = text("stdout").filter(|s| s.starts_with('/') && !s.contains('\n'));
-            let Some(path) = text("backup_file")
-                .or(text("dest"))
-                .or(text("path"))
-                .or(printed)
-            else {
-                continue;
-            };
-            let checksum = ["checksum", "sha256", "sha256sum", "md5sum"]
-                .iter()
-                .find_map(|k| text(k))
-                .map(str::to_string);
-            found.push(Backup {
-                name: name.clone(),
-                path: path.to_string(),
-                checksum,
-            });
-        }
-    }
-    found
 }
 
 /// The most hosts between their first change-phase start and their end at any instant.
@@ -688,6 +680,7 @@ mod tests {
             end: Some(end.into()),
             duration_ms: None,
             ok: Some(true),
+            interrupted: false,
         };
         let host = |name: &str, start: &str, end: &str| HostStory {
             host: name.into(),

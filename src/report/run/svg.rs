@@ -150,12 +150,16 @@ fn bars(
         let fill = colour(span.phase);
         let stroke = if failed {
             format!(r#" stroke="{FAILED}" stroke-width="2""#)
+        } else if span.interrupted {
+            // Cut short by a crash or kill: faded, dashed; the resumed run's bar follows.
+            r##" fill-opacity="0.4" stroke="#555" stroke-dasharray="3 2""##.to_string()
         } else {
             String::new()
         };
         let state = match span.ok {
             Some(true) => "ok",
             Some(false) => "failed",
+            None if span.interrupted => "interrupted",
             None => "running",
         };
         let hop = span

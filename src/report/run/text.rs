@@ -67,6 +67,7 @@ pub fn render(r: &RunReport) -> String {
                 let state = match p.ok {
                     Some(true) => "ok",
                     Some(false) => "FAILED",
+                    None if p.interrupted => "interrupted (resumed)",
                     None => "running",
                 };
                 let hop = p
@@ -115,11 +116,10 @@ pub fn render(r: &RunReport) -> String {
                 "      backup {}: {}{}\n",
                 backup.name,
                 backup.path,
-                backup
-                    .checksum
-                    .as_deref()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default()
+                match super::model::checksum_and_size(backup) {
+                    what if what.is_empty() => what,
+                    what => format!(" ({what})"),
+                }
             ));
         }
     }
