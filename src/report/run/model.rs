@@ -712,4 +712,39 @@ mod tests {
         assert_eq!(max_in_flight(&hosts), 2);
         assert_eq!(max_in_flight(&hosts[..2]), 1);
     }
+
+    #[test]
+    fn window_edges_are_the_openings_and_closings_inside_the_run() {
+        let mut host = HostStory {
+            host: "a".into(),
+            order: 1,
+            batch: None,
+            outcome: Some(HostOutcome::Upgraded),
+            ended: Some("2026-12-03T11:30:00Z".into()),
+            version_before: None,
+            version_after: None,
+            hops: Vec::new(),
+            phases: Vec::new(),
+            backups: Vec::new(),
+            failure: None,
+        };
+        // 2026-12-03 is a Thursday.
+        let edges = window_edges(
+            "Thu 10:00-11:00 UTC",
+            "2026-12-03T09:30:00Z",
+            None,
+            std::slice::from_ref(&host),
+        );
+        let shown: Vec<(String, bool)> = edges.iter().map(|e| (e.at.clone(), e.opens)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("2026-12-03T10:00:00Z".to_string(), true),
+                ("2026-12-03T11:00:00Z".to_string(), false)
+            ]
+        );
+        host.ended = Some("2026-12-03T10:30:00Z".into());
+        let edges = window_edges("Thu 10:00-11:00 UTC", "2026-12-03T09:30:00Z", None, &[host]);
+        assert_eq!(edges.len(), 1, "only the opening falls inside the run");
+    }
 }
