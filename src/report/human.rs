@@ -538,14 +538,25 @@ impl Human {
     }
 }
 
+impl Human {
+    /// The lines `event` shows (empty for events with none), for the live view to print
+    /// above its bars.
+    pub(super) fn lines(&mut self, event: &Event) -> String {
+        self.render(event)
+    }
+
+    pub(super) fn write(&mut self, text: &str) {
+        let _ = self.out.write_all(text.as_bytes());
+        let _ = self.out.flush();
+    }
+}
+
 impl Reporter for Human {
     fn event(&mut self, event: &Event) {
         let text = self.render(event);
-        if text.is_empty() {
-            return;
+        if !text.is_empty() {
+            self.write(&text);
         }
-        let _ = self.out.write_all(text.as_bytes());
-        let _ = self.out.flush();
     }
 }
 

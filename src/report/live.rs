@@ -258,8 +258,12 @@ impl Live {
 impl Reporter for Live {
     fn event(&mut self, event: &Event) {
         self.track(event);
-        let (human, multi) = (&mut self.human, &self.multi);
-        multi.suspend(|| human.event(event));
+        let text = self.human.lines(event);
+        // Bars are cleared and redrawn around the lines: only when there are some.
+        if !text.is_empty() {
+            let (human, multi) = (&mut self.human, &self.multi);
+            multi.suspend(|| human.write(&text));
+        }
     }
 }
 
