@@ -668,9 +668,7 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             window: args.window.window.clone(),
             tags: args.tags.clone(),
             skip_tags: args.skip_tags.clone(),
-            user: std::env::var("USER")
-                .ok()
-                .or_else(|| std::env::var("LOGNAME").ok()),
+            user: runs::user(),
             control_host: runs::control_host(),
             cwd: std::env::current_dir().ok(),
         };

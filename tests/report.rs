@@ -143,6 +143,14 @@ fn the_report_tells_each_hosts_story_in_every_format_without_secrets() {
     let json: Value = serde_json::from_str(&show("json")).expect("report JSON");
     assert_eq!(json["schema"], 1);
     assert_eq!(json["outcome"], "host failed");
+    // Who ran it, from where (even without $USER, as under cron).
+    assert!(json["inputs"]["user"].is_string(), "{}", json["inputs"]);
+    assert!(
+        json["inputs"]["control_host"].is_string(),
+        "{}",
+        json["inputs"]
+    );
+    assert!(json["inputs"]["cwd"].is_string(), "{}", json["inputs"]);
     assert!(json["ended"].is_string());
     let host = |name: &str| {
         json["hosts"]

@@ -298,6 +298,31 @@ pub(super) fn write_report(journal: &Path) -> Result<PathBuf, CliError> {
     Ok(path)
 }
 
+/// Who runs drover, for the report's "ran by": `$USER` (or `$LOGNAME`), else the account
+/// of the process's user id (under cron or `env -i` neither variable is set).
+pub(super) fn user() -> Option<String> {
+    if let Some(name) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+    {
+        return Some(name);
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.get(2) == Some(&uid.as_str()))
+        .and_then(|f| f.first().map(|n| n.to_string()))
+        .or(Some(format!("uid {uid}")))
+}
+
 /// This machine's name, for the report's "ran from" (Linux's, else `$HOSTNAME`).
 pub(super) fn control_host() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
