@@ -767,13 +767,17 @@ pub fn new_run_id() -> String {
     format!("{stamp}-{suffix:04x}")
 }
 
-/// Now, in UTC to the millisecond (the run report draws phases on a time axis).
+/// Now, in UTC to the millisecond, always three digits (`2026-12-03T18:47:06.030Z`), so
+/// that the stamps sort as text too (the run report draws phases on a time axis).
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
-    now.replace_millisecond(now.millisecond())
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&format).unwrap_or_else(|_| {
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    })
 }
 
 /// SHA-256 of a file, hex, for noticing changed inputs.
