@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod adhoc;
 mod connect;
 mod listing;
+mod runs;
 mod step;
 use connect::{SshArgs, transport_config};
 use drover::engine::{self, LockOwner, RunConfig};
@@ -64,7 +65,7 @@ enum Command {
     /// Continue an interrupted run from its journal (default: the latest unfinished run).
     Resume(ResumeArgs),
     /// Past runs and their outcome; `runs show ID` for one run's per-host story.
-    Runs(RunsArgs),
+    Runs(runs::RunsArgs),
     /// Remove the rollout locks a run left on hosts (a run that died; see `--break-lock`).
     Unlock(UnlockArgs),
     /// Encrypt, decrypt, view, edit and rekey ansible-vault files (and `encrypt_string`).
@@ -92,10 +93,10 @@ struct UnlockArgs {
 }
 
 #[derive(Args, Debug)]
-struct StateArgs {
+pub(crate) struct StateArgs {
     /// Where run journals live [default: $DROVER_STATE_DIR or ./.drover].
     #[arg(long, global = true)]
-    state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -128,20 +129,6 @@ struct ResumeArgs {
     /// Vault passwords are never journaled: give them again.
     #[command(flatten)]
     vault: VaultArgs,
-}
-
-#[derive(Args, Debug)]
-struct RunsArgs {
-    #[command(subcommand)]
-    action: Option<RunsAction>,
-    #[command(flatten)]
-    state: StateArgs,
-}
-
-#[derive(Subcommand, Debug)]
-enum RunsAction {
-    /// One run's inputs and what each host went through.
-    Show { run_id: String },
 }
 
 #[derive(Args, Debug)]
@@ -433,7 +420,7 @@ impl ServiceArg {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum OutputArg {
+pub(crate) enum OutputArg {
     Human,
     Json,
 }
@@ -473,6 +460,8 @@ pub enum CliError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Journal(#[from] JournalError),
+    #[error(transparent)]
+    Runs(#[from] runs::RunsError),
     #[error("{what} changed since run {run_id} started ({path})")]
     #[diagnostic(help(
         "resuming against different inputs is unsafe; pass --force if you are sure"
@@ -516,6 +505,7 @@ impl CliError {
             CliError::ExtraVars(_) | CliError::NoSuchHost(_) => EXIT_BAD_OPTIONS,
             CliError::BecomePassword(_) => EXIT_BAD_OPTIONS,
             CliError::Lab(_) | CliError::Runtime(_) | CliError::Journal(_) => EXIT_ERROR,
+            CliError::Runs(_) => EXIT_ERROR,
             CliError::InputsChanged { .. } | CliError::SecretsMissing { .. } => EXIT_BAD_OPTIONS,
             CliError::Window(_) | CliError::Clock(_) => EXIT_BAD_OPTIONS,
             CliError::Vault(_) => EXIT_ERROR,
@@ -685,6 +675,9 @@ fn run(args: RunArgs) -> Result<u8, CliError> {
             tags: args.tags.clone(),
             skip_tags: args.skip_tags.clone(),
             force_handlers: connect::force_handlers(args.playbook_flags.force_handlers)?,
+            user: runs::user(),
+            control_host: runs::control_host(),
+            cwd: std::env::current_dir().ok(),
         };
         Some(Arc::new(Journal::create(&state_dir(&args.state), &inputs)?))
     };
@@ -740,10 +733,14 @@ fn execute_plan(
         .build()
         .map_err(CliError::Runtime)?;
     let journal = config.journal.clone();
+    let run_id = config
+        .lock
+        .as_ref()
+        .map_or_else(journal::new_run_id, |l| l.run_id.clone());
     let code = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (interrupt_tx, interrupts) = tokio::sync::watch::channel(0u32);
-        let mut reporter = report::stdout(format, verbosity);
+        let mut reporter = report::stdout(format, verbosity, &run_id);
         let printer = tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
                 reporter.event(&event);
@@ -806,6 +803,11 @@ fn execute_plan(
             exit_code: code,
             at: journal::now_rfc3339(),
         })?;
+        // The report is a convenience: failing to write it does not fail the run.
+        match runs::write_report(journal.path()) {
+            Ok(path) => note(&format!("run report: {}", path.display())),
+            Err(err) => warn(&format!("the run report was not written: {err}")),
+        }
     }
     Ok(u8::try_from(code).unwrap_or(EXIT_ERROR))
 }
@@ -954,79 +956,9 @@ fn unlock(args: UnlockArgs) -> Result<u8, CliError> {
     Ok(code)
 }
 
-fn runs(args: RunsArgs) -> Result<u8, CliError> {
+fn runs(args: runs::RunsArgs) -> Result<u8, CliError> {
     let dir = state_dir(&args.state);
-    let outcome = |code: Option<i32>| match code {
-        None => "unfinished (resumable)".to_string(),
-        Some(0) => "ok".to_string(),
-        Some(2) => "host failed".to_string(),
-        Some(3) => "host unreachable".to_string(),
-        Some(6) => "halted".to_string(),
-        Some(99) => "interrupted (resumable)".to_string(),
-        Some(7) => "window closed (resumable)".to_string(),
-        Some(8) => "not confirmed (resumable)".to_string(),
-        Some(code) => format!("exit {code}"),
-    };
-    match args.action {
-        None => {
-            let mut out = format!(
-                "{:<24} {:<25} {:<24} {:>4} {:>6} {}\n",
-                "run", "started", "outcome", "done", "failed", "playbook"
-            );
-            for log in journal::list(&dir)? {
-                let progress = log.progress();
-                let done = progress
-                    .hosts
-                    .values()
-                    .filter(|h| h.outcome.is_some())
-                    .count();
-                let failed = progress
-                    .hosts
-                    .values()
-                    .filter(|h| {
-                        h.outcome.is_some_and(|o| {
-                            !matches!(
-                                o,
-                                engine::HostOutcome::Upgraded | engine::HostOutcome::UpToDate
-                            )
-                        })
-                    })
-                    .count();
-                out.push_str(&format!(
-                    "{:<24} {:<25} {:<24} {:>4} {:>6} {}\n",
-                    log.inputs.run_id,
-                    log.inputs.started,
-                    outcome(log.ended()),
-                    done,
-                    failed,
-                    log.inputs.playbook.display()
-                ));
-            }
-            print!("{}", drover::sensitive::redact(&out));
-        }
-        Some(RunsAction::Show { run_id }) => {
-            let log = journal::find(&dir, Some(&run_id))?;
-            let mut out = format!(
-                "run {}\n  started:   {}\n  playbook:  {}\n  inventory: {}\n  outcome:   {}\n  journal:   {}{}\n",
-                log.inputs.run_id,
-                log.inputs.started,
-                log.inputs.playbook.display(),
-                log.inputs.inventory.display(),
-                outcome(log.ended()),
-                log.path.display(),
-                if log.torn_tail {
-                    " (torn last line ignored)"
-                } else {
-                    ""
-                }
-            );
-            for (host, steps) in log.story() {
-                out.push_str(&format!("  {host}: {}\n", steps.join(", ")));
-            }
-            print!("{}", drover::sensitive::redact(&out));
-        }
-    }
-    Ok(0)
+    runs::runs(args, &dir)
 }
 
 /// A run that asks nothing and journals nothing (the lab demo, `drover plan`'s probe).

@@ -168,7 +168,10 @@ fn a_rollout_killed_mid_host_resumes_exactly_where_it_stopped() {
         .arg("--state-dir")
         .arg(&state)
         .expect_code(0)
-        .stdout_has("node2: backup ok")
+        .stdout_has("node2: precheck ok")
+        .stdout_has("backup ok")
+        // The verify the kill cut short, then the resumed one.
+        .stdout_has("verify interrupted (resumed), verify ok")
         .stdout_has("verify ok")
         .stdout_has("=> UPGRADED");
     // Nothing left to resume.

@@ -111,6 +111,9 @@ pub enum Event {
         batches: Vec<Vec<String>>,
         max_unavailable: usize,
         max_failed: usize,
+        /// The maintenance windows batches start in, when the rollout has them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        window: Option<String>,
     },
     /// The precheck failed somewhere: the rollout is abandoned with nothing changed.
     PrecheckFailed {
@@ -139,6 +142,10 @@ pub enum Event {
         phase: Phase,
         ok: bool,
         duration_ms: u64,
+        /// For a failed phase: the task that failed (`name (file:line)`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        task: Option<String>,
+        /// For a failed phase: why (the failed task's `msg`, or a timeout).
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
@@ -149,6 +156,9 @@ pub enum Event {
         /// The last phase the host entered.
         phase: Option<Phase>,
         duration_ms: u64,
+        /// For a host that failed: the failed task's message.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// A stage of a staged rollout begins (`rolling.stages`).
     StageStart {
@@ -178,6 +188,16 @@ pub enum Event {
         task: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         hop: Option<String>,
+    },
+    /// The operator is asked `question` (the canary batch, a stage's `confirm`); nothing
+    /// starts until they answer.
+    AwaitingConfirmation {
+        question: String,
+    },
+    /// `host` waits for a rollout's `run_once` step `task`, which another host runs for all.
+    OnceWait {
+        host: String,
+        task: String,
     },
     /// Waiting between batches.
     Pause {
@@ -294,7 +314,7 @@ impl HostOutcome {
 }
 
 /// A host's way from its current version to the target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct HostPath {
     pub host: String,
     pub current: String,

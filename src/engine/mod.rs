@@ -305,6 +305,9 @@ impl Shared {
     }
 
     fn emit(&self, event: Event) {
+        if let Some(record) = for_the_report(&event) {
+            self.record(record);
+        }
         // A reporter that went away is not the run's problem.
         let _ = self.events.send(event);
     }
@@ -359,6 +362,67 @@ impl Shared {
         self.journal_failed
             .load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+/// What the run report needs of the rollout's events beyond what a resume needs: the
+/// rollout's shape and limits, hop chains, batch starts and why it stopped.
+fn for_the_report(event: &Event) -> Option<Record> {
+    let at = crate::journal::now_rfc3339;
+    let halted = |reason: String, untouched: &[String]| Record::Halted {
+        at: at(),
+        reason,
+        untouched: untouched.to_vec(),
+    };
+    Some(match event {
+        Event::RolloutStart {
+            hosts,
+            batches,
+            max_unavailable,
+            max_failed,
+            window,
+        } => Record::Rollout {
+            at: at(),
+            hosts: hosts.clone(),
+            batches: batches.clone(),
+            max_unavailable: *max_unavailable,
+            max_failed: *max_failed,
+            window: window.clone(),
+        },
+        Event::UpgradePaths { hosts } => Record::UpgradePaths {
+            hosts: hosts.clone(),
+        },
+        Event::BatchStart { index, hosts, .. } => Record::Batch {
+            at: at(),
+            index: *index,
+            hosts: hosts.clone(),
+        },
+        Event::RolloutHalted { reason, untouched } => halted(reason.clone(), untouched),
+        Event::WindowClosed {
+            reason, untouched, ..
+        } => halted(
+            format!("the maintenance window closed: {reason}"),
+            untouched,
+        ),
+        Event::PrecheckFailed { hosts } => halted(
+            format!(
+                "the precheck failed on {}: nothing was changed",
+                hosts.join(", ")
+            ),
+            &[],
+        ),
+        Event::UpgradePathInvalid { problems } => halted(
+            format!(
+                "no valid upgrade path for {}: nothing was changed",
+                problems
+                    .iter()
+                    .map(|(h, why)| format!("{h} ({why})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            &[],
+        ),
+        _ => return None,
+    })
 }
 
 /// Runs the plan to the end (or until interrupted) and returns the recap.

@@ -211,55 +211,71 @@ impl Job {
         let hop = hop_of(host, self.task.section);
         let cell = once.cell((self.task, file, hop.clone()));
         let mut verdict = None;
-        let ran = cell
-            .get_or_init(|| async {
-                let v = self.run_here(host).await;
-                if let (Some(_), None, Section::Phase(phase), Status::Ok | Status::Changed) =
-                    (&self.task().undo, &self.file, self.task.section, v.status)
-                {
-                    let registered = self.task().register.as_ref().and_then(|name| {
-                        let value = host.facts.get(name)?;
-                        (!host.secret.contains(name)).then(|| (name.clone(), value))
-                    });
-                    let run = crate::journal::OnceRun {
-                        play: self.play,
-                        stage: once.stage,
-                        phase,
-                        task: self.task.index,
-                        hop: hop.clone(),
-                        hop_fact: hop.as_ref().and_then(|_| host.facts.get("hop")),
-                        registered,
-                        host: host.name.clone(),
-                        undone: false,
-                    };
-                    self.shared.record(crate::journal::Record::OnceRan {
-                        play: run.play,
-                        stage: run.stage,
-                        phase,
-                        task: run.task,
-                        hop: run.hop.clone(),
-                        hop_fact: run.hop_fact.clone(),
-                        registered: run.registered.clone(),
-                        host: run.host.clone(),
-                    });
-                    once.ran(run);
-                }
-                let result = match (&self.task().register, v.status) {
-                    (Some(register), _) => match host.facts.get(register) {
-                        Some(Value::Object(result)) => result,
-                        _ => Map::new(),
-                    },
-                    (None, Status::Failed | Status::Unreachable) => fail_result("failed"),
-                    (None, _) => Map::new(),
-                };
-                verdict = Some(v);
-                Ran {
+        // Whether this host is the one running the step: the others wait, and say so.
+        let running_here = std::sync::atomic::AtomicBool::new(false);
+        let waiting = (host.name.clone(), self.shown_name(host));
+        let init = cell.get_or_init(|| async {
+            running_here.store(true, std::sync::atomic::Ordering::Relaxed);
+            let v = self.run_here(host).await;
+            if let (Some(_), None, Section::Phase(phase), Status::Ok | Status::Changed) =
+                (&self.task().undo, &self.file, self.task.section, v.status)
+            {
+                let registered = self.task().register.as_ref().and_then(|name| {
+                    let value = host.facts.get(name)?;
+                    (!host.secret.contains(name)).then(|| (name.clone(), value))
+                });
+                let run = crate::journal::OnceRun {
+                    play: self.play,
+                    stage: once.stage,
+                    phase,
+                    task: self.task.index,
+                    hop: hop.clone(),
+                    hop_fact: hop.as_ref().and_then(|_| host.facts.get("hop")),
+                    registered,
                     host: host.name.clone(),
-                    result,
+                    undone: false,
+                };
+                self.shared.record(crate::journal::Record::OnceRan {
+                    play: run.play,
+                    stage: run.stage,
+                    phase,
+                    task: run.task,
+                    hop: run.hop.clone(),
+                    hop_fact: run.hop_fact.clone(),
+                    registered: run.registered.clone(),
+                    host: run.host.clone(),
+                });
+                once.ran(run);
+            }
+            let result = match (&self.task().register, v.status) {
+                (Some(register), _) => match host.facts.get(register) {
+                    Some(Value::Object(result)) => result,
+                    _ => Map::new(),
+                },
+                (None, Status::Failed | Status::Unreachable) => fail_result("failed"),
+                (None, _) => Map::new(),
+            };
+            verdict = Some(v);
+            Ran {
+                host: host.name.clone(),
+                result,
+            }
+        });
+        let ran = {
+            tokio::pin!(init);
+            tokio::select! {
+                ran = &mut init => ran.clone(),
+                () = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                    if !running_here.load(std::sync::atomic::Ordering::Relaxed) {
+                        self.shared.emit(Event::OnceWait {
+                            host: waiting.0,
+                            task: waiting.1,
+                        });
+                    }
+                    init.await.clone()
                 }
-            })
-            .await
-            .clone();
+            }
+        };
         if let Some(verdict) = verdict {
             return verdict;
         }

@@ -113,6 +113,7 @@ impl Human {
                 batches,
                 max_unavailable,
                 max_failed,
+                ..
             } => format!(
                 "{}order: {}\n",
                 Self::banner(&format!(
@@ -167,12 +168,18 @@ impl Human {
                 phase,
                 ok,
                 duration_ms,
+                task,
                 message,
             } => {
                 if *ok {
                     return String::new();
                 }
-                let why = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+                let why = match (task, message) {
+                    (Some(task), Some(m)) => format!(" at {task}: {m}"),
+                    (None, Some(m)) => format!(": {m}"),
+                    (Some(task), None) => format!(" at {task}"),
+                    (None, None) => String::new(),
+                };
                 self.paint(
                     &format!(
                         "{} ✗ {phase} failed after {}{why}\n",
@@ -187,6 +194,7 @@ impl Human {
                 outcome,
                 phase,
                 duration_ms,
+                ..
             } => {
                 let line = format!(
                     "{} ⇒ {} ({}, {})",
@@ -217,6 +225,8 @@ impl Human {
                     ),
                 }
             }
+            // The question itself is asked on the terminal; a wait shows in the live view.
+            Event::AwaitingConfirmation { .. } | Event::OnceWait { .. } => String::new(),
             Event::Pause {
                 after_batch,
                 seconds,
@@ -546,14 +556,25 @@ impl Human {
     }
 }
 
+impl Human {
+    /// The lines `event` shows (empty for events with none), for the live view to print
+    /// above its bars.
+    pub(super) fn lines(&mut self, event: &Event) -> String {
+        self.render(event)
+    }
+
+    pub(super) fn write(&mut self, text: &str) {
+        let _ = self.out.write_all(text.as_bytes());
+        let _ = self.out.flush();
+    }
+}
+
 impl Reporter for Human {
     fn event(&mut self, event: &Event) {
         let text = self.render(event);
-        if text.is_empty() {
-            return;
+        if !text.is_empty() {
+            self.write(&text);
         }
-        let _ = self.out.write_all(text.as_bytes());
-        let _ = self.out.flush();
     }
 }
 

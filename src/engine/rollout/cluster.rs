@@ -102,12 +102,14 @@ impl Rollout {
                 play: self.play,
                 host: name.clone(),
                 outcome,
+                at: Some(crate::journal::now_rfc3339()),
             });
             self.shared.emit(Event::HostDone {
                 host: name,
                 outcome,
                 phase: Some(Phase::Rollback),
                 duration_ms: super::millis(started.elapsed()),
+                message: None,
             });
         }
     }

@@ -374,6 +374,7 @@ pub(super) async fn run(
             .collect(),
         max_unavailable,
         max_failed: rolling.max_failed.of(scheduled.len()),
+        window: rolling.window.as_ref().map(ToString::to_string),
     });
 
     // 4: the stages, each as one round or one round per hop of the cluster.
@@ -622,9 +623,32 @@ impl Rollout {
             .phases
             .as_ref()
             .map_or(&[][..], |p| p.steps(Phase::Precheck));
+        if steps.is_empty() || hosts.is_empty() {
+            return;
+        }
+        let start = crate::journal::now_rfc3339();
         self.walk(Section::Phase(Phase::Precheck), hosts)
             .lockstep(steps, hosts, state, false)
             .await;
+        // For the run report (a resume needs nothing of it: a new host prechecks again).
+        let failed = hosts
+            .iter()
+            .filter_map(|h| state.hosts.get(h).filter(|s| !s.live()))
+            .map(|s| {
+                let (task, message) = pipeline::failure(s);
+                crate::journal::PrecheckFailure {
+                    host: s.name.clone(),
+                    task,
+                    message,
+                }
+            })
+            .collect();
+        self.shared.record(crate::journal::Record::Precheck {
+            start,
+            end: crate::journal::now_rfc3339(),
+            hosts: hosts.to_vec(),
+            failed,
+        });
     }
 
     /// A walk over one of this rollout's task lists.
@@ -895,6 +919,9 @@ impl Rollout {
             stage.name,
             hosts.join(", ")
         );
+        self.shared.emit(Event::AwaitingConfirmation {
+            question: question.clone(),
+        });
         let yes = tokio::task::spawn_blocking(move || confirm(&question))
             .await
             .unwrap_or(false);

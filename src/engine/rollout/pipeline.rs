@@ -383,6 +383,7 @@ impl Rollout {
             host: host.name.clone(),
             phase,
             hop: hop.map(|h| h.index),
+            at: Some(crate::journal::now_rfc3339()),
         });
         self.shared.emit(Event::PhaseStart {
             host: host.name.clone(),
@@ -392,6 +393,7 @@ impl Rollout {
             total: self.total,
         });
         let started = Instant::now();
+        let facts_before = (phase == Phase::Backup).then(|| host.journaled_facts());
         let walk = self.walk(Section::Phase(phase), &[]);
         let tasks = async {
             walk.on_host(steps, host, verdicts, false).await;
@@ -424,10 +426,25 @@ impl Rollout {
                 ),
             },
         };
-        if message.is_some() {
+        if let Some(message) = &message {
             host.failed = true;
             self.shared.live.remove(&host.name);
+            host.last_failure = Some((
+                serde_json::json!({"name": format!("{phase} (timeout)")}),
+                serde_json::json!({"msg": message}),
+            ));
         }
+        let (failed_task, message) = match result {
+            PhaseResult::Ok => (None, None),
+            _ => failure(host),
+        };
+        let backups = match facts_before {
+            Some(before) if result == PhaseResult::Ok && !self.check() => {
+                let saved = crate::journal::backups(&host.journaled_facts(), &before);
+                checksummed(host, saved).await
+            }
+            _ => Vec::new(),
+        };
         self.shared.record(Record::PhaseEnd {
             play: self.play,
             host: host.name.clone(),
@@ -438,17 +455,89 @@ impl Rollout {
             facts: host.journaled_facts(),
             included: host.included(),
             secret: host.withheld(),
+            at: Some(crate::journal::now_rfc3339()),
+            failed_task: failed_task.clone(),
+            message: message.clone(),
+            backups,
         });
         self.shared.emit(Event::PhaseEnd {
             host: host.name.clone(),
             phase,
             ok: result == PhaseResult::Ok,
             duration_ms: millis(started.elapsed()),
+            task: failed_task,
             message,
         });
         result
     }
 }
+
+/// The task that failed last on `host` (`name (file:line)`) and its message: the result's
+/// `msg`, else its stderr, else its return code.
+pub(super) fn failure(host: &HostState) -> (Option<String>, Option<String>) {
+    let Some((task, result)) = &host.last_failure else {
+        return (None, None);
+    };
+    let name = task["name"].as_str().unwrap_or_default();
+    let task = match task["location"].as_str() {
+        Some(at) => format!("{name} ({at})"),
+        None => name.to_string(),
+    };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        serde_json::Value::Null | serde_json::Value::String(_) => None,
+        other => Some(other.to_string()),
+    };
+    let message = text(&result["msg"])
+        .or_else(|| text(&result["stderr"]))
+        .or_else(|| result.get("rc").map(|rc| format!("exit status {rc}")));
+    let message = message.map(|m| {
+        let m = crate::sensitive::redact(&m).into_owned();
+        match m.char_indices().nth(400) {
+            Some((cut, _)) => format!("{}…", &m[..cut]),
+            None => m,
+        }
+    });
+    (Some(task), message)
+}
+
+/// Backups without a checksum from their module get one read on the host: SHA-256 and
+/// size of a regular file up to [`CHECKSUM_LIMIT`] (larger: the size only; a directory or
+/// a file that cannot be read: neither). One command per backup, for the run report.
+async fn checksummed(
+    host: &HostState,
+    mut saved: Vec<crate::journal::Backup>,
+) -> Vec<crate::journal::Backup> {
+    let Some(conn) = &host.conn else {
+        return saved;
+    };
+    for backup in saved.iter_mut().take(32) {
+        let Ok(path) = shlex::try_quote(&backup.path) else {
+            continue;
+        };
+        let script = format!(
+            "[ -f {path} ] && [ -r {path} ] || exit 0; size=$(wc -c < {path}); echo \"$size\"; \
+             [ \"$size\" -le {CHECKSUM_LIMIT} ] && sha256sum < {path} | cut -d' ' -f1"
+        );
+        let Ok(out) = conn.sh(&script, None).await else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines().map(str::trim);
+        backup.size = lines.next().and_then(|s| s.parse().ok());
+        if backup.checksum.is_none() {
+            backup.checksum = lines
+                .next()
+                .filter(|s| s.len() == 64)
+                .map(|s| format!("sha256:{s}"));
+        }
+    }
+    saved
+}
+
+/// The largest backup file drover hashes for the report (256 MiB): hashing a multi-GB
+/// backup would hold the host in its pipeline for minutes.
+const CHECKSUM_LIMIT: u64 = 256 * 1024 * 1024;
 
 /// What a host's pipeline gathered so far.
 struct Run {

@@ -154,7 +154,9 @@ impl Rollout {
                                         state.count(&host.name, verdict);
                                     }
                                     scheduler.finished(end.end);
-                                    if let Some(why) = self.ended(&host.name, &end, last, ledger) {
+                                    let failed = !matches!(end.outcome, HostOutcome::Upgraded | HostOutcome::UpToDate | HostOutcome::WouldUpgrade | HostOutcome::Paused);
+                                    let message = failed.then(|| super::pipeline::failure(&host).1).flatten();
+                                    if let Some(why) = self.ended(&host.name, &end, last, ledger, message) {
                                         stop.get_or_insert(why);
                                         scheduler.stop();
                                     }
@@ -232,6 +234,7 @@ impl Rollout {
         end: &PipelineEnd,
         last: bool,
         ledger: &mut Ledger,
+        message: Option<String>,
     ) -> Option<Stop> {
         let final_outcome = match end.outcome {
             // Verified at this hop, more hops in later rounds: not over yet.
@@ -247,6 +250,7 @@ impl Rollout {
                 play: self.play,
                 host: host.to_string(),
                 outcome,
+                at: Some(crate::journal::now_rfc3339()),
             });
         }
         if final_outcome.is_some() || end.outcome == HostOutcome::Paused {
@@ -255,6 +259,7 @@ impl Rollout {
                 outcome: end.outcome,
                 phase: end.phase,
                 duration_ms: millis(end.duration),
+                message,
             });
         }
         if end.cluster {
@@ -290,6 +295,9 @@ impl Rollout {
             "Canary batch ({}) is done. Continue with the remaining {left} host(s)?",
             batches.first().map(|b| b.join(", ")).unwrap_or_default()
         );
+        self.shared.emit(Event::AwaitingConfirmation {
+            question: question.clone(),
+        });
         let yes = tokio::task::spawn_blocking(move || confirm(&question))
             .await
             .unwrap_or(false);

@@ -10,7 +10,6 @@
 
 use crate::engine::HostOutcome;
 use crate::playbook::Phase;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -18,128 +17,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// One line of the journal.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "record", rename_all = "snake_case")]
-pub enum Record {
-    RunStart(RunInputs),
-    /// A later `drover resume` of the same run.
-    Resume {
-        at: String,
-    },
-    PhaseStart {
-        play: usize,
-        host: String,
-        phase: Phase,
-        /// The hop (1-based) of the host's upgrade path, for upgrade/migrate/verify.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hop: Option<usize>,
-    },
-    PhaseEnd {
-        play: usize,
-        host: String,
-        phase: Phase,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hop: Option<usize>,
-        ok: bool,
-        duration_ms: u64,
-        /// Everything the host registered so far (backup paths, probed versions, …).
-        facts: Map<String, Value>,
-        /// Variables `include_vars` loaded so far (their own layer, below `facts`).
-        #[serde(default, skip_serializing_if = "Map::is_empty")]
-        included: Map<String, Value>,
-        /// Names (never values) of the facts `no_log` tasks registered: a resume derives
-        /// them again.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        secret: Vec<String>,
-    },
-    /// The operator's answer at a confirmation point (`confirm_canary`, a stage's
-    /// `confirm`); a resume does not ask again.
-    Confirmed {
-        play: usize,
-        at: String,
-        yes: bool,
-    },
-    /// A `run_once` step that has an `undo:` ran (on `host`, at `hop`, in stage `stage`).
-    OnceRan {
-        play: usize,
-        #[serde(default, skip_serializing_if = "is_zero")]
-        stage: usize,
-        phase: Phase,
-        task: usize,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hop: Option<String>,
-        /// The whole `hop` variable the step saw (`from`, `to`, …), for its undo.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hop_fact: Option<Value>,
-        /// What the step registered (`register:` name and result), for its undo; never a
-        /// `no_log` step's.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        registered: Option<(String, Value)>,
-        host: String,
-    },
-    /// `on_failure: cluster` began rolling back these hosts, newest first.
-    ClusterRollback {
-        play: usize,
-        trigger: String,
-        hosts: Vec<String>,
-        /// The stage it rolls back (its shared steps are that stage's).
-        #[serde(default)]
-        stage: usize,
-    },
-    /// A `run_once` step's undo ended.
-    Undone {
-        play: usize,
-        phase: Phase,
-        task: usize,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hop: Option<String>,
-        ok: bool,
-    },
-    HostDone {
-        play: usize,
-        host: String,
-        outcome: HostOutcome,
-    },
-    PlayEnd {
-        play: usize,
-    },
-    RunEnd {
-        exit_code: i32,
-        at: String,
-    },
-}
+mod record;
 
-/// What the run was started with: enough to run it again and to notice changed inputs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunInputs {
-    pub run_id: String,
-    pub started: String,
-    pub playbook: PathBuf,
-    pub playbook_sha256: String,
-    pub inventory: PathBuf,
-    pub inventory_sha256: String,
-    /// Every inventory source the run read (several `-i`, inline lists), when more than the
-    /// first: a resume reads them all again.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub inventory_sources: Vec<String>,
-    pub limit: Option<String>,
-    /// Extra vars, with the values of secret-looking keys replaced by `"<redacted>"`.
-    pub extra_vars: Map<String, Value>,
-    pub check: bool,
-    pub forks: usize,
-    /// `--window`, when given: a resume keeps to the same windows unless told otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
-    /// `--tags` / `--skip-tags`: a resume runs the same tasks.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skip_tags: Vec<String>,
-    /// `--force-handlers` (or ansible.cfg's): a resume runs handlers the same way.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub force_handlers: bool,
-}
+pub use record::{Backup, PrecheckFailure, Record, RunInputs, backups};
 
 pub const REDACTED: &str = "<redacted>";
 
@@ -363,6 +243,7 @@ impl RunLog {
                     host,
                     phase,
                     hop,
+                    ..
                 } => {
                     let started = progress.hosts.len();
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
@@ -399,6 +280,7 @@ impl RunLog {
                     play,
                     host,
                     outcome,
+                    ..
                 } => {
                     let h = progress.hosts.entry((*play, host.clone())).or_default();
                     // A host paused between hops is not done: a resume continues it.
@@ -461,32 +343,6 @@ impl RunLog {
             }
         }
         progress
-    }
-
-    /// Per host: the last phase entered and the outcome, for `drover runs show`.
-    pub fn story(&self) -> BTreeMap<String, Vec<String>> {
-        let mut story: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for record in &self.records {
-            match record {
-                Record::PhaseEnd {
-                    host,
-                    phase,
-                    ok,
-                    duration_ms,
-                    ..
-                } => story.entry(host.clone()).or_default().push(format!(
-                    "{phase} {} ({:.1}s)",
-                    if *ok { "ok" } else { "FAILED" },
-                    *duration_ms as f64 / 1000.0
-                )),
-                Record::HostDone { host, outcome, .. } => story
-                    .entry(host.clone())
-                    .or_default()
-                    .push(format!("=> {}", outcome.name())),
-                _ => {}
-            }
-        }
-        story
     }
 }
 
@@ -675,10 +531,17 @@ pub fn new_run_id() -> String {
     format!("{stamp}-{suffix:04x}")
 }
 
+/// Now, in UTC to the millisecond, always three digits (`2026-12-03T18:47:06.030Z`), so
+/// that the stamps sort as text too (the run report draws phases on a time axis).
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&format).unwrap_or_else(|_| {
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    })
 }
 
 /// SHA-256 of a file, hex, for noticing changed inputs.
@@ -714,6 +577,9 @@ mod tests {
             tags: Vec::new(),
             skip_tags: Vec::new(),
             force_handlers: false,
+            user: None,
+            control_host: None,
+            cwd: None,
         }
     }
 
@@ -729,6 +595,7 @@ mod tests {
                 host: "n1".into(),
                 phase: Phase::Backup,
                 hop: None,
+                at: None,
             })
             .unwrap();
         journal
@@ -745,6 +612,10 @@ mod tests {
                     .cloned()
                     .unwrap_or_default(),
                 secret: Vec::new(),
+                at: None,
+                failed_task: None,
+                message: None,
+                backups: Vec::new(),
             })
             .unwrap();
         journal
@@ -753,6 +624,7 @@ mod tests {
                 host: "n1".into(),
                 phase: Phase::Upgrade,
                 hop: Some(1),
+                at: None,
             })
             .unwrap();
         let path = journal.path().to_path_buf();
