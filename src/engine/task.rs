@@ -647,12 +647,12 @@ impl Job {
         let delegate = self.delegate_name(host, &ctx)?;
         let (base, shown) = match delegate {
             // Modules that run on the control machine need no connection, delegated or not.
-            Some(name) if module.spec().local => {
+            Some(name) if module.spec().local && !module.runs_on_delegate() => {
                 let shown = Delegate {
                     host: name,
                     address: None,
                 };
-                (host.conn.clone(), Some(shown))
+                (None, Some(shown))
             }
             Some(name) => {
                 // Boxed, like `connect` below: a handshake's state lives only while it runs,
@@ -660,8 +660,9 @@ impl Job {
                 let Delegated { conn, shown } = Box::pin(self.delegated(&name, vars)).await?;
                 (Some(conn), Some(shown))
             }
+            None if module.spec().local => (None, None),
             None => {
-                if !module.spec().local && host.conn.is_none() {
+                if host.conn.is_none() {
                     host.conn = Some(Box::pin(self.connect(vars)).await?);
                 }
                 (host.conn.clone(), None)

@@ -25,6 +25,27 @@ macro_rules! module {
             }
         }
     };
+    // A `local` module that, delegated to a node, runs there (`uri` through the node's curl).
+    ($ty:ident, $spec:expr, $run:expr, runs_on_delegate) => {
+        impl $crate::modules::Module for $ty {
+            fn spec(&self) -> &'static $crate::modules::ModuleSpec {
+                &$spec
+            }
+            fn runs_on_delegate(&self) -> bool {
+                true
+            }
+            fn run<'a>(
+                &'a self,
+                ctx: &'a $crate::modules::Context<'a>,
+                args: $crate::modules::Args,
+            ) -> $crate::modules::BoxFuture<
+                'a,
+                Result<$crate::modules::Outcome, $crate::modules::ModuleError>,
+            > {
+                Box::pin($run(ctx, args))
+            }
+        }
+    };
 }
 
 mod archive;
@@ -81,6 +102,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait Module: Sync {
     fn spec(&self) -> &'static ModuleSpec;
+    /// For a `local` module: whether `delegate_to` a node runs it on that node's connection
+    /// (it gets no connection otherwise, and runs on the control machine).
+    fn runs_on_delegate(&self) -> bool {
+        false
+    }
     fn run<'a>(
         &'a self,
         ctx: &'a Context<'a>,
