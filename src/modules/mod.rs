@@ -48,9 +48,11 @@ macro_rules! module {
     };
 }
 
+mod accounts;
 mod archive;
 mod command;
 mod control;
+mod cron;
 mod database;
 mod edit;
 mod facts;
@@ -62,6 +64,7 @@ mod mode;
 mod node;
 mod script;
 pub mod sources;
+mod sysctl;
 mod system;
 mod transfer;
 mod tree;
@@ -152,6 +155,10 @@ static MODULES: &[&dyn Module] = &[
     &database::DbRestore,
     &node::Ping,
     &node::TempFile,
+    &accounts::User,
+    &accounts::Group,
+    &cron::Cron,
+    &sysctl::Sysctl,
 ];
 
 /// Ansible modules drover will grow (see the README); named so a playbook using one is told
@@ -177,13 +184,17 @@ pub fn find(name: &str) -> Option<&'static ModuleSpec> {
 
 /// Arguments that are booleans in every drover module that takes them.
 const BOOLEAN_ARGS: &[&str] = &[
+    "append",
     "backrefs",
     "backup",
     "copy",
     "create",
+    "create_home",
     "daemon_reload",
     "decrypt",
+    "disabled",
     "enabled",
+    "env",
     "fail_on_missing",
     "firstmatch",
     "flat",
@@ -192,15 +203,23 @@ const BOOLEAN_ARGS: &[&str] = &[
     "get_checksum",
     "hidden",
     "ignore_unknown_extensions",
+    "ignoreerrors",
     "keep_newer",
     "list_files",
+    "move_home",
+    "non_unique",
+    "password_lock",
     "recurse",
+    "reload",
     "remote_src",
     "remove",
     "return_content",
     "stdin_add_newline",
     "strip_empty_ends",
+    "sysctl_set",
+    "system",
     "update_cache",
+    "use_proxy",
     "use_regex",
     "validate_certs",
     "validate_checksum",
@@ -308,6 +327,10 @@ impl Context<'_> {
         Err(remote_failure(what, &out))
     }
 }
+
+/// Prefixed to scripts that call system tools (`useradd`, `sysctl`): a login user's PATH
+/// often lacks the sbin directories, which Ansible's `get_bin_path` searches too.
+pub(super) const SBIN_PATH: &str = "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; export PATH; ";
 
 /// `{what} failed: {stderr}`, or the exit status when the command said nothing.
 pub(super) fn remote_failure(what: &str, out: &crate::transport::ExecOutput) -> ModuleError {
