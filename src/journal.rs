@@ -101,6 +101,19 @@ pub enum Record {
         host: String,
         outcome: HostOutcome,
     },
+    /// A `reboot` task is about to reboot `host`, whose boot id is `boot_id`: a resume that
+    /// reaches the same task (same play, task location and hop) and finds another boot id
+    /// knows the reboot happened and does not reboot again.
+    Reboot {
+        play: usize,
+        host: String,
+        /// The task's `file:line:col`.
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop: Option<String>,
+        boot_id: String,
+        at: String,
+    },
     PlayEnd {
         play: usize,
     },
@@ -454,6 +467,19 @@ impl RunLog {
                 Record::PlayEnd { play } => {
                     progress.plays_done.insert(*play);
                 }
+                Record::Reboot {
+                    play,
+                    host,
+                    task,
+                    hop,
+                    boot_id,
+                    ..
+                } => {
+                    progress.reboots.insert(
+                        (*play, host.clone(), task.clone(), hop.clone()),
+                        boot_id.clone(),
+                    );
+                }
                 _ => {}
             }
         }
@@ -498,6 +524,8 @@ pub struct Progress {
     pub once_ran: Vec<OnceRun>,
     /// A cluster rollback that began, by play.
     pub cluster_rollback: BTreeMap<usize, ClusterRollback>,
+    /// Reboots begun, by play, host, task location and hop: the boot id before each.
+    pub reboots: BTreeMap<(usize, String, String, Option<String>), String>,
 }
 
 /// A cluster rollback as far as it got.

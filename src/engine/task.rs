@@ -135,7 +135,7 @@ pub(super) struct Verdict {
 }
 
 /// Why an item stopped short of a module result.
-enum Stop {
+pub(super) enum Stop {
     /// The host, or the delegate named in the message, cannot be reached.
     Unreachable(String, Option<Delegate>),
     Failed(String),
@@ -155,6 +155,14 @@ impl Pass {
             result,
             diff: None,
             delegate: None,
+        }
+    }
+}
+
+impl Stop {
+    pub(super) fn message(self) -> String {
+        match self {
+            Stop::Failed(why) | Stop::Unreachable(why, _) => why,
         }
     }
 }
@@ -688,6 +696,20 @@ impl Job {
         let in_precheck = self.task.section == Section::Phase(Phase::Precheck);
         let check = exec::check_mode(templates, task, &ctx, shared.config.check && !in_precheck)
             .map_err(Stop::Failed)?;
+        let location = source.location(task.module_span);
+        // The host's own SSH connection can be remade by the module (reboot).
+        let link = match (&shown, &base) {
+            (None, Some(conn)) if !conn.is_local() => Some(super::reconnect::TaskLink {
+                job: self,
+                vars,
+                conn: conn.clone(),
+                play: self.play,
+                host: host.name.clone(),
+                task: location.clone(),
+                hop: hop_of(host, self.task.section),
+            }),
+            _ => None,
+        };
         // `become` and `environment` ride on a view of the one connection.
         let conn = match base {
             Some(conn) if escalation.is_some() || !environment.is_empty() => {
@@ -695,7 +717,6 @@ impl Job {
             }
             other => other,
         };
-        let location = source.location(task.module_span);
         let context = Context {
             location: &location,
             host: &host.name,
@@ -707,6 +728,7 @@ impl Job {
             templates: &shared.templates,
             sources: &shared.sources,
             vars: &ctx,
+            link: link.as_ref().map(|l| l as &dyn modules::HostLink),
         };
         let outcome = match module.run(&context, Args::from_value(args)).await {
             Ok(outcome) => outcome,
@@ -823,7 +845,10 @@ impl Job {
         Ok(conn)
     }
 
-    async fn connect(&self, vars: &vars::HostVars) -> Result<crate::transport::Connection, Stop> {
+    pub(super) async fn connect(
+        &self,
+        vars: &vars::HostVars,
+    ) -> Result<crate::transport::Connection, Stop> {
         let vars: IndexMap<String, Value> = vars.resolved(&self.scope).into_iter().collect();
         let name = vars
             .get("inventory_hostname")

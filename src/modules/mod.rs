@@ -62,6 +62,7 @@ mod include_vars;
 mod inspect;
 mod mode;
 mod node;
+mod reboot;
 mod script;
 pub mod sources;
 mod sysctl;
@@ -159,6 +160,7 @@ static MODULES: &[&dyn Module] = &[
     &accounts::Group,
     &cron::Cron,
     &sysctl::Sysctl,
+    &reboot::Reboot,
 ];
 
 /// Ansible modules drover will grow (see the README); named so a playbook using one is told
@@ -288,6 +290,22 @@ pub struct Context<'a> {
     pub vars: &'a minijinja::Value,
     /// `file:line:col` of the task, for errors in expressions the module evaluates.
     pub location: &'a str,
+    /// The engine's side of the host's connection (reconnecting, the journal's reboot
+    /// records); `None` for delegated and control-machine tasks.
+    pub link: Option<&'a dyn HostLink>,
+}
+
+/// What a module that outlives its connection (`reboot`, `wait_for_connection`) asks of the
+/// engine.
+pub trait HostLink: Sync {
+    /// Opens a fresh connection to the host, with the same target, host-key and bastion
+    /// rules as the first, and makes the task's connection (every clone of it) use it.
+    fn reconnect(&self) -> BoxFuture<'_, Result<(), String>>;
+    /// The boot id an earlier, interrupted attempt of this run recorded for this `reboot`
+    /// task on this host (from the journal, when resuming).
+    fn recorded_reboot(&self) -> Option<String>;
+    /// Records in the journal (fsynced) that this task reboots the host from `boot_id`.
+    fn record_reboot(&self, boot_id: &str);
 }
 
 impl Context<'_> {

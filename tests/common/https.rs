@@ -3,7 +3,8 @@
 //! client certificate. Routes: `/health` (JSON, its `agent` the request's User-Agent),
 //! `/redirect` (302 to `/health`), `/echo` (the request body back, as JSON), `/slow` (answers
 //! after 3 s), `/status/N`, `/file.txt` and `/file.txt.sha256` (a checksum file); anything
-//! else is 404. `/health` answers 503 until `ready()` (a file) exists, for verify gates.
+//! else is 404. With a `down` directory, `/health?node=NAME` answers 503 while the file
+//! `down/NAME` exists (a node whose service is not back yet), for verify gates.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -83,7 +84,7 @@ impl Pki {
 
     /// Serves HTTPS on 127.0.0.1 (a free port) until the test process ends; with
     /// `client_auth`, only clients with a certificate from this CA are served.
-    pub fn serve(&self, client_auth: bool, ready: Option<PathBuf>) -> u16 {
+    pub fn serve(&self, client_auth: bool, down: Option<PathBuf>) -> u16 {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -109,9 +110,9 @@ impl Pki {
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let config = config.clone();
-                let ready = ready.clone();
+                let down = down.clone();
                 std::thread::spawn(move || {
-                    let _ = serve_one(config, stream, ready.as_deref());
+                    let _ = serve_one(config, stream, down.as_deref());
                 });
             }
         });
@@ -122,7 +123,7 @@ impl Pki {
 fn serve_one(
     config: Arc<rustls::ServerConfig>,
     tcp: TcpStream,
-    ready: Option<&Path>,
+    down: Option<&Path>,
 ) -> std::io::Result<()> {
     tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
     let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
@@ -147,7 +148,14 @@ fn serve_one(
     let mut lines = head.split("\r\n");
     let mut request_line = lines.next().unwrap_or("").split(' ');
     let method = request_line.next().unwrap_or("").to_string();
-    let path = request_line.next().unwrap_or("").to_string();
+    let target = request_line.next().unwrap_or("").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let path = path.to_string();
+    let node = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("node="))
+        .unwrap_or("")
+        .to_string();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -169,7 +177,7 @@ fn serve_one(
     }
     let json = |value: serde_json::Value| ("application/json", value.to_string().into_bytes());
     let (status, extra, (content_type, content)) = match path.as_str() {
-        "/health" if ready.is_some_and(|r| !r.exists()) => (
+        "/health" if !node.is_empty() && down.is_some_and(|d| d.join(&node).exists()) => (
             503,
             String::new(),
             json(serde_json::json!({"status": "starting"})),
@@ -182,6 +190,7 @@ fn serve_one(
                 "agent": header("user-agent"),
                 "method": method,
                 "authorization": header("authorization"),
+                "node": node,
             })),
         ),
         "/redirect" => (
