@@ -298,3 +298,30 @@ fn sysctl_writes_the_file_sets_the_kernel_value_and_changes_once() {
         "# managed by a test\n"
     );
 }
+
+#[test]
+fn package_runs_under_become_and_says_so_without_it() {
+    let fleet = fleet_with_become();
+    let book = fleet.write(
+        "package.yml",
+        r#"- hosts: node1
+  tasks:
+    - name: already installed, as root through sudo
+      become: true
+      apt: {name: sudo, state: present}
+    - name: not installed, nothing to remove
+      become: true
+      package: {name: drover-no-such-package, state: absent}
+    - name: as the login user
+      apt: {name: sudo, state: present}
+"#,
+    );
+    let run = fleet.run(&book).expect_code(2);
+    run.stdout_has("TASK [as the login user]")
+        .stdout_has("set `become: true`");
+    assert!(
+        run.recap("node1").starts_with("ok=2 changed=0"),
+        "{}",
+        run.dump()
+    );
+}

@@ -172,3 +172,65 @@ fn uri_delegated_to_a_node_runs_through_its_curl() {
         run.dump()
     );
 }
+
+#[test]
+fn get_url_over_https_takes_its_checksum_from_a_url_and_validates_certificates() {
+    let fleet = Fleet::up(1);
+    let pki = lab_pki(&fleet);
+    let port = pki.serve(false, None);
+    let ca = pki.ca.display();
+    let root = fleet.node_root("node1");
+    let book = fleet.write(
+        "get_url.yml",
+        &format!(
+            r#"- hosts: node1
+  tasks:
+    - name: download, checked against the published checksum list
+      get_url:
+        url: "https://127.0.0.1:{port}/file.txt"
+        dest: "{root}/file.txt"
+        checksum: "sha256:https://127.0.0.1:{port}/file.txt.sha256"
+        ca_path: "{ca}"
+      register: got
+    - assert: {{that: ["got.checksum_src == '{sha256}'"]}}
+      when: got is changed
+    - name: without the CA, refused
+      get_url:
+        url: "https://127.0.0.1:{port}/file.txt"
+        dest: "{root}/refused.txt"
+      register: refused
+      ignore_errors: true
+    - assert: {{that: ["refused is failed"]}}
+    - name: validate_certs false
+      get_url:
+        url: "https://127.0.0.1:{port}/file.txt"
+        dest: "{root}/insecure.txt"
+        validate_certs: false
+"#,
+            root = root.display(),
+            sha256 = sha256_hex(https::FILE_TEXT),
+        ),
+    );
+    let first = fleet.run(&book).expect_code(0);
+    assert!(
+        first.recap("node1").contains("changed=2"),
+        "{}",
+        first.dump()
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("file.txt")).expect("file.txt"),
+        https::FILE_TEXT
+    );
+    assert!(!root.join("refused.txt").exists());
+    let again = fleet.run(&book).expect_code(0);
+    assert!(
+        again.recap("node1").contains("changed=0"),
+        "{}",
+        again.dump()
+    );
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}

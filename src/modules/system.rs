@@ -1,8 +1,9 @@
 //! System state that needs the init system or root: `service`/`systemd` (systemctl only; a
-//! node without a running systemd gets a clear error, never a silent no-op) and
-//! `package`/`apt`/`dnf` (dpkg/apt-get or rpm/dnf; refused up front when not logged in as
-//! root, since drover has no `become` yet). Each queries first, acts only when needed, and
-//! stops after the query in check mode.
+//! node without a running systemd gets a clear error, never a silent no-op; `masked`,
+//! `daemon_reexec` and `scope` as Ansible's systemd) and `package`/`apt`/`dnf` (dpkg/apt-get
+//! or rpm/dnf; refused up front, with the hint to use `become`, when the task's commands do
+//! not run as root). Each queries first, acts only when needed, and stops after the query in
+//! check mode.
 
 use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::shell_quote;
@@ -113,16 +114,35 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
         Some(_) => Some(args.bool("enabled", false)?),
     };
     let daemon_reload = args.bool("daemon_reload", false)?;
-    if name.is_none() && (state.is_some() || enabled.is_some()) {
+    let daemon_reexec = args.bool("daemon_reexec", false)?;
+    let masked = match args.0.get("masked") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(_) => Some(args.bool("masked", false)?),
+    };
+    let scope = args.choice("scope", &["system", "user", "global"], "system")?;
+    if name.is_none() && (state.is_some() || enabled.is_some() || masked.is_some()) {
         return Err(ModuleError::Args {
-            message: "argument `name` is required with `state` or `enabled`".to_string(),
+            message: "argument `name` is required with `state`, `enabled` or `masked`".to_string(),
         });
     }
-    if name.is_none() && !daemon_reload {
+    if name.is_none() && !daemon_reload && !daemon_reexec {
         return Err(ModuleError::Args {
-            message: "give `name` with `state`/`enabled`, or `daemon_reload: yes`".to_string(),
+            message: "give `name` with `state`/`enabled`/`masked`, or `daemon_reload: yes`"
+                .to_string(),
         });
     }
+    if scope == "global" && state.is_some() {
+        return Err(ModuleError::Args {
+            message: "`scope: global` manages unit files only (enabled, masked), not `state`"
+                .to_string(),
+        });
+    }
+    // `systemctl --user` / `--global`, as Ansible's scope.
+    let systemctl = match scope {
+        "user" => "systemctl --user",
+        "global" => "systemctl --global",
+        _ => "systemctl",
+    };
     // sd_booted(): systemd runs when /run/systemd/system exists.
     let probe = ctx
         .sh("[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1")
@@ -139,16 +159,20 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
     }
     let mut outcome = Outcome::default();
     let mut actions: Vec<String> = Vec::new();
+    if daemon_reexec {
+        // Like daemon_reload, always a change.
+        actions.push(format!("{systemctl} daemon-reexec"));
+    }
     if daemon_reload {
         // Ansible reports daemon_reload as a change.
-        actions.push("systemctl daemon-reload".into());
+        actions.push(format!("{systemctl} daemon-reload"));
     }
     if let Some(name) = &name {
         let q = shell_quote(name);
         outcome.data.insert("name".into(), json!(name));
         let show = ctx
             .sh_ok(
-                &format!("systemctl show {q} -p ActiveState -p UnitFileState -p LoadState"),
+                &format!("{systemctl} show {q} -p ActiveState -p UnitFileState -p LoadState"),
                 &format!("querying {name}"),
             )
             .await?;
@@ -159,7 +183,12 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
                 .unwrap_or("")
                 .to_string()
         };
-        if prop("LoadState") == "not-found" {
+        let is_masked = prop("LoadState") == "masked" || prop("UnitFileState") == "masked";
+        // Unmasking comes first, masking last: a masked unit can neither start nor enable.
+        if masked == Some(false) && is_masked {
+            actions.push(format!("{systemctl} unmask {q}"));
+        }
+        if prop("LoadState") == "not-found" && masked != Some(true) {
             return Err(ModuleError::Remote {
                 message: format!("Could not find the requested service {name}: host"),
             });
@@ -180,17 +209,23 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
             && e != is_enabled
         {
             actions.push(format!(
-                "systemctl {} {q}",
+                "{systemctl} {} {q}",
                 if e { "enable" } else { "disable" }
             ));
         }
         match state {
-            Some("started") if !active => actions.push(format!("systemctl start {q}")),
-            Some("stopped") if active => actions.push(format!("systemctl stop {q}")),
-            Some("restarted") => actions.push(format!("systemctl restart {q}")),
-            Some("reloaded") if active => actions.push(format!("systemctl reload {q}")),
-            Some("reloaded") => actions.push(format!("systemctl start {q}")),
+            Some("started") if !active => actions.push(format!("{systemctl} start {q}")),
+            Some("stopped") if active => actions.push(format!("{systemctl} stop {q}")),
+            Some("restarted") => actions.push(format!("{systemctl} restart {q}")),
+            Some("reloaded") if active => actions.push(format!("{systemctl} reload {q}")),
+            Some("reloaded") => actions.push(format!("{systemctl} start {q}")),
             _ => {}
+        }
+        if masked == Some(true) && !is_masked {
+            actions.push(format!("{systemctl} mask {q}"));
+        }
+        if let Some(m) = masked {
+            outcome.data.insert("masked".into(), json!(m));
         }
         if let Some(s) = state {
             outcome.data.insert("state".into(), json!(s));
@@ -259,9 +294,8 @@ async fn package(
     if uid != "0" {
         return Err(ModuleError::Remote {
             message: format!(
-                "installing or removing packages needs root, but drover is logged in to {} as \
-                 `{user}` (uid {uid}) and has no `become` yet; log in as root \
-                 (ansible_user: root)",
+                "installing or removing packages needs root, but the task's commands run on \
+                 {} as `{user}` (uid {uid}); set `become: true` (or log in as root)",
                 ctx.host
             ),
         });
