@@ -6,33 +6,23 @@
 //! The playbook layer uses only the [`ModuleSpec`]s (names and arguments, for validation); the
 //! engine calls [`Module::run`] with rendered arguments.
 
-/// Implements [`Module`] for a unit type from its spec and an `async fn(ctx, args)`.
+/// Implements [`Module`] for a unit type from its spec and an `async fn(ctx, args)`; with
+/// `runs_on_delegate`, a `local` module that, delegated to a node, runs there (`uri`
+/// through the node's curl).
 macro_rules! module {
     ($ty:ident, $spec:expr, $run:expr) => {
-        impl $crate::modules::Module for $ty {
-            fn spec(&self) -> &'static $crate::modules::ModuleSpec {
-                &$spec
-            }
-            fn run<'a>(
-                &'a self,
-                ctx: &'a $crate::modules::Context<'a>,
-                args: $crate::modules::Args,
-            ) -> $crate::modules::BoxFuture<
-                'a,
-                Result<$crate::modules::Outcome, $crate::modules::ModuleError>,
-            > {
-                Box::pin($run(ctx, args))
-            }
-        }
+        module!(@impl $ty, $spec, $run, false);
     };
-    // A `local` module that, delegated to a node, runs there (`uri` through the node's curl).
     ($ty:ident, $spec:expr, $run:expr, runs_on_delegate) => {
+        module!(@impl $ty, $spec, $run, true);
+    };
+    (@impl $ty:ident, $spec:expr, $run:expr, $on_delegate:expr) => {
         impl $crate::modules::Module for $ty {
             fn spec(&self) -> &'static $crate::modules::ModuleSpec {
                 &$spec
             }
             fn runs_on_delegate(&self) -> bool {
-                true
+                $on_delegate
             }
             fn run<'a>(
                 &'a self,
@@ -630,5 +620,30 @@ impl Args {
                 .ok_or_else(|| bad(s)),
             Some(other) => Err(bad(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Misspelt new modules still get a "did you mean" at load time (the loader suggests
+    /// from these names).
+    #[test]
+    fn the_upgrade_modules_are_known_and_suggested() {
+        for name in ["reboot", "user", "group", "cron", "sysctl", "ping", "uri"] {
+            assert!(find(name).is_some(), "{name}");
+            assert!(find(&format!("ansible.builtin.{name}")).is_some(), "{name}");
+        }
+        let names = || all().into_iter().map(|m| m.name);
+        assert_eq!(
+            crate::suggest::did_you_mean("rebot", names()),
+            Some("reboot")
+        );
+        assert_eq!(
+            crate::suggest::did_you_mean("sysctrl", names()),
+            Some("sysctl")
+        );
+        assert_eq!(crate::suggest::did_you_mean("usr", names()), Some("user"));
     }
 }

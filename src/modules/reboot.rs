@@ -10,6 +10,7 @@
 //! happened before the control machine stopped, and does not reboot again. Check mode
 //! reports `changed` and reboots nothing, as Ansible's does.
 
+use super::wait::seconds;
 use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::shell_quote;
 use serde_json::json;
@@ -41,16 +42,6 @@ const DEFAULT_BOOT_TIME: &str = "cat /proc/sys/kernel/random/boot_id";
 const DEFAULT_MSG: &str = "Reboot initiated by Ansible";
 const DEFAULT_SEARCH_PATHS: &[&str] =
     &["/sbin", "/bin", "/usr/sbin", "/usr/bin", "/usr/local/sbin"];
-
-fn seconds(args: &Args, name: &str, default: f64) -> Result<Duration, ModuleError> {
-    let s = args.float(name)?.unwrap_or(default);
-    if !(0.0..=7.0 * 86400.0).contains(&s) {
-        return Err(ModuleError::Args {
-            message: format!("argument `{name}` must be between 0 and a week, not {s}"),
-        });
-    }
-    Ok(Duration::from_secs_f64(s))
-}
 
 module!(Reboot, REBOOT, reboot);
 

@@ -44,7 +44,8 @@ static WAIT_FOR_CONNECTION: ModuleSpec = ModuleSpec {
     any_args: false,
 };
 
-fn seconds(args: &Args, name: &str, default: f64) -> Result<Duration, ModuleError> {
+/// A duration argument in seconds, between 0 and a week.
+pub(super) fn seconds(args: &Args, name: &str, default: f64) -> Result<Duration, ModuleError> {
     let s = args.float(name)?.unwrap_or(default);
     if !(0.0..=7.0 * 86400.0).contains(&s) {
         return Err(ModuleError::Args {
