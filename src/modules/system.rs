@@ -177,53 +177,21 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
             )
             .await?;
         let text = String::from_utf8_lossy(&show.stdout).into_owned();
-        let prop = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or("")
-                .to_string()
+        let wanted = Wanted {
+            state,
+            enabled,
+            masked,
         };
-        let is_masked = prop("LoadState") == "masked" || prop("UnitFileState") == "masked";
-        // Unmasking comes first, masking last: a masked unit can neither start nor enable.
-        if masked == Some(false) && is_masked {
-            actions.push(format!("{systemctl} unmask {q}"));
-        }
-        if prop("LoadState") == "not-found" && masked != Some(true) {
+        let Some(unit_actions) = unit_actions(systemctl, &q, &text, &wanted) else {
             return Err(ModuleError::Remote {
                 message: format!("Could not find the requested service {name}: host"),
             });
-        }
-        let active = matches!(
-            prop("ActiveState").as_str(),
-            "active" | "activating" | "reloading"
-        );
-        let is_enabled = matches!(
-            prop("UnitFileState").as_str(),
-            "enabled" | "enabled-runtime" | "alias" | "static" | "indirect"
-        );
+        };
+        actions.extend(unit_actions);
         outcome.data.insert(
             "status".into(),
-            json!({"ActiveState": prop("ActiveState"), "UnitFileState": prop("UnitFileState")}),
+            json!({"ActiveState": prop(&text, "ActiveState"), "UnitFileState": prop(&text, "UnitFileState")}),
         );
-        if let Some(e) = enabled
-            && e != is_enabled
-        {
-            actions.push(format!(
-                "{systemctl} {} {q}",
-                if e { "enable" } else { "disable" }
-            ));
-        }
-        match state {
-            Some("started") if !active => actions.push(format!("{systemctl} start {q}")),
-            Some("stopped") if active => actions.push(format!("{systemctl} stop {q}")),
-            Some("restarted") => actions.push(format!("{systemctl} restart {q}")),
-            Some("reloaded") if active => actions.push(format!("{systemctl} reload {q}")),
-            Some("reloaded") => actions.push(format!("{systemctl} start {q}")),
-            _ => {}
-        }
-        if masked == Some(true) && !is_masked {
-            actions.push(format!("{systemctl} mask {q}"));
-        }
         if let Some(m) = masked {
             outcome.data.insert("masked".into(), json!(m));
         }
@@ -239,6 +207,65 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
         ctx.sh_ok(&actions.join(" && "), "systemctl").await?;
     }
     Ok(outcome)
+}
+
+/// What a `service`/`systemd` task asks of one unit.
+struct Wanted<'a> {
+    state: Option<&'a str>,
+    enabled: Option<bool>,
+    masked: Option<bool>,
+}
+
+/// A property of `systemctl show -p …` output.
+fn prop(show: &str, key: &str) -> String {
+    show.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The systemctl commands that bring the unit (as `show` describes it) where `wanted` says,
+/// in order; `None` when the unit does not exist (and is not being masked).
+fn unit_actions(systemctl: &str, q: &str, show: &str, wanted: &Wanted<'_>) -> Option<Vec<String>> {
+    let mut actions = Vec::new();
+    let load = prop(show, "LoadState");
+    let file_state = prop(show, "UnitFileState");
+    let is_masked = load == "masked" || file_state == "masked";
+    // Unmasking comes first, masking last: a masked unit can neither start nor be enabled.
+    if wanted.masked == Some(false) && is_masked {
+        actions.push(format!("{systemctl} unmask {q}"));
+    }
+    if load == "not-found" && wanted.masked != Some(true) {
+        return None;
+    }
+    let active = matches!(
+        prop(show, "ActiveState").as_str(),
+        "active" | "activating" | "reloading"
+    );
+    let is_enabled = matches!(
+        file_state.as_str(),
+        "enabled" | "enabled-runtime" | "alias" | "static" | "indirect"
+    );
+    if let Some(e) = wanted.enabled
+        && e != is_enabled
+    {
+        actions.push(format!(
+            "{systemctl} {} {q}",
+            if e { "enable" } else { "disable" }
+        ));
+    }
+    match wanted.state {
+        Some("started") if !active => actions.push(format!("{systemctl} start {q}")),
+        Some("stopped") if active => actions.push(format!("{systemctl} stop {q}")),
+        Some("restarted") => actions.push(format!("{systemctl} restart {q}")),
+        Some("reloaded") if active => actions.push(format!("{systemctl} reload {q}")),
+        Some("reloaded") => actions.push(format!("{systemctl} start {q}")),
+        _ => {}
+    }
+    if wanted.masked == Some(true) && !is_masked {
+        actions.push(format!("{systemctl} mask {q}"));
+    }
+    Some(actions)
 }
 
 module!(Package, PACKAGE, |ctx, args| package(ctx, args, None));
@@ -403,4 +430,60 @@ async fn package(
         outcome.data.insert("stdout".into(), json!(stdout));
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUNNING: &str = "ActiveState=active\nUnitFileState=enabled\nLoadState=loaded\n";
+    const MASKED: &str = "ActiveState=inactive\nUnitFileState=masked\nLoadState=masked\n";
+
+    fn wanted(state: Option<&str>, enabled: Option<bool>, masked: Option<bool>) -> Wanted<'_> {
+        Wanted {
+            state,
+            enabled,
+            masked,
+        }
+    }
+
+    #[test]
+    fn only_what_differs_is_done_and_masking_brackets_the_rest() {
+        let run = |show: &str, w: &Wanted<'_>| unit_actions("systemctl", "app", show, w);
+        assert_eq!(
+            run(RUNNING, &wanted(Some("started"), Some(true), None)),
+            Some(vec![])
+        );
+        assert_eq!(
+            run(RUNNING, &wanted(Some("stopped"), None, Some(true))),
+            Some(vec![
+                "systemctl stop app".into(),
+                "systemctl mask app".into()
+            ])
+        );
+        assert_eq!(
+            run(MASKED, &wanted(Some("started"), Some(true), Some(false))),
+            Some(vec![
+                "systemctl unmask app".into(),
+                "systemctl enable app".into(),
+                "systemctl start app".into()
+            ])
+        );
+        assert_eq!(run(MASKED, &wanted(None, None, Some(true))), Some(vec![]));
+        let gone = "ActiveState=inactive\nUnitFileState=\nLoadState=not-found\n";
+        assert_eq!(run(gone, &wanted(Some("started"), None, None)), None);
+        assert_eq!(
+            run(gone, &wanted(None, None, Some(true))),
+            Some(vec!["systemctl mask app".into()])
+        );
+        assert_eq!(
+            unit_actions(
+                "systemctl --user",
+                "app",
+                RUNNING,
+                &wanted(Some("restarted"), None, None)
+            ),
+            Some(vec!["systemctl --user restart app".into()])
+        );
+    }
 }
