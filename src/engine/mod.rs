@@ -15,6 +15,7 @@ mod include;
 mod known;
 mod linear;
 mod loops;
+mod reconnect;
 mod rollout;
 pub use rollout::lock::{Holder as LockHolder, LockOwner, Released};
 pub mod scheduler;

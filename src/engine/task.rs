@@ -135,7 +135,7 @@ pub(super) struct Verdict {
 }
 
 /// Why an item stopped short of a module result.
-enum Stop {
+pub(super) enum Stop {
     /// The host, or the delegate named in the message, cannot be reached.
     Unreachable(String, Option<Delegate>),
     Failed(String),
@@ -155,6 +155,14 @@ impl Pass {
             result,
             diff: None,
             delegate: None,
+        }
+    }
+}
+
+impl Stop {
+    pub(super) fn message(self) -> String {
+        match self {
+            Stop::Failed(why) | Stop::Unreachable(why, _) => why,
         }
     }
 }
@@ -663,12 +671,12 @@ impl Job {
         let delegate = self.delegate_name(host, &ctx)?;
         let (base, shown) = match delegate {
             // Modules that run on the control machine need no connection, delegated or not.
-            Some(name) if module.spec().local => {
+            Some(name) if module.spec().local && !module.runs_on_delegate() => {
                 let shown = Delegate {
                     host: name,
                     address: None,
                 };
-                (host.conn.clone(), Some(shown))
+                (None, Some(shown))
             }
             Some(name) => {
                 // Boxed, like `connect` below: a handshake's state lives only while it runs,
@@ -676,8 +684,9 @@ impl Job {
                 let Delegated { conn, shown } = Box::pin(self.delegated(&name, vars)).await?;
                 (Some(conn), Some(shown))
             }
+            None if module.spec().local => (None, None),
             None => {
-                if !module.spec().local && host.conn.is_none() {
+                if host.conn.is_none() {
                     host.conn = Some(Box::pin(self.connect(vars)).await?);
                 }
                 (host.conn.clone(), None)
@@ -703,6 +712,20 @@ impl Job {
         let in_precheck = self.task.section == Section::Phase(Phase::Precheck);
         let check = exec::check_mode(templates, task, &ctx, shared.config.check && !in_precheck)
             .map_err(Stop::Failed)?;
+        let location = source.location(task.module_span);
+        // The host's own SSH connection can be remade by the module (reboot).
+        let link = match (&shown, &base) {
+            (None, Some(conn)) if !conn.is_local() => Some(super::reconnect::TaskLink {
+                job: self,
+                vars,
+                conn: conn.clone(),
+                play: self.play,
+                host: host.name.clone(),
+                task: location.clone(),
+                hop: hop_of(host, self.task.section),
+            }),
+            _ => None,
+        };
         // `become` and `environment` ride on a view of the one connection.
         let conn = match base {
             Some(conn) if escalation.is_some() || !environment.is_empty() => {
@@ -710,7 +733,6 @@ impl Job {
             }
             other => other,
         };
-        let location = source.location(task.module_span);
         let context = Context {
             location: &location,
             host: &host.name,
@@ -722,6 +744,7 @@ impl Job {
             templates: &shared.templates,
             sources: &shared.sources,
             vars: &ctx,
+            link: link.as_ref().map(|l| l as &dyn modules::HostLink),
         };
         let outcome = match module.run(&context, Args::from_value(args)).await {
             Ok(outcome) => outcome,
@@ -838,7 +861,10 @@ impl Job {
         Ok(conn)
     }
 
-    async fn connect(&self, vars: &vars::HostVars) -> Result<crate::transport::Connection, Stop> {
+    pub(super) async fn connect(
+        &self,
+        vars: &vars::HostVars,
+    ) -> Result<crate::transport::Connection, Stop> {
         let vars: IndexMap<String, Value> = vars.resolved(&self.scope).into_iter().collect();
         let name = vars
             .get("inventory_hostname")

@@ -339,6 +339,19 @@ impl RunLog {
                 Record::PlayEnd { play } => {
                     progress.plays_done.insert(*play);
                 }
+                Record::Reboot {
+                    play,
+                    host,
+                    task,
+                    hop,
+                    boot_id,
+                    ..
+                } => {
+                    progress.reboots.insert(
+                        (*play, host.clone(), task.clone(), hop.clone()),
+                        boot_id.clone(),
+                    );
+                }
                 _ => {}
             }
         }
@@ -357,6 +370,8 @@ pub struct Progress {
     pub once_ran: Vec<OnceRun>,
     /// A cluster rollback that began, by play.
     pub cluster_rollback: BTreeMap<usize, ClusterRollback>,
+    /// Reboots begun, by play, host, task location and hop: the boot id before each.
+    pub reboots: BTreeMap<(usize, String, String, Option<String>), String>,
 }
 
 /// A cluster rollback as far as it got.

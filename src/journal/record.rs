@@ -144,6 +144,19 @@ pub enum Record {
         #[serde(default)]
         untouched: Vec<String>,
     },
+    /// A `reboot` task is about to reboot `host`, whose boot id is `boot_id`: a resume that
+    /// reaches the same task (same play, task location and hop) and finds another boot id
+    /// knows the reboot happened and does not reboot again.
+    Reboot {
+        play: usize,
+        host: String,
+        /// The task's `file:line:col`.
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hop: Option<String>,
+        boot_id: String,
+        at: String,
+    },
     PlayEnd {
         play: usize,
     },

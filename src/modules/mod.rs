@@ -6,12 +6,23 @@
 //! The playbook layer uses only the [`ModuleSpec`]s (names and arguments, for validation); the
 //! engine calls [`Module::run`] with rendered arguments.
 
-/// Implements [`Module`] for a unit type from its spec and an `async fn(ctx, args)`.
+/// Implements [`Module`] for a unit type from its spec and an `async fn(ctx, args)`; with
+/// `runs_on_delegate`, a `local` module that, delegated to a node, runs there (`uri`
+/// through the node's curl).
 macro_rules! module {
     ($ty:ident, $spec:expr, $run:expr) => {
+        module!(@impl $ty, $spec, $run, false);
+    };
+    ($ty:ident, $spec:expr, $run:expr, runs_on_delegate) => {
+        module!(@impl $ty, $spec, $run, true);
+    };
+    (@impl $ty:ident, $spec:expr, $run:expr, $on_delegate:expr) => {
         impl $crate::modules::Module for $ty {
             fn spec(&self) -> &'static $crate::modules::ModuleSpec {
                 &$spec
+            }
+            fn runs_on_delegate(&self) -> bool {
+                $on_delegate
             }
             fn run<'a>(
                 &'a self,
@@ -27,9 +38,11 @@ macro_rules! module {
     };
 }
 
+mod accounts;
 mod archive;
 mod command;
 mod control;
+mod cron;
 mod database;
 mod edit;
 mod facts;
@@ -39,8 +52,10 @@ mod include_vars;
 mod inspect;
 mod mode;
 mod node;
+mod reboot;
 mod script;
 pub mod sources;
+mod sysctl;
 mod system;
 mod transfer;
 mod tree;
@@ -81,6 +96,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait Module: Sync {
     fn spec(&self) -> &'static ModuleSpec;
+    /// For a `local` module: whether `delegate_to` a node runs it on that node's connection
+    /// (it gets no connection otherwise, and runs on the control machine).
+    fn runs_on_delegate(&self) -> bool {
+        false
+    }
     fn run<'a>(
         &'a self,
         ctx: &'a Context<'a>,
@@ -126,6 +146,11 @@ static MODULES: &[&dyn Module] = &[
     &database::DbRestore,
     &node::Ping,
     &node::TempFile,
+    &accounts::User,
+    &accounts::Group,
+    &cron::Cron,
+    &sysctl::Sysctl,
+    &reboot::Reboot,
 ];
 
 /// Ansible modules drover will grow (see the README); named so a playbook using one is told
@@ -151,13 +176,17 @@ pub fn find(name: &str) -> Option<&'static ModuleSpec> {
 
 /// Arguments that are booleans in every drover module that takes them.
 const BOOLEAN_ARGS: &[&str] = &[
+    "append",
     "backrefs",
     "backup",
     "copy",
     "create",
+    "create_home",
     "daemon_reload",
     "decrypt",
+    "disabled",
     "enabled",
+    "env",
     "fail_on_missing",
     "firstmatch",
     "flat",
@@ -166,15 +195,23 @@ const BOOLEAN_ARGS: &[&str] = &[
     "get_checksum",
     "hidden",
     "ignore_unknown_extensions",
+    "ignoreerrors",
     "keep_newer",
     "list_files",
+    "move_home",
+    "non_unique",
+    "password_lock",
     "recurse",
+    "reload",
     "remote_src",
     "remove",
     "return_content",
     "stdin_add_newline",
     "strip_empty_ends",
+    "sysctl_set",
+    "system",
     "update_cache",
+    "use_proxy",
     "use_regex",
     "validate_certs",
     "validate_checksum",
@@ -243,6 +280,22 @@ pub struct Context<'a> {
     pub vars: &'a minijinja::Value,
     /// `file:line:col` of the task, for errors in expressions the module evaluates.
     pub location: &'a str,
+    /// The engine's side of the host's connection (reconnecting, the journal's reboot
+    /// records); `None` for delegated and control-machine tasks.
+    pub link: Option<&'a dyn HostLink>,
+}
+
+/// What a module that outlives its connection (`reboot`, `wait_for_connection`) asks of the
+/// engine.
+pub trait HostLink: Sync {
+    /// Opens a fresh connection to the host, with the same target, host-key and bastion
+    /// rules as the first, and makes the task's connection (every clone of it) use it.
+    fn reconnect(&self) -> BoxFuture<'_, Result<(), String>>;
+    /// The boot id an earlier, interrupted attempt of this run recorded for this `reboot`
+    /// task on this host (from the journal, when resuming).
+    fn recorded_reboot(&self) -> Option<String>;
+    /// Records in the journal (fsynced) that this task reboots the host from `boot_id`.
+    fn record_reboot(&self, boot_id: &str);
 }
 
 impl Context<'_> {
@@ -282,6 +335,10 @@ impl Context<'_> {
         Err(remote_failure(what, &out))
     }
 }
+
+/// Prefixed to scripts that call system tools (`useradd`, `sysctl`): a login user's PATH
+/// often lacks the sbin directories, which Ansible's `get_bin_path` searches too.
+pub(super) const SBIN_PATH: &str = "PATH=\"$PATH:/usr/local/sbin:/usr/sbin:/sbin\"; export PATH; ";
 
 /// `{what} failed: {stderr}`, or the exit status when the command said nothing.
 pub(super) fn remote_failure(what: &str, out: &crate::transport::ExecOutput) -> ModuleError {
@@ -563,5 +620,30 @@ impl Args {
                 .ok_or_else(|| bad(s)),
             Some(other) => Err(bad(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Misspelt new modules still get a "did you mean" at load time (the loader suggests
+    /// from these names).
+    #[test]
+    fn the_upgrade_modules_are_known_and_suggested() {
+        for name in ["reboot", "user", "group", "cron", "sysctl", "ping", "uri"] {
+            assert!(find(name).is_some(), "{name}");
+            assert!(find(&format!("ansible.builtin.{name}")).is_some(), "{name}");
+        }
+        let names = || all().into_iter().map(|m| m.name);
+        assert_eq!(
+            crate::suggest::did_you_mean("rebot", names()),
+            Some("reboot")
+        );
+        assert_eq!(
+            crate::suggest::did_you_mean("sysctrl", names()),
+            Some("sysctl")
+        );
+        assert_eq!(crate::suggest::did_you_mean("usr", names()), Some("user"));
     }
 }

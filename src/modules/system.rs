@@ -1,8 +1,9 @@
 //! System state that needs the init system or root: `service`/`systemd` (systemctl only; a
-//! node without a running systemd gets a clear error, never a silent no-op) and
-//! `package`/`apt`/`dnf` (dpkg/apt-get or rpm/dnf; refused up front when not logged in as
-//! root, since drover has no `become` yet). Each queries first, acts only when needed, and
-//! stops after the query in check mode.
+//! node without a running systemd gets a clear error, never a silent no-op; `masked`,
+//! `daemon_reexec` and `scope` as Ansible's systemd) and `package`/`apt`/`dnf` (dpkg/apt-get
+//! or rpm/dnf; refused up front, with the hint to use `become`, when the task's commands do
+//! not run as root). Each queries first, acts only when needed, and stops after the query in
+//! check mode.
 
 use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::shell_quote;
@@ -113,16 +114,35 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
         Some(_) => Some(args.bool("enabled", false)?),
     };
     let daemon_reload = args.bool("daemon_reload", false)?;
-    if name.is_none() && (state.is_some() || enabled.is_some()) {
+    let daemon_reexec = args.bool("daemon_reexec", false)?;
+    let masked = match args.0.get("masked") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(_) => Some(args.bool("masked", false)?),
+    };
+    let scope = args.choice("scope", &["system", "user", "global"], "system")?;
+    if name.is_none() && (state.is_some() || enabled.is_some() || masked.is_some()) {
         return Err(ModuleError::Args {
-            message: "argument `name` is required with `state` or `enabled`".to_string(),
+            message: "argument `name` is required with `state`, `enabled` or `masked`".to_string(),
         });
     }
-    if name.is_none() && !daemon_reload {
+    if name.is_none() && !daemon_reload && !daemon_reexec {
         return Err(ModuleError::Args {
-            message: "give `name` with `state`/`enabled`, or `daemon_reload: yes`".to_string(),
+            message: "give `name` with `state`/`enabled`/`masked`, or `daemon_reload: yes`"
+                .to_string(),
         });
     }
+    if scope == "global" && state.is_some() {
+        return Err(ModuleError::Args {
+            message: "`scope: global` manages unit files only (enabled, masked), not `state`"
+                .to_string(),
+        });
+    }
+    // `systemctl --user` / `--global`, as Ansible's scope.
+    let systemctl = match scope {
+        "user" => "systemctl --user",
+        "global" => "systemctl --global",
+        _ => "systemctl",
+    };
     // sd_booted(): systemd runs when /run/systemd/system exists.
     let probe = ctx
         .sh("[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1")
@@ -139,58 +159,41 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
     }
     let mut outcome = Outcome::default();
     let mut actions: Vec<String> = Vec::new();
+    if daemon_reexec {
+        // Like daemon_reload, always a change.
+        actions.push(format!("{systemctl} daemon-reexec"));
+    }
     if daemon_reload {
         // Ansible reports daemon_reload as a change.
-        actions.push("systemctl daemon-reload".into());
+        actions.push(format!("{systemctl} daemon-reload"));
     }
     if let Some(name) = &name {
         let q = shell_quote(name);
         outcome.data.insert("name".into(), json!(name));
         let show = ctx
             .sh_ok(
-                &format!("systemctl show {q} -p ActiveState -p UnitFileState -p LoadState"),
+                &format!("{systemctl} show {q} -p ActiveState -p UnitFileState -p LoadState"),
                 &format!("querying {name}"),
             )
             .await?;
         let text = String::from_utf8_lossy(&show.stdout).into_owned();
-        let prop = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or("")
-                .to_string()
+        let wanted = Wanted {
+            state,
+            enabled,
+            masked,
         };
-        if prop("LoadState") == "not-found" {
+        let Some(unit_actions) = unit_actions(systemctl, &q, &text, &wanted) else {
             return Err(ModuleError::Remote {
                 message: format!("Could not find the requested service {name}: host"),
             });
-        }
-        let active = matches!(
-            prop("ActiveState").as_str(),
-            "active" | "activating" | "reloading"
-        );
-        let is_enabled = matches!(
-            prop("UnitFileState").as_str(),
-            "enabled" | "enabled-runtime" | "alias" | "static" | "indirect"
-        );
+        };
+        actions.extend(unit_actions);
         outcome.data.insert(
             "status".into(),
-            json!({"ActiveState": prop("ActiveState"), "UnitFileState": prop("UnitFileState")}),
+            json!({"ActiveState": prop(&text, "ActiveState"), "UnitFileState": prop(&text, "UnitFileState")}),
         );
-        if let Some(e) = enabled
-            && e != is_enabled
-        {
-            actions.push(format!(
-                "systemctl {} {q}",
-                if e { "enable" } else { "disable" }
-            ));
-        }
-        match state {
-            Some("started") if !active => actions.push(format!("systemctl start {q}")),
-            Some("stopped") if active => actions.push(format!("systemctl stop {q}")),
-            Some("restarted") => actions.push(format!("systemctl restart {q}")),
-            Some("reloaded") if active => actions.push(format!("systemctl reload {q}")),
-            Some("reloaded") => actions.push(format!("systemctl start {q}")),
-            _ => {}
+        if let Some(m) = masked {
+            outcome.data.insert("masked".into(), json!(m));
         }
         if let Some(s) = state {
             outcome.data.insert("state".into(), json!(s));
@@ -204,6 +207,65 @@ async fn service(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
         ctx.sh_ok(&actions.join(" && "), "systemctl").await?;
     }
     Ok(outcome)
+}
+
+/// What a `service`/`systemd` task asks of one unit.
+struct Wanted<'a> {
+    state: Option<&'a str>,
+    enabled: Option<bool>,
+    masked: Option<bool>,
+}
+
+/// A property of `systemctl show -p …` output.
+fn prop(show: &str, key: &str) -> String {
+    show.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The systemctl commands that bring the unit (as `show` describes it) where `wanted` says,
+/// in order; `None` when the unit does not exist (and is not being masked).
+fn unit_actions(systemctl: &str, q: &str, show: &str, wanted: &Wanted<'_>) -> Option<Vec<String>> {
+    let mut actions = Vec::new();
+    let load = prop(show, "LoadState");
+    let file_state = prop(show, "UnitFileState");
+    let is_masked = load == "masked" || file_state == "masked";
+    // Unmasking comes first, masking last: a masked unit can neither start nor be enabled.
+    if wanted.masked == Some(false) && is_masked {
+        actions.push(format!("{systemctl} unmask {q}"));
+    }
+    if load == "not-found" && wanted.masked != Some(true) {
+        return None;
+    }
+    let active = matches!(
+        prop(show, "ActiveState").as_str(),
+        "active" | "activating" | "reloading"
+    );
+    let is_enabled = matches!(
+        file_state.as_str(),
+        "enabled" | "enabled-runtime" | "alias" | "static" | "indirect"
+    );
+    if let Some(e) = wanted.enabled
+        && e != is_enabled
+    {
+        actions.push(format!(
+            "{systemctl} {} {q}",
+            if e { "enable" } else { "disable" }
+        ));
+    }
+    match wanted.state {
+        Some("started") if !active => actions.push(format!("{systemctl} start {q}")),
+        Some("stopped") if active => actions.push(format!("{systemctl} stop {q}")),
+        Some("restarted") => actions.push(format!("{systemctl} restart {q}")),
+        Some("reloaded") if active => actions.push(format!("{systemctl} reload {q}")),
+        Some("reloaded") => actions.push(format!("{systemctl} start {q}")),
+        _ => {}
+    }
+    if wanted.masked == Some(true) && !is_masked {
+        actions.push(format!("{systemctl} mask {q}"));
+    }
+    Some(actions)
 }
 
 module!(Package, PACKAGE, |ctx, args| package(ctx, args, None));
@@ -259,9 +321,8 @@ async fn package(
     if uid != "0" {
         return Err(ModuleError::Remote {
             message: format!(
-                "installing or removing packages needs root, but drover is logged in to {} as \
-                 `{user}` (uid {uid}) and has no `become` yet; log in as root \
-                 (ansible_user: root)",
+                "installing or removing packages needs root, but the task's commands run on \
+                 {} as `{user}` (uid {uid}); set `become: true` (or log in as root)",
                 ctx.host
             ),
         });
@@ -369,4 +430,60 @@ async fn package(
         outcome.data.insert("stdout".into(), json!(stdout));
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUNNING: &str = "ActiveState=active\nUnitFileState=enabled\nLoadState=loaded\n";
+    const MASKED: &str = "ActiveState=inactive\nUnitFileState=masked\nLoadState=masked\n";
+
+    fn wanted(state: Option<&str>, enabled: Option<bool>, masked: Option<bool>) -> Wanted<'_> {
+        Wanted {
+            state,
+            enabled,
+            masked,
+        }
+    }
+
+    #[test]
+    fn only_what_differs_is_done_and_masking_brackets_the_rest() {
+        let run = |show: &str, w: &Wanted<'_>| unit_actions("systemctl", "app", show, w);
+        assert_eq!(
+            run(RUNNING, &wanted(Some("started"), Some(true), None)),
+            Some(vec![])
+        );
+        assert_eq!(
+            run(RUNNING, &wanted(Some("stopped"), None, Some(true))),
+            Some(vec![
+                "systemctl stop app".into(),
+                "systemctl mask app".into()
+            ])
+        );
+        assert_eq!(
+            run(MASKED, &wanted(Some("started"), Some(true), Some(false))),
+            Some(vec![
+                "systemctl unmask app".into(),
+                "systemctl enable app".into(),
+                "systemctl start app".into()
+            ])
+        );
+        assert_eq!(run(MASKED, &wanted(None, None, Some(true))), Some(vec![]));
+        let gone = "ActiveState=inactive\nUnitFileState=\nLoadState=not-found\n";
+        assert_eq!(run(gone, &wanted(Some("started"), None, None)), None);
+        assert_eq!(
+            run(gone, &wanted(None, None, Some(true))),
+            Some(vec!["systemctl mask app".into()])
+        );
+        assert_eq!(
+            unit_actions(
+                "systemctl --user",
+                "app",
+                RUNNING,
+                &wanted(Some("restarted"), None, None)
+            ),
+            Some(vec!["systemctl --user restart app".into()])
+        );
+    }
 }

@@ -46,6 +46,9 @@ static GET_URL: ModuleSpec = ModuleSpec {
         "url_username",
         "url_password",
         "tmp_dest",
+        "ca_path",
+        "client_cert",
+        "client_key",
     ],
     required: &["url", "dest"],
     one_of: &[],
@@ -182,26 +185,26 @@ async fn get_url(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
     let force = args.bool("force", false)?;
     let timeout = args.float("timeout")?.unwrap_or(10.0);
     let attrs = Attributes::from_args(&args)?;
-    if !args.bool("validate_certs", true)? {
-        return Err(ModuleError::Args {
-            message: "get_url: `validate_certs: no` is not supported (drover does not turn \
-                      TLS checks off)"
-                .to_string(),
-        });
-    }
+    let tls = Tls::from_args(&args)?;
     let checksum = match args.str("checksum")?.filter(|c| !c.is_empty()) {
         Some(c) => {
             let (algorithm, sum) = c.split_once(':').ok_or_else(|| ModuleError::Args {
                 message: format!("checksum must be `algorithm:hex`, such as `sha256:…`, not {c}"),
             })?;
-            if algorithm.contains("://") || sum.contains("://") {
-                return Err(ModuleError::Args {
-                    message: "checksum from a URL is not supported yet; give the hex value"
-                        .to_string(),
-                });
-            }
             super::inspect::checksum_command(algorithm)?;
-            Some((algorithm.to_string(), sum.trim().to_ascii_lowercase()))
+            let sum = if sum.contains("://") {
+                // `sha256:https://…/SHA256SUMS`: fetched by the node, as the file will be.
+                let text = fetch_text(ctx, sum, &tls, timeout).await?;
+                checksum_from_file(&text, &url).ok_or_else(|| ModuleError::Remote {
+                    message: format!(
+                        "the checksum file {sum} has no line for `{}`",
+                        url_file_name(&url)
+                    ),
+                })?
+            } else {
+                sum.trim().to_ascii_lowercase()
+            };
+            Some((algorithm.to_string(), sum))
         }
         None => None,
     };
@@ -267,11 +270,13 @@ async fn get_url(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
     let script = format!(
         "set -e\ntmp=$(mktemp {dir}/.drover-get_url.XXXXXXXX)\n\
          trap 'rm -f \"$tmp\"' EXIT\n\
-         if command -v curl >/dev/null 2>&1; then curl -fsSL --max-time {t}{headers}{auth} -o \"$tmp\" {qurl}\n\
-         elif command -v wget >/dev/null 2>&1; then wget -q -T {t} -O \"$tmp\" {qurl}\n\
+         if command -v curl >/dev/null 2>&1; then curl -fsSL --max-time {t}{curl_tls}{headers}{auth} -o \"$tmp\" {qurl}\n\
+         elif command -v wget >/dev/null 2>&1; then wget -q -T {t}{wget_tls} -O \"$tmp\" {qurl}\n\
          else echo 'neither curl nor wget is installed on the node' >&2; exit 127; fi\n\
          trap - EXIT\necho \"$tmp\"",
         dir = shell_quote(&dir),
+        curl_tls = tls.curl(),
+        wget_tls = tls.wget(),
     );
     let out = ctx
         .sh_ok(&script, &format!("downloading {url} on the node"))
@@ -356,4 +361,130 @@ async fn finish_attrs(
         }
     }
     Ok(outcome)
+}
+
+/// `validate_certs`, `ca_path`, `client_cert`/`client_key`, as curl and wget options (paths
+/// are the node's: it makes the request).
+struct Tls {
+    validate: bool,
+    ca_path: Option<String>,
+    client_cert: Option<String>,
+    client_key: Option<String>,
+}
+
+impl Tls {
+    fn from_args(args: &Args) -> Result<Tls, ModuleError> {
+        Ok(Tls {
+            validate: args.bool("validate_certs", true)?,
+            ca_path: args.str("ca_path")?,
+            client_cert: args.str("client_cert")?,
+            client_key: args.str("client_key")?,
+        })
+    }
+
+    fn curl(&self) -> String {
+        let mut options = String::new();
+        if !self.validate {
+            options.push_str(" --insecure");
+        }
+        for (flag, value) in [
+            ("--cacert", &self.ca_path),
+            ("--cert", &self.client_cert),
+            ("--key", &self.client_key),
+        ] {
+            if let Some(v) = value {
+                options.push_str(&format!(" {flag} {}", shell_quote(v)));
+            }
+        }
+        options
+    }
+
+    fn wget(&self) -> String {
+        let mut options = String::new();
+        if !self.validate {
+            options.push_str(" --no-check-certificate");
+        }
+        for (flag, value) in [
+            ("--ca-certificate", &self.ca_path),
+            ("--certificate", &self.client_cert),
+            ("--private-key", &self.client_key),
+        ] {
+            if let Some(v) = value {
+                options.push_str(&format!(" {flag}={}", shell_quote(v)));
+            }
+        }
+        options
+    }
+}
+
+/// A small text file fetched by the node (a checksum list).
+async fn fetch_text(
+    ctx: &Context<'_>,
+    url: &str,
+    tls: &Tls,
+    timeout: f64,
+) -> Result<String, ModuleError> {
+    let t = timeout.ceil() as u64;
+    let q = shell_quote(url);
+    let script = format!(
+        "if command -v curl >/dev/null 2>&1; then curl -fsSL --max-time {t}{} {q}\n\
+         elif command -v wget >/dev/null 2>&1; then wget -q -T {t}{} -O - {q}\n\
+         else echo 'neither curl nor wget is installed on the node' >&2; exit 127; fi",
+        tls.curl(),
+        tls.wget()
+    );
+    let out = ctx
+        .sh_ok(
+            &script,
+            &format!("fetching the checksum file {url} on the node"),
+        )
+        .await?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The last path segment of a URL (what checksum files name).
+fn url_file_name(url: &str) -> &str {
+    url.split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+}
+
+/// The checksum for `url`'s file in a checksum list, as Ansible reads one: a lone hash, or
+/// `HASH  NAME` lines (`*NAME` for binary mode, `./NAME`) matched by the URL's file name.
+fn checksum_from_file(text: &str, url: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if let [only] = lines.as_slice()
+        && only.split_whitespace().count() == 1
+    {
+        return Some(only.trim().to_ascii_lowercase());
+    }
+    let wanted = url_file_name(url);
+    lines.iter().find_map(|line| {
+        let mut parts = line.split_whitespace();
+        let sum = parts.next()?;
+        let name = parts.next()?;
+        let name = name.trim_start_matches('*').trim_start_matches("./");
+        (name == wanted).then(|| sum.to_ascii_lowercase())
+    })
+}
+
+#[cfg(test)]
+mod checksum_file_tests {
+    use super::checksum_from_file;
+
+    #[test]
+    fn checksum_lists_are_matched_by_the_file_name() {
+        let list = "aaa  other.tar.gz\nBBB *app-1.2.tar.gz\nccc  ./app-1.3.tar.gz\n";
+        let sum = |url: &str| checksum_from_file(list, url);
+        assert_eq!(sum("https://x/rel/app-1.2.tar.gz").as_deref(), Some("bbb"));
+        assert_eq!(sum("https://x/app-1.3.tar.gz?dl=1").as_deref(), Some("ccc"));
+        assert_eq!(sum("https://x/missing.tar.gz"), None);
+        assert_eq!(
+            checksum_from_file("deadbeef\n", "https://x/y").as_deref(),
+            Some("deadbeef")
+        );
+    }
 }

@@ -44,7 +44,8 @@ static WAIT_FOR_CONNECTION: ModuleSpec = ModuleSpec {
     any_args: false,
 };
 
-fn seconds(args: &Args, name: &str, default: f64) -> Result<Duration, ModuleError> {
+/// A duration argument in seconds, between 0 and a week.
+pub(super) fn seconds(args: &Args, name: &str, default: f64) -> Result<Duration, ModuleError> {
     let s = args.float(name)?.unwrap_or(default);
     if !(0.0..=7.0 * 86400.0).contains(&s) {
         return Err(ModuleError::Args {
@@ -203,8 +204,9 @@ async fn wait_for(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
 
 module!(WaitForConnection, WAIT_FOR_CONNECTION, wait_for_connection);
 
-/// Runs `true` until it works. drover keeps one connection per host; a connection that the
-/// server closed is not re-opened by this module (the engine connects before the task).
+/// Runs `true` until it works. A connection the server closed (a node that restarted its
+/// sshd, or rebooted) is remade through the engine, with the same target and host-key
+/// rules, until `timeout`; the fresh connection serves the rest of the run.
 async fn wait_for_connection(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let timeout = seconds(&args, "timeout", 600.0)?;
     let delay = seconds(&args, "delay", 0.0)?;
@@ -213,29 +215,40 @@ async fn wait_for_connection(ctx: &Context<'_>, args: Args) -> Result<Outcome, M
     let started = Instant::now();
     tokio::time::sleep(delay).await;
     let conn = ctx.conn()?;
+    let mut last_error = String::new();
     loop {
-        let attempt = tokio::time::timeout(connect_timeout, conn.exec("true", None)).await;
-        if let Ok(Ok(out)) = attempt
-            && out.exit_status == Some(0)
-        {
-            let mut outcome = Outcome::default();
-            outcome
-                .data
-                .insert("elapsed".into(), json!(started.elapsed().as_secs()));
-            return Ok(outcome);
+        if conn.is_closed() {
+            match ctx.link {
+                Some(link) => match tokio::time::timeout(connect_timeout, link.reconnect()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => last_error = e,
+                    Err(_) => last_error = "connecting timed out".into(),
+                },
+                None => last_error = "the connection was closed".into(),
+            }
         }
-        if conn.is_closed() || started.elapsed() >= timeout {
+        if !conn.is_closed() {
+            let attempt = tokio::time::timeout(connect_timeout, conn.exec("true", None)).await;
+            match attempt {
+                Ok(Ok(out)) if out.exit_status == Some(0) => {
+                    let mut outcome = Outcome::default();
+                    outcome
+                        .data
+                        .insert("elapsed".into(), json!(started.elapsed().as_secs()));
+                    return Ok(outcome);
+                }
+                Ok(Ok(out)) => last_error = format!("`true` exited with {:?}", out.exit_status),
+                Ok(Err(e)) => last_error = e.to_string(),
+                Err(_) => last_error = "the node did not answer".into(),
+            }
+        }
+        if started.elapsed() >= timeout {
             return Ok(Outcome::failed(format!(
-                "timed out waiting for the connection to {} ({}s){}",
+                "timed out waiting for the connection to {} ({}s): {last_error}",
                 ctx.host,
                 timeout.as_secs(),
-                if conn.is_closed() {
-                    "; the connection was closed and drover does not reconnect within a task"
-                } else {
-                    ""
-                }
             )));
         }
-        tokio::time::sleep(sleep).await;
+        tokio::time::sleep(sleep.min(timeout.saturating_sub(started.elapsed()))).await;
     }
 }

@@ -162,8 +162,32 @@ pub struct Connection {
 
 #[derive(Clone)]
 enum Link {
-    Ssh(Arc<Inner>),
+    Ssh(Arc<Slot>),
     Local(Arc<local::Local>),
+}
+
+/// The host's current SSH connection, shared by every clone and view of a [`Connection`]:
+/// [`Connection::adopt`] puts a fresh one in (after a reboot), and everything holding the
+/// connection — the host's tasks, its lock's renewal — uses the fresh one from then on.
+struct Slot {
+    host: String,
+    current: std::sync::RwLock<Arc<Inner>>,
+}
+
+impl Slot {
+    fn new(inner: Inner) -> Slot {
+        Slot {
+            host: inner.host.clone(),
+            current: std::sync::RwLock::new(Arc::new(inner)),
+        }
+    }
+
+    fn get(&self) -> Arc<Inner> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
 }
 
 struct Inner {
@@ -460,7 +484,7 @@ impl Connector {
         .await?;
 
         Ok(Connection {
-            link: Link::Ssh(Arc::new(Inner {
+            link: Link::Ssh(Arc::new(Slot::new(Inner {
                 host: target.host.clone(),
                 handle,
                 channels: tokio::sync::Semaphore::new(self.config.max_channels.max(1)),
@@ -468,7 +492,7 @@ impl Connector {
                 transfers: self.transfers.clone(),
                 login_shell_is_sh: tokio::sync::OnceCell::new(),
                 _proxy: child.map(proxy::Child::into_process),
-            })),
+            }))),
             run_as: Arc::default(),
             trace,
         })
@@ -579,9 +603,10 @@ impl Connection {
         port: u16,
         limit: Duration,
     ) -> Result<russh::ChannelStream<russh::client::Msg>, String> {
-        let Link::Ssh(inner) = &self.link else {
+        let Link::Ssh(slot) = &self.link else {
             return Err("not an SSH connection".into());
         };
+        let inner = slot.get();
         let open = inner
             .handle
             .channel_open_direct_tcpip(address, u32::from(port), "127.0.0.1", 0);
@@ -600,7 +625,7 @@ impl Connection {
     /// The inventory name this connection is for.
     pub fn host(&self) -> &str {
         match &self.link {
-            Link::Ssh(inner) => &inner.host,
+            Link::Ssh(slot) => &slot.host,
             Link::Local(local) => &local.host,
         }
     }
@@ -608,7 +633,7 @@ impl Connection {
     /// Whether the server or the network closed the connection.
     pub fn is_closed(&self) -> bool {
         match &self.link {
-            Link::Ssh(inner) => inner.handle.is_closed(),
+            Link::Ssh(slot) => slot.get().handle.is_closed(),
             Link::Local(_) => false,
         }
     }
@@ -694,7 +719,7 @@ impl Connection {
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, TransportError> {
         let inner = match &self.link {
-            Link::Ssh(inner) => inner,
+            Link::Ssh(slot) => slot.get(),
             Link::Local(local) => return local.exec(&self.run_as, command, stdin).await,
         };
         if self.run_as.is_plain() {
@@ -723,7 +748,7 @@ impl Connection {
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, TransportError> {
         let inner = match &self.link {
-            Link::Ssh(inner) => inner,
+            Link::Ssh(slot) => slot.get(),
             // Local commands already run under /bin/sh -c.
             Link::Local(_) => return self.exec(script, stdin).await,
         };
@@ -828,8 +853,9 @@ impl Connection {
         mode: Option<u32>,
     ) -> Result<(), TransportError> {
         match &self.link {
-            Link::Ssh(inner) => {
-                self.sftp(inner)
+            Link::Ssh(slot) => {
+                let inner = slot.get();
+                self.sftp(&inner)
                     .await?
                     .upload(&inner.host, path, source, mode)
                     .await
@@ -845,8 +871,9 @@ impl Connection {
         sink: W,
     ) -> Result<u64, TransportError> {
         match &self.link {
-            Link::Ssh(inner) => {
-                self.sftp(inner)
+            Link::Ssh(slot) => {
+                let inner = slot.get();
+                self.sftp(&inner)
                     .await?
                     .download(&inner.host, path, sink)
                     .await
@@ -931,9 +958,32 @@ impl Connection {
             .await
     }
 
+    /// Makes this connection — every clone and `run_as` view of it — use `fresh` from now on
+    /// (a reconnect after a reboot); the old SSH connection is closed. False when either is
+    /// not an SSH connection.
+    pub async fn adopt(&self, fresh: Connection) -> bool {
+        let (Link::Ssh(slot), Link::Ssh(new)) = (&self.link, &fresh.link) else {
+            return false;
+        };
+        let new = new.get();
+        let old = {
+            let mut current = slot
+                .current
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            std::mem::replace(&mut *current, new)
+        };
+        let _ = old
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        true
+    }
+
     /// Says goodbye to the server; other clones of this connection stop working too.
     pub async fn close(&self) {
-        if let Link::Ssh(inner) = &self.link {
+        if let Link::Ssh(slot) = &self.link {
+            let inner = slot.get();
             let _ = inner
                 .handle
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
