@@ -687,6 +687,8 @@ impl Job {
         let in_precheck = self.task.section == Section::Phase(Phase::Precheck);
         let check = exec::check_mode(templates, task, &ctx, shared.config.check && !in_precheck)
             .map_err(Stop::Failed)?;
+        let diff =
+            exec::diff_mode(templates, task, &ctx, shared.config.diff).map_err(Stop::Failed)?;
         // `become` and `environment` ride on a view of the one connection.
         let conn = match base {
             Some(conn) if escalation.is_some() || !environment.is_empty() => {
@@ -700,7 +702,7 @@ impl Job {
             host: &host.name,
             conn: conn.as_ref(),
             check,
-            diff: shared.config.diff,
+            diff,
             playbook_dir: &shared.playbook.plays[self.play].dir,
             role_dir: self.role().map(|r| r.dir.as_path()),
             templates: &shared.templates,
@@ -1040,6 +1042,16 @@ fn with_help(err: &crate::transport::TransportError) -> String {
 
 fn to_result(outcome: Outcome) -> Map<String, Value> {
     let mut result = outcome.data;
+    // In diff mode a module's result carries its diffs, as Ansible's modules return them
+    // (`before`/`after` with their headers; a file holding a secret shows only a note).
+    if !outcome.diffs.is_empty() && !result.contains_key("diff") {
+        let diffs: Vec<Value> = outcome
+            .diffs
+            .iter()
+            .map(modules::FileDiff::to_json)
+            .collect();
+        result.insert("diff".into(), Value::Array(diffs));
+    }
     result.insert("changed".into(), json!(outcome.changed));
     if outcome.failed {
         result.insert("failed".into(), json!(true));

@@ -13,41 +13,8 @@ use crate::template::shell_quote;
 use regex::Regex;
 use serde_json::json;
 
-pub struct LineInFile;
 pub struct BlockInFile;
 pub struct Replace;
-
-static LINEINFILE: ModuleSpec = ModuleSpec {
-    name: "lineinfile",
-    args: &[
-        "path",
-        "dest",
-        "destfile",
-        "name",
-        "regexp",
-        "regex",
-        "search_string",
-        "state",
-        "line",
-        "value",
-        "backrefs",
-        "insertafter",
-        "insertbefore",
-        "create",
-        "backup",
-        "firstmatch",
-        "validate",
-        "mode",
-        "owner",
-        "group",
-        "unsafe_writes",
-    ],
-    required: &[],
-    one_of: &[&["path", "dest", "destfile", "name"]],
-    free_form: false,
-    local: false,
-    any_args: false,
-};
 
 static BLOCKINFILE: ModuleSpec = ModuleSpec {
     name: "blockinfile",
@@ -107,7 +74,7 @@ static REPLACE: ModuleSpec = ModuleSpec {
     any_args: false,
 };
 
-const PATH_ALIASES: &[&str] = &["path", "dest", "destfile", "name"];
+pub(super) const PATH_ALIASES: &[&str] = &["path", "dest", "destfile", "name"];
 
 fn regex(name: &str, pattern: &str, multiline: bool) -> Result<Regex, ModuleError> {
     let full = if multiline {
@@ -166,18 +133,31 @@ pub(super) fn python_replacement(text: &str) -> String {
     out
 }
 
-/// The file as it is now: its text (None when absent) and mode.
-struct Current {
-    text: Option<String>,
-    mode: Option<u32>,
+/// The file as it is now: its text (None when absent) and mode; `kind` is set for a
+/// directory when the caller reports that itself.
+pub(super) struct Current {
+    pub text: Option<String>,
+    pub mode: Option<u32>,
+    pub kind: Option<Kind>,
 }
 
-async fn read_current(ctx: &Context<'_>, path: &str) -> Result<Current, ModuleError> {
+/// The file at `path`; a directory is an error unless `dir_ok` (then `kind` says so).
+pub(super) async fn read_current(
+    ctx: &Context<'_>,
+    path: &str,
+    dir_ok: bool,
+) -> Result<Current, ModuleError> {
     let state = path_state(ctx, path, true).await?;
     match state.kind {
         Kind::Absent => Ok(Current {
             text: None,
             mode: None,
+            kind: None,
+        }),
+        Kind::Directory if dir_ok => Ok(Current {
+            text: None,
+            mode: None,
+            kind: Some(Kind::Directory),
         }),
         Kind::File => {
             let bytes = ctx.conn()?.download(path).await?;
@@ -187,11 +167,23 @@ async fn read_current(ctx: &Context<'_>, path: &str) -> Result<Current, ModuleEr
             Ok(Current {
                 text: Some(text),
                 mode: Some(state.mode),
+                kind: Some(Kind::File),
             })
         }
         other => Err(ModuleError::Remote {
             message: format!("{path} is a {}, not a file", other.word()),
         }),
+    }
+}
+
+/// A failed write or validation as the task's failure (Ansible's `fail_json`), other errors
+/// as they are.
+pub(super) fn file_error(err: ModuleError) -> Result<Outcome, ModuleError> {
+    match err {
+        ModuleError::Args { message } | ModuleError::Remote { message } => {
+            Ok(Outcome::failed(message))
+        }
+        other => Err(other),
     }
 }
 
@@ -306,7 +298,7 @@ pub(super) async fn validate_and_move(
     if !validate.contains("%s") {
         let _ = ctx.sh(&format!("rm -f -- {}", shell_quote(temp))).await;
         return Err(ModuleError::Args {
-            message: format!("`validate` must contain %s (the file to check): {validate}"),
+            message: format!("validate must contain %s: {validate}"),
         });
     }
     let check = validate.replace("%s", &shell_quote(temp));
@@ -315,9 +307,9 @@ pub(super) async fn validate_and_move(
         let _ = ctx.sh(&format!("rm -f -- {}", shell_quote(temp))).await;
         return Err(ModuleError::Remote {
             message: format!(
-                "failed to validate {path} with `{validate}` (exit {:?}): {}",
-                out.exit_status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                "failed to validate: rc:{} error:{}",
+                out.exit_status.map_or(-1, i64::from),
+                String::from_utf8_lossy(&out.stderr)
             ),
         });
     }
@@ -341,17 +333,6 @@ pub(super) fn validation_temp(path: &str) -> String {
     }
 }
 
-/// The text to edit: the file's, or empty when `create` allows a missing file.
-fn base_text(current: &Current, path: &str, create: bool) -> Result<String, ModuleError> {
-    match &current.text {
-        Some(t) => Ok(t.clone()),
-        None if create => Ok(String::new()),
-        None => Err(ModuleError::Remote {
-            message: format!("Destination {path} does not exist !"),
-        }),
-    }
-}
-
 /// Splits text into lines that keep their line endings (Python's `readlines`).
 fn lines_of(text: &str) -> Vec<String> {
     text.split_inclusive('\n').map(str::to_string).collect()
@@ -359,183 +340,6 @@ fn lines_of(text: &str) -> Vec<String> {
 
 fn strip_eol(line: &str) -> &str {
     line.trim_end_matches(['\n', '\r'])
-}
-
-module!(LineInFile, LINEINFILE, lineinfile);
-
-async fn lineinfile(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
-    let path = args.required_first(PATH_ALIASES)?;
-    let state = args.choice("state", &["present", "absent"], "present")?;
-    let regexp = match args.first_str(&["regexp", "regex"])? {
-        Some(r) => Some(regex("regexp", &r, false)?),
-        None => None,
-    };
-    let search = args.str("search_string")?;
-    if regexp.is_some() && search.is_some() {
-        return Err(ModuleError::Args {
-            message: "`regexp` and `search_string` are mutually exclusive".to_string(),
-        });
-    }
-    let line = args.first_str(&["line", "value"])?;
-    let backrefs = args.bool("backrefs", false)?;
-    let firstmatch = args.bool("firstmatch", false)?;
-    let create = args.bool("create", false)?;
-    let after_arg = args.str("insertafter")?;
-    let before_arg = args.str("insertbefore")?;
-    if after_arg.is_some() && before_arg.is_some() {
-        return Err(ModuleError::Args {
-            message: "`insertafter` and `insertbefore` are mutually exclusive".to_string(),
-        });
-    }
-
-    let current = read_current(ctx, &path).await?;
-    let matches = |l: &str, line: Option<&str>| -> bool {
-        let l = strip_eol(l);
-        if let Some(re) = &regexp {
-            re.is_match(l)
-        } else if let Some(s) = &search {
-            l.contains(s.as_str())
-        } else {
-            Some(l) == line
-        }
-    };
-
-    if state == "absent" {
-        if regexp.is_none() && search.is_none() && line.is_none() {
-            return Err(ModuleError::Args {
-                message: "one of `line`, `regexp` or `search_string` is required with \
-                          `state: absent`"
-                    .to_string(),
-            });
-        }
-        let Some(text) = current.text.as_deref() else {
-            return Ok(Outcome {
-                msg: Some("file not present".to_string()),
-                ..Outcome::default()
-            });
-        };
-        let lines = lines_of(text);
-        let kept: Vec<&String> = lines
-            .iter()
-            .filter(|l| !matches(l, line.as_deref()))
-            .collect();
-        let removed = lines.len() - kept.len();
-        let after: String = kept.into_iter().map(String::as_str).collect();
-        let mut outcome = commit_text(
-            ctx,
-            &args,
-            &path,
-            Some(text),
-            current.mode,
-            &after,
-            if removed > 0 {
-                format!("{removed} line(s) removed")
-            } else {
-                String::new()
-            },
-        )
-        .await?;
-        outcome.data.insert("found".into(), json!(removed));
-        return Ok(outcome);
-    }
-
-    let line = line.ok_or_else(|| ModuleError::Args {
-        message: "`line` is required with `state: present`".to_string(),
-    })?;
-    if backrefs && regexp.is_none() {
-        return Err(ModuleError::Args {
-            message: "`backrefs: yes` needs `regexp`".to_string(),
-        });
-    }
-    let text = base_text(&current, &path, create)?;
-    let mut lines = lines_of(&text);
-    let insert_re = |arg: &Option<String>, name: &str| -> Result<Option<Regex>, ModuleError> {
-        match arg.as_deref() {
-            None | Some("EOF") | Some("BOF") => Ok(None),
-            Some(p) => regex(name, p, false).map(Some),
-        }
-    };
-    let after_re = insert_re(&after_arg, "insertafter")?;
-    let before_re = insert_re(&before_arg, "insertbefore")?;
-
-    // Ansible's scan: the last (or first) matching line, and the insertion anchor.
-    let mut found: Option<usize> = None;
-    let mut anchor: Option<usize> = None;
-    let mut exact = false;
-    for (i, l) in lines.iter().enumerate() {
-        if strip_eol(l) == line {
-            exact = true;
-        }
-        if matches(l, Some(&line)) {
-            found = Some(i);
-            if firstmatch {
-                break;
-            }
-        } else if let Some(re) = &after_re
-            && re.is_match(strip_eol(l))
-        {
-            anchor = Some(i + 1);
-            if firstmatch {
-                break;
-            }
-        } else if let Some(re) = &before_re
-            && re.is_match(strip_eol(l))
-        {
-            anchor = Some(i);
-            if firstmatch {
-                break;
-            }
-        }
-    }
-
-    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    let mut msg = String::new();
-    if let Some(i) = found {
-        let new = match (&regexp, backrefs) {
-            (Some(re), true) => {
-                let old = strip_eol(&lines[i]).to_string();
-                match re.captures(&old) {
-                    Some(caps) => {
-                        let mut out = String::new();
-                        caps.expand(&python_replacement(&line), &mut out);
-                        out
-                    }
-                    None => old,
-                }
-            }
-            _ => line.clone(),
-        };
-        if strip_eol(&lines[i]) != new {
-            // Keep the line's own ending (none on a last line without one).
-            let ending = &lines[i][strip_eol(&lines[i]).len()..];
-            lines[i] = format!("{new}{ending}");
-            msg = "line replaced".to_string();
-        }
-    } else if backrefs || ((regexp.is_some() || search.is_some()) && exact) {
-        // backrefs with no match: nothing to do; a regexp that missed but the exact line is
-        // already there: nothing to add (Ansible's rule).
-    } else {
-        let at = match (after_arg.as_deref(), before_arg.as_deref()) {
-            (_, Some("BOF")) | (Some("BOF"), _) => 0,
-            _ => anchor.unwrap_or(lines.len()),
-        };
-        if at > 0 && !lines[at - 1].ends_with('\n') {
-            lines[at - 1].push_str(eol);
-        }
-        lines.insert(at, format!("{line}{eol}"));
-        msg = "line added".to_string();
-    }
-    let after: String = lines.concat();
-    commit_text(
-        ctx,
-        &args,
-        &path,
-        current.text.as_deref(),
-        current.mode,
-        &after,
-        msg,
-    )
-    .await
 }
 
 module!(BlockInFile, BLOCKINFILE, blockinfile);
@@ -558,7 +362,7 @@ async fn blockinfile(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleErr
     let create = args.bool("create", false)?;
     let after_arg = args.str("insertafter")?;
     let before_arg = args.str("insertbefore")?;
-    let current = read_current(ctx, &path).await?;
+    let current = read_current(ctx, &path, false).await?;
     if current.text.is_none() && (state == "absent" || !create) {
         if state == "absent" {
             return Ok(Outcome {
@@ -650,7 +454,7 @@ async fn replace(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> 
         Some(p) => Some(regex("before", &p, true)?),
         None => None,
     };
-    let current = read_current(ctx, &path).await?;
+    let current = read_current(ctx, &path, false).await?;
     let Some(text) = current.text.as_deref() else {
         return Err(ModuleError::Remote {
             message: format!("Path {path} does not exist !"),

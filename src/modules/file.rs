@@ -498,6 +498,8 @@ pub(super) async fn put_known(
     outcome
         .data
         .insert("mode".into(), json!(format!("{final_mode:04o}")));
+    // Ansible's copy reports the file's attributes as `file` does.
+    outcome.data.insert("state".into(), json!("file"));
 
     if (content_same && mode_same && owner_same) || (existing.is_some() && !want.force) {
         return Ok(outcome);
