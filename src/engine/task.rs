@@ -638,9 +638,10 @@ impl Job {
         let shared = &self.shared;
         let source = &task.source;
         let ctx = ctx.clone();
-        let args = crate::template::without_omitted(
+        let args = crate::template::without_omitted(splat(
             shared.templates.render_node(&task.args, &ctx, source)?,
-        );
+            &location_of(task),
+        )?);
         let Some(module) = modules::module(task.module) else {
             return Err(Stop::Failed(format!("unknown module `{}`", task.module)));
         };
@@ -1038,6 +1039,42 @@ fn with_help(err: &crate::transport::TransportError) -> String {
         Some(help) => format!("{err} (hint: {help})"),
         None => err.to_string(),
     }
+}
+
+/// Arguments with an argument splat (`assert: "{{ item }}"`, `args: "{{ x }}"`): the mapping
+/// it rendered to, under the arguments written out (Ansible's layering).
+fn splat(args: Value, at: &str) -> Result<Value, Stop> {
+    let Value::Object(mut map) = args else {
+        return Ok(args);
+    };
+    let Some(layer) = map.shift_remove(crate::playbook::load::ARGS_SPLAT) else {
+        return Ok(Value::Object(map));
+    };
+    let layer = match layer {
+        Value::Object(layer) => layer,
+        Value::String(s) if s == crate::template::OMIT => Map::new(),
+        other => {
+            let kind = match other {
+                Value::Array(_) => "list",
+                Value::String(_) => "str",
+                Value::Null => "NoneType",
+                Value::Bool(_) => "bool",
+                _ => "number",
+            };
+            return Err(Stop::Failed(format!(
+                "{at}: Task args must resolve to a 'dict' not '{kind}'."
+            )));
+        }
+    };
+    let mut merged = layer;
+    for (k, v) in map {
+        merged.insert(k, v);
+    }
+    Ok(Value::Object(merged))
+}
+
+fn location_of(task: &Task) -> String {
+    task.source.location(task.module_span)
 }
 
 fn to_result(outcome: Outcome) -> Map<String, Value> {

@@ -13,7 +13,7 @@
 use super::edit::{PATH_ALIASES, file_error, python_replacement, read_current, write_validated};
 use super::file::backup_stamp;
 use super::filesystem::{Attributes, Kind, path_state};
-use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
+use super::{Args, Context, FileDiff, ModuleError, ModuleSpec, Outcome};
 use crate::template::shell_quote;
 use fancy_regex::Regex;
 use serde_json::{Map, Value, json};
@@ -88,7 +88,7 @@ fn bare(line: &str) -> &str {
     line.trim_end_matches(['\r', '\n'])
 }
 
-fn exclusive(args: &Args, a: &str, b: &str) -> Result<(), ModuleError> {
+pub(super) fn exclusive(args: &Args, a: &str, b: &str) -> Result<(), ModuleError> {
     if args.str(a)?.is_some() && args.str(b)?.is_some() {
         return Err(ModuleError::Args {
             message: format!("parameters are mutually exclusive: {a}|{b}"),
@@ -169,14 +169,19 @@ async fn lineinfile(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleErro
     Ok(outcome)
 }
 
-fn failed_rc(rc: i32, msg: String) -> Outcome {
+pub(super) fn failed_rc(rc: i32, msg: String) -> Outcome {
     let mut outcome = Outcome::failed(msg);
     outcome.data.insert("rc".into(), json!(rc));
     outcome
 }
 
 /// Ansible's content diff: the text before and after (in diff mode), under its headers.
-fn content_diff(ctx: &Context<'_>, path: &str, before: &str, after: &str) -> Map<String, Value> {
+pub(super) fn content_diff(
+    ctx: &Context<'_>,
+    path: &str,
+    before: &str,
+    after: &str,
+) -> Map<String, Value> {
     let mut diff = Map::new();
     let (before, after) = if ctx.diff { (before, after) } else { ("", "") };
     diff.insert("before".into(), json!(before));
@@ -348,17 +353,24 @@ async fn present(
     let (changed, msg) = place(want, &mut lines)?;
     let after = lines.concat();
     let diff = content_diff(ctx, path, &before, &after);
-    finish(
+    let outcome = finish(
         ctx,
         args,
         path,
         &current,
         &after,
         changed,
-        msg.to_string(),
-        diff,
-    )
-    .await
+        msg.into(),
+        Some(diff),
+    );
+    Ok(with_backup(outcome.await?))
+}
+
+/// `lineinfile` always returns `backup` (empty when none was made).
+fn with_backup(mut outcome: Outcome) -> Outcome {
+    let backup = outcome.data.remove("backup_file").unwrap_or(json!(""));
+    outcome.data.insert("backup".into(), backup);
+    outcome
 }
 
 async fn absent(
@@ -397,15 +409,27 @@ async fn absent(
     } else {
         String::new()
     };
-    let mut outcome = finish(ctx, args, path, &current, &after, found > 0, msg, diff).await?;
+    let outcome = finish(
+        ctx,
+        args,
+        path,
+        &current,
+        &after,
+        found > 0,
+        msg,
+        Some(diff),
+    );
+    let outcome = outcome.await?;
+    let mut outcome = with_backup(outcome);
     outcome.data.insert("found".into(), json!(found));
     Ok(outcome)
 }
 
 /// Writes the new text when it changed (backup, then validate), then the file attributes;
-/// the result as Ansible's module returns it.
+/// the result as Ansible's `lineinfile`, `blockinfile` and `replace` return it (`backup_file`
+/// when a backup was made; `diff` followed by the attributes' diff header when given).
 #[allow(clippy::too_many_arguments)]
-async fn finish(
+pub(super) async fn finish(
     ctx: &Context<'_>,
     args: &Args,
     path: &str,
@@ -413,20 +437,28 @@ async fn finish(
     after: &str,
     changed: bool,
     mut msg: String,
-    diff: Map<String, Value>,
+    diff: Option<Map<String, Value>>,
 ) -> Result<Outcome, ModuleError> {
     let attrs = Attributes::from_args(args)?;
     let exists = current.text.is_some();
     let mut outcome = Outcome::default();
-    let mut backup = String::new();
+    if ctx.diff && current.text.as_deref() != Some(after) {
+        // What `--diff` prints.
+        outcome.diffs.push(FileDiff {
+            path: path.to_string(),
+            before: current.text.clone(),
+            after: after.to_string(),
+        });
+    }
     if changed && !ctx.check {
         if args.bool("backup", false)? && exists {
-            backup = format!("{path}.{}~", backup_stamp());
+            let backup = format!("{path}.{}~", backup_stamp());
             ctx.sh_ok(
                 &format!("cp -p {} {}", shell_quote(path), shell_quote(&backup)),
                 &format!("backup of {path}"),
             )
             .await?;
+            outcome.data.insert("backup_file".into(), json!(backup));
         }
         let mode = current.mode.unwrap_or_else(|| {
             attrs
@@ -446,11 +478,12 @@ async fn finish(
             return file_error(err);
         }
     }
-    outcome.data.insert("backup".into(), json!(backup));
     if ctx.check && !exists {
         outcome.changed = changed;
         outcome.msg = Some(msg);
-        outcome.data.insert("diff".into(), Value::Object(diff));
+        if let Some(diff) = diff {
+            outcome.data.insert("diff".into(), Value::Object(diff));
+        }
         return Ok(outcome);
     }
     let mut changed = changed;
@@ -472,14 +505,16 @@ async fn finish(
             }
         }
     }
-    let attr_diff = json!({
-        "before_header": format!("{path} (file attributes)"),
-        "after_header": format!("{path} (file attributes)"),
-    });
     outcome.changed = changed;
     outcome.msg = Some(msg);
-    outcome
-        .data
-        .insert("diff".into(), json!([Value::Object(diff), attr_diff]));
+    if let Some(diff) = diff {
+        let attr_diff = json!({
+            "before_header": format!("{path} (file attributes)"),
+            "after_header": format!("{path} (file attributes)"),
+        });
+        outcome
+            .data
+            .insert("diff".into(), json!([Value::Object(diff), attr_diff]));
+    }
     Ok(outcome)
 }

@@ -28,6 +28,7 @@ macro_rules! module {
 }
 
 mod archive;
+mod blockinfile;
 mod command;
 mod control;
 mod database;
@@ -107,7 +108,7 @@ static MODULES: &[&dyn Module] = &[
     &inspect::Slurp,
     &inspect::Find,
     &lineinfile::LineInFile,
-    &edit::BlockInFile,
+    &blockinfile::BlockInFile,
     &edit::Replace,
     &script::Raw,
     &script::Script,

@@ -1222,7 +1222,10 @@ impl Checker {
                 }
                 "args" => match &value.value {
                     NodeValue::Map(_) => extra_args = Some(value),
-                    _ => self.expect_kind(value, "`args`", "a mapping"),
+                    NodeValue::Str(text) if is_args_splat(text) => extra_args = Some(value),
+                    _ => {
+                        self.expect_kind(value, "`args`", "a mapping (or one template giving one)")
+                    }
                 },
                 k if TASK_EXEC_KEYWORDS.contains(&k) => self.take_exec(&mut task.exec, k, value),
                 name => {
@@ -1337,6 +1340,10 @@ impl Checker {
         };
         match &task.args.value {
             NodeValue::Map(entries) => {
+                if entries.iter().any(|(arg, _)| arg.name == ARGS_SPLAT) {
+                    // The arguments are known when the task runs.
+                    return;
+                }
                 for (arg, value) in entries {
                     if arg.name == "_raw_params" && spec.free_form {
                         continue;
@@ -1455,8 +1462,19 @@ fn conditions(node: &Node) -> Vec<Node> {
     }
 }
 
+/// The argument holding a template that gives a module's arguments (`module: "{{ x }}"` or
+/// `args: "{{ x }}"`), merged below the arguments written out when the task runs.
+pub(crate) const ARGS_SPLAT: &str = "_variable_params";
+
+/// Text that is one template and nothing else (`"{{ item }}"`).
+fn is_args_splat(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with("{{") && text.ends_with("}}") && split_words(text).len() == 1
+}
+
 /// Free-form string arguments become `_raw_params`; `args:` entries are added after the
-/// module's own (the module's own win on conflict, as in Ansible).
+/// module's own (the module's own win on conflict, as in Ansible); `args:` written as one
+/// template is an argument splat.
 fn merge_args(args: &Node, extra: &Node) -> Node {
     let mut entries: Vec<(Key, Node)> = match &args.value {
         NodeValue::Map(entries) => entries.clone(),
@@ -1469,6 +1487,15 @@ fn merge_args(args: &Node, extra: &Node) -> Node {
         )],
         _ => Vec::new(),
     };
+    if extra.as_str().is_some_and(is_args_splat)
+        && !entries.iter().any(|(k, _)| k.name == ARGS_SPLAT)
+    {
+        let key = Key {
+            name: ARGS_SPLAT.to_string(),
+            span: extra.span,
+        };
+        entries.insert(0, (key, extra.clone()));
+    }
     for (key, value) in extra.as_map().unwrap_or_default() {
         if !entries.iter().any(|(k, _)| k.name == key.name) {
             entries.push((key.clone(), value.clone()));
@@ -1487,6 +1514,18 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
     let mut entries: Vec<(Key, Node)> = Vec::new();
     let mut rest: Vec<&str> = Vec::new();
     let node = |value: NodeValue| Node { value, span };
+    if !spec.free_form && is_args_splat(text) {
+        // `assert: "{{ item }}"`: the arguments are the mapping the template gives, rendered
+        // when the task runs (Ansible's argument splat).
+        let key = Key {
+            name: ARGS_SPLAT.to_string(),
+            span,
+        };
+        return Ok(node(NodeValue::Map(vec![(
+            key,
+            node(NodeValue::Str(text.to_string())),
+        )])));
+    }
     for word in split_words(text) {
         // A module that takes any argument (`set_fact`) may name one with a template:
         // `set_fact: "{{ item }}=moo"`, rendered when the task runs.
@@ -1501,7 +1540,7 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
                     name: k.to_string(),
                     span,
                 };
-                entries.push((key, node(NodeValue::Str(unquote(v)))));
+                entries.push((key, node(NodeValue::Str(unquote(&decode_escapes(v))))));
             }
             _ if spec.free_form => rest.push(word),
             _ => {
@@ -1523,6 +1562,56 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
         entries.insert(0, (raw, node(NodeValue::Str(rest.join(" ")))));
     }
     Ok(node(NodeValue::Map(entries)))
+}
+
+/// Python's escape sequences in a `key=value` word, decoded as Ansible's `parse_kv` decodes
+/// them (`\n`, `\t`, `\b`, `\\`, `\"`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`); any other
+/// backslash stays as written (`\1`, `\d`).
+fn decode_escapes(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\\') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let hex = |digits: usize| {
+            after
+                .get(1..=digits)
+                .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .and_then(char::from_u32)
+        };
+        let (decoded, used) = match after.chars().next() {
+            Some('\\') => (Some('\\'), 1),
+            Some('\'') => (Some('\''), 1),
+            Some('"') => (Some('"'), 1),
+            Some('a') => (Some('\u{7}'), 1),
+            Some('b') => (Some('\u{8}'), 1),
+            Some('f') => (Some('\u{c}'), 1),
+            Some('n') => (Some('\n'), 1),
+            Some('r') => (Some('\r'), 1),
+            Some('t') => (Some('\t'), 1),
+            Some('v') => (Some('\u{b}'), 1),
+            Some('x') => (hex(2), 3),
+            Some('u') => (hex(4), 5),
+            Some('U') => (hex(8), 9),
+            _ => (None, 0),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &after[used..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Splits on whitespace outside quotes and `{{ … }}`/`{% … %}`, keeping both as written
@@ -1760,6 +1849,9 @@ mod tests {
         assert_eq!(args["dest"], "{{ b }}/c");
         let found = problems("- hosts: all\n  tasks:\n    - copy: a.txt /tmp\n");
         assert!(found[0].contains("`a.txt` is not `key=value`"), "{found:?}");
+        // Python escapes are decoded in values, as Ansible's parse_kv does.
+        assert_eq!(super::decode_escapes(r"a\tb\\c\x41\1"), "a\tb\\cA\\1");
+        assert_eq!(super::decode_escapes(r"'\b(.+)\b'"), "'\u{8}(.+)\u{8}'");
     }
 
     #[test]
