@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod include;
+mod role_include;
 mod rollout;
 mod structure;
 
 pub use include::load_included;
 pub(crate) use include::{find_file, looked_in};
+pub use role_include::{load_role_included, role_tasks_path};
 
 /// Play keywords drover implements.
 const PLAY_KEYWORDS: &[&str] = &[
@@ -97,7 +99,7 @@ const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags", "vars"];
 /// Imports nested deeper than this are taken for a cycle the path check missed.
 const MAX_IMPORT_DEPTH: usize = 32;
 
-const TASK_KEYWORDS_LATER: &[&str] = &["include_role", "local_action"];
+const TASK_KEYWORDS_LATER: &[&str] = &["local_action"];
 
 /// Task keywords Ansible also takes on blocks and imports, that drover takes on tasks only.
 const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_to", "delegate_facts"];
@@ -169,8 +171,10 @@ fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailu
         notified: Vec::new(),
         roles_path: dir.map(structure::search_path).unwrap_or_default(),
         roles_seen: Vec::new(),
+        roles_used: Vec::new(),
         role_handlers: Vec::new(),
         role_handler_includes: Vec::new(),
+        current_role: None,
         in_handlers: false,
         playbook_tags: Vec::new(),
     };
@@ -197,10 +201,14 @@ struct Checker {
     /// Roles the current play already runs, with their params, so a role listed twice (or
     /// a dependency shared by two roles) runs once, as in Ansible.
     roles_seen: Vec<String>,
+    /// The roles the current play uses, each once, with how (for `ansible_role_names`).
+    roles_used: Vec<(String, super::RoleFrom)>,
     /// Handlers of the roles the current play uses, added to its own.
     role_handlers: Vec<Task>,
     /// The `include_tasks` among `role_handlers` (`task` indexes `role_handlers`).
     role_handler_includes: Vec<Include>,
+    /// The role whose tasks are being read: the parent of a role they import or include.
+    current_role: Option<std::sync::Arc<super::Role>>,
     /// Reading `handlers:` (their includes are read when notified).
     in_handlers: bool,
     /// Tags of the `import_playbook`s being read: every play inside gets them.
@@ -317,6 +325,7 @@ impl Checker {
             steps: Vec::new(),
             handlers: Vec::new(),
             handler_includes: Vec::new(),
+            roles: Vec::new(),
             order: HostOrder::Inventory,
             rolling: None,
             phases: None,
@@ -690,22 +699,15 @@ impl Checker {
                 .include_tasks(node, key, value, inherit, flat)
                 .map(|include| Step::Include(Box::new(include)));
         }
-        if let Some((key, _)) = entries.iter().find(|(k, _)| {
+        if let Some((key, value)) = entries.iter().find(|(k, _)| {
             matches!(
                 k.name.as_str(),
                 "include_role" | "ansible.builtin.include_role"
             )
         }) {
-            self.problem(
-                key.span,
-                format!(
-                    "`{}` (a role read at run time) is not supported by drover yet",
-                    key.name
-                ),
-                "not supported yet",
-                Some("use `import_role` (read when the playbook loads), or `roles:`".to_string()),
-            );
-            return None;
+            return self
+                .include_role(node, key, value, inherit, flat)
+                .map(|include| Step::Include(Box::new(include)));
         }
         if let Some((key, _)) = entries
             .iter()

@@ -14,9 +14,9 @@ pub mod source;
 pub mod tags;
 pub mod yaml;
 
-pub use blocks::{Block, Include, Step, TaskFile, static_includes};
+pub use blocks::{Block, Include, RoleInclude, Step, TaskFile, static_includes};
 pub use exec::Execution;
-pub use role::{Role, RoleVars};
+pub use role::{Role, RoleFrom, RoleVars};
 pub use rollout::{
     About, BackupMode, FailurePolicy, HopMode, Limit, Phase, Phases, Rolling, Stage,
     UpgradePathSpec,
@@ -25,7 +25,7 @@ pub use tags::TagSelection;
 
 pub(crate) use load::is_identifier;
 pub(crate) use load::{find_file, looked_in};
-pub use load::{load, load_included};
+pub use load::{load, load_included, load_role_included, role_tasks_path};
 pub use source::Source;
 pub use yaml::{Key, Node, NodeValue, Span};
 
@@ -77,6 +77,8 @@ pub struct Play {
     pub handlers: Vec<Task>,
     /// The handlers that are `include_tasks` (each include's `task` indexes `handlers`).
     pub handler_includes: Vec<Include>,
+    /// The roles the play uses (read while loading), each once, with how it uses them.
+    pub roles: Vec<(String, RoleFrom)>,
     /// Ansible's `order`: how the play's hosts are sorted before batching.
     pub order: HostOrder,
     /// `rolling:` — how a rollout batches, orders and guards its hosts.

@@ -5,7 +5,7 @@
 
 use super::{Checker, Inherit, MAX_IMPORT_DEPTH, first_key_span};
 use crate::playbook::yaml::{Key, Node, NodeValue, Span};
-use crate::playbook::{Block, Play, Role, RoleVars, Source, Step, Task};
+use crate::playbook::{Block, Play, Role, RoleFrom, RoleVars, Source, Step, Task};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,15 +49,22 @@ pub(super) fn search_path(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// One use of a role: from `roles:`, a dependency in `meta/main.yml`, or `import_role`.
-struct RoleUse<'n> {
-    name: &'n Node,
-    tasks_from: Option<String>,
+pub(super) struct RoleUse<'n> {
+    pub(super) name: &'n Node,
+    pub(super) tasks_from: Option<String>,
     /// The entry's `vars:`.
-    vars: RoleVars,
-    params: RoleVars,
+    pub(super) vars: RoleVars,
+    pub(super) params: RoleVars,
     /// `roles:` entries and dependencies run once per play unless their params differ;
     /// `import_role` runs wherever it stands.
-    once: bool,
+    pub(super) once: bool,
+    pub(super) from: RoleFrom,
+}
+
+/// What marks a role being read, against cycles: its directory and tasks file.
+pub(super) fn role_key(dir: &Path, tasks_from: Option<&str>) -> PathBuf {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    dir.join("tasks").join(tasks_from.unwrap_or("main"))
 }
 
 /// The directory of the file a source was read from.
@@ -69,7 +76,7 @@ pub(super) fn dir_of(source: &Source) -> PathBuf {
 }
 
 /// `DIR/NAME.yml`, `DIR/NAME.yaml` or `DIR/NAME`, whichever exists first.
-fn yaml_file(dir: &Path, name: &str) -> Option<PathBuf> {
+pub(super) fn yaml_file(dir: &Path, name: &str) -> Option<PathBuf> {
     [
         format!("{name}.yml"),
         format!("{name}.yaml"),
@@ -101,6 +108,7 @@ impl Checker {
             }
         }
         self.roles_seen.clear();
+        self.roles_used.clear();
         let mut flat = Vec::new();
         let mut steps = Vec::new();
         if let Some((key, node)) = pre {
@@ -119,6 +127,7 @@ impl Checker {
         }
         play.tasks = flat;
         play.steps = steps;
+        play.roles = std::mem::take(&mut self.roles_used);
         // Ansible lists the roles' handlers before the play's own.
         let mut handlers = std::mem::take(&mut self.role_handlers);
         let mut includes = std::mem::take(&mut self.role_handler_includes);
@@ -214,6 +223,11 @@ impl Checker {
                 vars,
                 params,
                 once: true,
+                from: if what == "dependency" {
+                    RoleFrom::Dependency
+                } else {
+                    RoleFrom::Play
+                },
             };
             steps.extend(self.use_role(role, &inner, flat));
         }
@@ -311,6 +325,7 @@ impl Checker {
             vars: RoleVars::empty(&self.source),
             params: RoleVars::empty(&self.source),
             once: false,
+            from: RoleFrom::Task,
         };
         let steps = self.use_role(role, &inner, flat);
         Some(Block {
@@ -376,7 +391,7 @@ impl Checker {
 
     /// Reads one use of a role: its dependencies first (each once per play unless their
     /// params differ), then its tasks as a block; its handlers go to `role_handlers`.
-    fn use_role(
+    pub(super) fn use_role(
         &mut self,
         role: RoleUse<'_>,
         inherit: &Inherit,
@@ -413,7 +428,8 @@ impl Checker {
             );
             return Vec::new();
         };
-        let key = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        // A role may import itself for another tasks file; the same file again is a cycle.
+        let key = role_key(&dir, role.tasks_from.as_deref());
         if self.importing.contains(&key) || self.importing.len() >= MAX_IMPORT_DEPTH {
             self.problem(
                 role.name.span,
@@ -482,13 +498,36 @@ impl Checker {
         }
         let defaults = self.role_vars(&dir, "defaults", role.name.span);
         let vars = self.role_vars(&dir, "vars", role.name.span);
+        // A role named by its path is called by its directory's name, as in Ansible.
+        let role_name = match name.contains('/') {
+            true => Path::new(name)
+                .file_name()
+                .map_or_else(|| name.to_string(), |n| n.to_string_lossy().into_owned()),
+            false => name.to_string(),
+        };
+        if !self
+            .roles_used
+            .iter()
+            .any(|(n, from)| *n == role_name && *from == role.from)
+        {
+            self.roles_used.push((role_name.clone(), role.from));
+        }
         let scope = Arc::new(Role {
-            name: name.to_string(),
+            name: role_name.clone(),
             dir: dir.clone(),
             defaults,
             vars,
             entry_vars: role.vars,
             params: role.params,
+            from: role.from,
+            parents: match (&self.current_role, role.from) {
+                (Some(parent), RoleFrom::Task) => {
+                    std::iter::once((parent.name.clone(), parent.dir.clone()))
+                        .chain(parent.parents.iter().cloned())
+                        .collect()
+                }
+                _ => Vec::new(),
+            },
         });
         self.importing.push(key);
         let mut steps = Vec::new();
@@ -521,7 +560,9 @@ impl Checker {
             && let Some((source, root)) = self.read_yaml(&path, role.name.span)
         {
             let outer = std::mem::replace(&mut self.source, source);
+            let outer_role = self.current_role.replace(scope.clone());
             block = self.steps(&root, inherit, flat);
+            self.current_role = outer_role;
             self.source = outer;
         }
         self.importing.pop();
@@ -529,7 +570,7 @@ impl Checker {
             task.role = Some(scope.clone());
         }
         steps.push(Step::Block(Block {
-            name: Some(name.to_string()),
+            name: Some(role_name),
             block,
             rescue: Vec::new(),
             always: Vec::new(),
@@ -586,7 +627,7 @@ impl Checker {
     }
 
     /// A role's named directory: a path as given, else NAME under each search directory.
-    fn find_role(&self, name: &str) -> Option<PathBuf> {
+    pub(super) fn find_role(&self, name: &str) -> Option<PathBuf> {
         let given = Path::new(name);
         if given.is_absolute() {
             return given.is_dir().then(|| given.to_path_buf());
