@@ -91,6 +91,7 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "ignore_errors",
     "tags",
     "vars",
+    "run_once",
 ];
 
 /// Keywords an `import_tasks` takes; `when`, `tags` and `vars` pass to the imported tasks.
@@ -222,6 +223,8 @@ pub(crate) struct Inherit {
     ignore_errors: Option<Node>,
     tags: Vec<String>,
     exec: Execution,
+    /// `run_once` of a block around: its tasks run once (a task's own wins).
+    run_once: bool,
     /// `vars:` of the blocks and imports around, outermost first (task vars in Ansible's
     /// precedence).
     pub(crate) vars: Vec<RoleVars>,
@@ -327,6 +330,7 @@ impl Checker {
             handler_includes: Vec::new(),
             roles: Vec::new(),
             order: HostOrder::Inventory,
+            order_template: None,
             rolling: None,
             phases: None,
             upgrade_path: None,
@@ -405,6 +409,7 @@ impl Checker {
                     (play.handlers, play.handler_includes) = self.handlers(value, &inherit);
                 }
                 "tags" => {}
+                "order" if node_has_template(value) => play.order_template = Some(value.clone()),
                 "order" => play.order = self.order(value),
                 "rolling" => play.rolling = self.rolling(value),
                 "phases" => play.phases = self.phases(value, &inherit),
@@ -541,14 +546,7 @@ impl Checker {
     }
 
     fn order(&mut self, node: &Node) -> HostOrder {
-        let order = match node.as_str() {
-            Some("inventory") => Some(HostOrder::Inventory),
-            Some("reverse_inventory") => Some(HostOrder::ReverseInventory),
-            Some("sorted") => Some(HostOrder::Sorted),
-            Some("reverse_sorted") => Some(HostOrder::ReverseSorted),
-            Some("shuffle") => Some(HostOrder::Shuffle),
-            _ => None,
-        };
+        let order = node.as_str().and_then(HostOrder::parse);
         order.unwrap_or_else(|| {
             self.problem(
                 node.span,
@@ -754,6 +752,10 @@ impl Checker {
                 "ignore_errors" => inner.ignore_errors = Some(value.clone()),
                 "tags" => inner.tags.extend(self.tags(value)),
                 "vars" => inner.vars.extend(self.vars_layer(value)),
+                "run_once" => match value.value {
+                    NodeValue::Bool(b) => inner.run_once = b,
+                    _ => self.expect_kind(value, "`run_once`", "true or false"),
+                },
                 "block" | "rescue" | "always" => {}
                 k if BLOCK_EXEC_KEYWORDS.contains(&k) => self.take_exec(&mut inner.exec, k, value),
                 other => self.keyword_elsewhere(key, other, BLOCK_KEYWORDS, "block"),
@@ -1132,7 +1134,7 @@ impl Checker {
             until: None,
             retries: None,
             delay: None,
-            run_once: false,
+            run_once: inherit.run_once,
             tags: inherit.tags.clone(),
             notify: Vec::new(),
             listen: Vec::new(),

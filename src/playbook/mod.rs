@@ -81,6 +81,8 @@ pub struct Play {
     pub roles: Vec<(String, RoleFrom)>,
     /// Ansible's `order`: how the play's hosts are sorted before batching.
     pub order: HostOrder,
+    /// `order` written as a template: rendered when the play is planned, replacing `order`.
+    pub order_template: Option<Node>,
     /// `rolling:` — how a rollout batches, orders and guards its hosts.
     pub rolling: Option<Rolling>,
     /// `phases:` — the rollout's task lists; present iff this play is a rollout.
@@ -103,6 +105,20 @@ pub struct Play {
     /// tasks resolve against it (Ansible's basedir; `playbook_dir` stays the main one's).
     pub dir: PathBuf,
     pub span: Span,
+}
+
+impl HostOrder {
+    /// An `order` word.
+    pub fn parse(word: &str) -> Option<HostOrder> {
+        match word {
+            "inventory" => Some(HostOrder::Inventory),
+            "reverse_inventory" => Some(HostOrder::ReverseInventory),
+            "sorted" => Some(HostOrder::Sorted),
+            "reverse_sorted" => Some(HostOrder::ReverseSorted),
+            "shuffle" => Some(HostOrder::Shuffle),
+            _ => None,
+        }
+    }
 }
 
 impl Play {
