@@ -107,6 +107,15 @@ const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_to", "delegate_facts"];
 
 /// Reads and validates a playbook file.
 pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
+    load_with(path, &crate::inventory::Vars::new())
+}
+
+/// Reads and validates a playbook file; `extra_vars` (`-e`) render templated
+/// `import_playbook` names, as Ansible renders them.
+pub fn load_with(
+    path: &Path,
+    extra_vars: &crate::inventory::Vars,
+) -> Result<super::Playbook, PlaybookError> {
     let text = crate::vault::read_to_string(path).map_err(|source| PlaybookError::Read {
         path: path.to_path_buf(),
         source,
@@ -116,7 +125,7 @@ pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
-    let plays = parse_in(&source, Some(&dir)).map_err(|err| match err {
+    let plays = parse_in(&source, Some(&dir), extra_vars).map_err(|err| match err {
         ParseFailure::Yaml(report) => PlaybookError::Yaml {
             path: path.to_path_buf(),
             detail: report.into(),
@@ -147,12 +156,16 @@ pub(crate) fn parse_for_tests(source: &Source) -> Result<Vec<Play>, String> {
 
 #[cfg(test)]
 pub(super) fn parse(source: &Source) -> Result<Vec<Play>, ParseFailure> {
-    parse_in(source, None)
+    parse_in(source, None, &crate::inventory::Vars::new())
 }
 
 /// Parses a playbook whose `import_tasks` files resolve against `dir` (none: imports are
 /// refused, for text without a file).
-fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailure> {
+fn parse_in(
+    source: &Source,
+    dir: Option<&Path>,
+    extra_vars: &crate::inventory::Vars,
+) -> Result<Vec<Play>, ParseFailure> {
     let root = yaml::parse(&source.text).map_err(|err| {
         ParseFailure::Yaml(serde_saphyr::miette::to_miette_report(
             &err,
@@ -178,6 +191,10 @@ fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailu
         current_role: None,
         in_handlers: false,
         playbook_tags: Vec::new(),
+        imports: structure::PlaybookImports {
+            extra_vars: extra_vars.clone(),
+            ..structure::PlaybookImports::default()
+        },
     };
     let plays = checker.plays(&root);
     if checker.problems.is_empty() {
@@ -214,6 +231,8 @@ struct Checker {
     in_handlers: bool,
     /// Tags of the `import_playbook`s being read: every play inside gets them.
     playbook_tags: Vec<String>,
+    /// The `when` and `vars` of the `import_playbook`s being read, and `-e`.
+    imports: structure::PlaybookImports,
 }
 
 /// What a play, block, import or include passes down to the tasks under it.
@@ -296,7 +315,9 @@ impl Checker {
                 entries.iter().find(|(k, _)| {
                     matches!(
                         k.name.as_str(),
-                        "import_playbook" | "ansible.builtin.import_playbook"
+                        "import_playbook"
+                            | "ansible.builtin.import_playbook"
+                            | "ansible.legacy.import_playbook"
                     )
                 })
             });
@@ -352,6 +373,7 @@ impl Checker {
         tags.extend(node.get("tags").map(|t| self.tags(t)).unwrap_or_default());
         let mut inherit = Inherit {
             tags,
+            when: self.imports.when.clone(),
             ..Inherit::default()
         };
         // Likewise `become`, `environment`, … wherever they stand.
@@ -385,7 +407,7 @@ impl Checker {
                     }
                 }
                 "vars" => match &value.value {
-                    NodeValue::Map(vars) => play.vars = vars.clone(),
+                    NodeValue::Map(vars) => play.vars.extend(vars.iter().cloned()),
                     NodeValue::Null => {}
                     _ => self.expect_kind(value, "`vars`", "a mapping"),
                 },
@@ -446,6 +468,8 @@ impl Checker {
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
             }
         }
+        // An `import_playbook`'s `vars:` rank above the imported play's own.
+        play.vars.extend(self.imports.vars.iter().cloned());
         self.play_sections(&mut play, &sections, &inherit);
         if let Some(key) = gather_key
             && let Some(task) = self.gather_facts(key, &inherit)

@@ -25,7 +25,7 @@ pub use tags::TagSelection;
 
 pub(crate) use load::is_identifier;
 pub(crate) use load::{find_file, looked_in};
-pub use load::{load, load_included, load_role_included, role_tasks_path};
+pub use load::{load, load_included, load_role_included, load_with, role_tasks_path};
 pub use source::Source;
 pub use yaml::{Key, Node, NodeValue, Span};
 

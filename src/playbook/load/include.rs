@@ -289,6 +289,7 @@ impl Checker {
             current_role: None,
             in_handlers: false,
             playbook_tags: Vec::new(),
+            imports: structure::PlaybookImports::default(),
         }
     }
 }

@@ -154,6 +154,8 @@ impl Checker {
     pub(super) fn gather_facts(&mut self, at: &Key, inherit: &Inherit) -> Option<Task> {
         let play_only = Inherit {
             exec: inherit.exec.clone(),
+            // A false `when` on the import_playbook skips gathering too, as in Ansible.
+            when: self.imports.when.clone(),
             ..Inherit::default()
         };
         self.implicit_task(at, "Gathering Facts", "setup", "", &play_only)
@@ -647,29 +649,32 @@ impl Checker {
         file: &Node,
     ) -> Vec<Play> {
         let mut tags = Vec::new();
+        let mut when = Vec::new();
+        let mut vars: Vec<(Key, Node)> = Vec::new();
         for (key, value) in node.as_map().unwrap_or_default() {
             match key.name.as_str() {
                 k if k == file_key.name => {}
                 "name" => {}
                 "tags" => tags = self.tags(value),
-                "when" | "vars" => self.problem(
-                    key.span,
-                    format!(
-                        "`{}` on `import_playbook` is not supported by drover yet",
-                        key.name
-                    ),
-                    "not supported yet",
-                    Some("put the condition or variables on the imported plays".to_string()),
+                "when" => when.extend(
+                    super::conditions(value)
+                        .into_iter()
+                        .map(|c| (c, self.source.clone())),
                 ),
+                "vars" => match &value.value {
+                    NodeValue::Map(entries) => vars.extend(entries.iter().cloned()),
+                    NodeValue::Null => {}
+                    _ => self.expect_kind(value, "`vars`", "a mapping"),
+                },
                 other => self.problem(
                     key.span,
                     format!("`import_playbook` does not take `{other}`"),
                     "unknown keyword",
-                    Some("`import_playbook` takes: name, tags".to_string()),
+                    Some("`import_playbook` takes: name, tags, when, vars".to_string()),
                 ),
             }
         }
-        let Some(text) = self.static_file_name(file, "import_playbook") else {
+        let Some(text) = self.playbook_file_name(file, &vars) else {
             return Vec::new();
         };
         let dir = dir_of(&self.source);
@@ -697,13 +702,76 @@ impl Checker {
         let outer = std::mem::replace(&mut self.source, source);
         let outer_tags = self.playbook_tags.len();
         self.playbook_tags.extend(tags);
+        let outer_imports = self.imports.clone();
+        self.imports.when.extend(when);
+        self.imports.vars.extend(vars);
         self.importing.push(key);
         let plays = self.plays(&root);
         self.importing.pop();
         self.playbook_tags.truncate(outer_tags);
+        self.imports = outer_imports;
         self.source = outer;
         self.roles_path = outer_roles;
         plays
+    }
+}
+
+/// What the `import_playbook`s around a play give it: their `when` (on every task) and
+/// `vars` (above the play's own), with `-e`, which a templated file name may use.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PlaybookImports {
+    pub(super) when: Vec<(Node, Source)>,
+    pub(super) vars: Vec<(Key, Node)>,
+    pub(super) extra_vars: crate::inventory::Vars,
+}
+
+impl Checker {
+    /// An `import_playbook` file name; a template is rendered with the import's `vars`
+    /// (and those of the imports around it) and `-e`, as Ansible renders it before any
+    /// host exists.
+    fn playbook_file_name(&mut self, file: &Node, vars: &[(Key, Node)]) -> Option<String> {
+        let Some(text) = file.as_str().filter(|t| !t.trim().is_empty()) else {
+            self.expect_kind(file, "`import_playbook`", "a file name");
+            return None;
+        };
+        if !crate::template::has_template_syntax(text) {
+            return Some(text.to_string());
+        }
+        let mut known = crate::template::LazyVars::default();
+        for (key, value) in self.imports.vars.iter().chain(vars) {
+            let written = crate::template::Written::At(self.source.clone(), value.span);
+            known.put_template(&key.name, value.to_json(), written);
+        }
+        for (key, value) in &self.imports.extra_vars {
+            known.put_template(
+                key,
+                value.clone(),
+                crate::template::Written::Layer("extra vars"),
+            );
+        }
+        let templates = crate::template::Templates::new();
+        let ctx = known.context(&templates, &[]);
+        let origin = crate::template::Origin::Node(&self.source, file.span);
+        match templates.render_str(text, &ctx, origin) {
+            Ok(name) if !name.trim().is_empty() => Some(name),
+            Ok(_) => {
+                self.expect_kind(file, "`import_playbook`", "a file name");
+                None
+            }
+            Err(err) => {
+                self.problem(
+                    file.span,
+                    format!("`import_playbook` file name: {err}"),
+                    "cannot render",
+                    Some(
+                        "an imported playbook's name may use the import's `vars` and `-e`, \
+                         never host variables (no host exists yet)"
+                            .to_string(),
+                    ),
+                );
+                None
+            }
+        }
     }
 }
 
