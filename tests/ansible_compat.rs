@@ -75,6 +75,8 @@ compat_cases! {
     c25_magic_vars_hostvars => "25-magic-vars-hostvars",
     c26_filter_signatures => "26-filter-signatures",
     c30_vault => "30-vault",
+    c40_include_role => "40-include-role",
+    c41_diff_environment => "41-diff-environment",
 }
 
 fn repo() -> PathBuf {

@@ -536,8 +536,14 @@ impl Checker {
         if let Some((source, root)) = meta {
             steps.extend(self.dependencies(&source, &root, inherit, flat));
         }
-        if let Some((source, root)) =
-            self.read_role_file(&dir.join("handlers"), "main", role.name.span)
+        // A role used again (include_role of it once more) brings its handlers once.
+        let handlers_known = self
+            .role_handlers
+            .iter()
+            .any(|h| h.role.as_ref().is_some_and(|r| r.dir == dir));
+        if !handlers_known
+            && let Some((source, root)) =
+                self.read_role_file(&dir.join("handlers"), "main", role.name.span)
         {
             let outer = std::mem::replace(&mut self.source, source);
             let handler_inherit = Inherit {
