@@ -26,6 +26,7 @@ pub(crate) const BLOCK_EXEC_KEYWORDS: &[&str] = &[
     "no_log",
     "check_mode",
     "diff",
+    "delegate_to",
 ];
 pub(crate) const TASK_EXEC_KEYWORDS: &[&str] = &[
     "become",

@@ -103,7 +103,7 @@ const MAX_IMPORT_DEPTH: usize = 32;
 const TASK_KEYWORDS_LATER: &[&str] = &["local_action"];
 
 /// Task keywords Ansible also takes on blocks and imports, that drover takes on tasks only.
-const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_to", "delegate_facts"];
+const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_facts"];
 
 /// Reads and validates a playbook file.
 pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
