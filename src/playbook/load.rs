@@ -1940,9 +1940,9 @@ mod tests {
         );
         assert_eq!(include.vars.len(), 1);
         let found = problems(
-            "- hosts: all\n  tasks:\n    - include_tasks: {file: \"{{ f }}\", apply: {register: r}}\n      become: true\n      register: x\n    - include_role: {name: r}\n",
+            "- hosts: all\n  tasks:\n    - include_tasks: {file: \"{{ f }}\", apply: {register: r}}\n      become: true\n      register: x\n    - include_role: {name: r, vars_from: x}\n",
         );
-        assert_eq!(found.len(), 4, "{found:#?}");
+        assert_eq!(found.len(), 5, "{found:#?}");
         assert!(
             found[0].contains("`become` on `include_tasks` applies to the include only"),
             "{found:#?}"
@@ -1956,11 +1956,10 @@ mod tests {
             "{found:#?}"
         );
         assert!(
-            found[3].contains(
-                "`include_role` (a role read at run time) is not supported by drover yet"
-            ),
+            found[3].contains("`include_role` argument `vars_from` is not supported by drover yet"),
             "{found:#?}"
         );
+        assert!(found[4].contains("role `r` not found"), "{found:#?}");
     }
 
     #[test]
