@@ -577,7 +577,7 @@ fn load(target: &TargetArgs) -> Result<Loaded, CliError> {
     let extra_vars = parse_extra_vars(&target.extra_vars)?;
     let mut inventory = Inventory::load_sources(&connect::inventory_sources(&target.inventory)?)?;
     connect::export_roles_path()?;
-    let playbook = playbook::load(&target.playbook)?;
+    let playbook = playbook::load_with(&target.playbook, &extra_vars)?;
     // group_vars/ and host_vars/ beside the playbook rank above the inventory's own.
     inventory.add_playbook_dir(&playbook.dir)?;
     let plan = plan::plan(

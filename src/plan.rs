@@ -96,6 +96,10 @@ pub enum PlanError {
     Serial { at: String, got: String },
     #[error("{at}: `strategy` rendered to {got}; drover has `linear` and `free`")]
     Strategy { at: String, got: String },
+    #[error(
+        "{at}: `order` rendered to {got}; it must be one of inventory, reverse_inventory, sorted, reverse_sorted, shuffle"
+    )]
+    Order { at: String, got: String },
     #[error("--limit `{0}` matches no host of the inventory")]
     #[diagnostic(help("check the pattern with `drover inventory -i INVENTORY --graph`"))]
     LimitMatchesNothing(String),
@@ -133,7 +137,8 @@ pub fn plan(
             .map(|h| h.name.clone())
             .collect();
         let mut order_deferred = None;
-        let hosts = order_hosts(selected, play, inventory, |host| {
+        let order = order(play, &ctx, templates)?;
+        let hosts = order_hosts(selected, play, order, inventory, |host| {
             let Some(order_by) = play.rolling.as_ref().and_then(|r| r.order_by.as_ref()) else {
                 return Ok(minijinja::Value::from(()));
             };
@@ -235,6 +240,32 @@ fn strategy(
         Some("linear") => Ok(crate::playbook::Strategy::Linear),
         Some("free") => Ok(crate::playbook::Strategy::Free),
         _ => Err(PlanError::Strategy {
+            at: play.source.location(node.span),
+            got: value.to_string(),
+        }),
+    }
+}
+
+/// The play's host order: as written, or its template rendered with the play's vars and
+/// `-e` (as Ansible renders `order`).
+fn order(
+    play: &Play,
+    ctx: &minijinja::Value,
+    templates: &Templates,
+) -> Result<HostOrder, PlanError> {
+    let Some(node) = &play.order_template else {
+        return Ok(play.order);
+    };
+    let value = templates
+        .render_node(node, ctx, &play.source)
+        .map_err(PlanError::SerialTemplate)?;
+    match value.as_str().map(str::trim) {
+        Some(crate::template::OMIT) => Ok(play.order),
+        Some(word) => HostOrder::parse(word).ok_or_else(|| PlanError::Order {
+            at: play.source.location(node.span),
+            got: value.to_string(),
+        }),
+        None => Err(PlanError::Order {
             at: play.source.location(node.span),
             got: value.to_string(),
         }),
@@ -391,10 +422,11 @@ fn static_vars(
 pub fn order_hosts<E>(
     mut hosts: Vec<String>,
     play: &Play,
+    order: HostOrder,
     inventory: &Inventory,
     mut key: impl FnMut(&str) -> Result<minijinja::Value, E>,
 ) -> Result<Vec<String>, (Vec<String>, E)> {
-    match play.order {
+    match order {
         HostOrder::Inventory => {}
         HostOrder::ReverseInventory => hosts.reverse(),
         HostOrder::Sorted => hosts.sort(),
@@ -645,7 +677,7 @@ mod tests {
             let play = rollout_play(vec!["first".to_string()]);
             let hosts: Vec<String> = (0..n).map(|i| format!("h{i}")).collect();
             let key_of = |h: &str| keys[h[1..].parse::<usize>().unwrap_or(0)];
-            let ordered = order_hosts(hosts.clone(), &play, &inv, |h| {
+            let ordered = order_hosts(hosts.clone(), &play, play.order, &inv, |h| {
                 Ok::<_, ()>(minijinja::Value::from(key_of(h)))
             })
             .unwrap_or_else(|(h, _)| h);

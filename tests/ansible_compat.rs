@@ -75,8 +75,10 @@ compat_cases! {
     c25_magic_vars_hostvars => "25-magic-vars-hostvars",
     c26_filter_signatures => "26-filter-signatures",
     c30_vault => "30-vault",
-    c40_force_handlers => "40-force-handlers",
-    c41_force_handlers_aborted_play => "41-force-handlers-aborted-play",
+    c40_include_role => "40-include-role",
+    c41_diff_environment => "41-diff-environment",
+    c42_force_handlers => "42-force-handlers",
+    c43_force_handlers_aborted_play => "43-force-handlers-aborted-play",
 }
 
 fn repo() -> PathBuf {

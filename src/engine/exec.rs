@@ -113,41 +113,72 @@ pub(super) fn escalation(
 }
 
 /// `environment` on this host: the mappings of the play, blocks and task merged, inner keys
-/// winning; values rendered and turned into strings as Ansible does.
+/// winning; values rendered and turned into strings as Ansible does. As in Ansible, a value
+/// that renders to `omit` is left out, as is an item that is a template giving `omit`, and a
+/// value that needs the `ansible_env` fact before facts are gathered.
 pub(super) fn environment(
     templates: &Templates,
     task: &Task,
     ctx: &minijinja::Value,
 ) -> Result<Vec<(String, String)>, String> {
     let mut merged: Vec<(String, String)> = Vec::new();
+    let mut put = |name: String, value: Value, node: &Node, source: &crate::playbook::Source| {
+        if !is_env_name(&name) {
+            return Err(format!(
+                "{}: `{name}` is not a valid environment variable name",
+                source.location(node.span)
+            ));
+        }
+        let text = match value {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            Value::Bool(b) => if b { "True" } else { "False" }.to_string(),
+            other => other.to_string(),
+        };
+        merged.retain(|(k, _)| *k != name);
+        merged.push((name, text));
+        Ok(())
+    };
     for (node, source) in &task.exec.environment {
+        if let Some(entries) = node.as_map() {
+            for (key, value) in entries {
+                let value = match templates.render_node(value, ctx, source) {
+                    Ok(value) => value,
+                    Err(err) if needs_env_fact(&err.to_string()) => continue,
+                    Err(err) => return Err(err.to_string()),
+                };
+                if value.as_str() == Some(crate::template::OMIT) {
+                    continue;
+                }
+                put(key.name.clone(), value, node, source)?;
+            }
+            continue;
+        }
         let value = templates
             .render_node(node, ctx, source)
             .map_err(|e| e.to_string())?;
-        let Value::Object(map) = value else {
-            return Err(format!(
-                "{}: `environment` must be a mapping, got {value}",
-                source.location(node.span)
-            ));
-        };
-        for (name, value) in map {
-            if !is_env_name(&name) {
+        match value {
+            Value::String(s) if s == crate::template::OMIT => {}
+            Value::Object(map) => {
+                for (name, value) in map {
+                    put(name, value, node, source)?;
+                }
+            }
+            other => {
                 return Err(format!(
-                    "{}: `{name}` is not a valid environment variable name",
+                    "{}: `environment` must be a mapping, got {other}",
                     source.location(node.span)
                 ));
             }
-            let text = match value {
-                Value::String(s) => s,
-                Value::Null => String::new(),
-                Value::Bool(b) => if b { "True" } else { "False" }.to_string(),
-                other => other.to_string(),
-            };
-            merged.retain(|(k, _)| *k != name);
-            merged.push((name, text));
         }
     }
     Ok(merged)
+}
+
+/// An undefined-variable error about the `ansible_env` fact: Ansible skips such an
+/// environment value (facts are not gathered yet).
+fn needs_env_fact(message: &str) -> bool {
+    message.contains("undefined") && message.contains("ansible_env")
 }
 
 /// An exportable environment variable name: the same rule as a variable name.
@@ -163,6 +194,16 @@ pub(super) fn check_mode(
     run_check: bool,
 ) -> Result<bool, String> {
     Ok(flag(templates, task.exec.check_mode.as_ref(), ctx, task)?.unwrap_or(run_check))
+}
+
+/// `diff:` on the task (or its blocks and play), else the run's `--diff`.
+pub(super) fn diff_mode(
+    templates: &Templates,
+    task: &Task,
+    ctx: &minijinja::Value,
+    run_diff: bool,
+) -> Result<bool, String> {
+    Ok(flag(templates, task.exec.diff.as_ref(), ctx, task)?.unwrap_or(run_diff))
 }
 
 /// `no_log:` on the task (or its blocks and play).

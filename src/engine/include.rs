@@ -163,6 +163,28 @@ impl Job {
     fn included_path(&self, include: &Include, ctx: &minijinja::Value) -> Result<PathBuf, String> {
         let task = self.task();
         let at = task.source.location(task.span);
+        if let Some(role) = &include.role {
+            let render = |node: &crate::playbook::Node| match self.shared.templates.render_node(
+                node,
+                ctx,
+                &task.source,
+            ) {
+                Ok(Value::String(s)) => Ok(s),
+                Ok(other) => Err(format!(
+                    "{at}: `include_role` needs a role name, got {other}"
+                )),
+                Err(err) => Err(err.to_string()),
+            };
+            let name = render(&role.name)?;
+            let from = role.tasks_from.as_ref().map(render).transpose()?;
+            return crate::playbook::role_tasks_path(
+                &self.shared.playbook,
+                self.play,
+                &name,
+                from.as_deref(),
+            )
+            .map_err(|why| format!("{at}: {why}"));
+        }
         let name = self
             .shared
             .templates
@@ -213,15 +235,23 @@ impl Job {
             return found.clone();
         }
         let task = self.task();
-        let read = load_included(&self.shared.playbook, self.play, include, path)
-            .map(Arc::new)
-            .map_err(|why| {
-                format!(
-                    "{}: the included file `{}` is invalid: {why}",
-                    task.source.location(task.span),
-                    path.display()
-                )
-            });
+        let read = match &include.role {
+            Some(_) => crate::playbook::load_role_included(
+                &self.shared.playbook,
+                self.play,
+                include,
+                path,
+                task.role.clone(),
+            ),
+            None => load_included(&self.shared.playbook, self.play, include, path),
+        };
+        let read = read.map(Arc::new).map_err(|why| {
+            format!(
+                "{}: the included file `{}` is invalid: {why}",
+                task.source.location(task.span),
+                path.display()
+            )
+        });
         files.insert(key, read.clone());
         read
     }

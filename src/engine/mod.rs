@@ -778,15 +778,32 @@ fn play_scope(
     );
     magic.insert("ansible_version".into(), ansible_version());
     magic.insert("ansible_forks".into(), Value::from(config.forks));
-    let mut role_names: Vec<String> = Vec::new();
-    for role in play.tasks.iter().filter_map(|t| t.role.as_ref()) {
-        if !role_names.contains(&role.name) {
-            role_names.push(role.name.clone());
+    // As Ansible lists them: the roles the play names (in `roles:`, or by import_role and
+    // include_role) and, apart, the dependencies; `ansible_role_names` is both.
+    let mut play_roles: Vec<String> = Vec::new();
+    let mut dependencies: Vec<String> = Vec::new();
+    for (name, from) in &play.roles {
+        let list = match from {
+            crate::playbook::RoleFrom::Dependency => &mut dependencies,
+            _ => &mut play_roles,
+        };
+        if !list.contains(name) {
+            list.push(name.clone());
         }
     }
-    magic.insert("role_names".into(), Value::from(role_names.clone()));
-    magic.insert("ansible_role_names".into(), Value::from(role_names.clone()));
-    magic.insert("ansible_play_role_names".into(), Value::from(role_names));
+    let mut all_roles = play_roles.clone();
+    for name in &dependencies {
+        if !all_roles.contains(name) {
+            all_roles.push(name.clone());
+        }
+    }
+    magic.insert("role_names".into(), Value::from(play_roles.clone()));
+    magic.insert("ansible_role_names".into(), Value::from(all_roles));
+    magic.insert("ansible_play_role_names".into(), Value::from(play_roles));
+    magic.insert(
+        "ansible_dependent_role_names".into(),
+        Value::from(dependencies),
+    );
     let source =
         std::path::absolute(&inventory.source).unwrap_or_else(|_| inventory.source.clone());
     let inventory_dir = if source.is_dir() {

@@ -662,9 +662,10 @@ impl Job {
         let shared = &self.shared;
         let source = &task.source;
         let ctx = ctx.clone();
-        let args = crate::template::without_omitted(
+        let args = crate::template::without_omitted(splat(
             shared.templates.render_node(&task.args, &ctx, source)?,
-        );
+            &location_of(task),
+        )?);
         let Some(module) = modules::module(task.module) else {
             return Err(Stop::Failed(format!("unknown module `{}`", task.module)));
         };
@@ -726,6 +727,8 @@ impl Job {
             }),
             _ => None,
         };
+        let diff =
+            exec::diff_mode(templates, task, &ctx, shared.config.diff).map_err(Stop::Failed)?;
         // `become` and `environment` ride on a view of the one connection.
         let conn = match base {
             Some(conn) if escalation.is_some() || !environment.is_empty() => {
@@ -738,7 +741,7 @@ impl Job {
             host: &host.name,
             conn: conn.as_ref(),
             check,
-            diff: shared.config.diff,
+            diff,
             playbook_dir: &shared.playbook.plays[self.play].dir,
             role_dir: self.role().map(|r| r.dir.as_path()),
             templates: &shared.templates,
@@ -1086,8 +1089,54 @@ fn with_help(err: &crate::transport::TransportError) -> String {
     }
 }
 
+/// Arguments with an argument splat (`assert: "{{ item }}"`, `args: "{{ x }}"`): the mapping
+/// it rendered to, under the arguments written out (Ansible's layering).
+fn splat(args: Value, at: &str) -> Result<Value, Stop> {
+    let Value::Object(mut map) = args else {
+        return Ok(args);
+    };
+    let Some(layer) = map.shift_remove(crate::playbook::load::ARGS_SPLAT) else {
+        return Ok(Value::Object(map));
+    };
+    let layer = match layer {
+        Value::Object(layer) => layer,
+        Value::String(s) if s == crate::template::OMIT => Map::new(),
+        other => {
+            let kind = match other {
+                Value::Array(_) => "list",
+                Value::String(_) => "str",
+                Value::Null => "NoneType",
+                Value::Bool(_) => "bool",
+                _ => "number",
+            };
+            return Err(Stop::Failed(format!(
+                "{at}: Task args must resolve to a 'dict' not '{kind}'."
+            )));
+        }
+    };
+    let mut merged = layer;
+    for (k, v) in map {
+        merged.insert(k, v);
+    }
+    Ok(Value::Object(merged))
+}
+
+fn location_of(task: &Task) -> String {
+    task.source.location(task.module_span)
+}
+
 fn to_result(outcome: Outcome) -> Map<String, Value> {
     let mut result = outcome.data;
+    // In diff mode a module's result carries its diffs, as Ansible's modules return them
+    // (`before`/`after` with their headers; a file holding a secret shows only a note).
+    if !outcome.diffs.is_empty() && !result.contains_key("diff") {
+        let diffs: Vec<Value> = outcome
+            .diffs
+            .iter()
+            .map(modules::FileDiff::to_json)
+            .collect();
+        result.insert("diff".into(), Value::Array(diffs));
+    }
     result.insert("changed".into(), json!(outcome.changed));
     if outcome.failed {
         result.insert("failed".into(), json!(true));

@@ -181,6 +181,19 @@ pub fn host_context(
         vars.put("ansible_role_name", Value::from(role.name.clone()));
         let path = std::path::absolute(&role.dir).unwrap_or_else(|_| role.dir.clone());
         vars.put("role_path", Value::from(path.display().to_string()));
+        if !role.parents.is_empty() {
+            let names: Vec<&str> = role.parents.iter().map(|(n, _)| n.as_str()).collect();
+            let paths: Vec<String> = role
+                .parents
+                .iter()
+                .map(|(_, dir)| {
+                    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                    dir.display().to_string()
+                })
+                .collect();
+            vars.put("ansible_parent_role_names", Value::from(names));
+            vars.put("ansible_parent_role_paths", Value::from(paths));
+        }
     }
     HostVars { vars }
 }

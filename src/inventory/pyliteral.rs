@@ -1,7 +1,9 @@
 //! Values in INI inventories, read the way Ansible reads them: `ast.literal_eval` first, the
 //! raw text when that fails. So `5` is an int, `1.5` a float, `True`/`False` booleans,
 //! `None` null, `'x'`/`"x"` strings, `[..]`/`(..)`/`{..}` lists and dicts, and anything
-//! else (`yes`, `web01`, `a b`) stays the text as written.
+//! else (`yes`, `web01`, `a b`) stays the text as written. What Ansible 2.19 converts after
+//! `literal_eval` is converted the same way: tuples and sets (`{1, 2}`, `set()`) become
+//! lists, bytes (`b'x'`) text, and `...` and complex numbers (`1j`) their text.
 
 use serde_json::{Map, Number, Value};
 
@@ -74,8 +76,20 @@ impl Parser<'_> {
                 self.dict()
             }
             b'\'' | b'"' => self.strings(),
-            b'r' | b'R' | b'u' | b'U' if matches!(self.s.get(self.pos + 1), Some(b'\'' | b'"')) => {
+            b'r' | b'R' | b'u' | b'U' | b'b' | b'B'
+                if matches!(self.s.get(self.pos + 1), Some(b'\'' | b'"')) =>
+            {
                 self.strings()
+            }
+            b'b' | b'B' | b'r' | b'R'
+                if matches!(self.s.get(self.pos + 1), Some(b'r' | b'R' | b'b' | b'B'))
+                    && matches!(self.s.get(self.pos + 2), Some(b'\'' | b'"')) =>
+            {
+                self.strings()
+            }
+            b'.' if self.s[self.pos..].starts_with(b"...") => {
+                self.pos += 3;
+                Some(Value::String("...".to_string()))
             }
             b'-' | b'+' => {
                 let negative = self.peek() == Some(b'-');
@@ -107,11 +121,26 @@ impl Parser<'_> {
 
     fn dict(&mut self) -> Option<Value> {
         let mut map = Map::new();
+        let mut first = true;
         loop {
             if self.eat(b'}') {
                 return Some(Value::Object(map));
             }
-            let key = match self.value()? {
+            let item = self.value()?;
+            if first && !self.eat(b':') {
+                // `{1, 2}` is a set: a list once Ansible has read it.
+                let mut items = vec![item];
+                if !self.eat(b',') {
+                    return self.eat(b'}').then_some(Value::Array(items));
+                }
+                items.extend(self.sequence(b'}')?);
+                return Some(Value::Array(items));
+            }
+            if !first && !self.eat(b':') {
+                return None;
+            }
+            first = false;
+            let key = match item {
                 Value::String(s) => s,
                 // Python allows any hashable key; JSON needs text.
                 Value::Number(n) => n.to_string(),
@@ -119,10 +148,6 @@ impl Parser<'_> {
                 Value::Null => "None".to_string(),
                 Value::Array(_) | Value::Object(_) => return None,
             };
-            if !self.eat(b':') {
-                // `{1, 2}` is a set: not something an inventory variable can hold.
-                return None;
-            }
             let value = self.value()?;
             map.insert(key, value);
             if !self.eat(b',') {
@@ -137,17 +162,14 @@ impl Parser<'_> {
         loop {
             self.skip_space();
             let start = self.pos;
-            let raw = match self.peek() {
-                Some(b'r' | b'R') => {
-                    self.pos += 1;
-                    true
+            let mut raw = false;
+            while let Some(c @ (b'r' | b'R' | b'u' | b'U' | b'b' | b'B')) = self.peek() {
+                if self.pos - start >= 2 {
+                    break;
                 }
-                Some(b'u' | b'U') => {
-                    self.pos += 1;
-                    false
-                }
-                _ => false,
-            };
+                raw |= matches!(c, b'r' | b'R');
+                self.pos += 1;
+            }
             match self.peek() {
                 Some(q @ (b'\'' | b'"')) => out.push_str(&self.string(q, raw)?),
                 _ => {
@@ -234,6 +256,15 @@ impl Parser<'_> {
             }
         }
         let token = &self.text[start..self.pos];
+        if let Some(real) = token.strip_suffix(['j', 'J'])
+            && !real.is_empty()
+            && real
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'e' | b'E'))
+        {
+            // A complex number: its text (Ansible's fallback for what JSON cannot hold).
+            return Some(Value::String(token.to_string()));
+        }
         if token.starts_with('_') || token.ends_with('_') || token.contains("__") {
             return None;
         }
@@ -280,6 +311,7 @@ impl Parser<'_> {
             self.pos += 1;
         }
         match &self.text[start..self.pos] {
+            "set" if self.eat(b'(') => self.eat(b')').then(|| Value::Array(Vec::new())),
             "True" => Some(Value::Bool(true)),
             "False" => Some(Value::Bool(false)),
             "None" => Some(Value::Null),
@@ -338,7 +370,15 @@ mod tests {
         assert_eq!(parse_value("[1, 'a', True]"), json!([1, "a", true]));
         assert_eq!(parse_value("(1, 2)"), json!([1, 2]));
         assert_eq!(parse_value("{'a': 1, 'b': [2]}"), json!({"a": 1, "b": [2]}));
-        assert_eq!(parse_value("{1, 2}"), json!("{1, 2}"));
+        // What Ansible 2.19 converts after literal_eval: sets and tuples to lists, bytes to
+        // text, `...` and complex numbers to their text.
+        assert_eq!(parse_value("{1, 2}"), json!([1, 2]));
+        assert_eq!(parse_value("set()"), json!([]));
+        assert_eq!(
+            parse_value("[..., 1j, set(), {1, 2}, b'x']"),
+            json!(["...", "1j", [], [1, 2], "x"])
+        );
+        assert_eq!(parse_value("b'single'"), json!("single"));
         assert_eq!(parse_value("[1, 2"), json!("[1, 2"));
     }
 }

@@ -6,80 +6,13 @@
 //! Regexes are Rust's `regex` (no look-around or back-references inside the pattern);
 //! Python-style `\1` / `\g<name>` in replacements are translated.
 
-use super::file::backup_stamp;
-use super::filesystem::{Attributes, Kind, path_state};
-use super::{Args, Context, FileDiff, ModuleError, ModuleSpec, Outcome};
+use super::filesystem::{Kind, path_state};
+use super::lineinfile::{failed_rc, finish};
+use super::{Args, Context, ModuleError, ModuleSpec, Outcome};
 use crate::template::shell_quote;
-use regex::Regex;
 use serde_json::json;
 
-pub struct LineInFile;
-pub struct BlockInFile;
 pub struct Replace;
-
-static LINEINFILE: ModuleSpec = ModuleSpec {
-    name: "lineinfile",
-    args: &[
-        "path",
-        "dest",
-        "destfile",
-        "name",
-        "regexp",
-        "regex",
-        "search_string",
-        "state",
-        "line",
-        "value",
-        "backrefs",
-        "insertafter",
-        "insertbefore",
-        "create",
-        "backup",
-        "firstmatch",
-        "validate",
-        "mode",
-        "owner",
-        "group",
-        "unsafe_writes",
-    ],
-    required: &[],
-    one_of: &[&["path", "dest", "destfile", "name"]],
-    free_form: false,
-    local: false,
-    any_args: false,
-};
-
-static BLOCKINFILE: ModuleSpec = ModuleSpec {
-    name: "blockinfile",
-    args: &[
-        "path",
-        "dest",
-        "destfile",
-        "name",
-        "block",
-        "content",
-        "marker",
-        "marker_begin",
-        "marker_end",
-        "state",
-        "insertafter",
-        "insertbefore",
-        "create",
-        "backup",
-        "validate",
-        "append_newline",
-        "prepend_newline",
-        "mode",
-        "owner",
-        "group",
-        "unsafe_writes",
-    ],
-    required: &[],
-    one_of: &[&["path", "dest", "destfile", "name"]],
-    free_form: false,
-    local: false,
-    any_args: false,
-};
 
 static REPLACE: ModuleSpec = ModuleSpec {
     name: "replace",
@@ -107,17 +40,27 @@ static REPLACE: ModuleSpec = ModuleSpec {
     any_args: false,
 };
 
-const PATH_ALIASES: &[&str] = &["path", "dest", "destfile", "name"];
+pub(super) const PATH_ALIASES: &[&str] = &["path", "dest", "destfile", "name"];
 
-fn regex(name: &str, pattern: &str, multiline: bool) -> Result<Regex, ModuleError> {
-    let full = if multiline {
-        format!("(?m){pattern}")
-    } else {
-        pattern.to_string()
-    };
-    Regex::new(&full).map_err(|e| ModuleError::Args {
-        message: format!("argument `{name}` is not a valid regular expression: {e}"),
-    })
+/// A replacement as Python's `re.sub` checks it: an unknown escape of an ASCII letter
+/// (`\D`) is an error ("bad escape"); otherwise as [`python_replacement`].
+pub(super) fn checked_replacement(text: &str) -> Result<String, String> {
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '\\' {
+            continue;
+        }
+        match chars.next() {
+            Some((_, d))
+                if d.is_ascii_alphabetic()
+                    && !matches!(d, 'g' | 'n' | 't' | 'r' | 'f' | 'v' | 'a' | 'b') =>
+            {
+                return Err(format!("bad escape \\{d} at position {i}"));
+            }
+            _ => {}
+        }
+    }
+    Ok(python_replacement(text))
 }
 
 /// Python's `\1`, `\g<1>`, `\g<name>` as `regex`'s `${1}`, `${name}`; a literal `$` escaped.
@@ -166,20 +109,34 @@ pub(super) fn python_replacement(text: &str) -> String {
     out
 }
 
-/// The file as it is now: its text (None when absent) and mode.
-struct Current {
-    text: Option<String>,
-    mode: Option<u32>,
+/// The file as it is now: its text (None when absent) and mode; `kind` is set for a
+/// directory when the caller reports that itself.
+pub(super) struct Current {
+    pub text: Option<String>,
+    pub mode: Option<u32>,
+    pub kind: Option<Kind>,
 }
 
-async fn read_current(ctx: &Context<'_>, path: &str) -> Result<Current, ModuleError> {
+/// The file at `path`; a directory is an error unless `dir_ok` (then `kind` says so).
+pub(super) async fn read_current(
+    ctx: &Context<'_>,
+    path: &str,
+    dir_ok: bool,
+) -> Result<Current, ModuleError> {
     let state = path_state(ctx, path, true).await?;
     match state.kind {
         Kind::Absent => Ok(Current {
             text: None,
             mode: None,
+            kind: None,
         }),
-        Kind::File => {
+        Kind::Directory if dir_ok => Ok(Current {
+            text: None,
+            mode: None,
+            kind: Some(Kind::Directory),
+        }),
+        // A device reads as Ansible's `open()` reads it (`/dev/null`: empty).
+        Kind::File | Kind::Other => {
             let bytes = ctx.conn()?.download(path).await?;
             let text = String::from_utf8(bytes).map_err(|_| ModuleError::Remote {
                 message: format!("{path} is not a UTF-8 text file"),
@@ -187,6 +144,7 @@ async fn read_current(ctx: &Context<'_>, path: &str) -> Result<Current, ModuleEr
             Ok(Current {
                 text: Some(text),
                 mode: Some(state.mode),
+                kind: Some(Kind::File),
             })
         }
         other => Err(ModuleError::Remote {
@@ -195,85 +153,15 @@ async fn read_current(ctx: &Context<'_>, path: &str) -> Result<Current, ModuleEr
     }
 }
 
-/// Writes `after` to `path` if it differs from `before` (with backup, validate and the
-/// file attributes), filling in `changed`, `diff` and `backup`.
-pub(super) async fn commit_text(
-    ctx: &Context<'_>,
-    args: &Args,
-    path: &str,
-    before: Option<&str>,
-    current_mode: Option<u32>,
-    after: &str,
-    msg: String,
-) -> Result<Outcome, ModuleError> {
-    let attrs = Attributes::from_args(args)?;
-    let backup = args.bool("backup", false)?;
-    let validate = args.str("validate")?;
-    let mut outcome = Outcome {
-        msg: Some(msg),
-        ..Outcome::default()
-    };
-    let content_changed = before != Some(after);
-    if content_changed {
-        outcome.changed = true;
-        if ctx.diff {
-            outcome.diffs.push(FileDiff {
-                path: path.to_string(),
-                before: before.map(str::to_string),
-                after: after.to_string(),
-            });
+/// A failed write or validation as the task's failure (Ansible's `fail_json`), other errors
+/// as they are.
+pub(super) fn file_error(err: ModuleError) -> Result<Outcome, ModuleError> {
+    match err {
+        ModuleError::Args { message } | ModuleError::Remote { message } => {
+            Ok(Outcome::failed(message))
         }
-        if !ctx.check {
-            let mode = attrs
-                .mode
-                .as_ref()
-                .map(|m| m.resolve(current_mode.unwrap_or(0o644), false))
-                .or(current_mode)
-                .unwrap_or(0o644);
-            // `create` makes the missing parent directories too, as Ansible does.
-            if let (None, Some((dir, _))) = (before, path.rsplit_once('/'))
-                && !dir.is_empty()
-            {
-                let dir = shell_quote(dir);
-                ctx.sh_ok(
-                    &format!("[ -d {dir} ] || mkdir -p -- {dir}"),
-                    &format!("creating the directory of {path}"),
-                )
-                .await?;
-            }
-            if backup && before.is_some() {
-                let file = format!("{path}.{}~", backup_stamp());
-                ctx.sh_ok(
-                    &format!("cp -p {} {}", shell_quote(path), shell_quote(&file)),
-                    &format!("backup of {path}"),
-                )
-                .await?;
-                outcome.data.insert("backup".into(), json!(file));
-                outcome.data.insert("backup_file".into(), json!(file));
-            }
-            write_validated(ctx, path, after.as_bytes(), mode, validate.as_deref()).await?;
-        }
+        other => Err(other),
     }
-    // Attributes of the file as it now is (or, in check mode, will be).
-    let state = if ctx.check && before.is_none() {
-        None
-    } else {
-        Some(path_state(ctx, path, true).await?)
-    };
-    if let Some(state) = state.filter(|s| s.exists()) {
-        let (fixes, _) = attrs.fix(path, &state);
-        if !fixes.is_empty() {
-            outcome.changed = true;
-            if !ctx.check {
-                ctx.sh_ok(
-                    &fixes.join(" && "),
-                    &format!("setting attributes of {path}"),
-                )
-                .await?;
-            }
-        }
-    }
-    Ok(outcome)
 }
 
 /// Uploads `data` to `path` atomically; with `validate` (`visudo -cf %s`), first to a temp
@@ -306,7 +194,7 @@ pub(super) async fn validate_and_move(
     if !validate.contains("%s") {
         let _ = ctx.sh(&format!("rm -f -- {}", shell_quote(temp))).await;
         return Err(ModuleError::Args {
-            message: format!("`validate` must contain %s (the file to check): {validate}"),
+            message: format!("validate must contain %s: {validate}"),
         });
     }
     let check = validate.replace("%s", &shell_quote(temp));
@@ -315,9 +203,9 @@ pub(super) async fn validate_and_move(
         let _ = ctx.sh(&format!("rm -f -- {}", shell_quote(temp))).await;
         return Err(ModuleError::Remote {
             message: format!(
-                "failed to validate {path} with `{validate}` (exit {:?}): {}",
-                out.exit_status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                "failed to validate: rc:{} error:{}",
+                out.exit_status.map_or(-1, i64::from),
+                String::from_utf8_lossy(&out.stderr)
             ),
         });
     }
@@ -341,342 +229,93 @@ pub(super) fn validation_temp(path: &str) -> String {
     }
 }
 
-/// The text to edit: the file's, or empty when `create` allows a missing file.
-fn base_text(current: &Current, path: &str, create: bool) -> Result<String, ModuleError> {
-    match &current.text {
-        Some(t) => Ok(t.clone()),
-        None if create => Ok(String::new()),
-        None => Err(ModuleError::Remote {
-            message: format!("Destination {path} does not exist !"),
-        }),
-    }
-}
-
-/// Splits text into lines that keep their line endings (Python's `readlines`).
-fn lines_of(text: &str) -> Vec<String> {
-    text.split_inclusive('\n').map(str::to_string).collect()
-}
-
-fn strip_eol(line: &str) -> &str {
-    line.trim_end_matches(['\n', '\r'])
-}
-
-module!(LineInFile, LINEINFILE, lineinfile);
-
-async fn lineinfile(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
-    let path = args.required_first(PATH_ALIASES)?;
-    let state = args.choice("state", &["present", "absent"], "present")?;
-    let regexp = match args.first_str(&["regexp", "regex"])? {
-        Some(r) => Some(regex("regexp", &r, false)?),
-        None => None,
-    };
-    let search = args.str("search_string")?;
-    if regexp.is_some() && search.is_some() {
-        return Err(ModuleError::Args {
-            message: "`regexp` and `search_string` are mutually exclusive".to_string(),
-        });
-    }
-    let line = args.first_str(&["line", "value"])?;
-    let backrefs = args.bool("backrefs", false)?;
-    let firstmatch = args.bool("firstmatch", false)?;
-    let create = args.bool("create", false)?;
-    let after_arg = args.str("insertafter")?;
-    let before_arg = args.str("insertbefore")?;
-    if after_arg.is_some() && before_arg.is_some() {
-        return Err(ModuleError::Args {
-            message: "`insertafter` and `insertbefore` are mutually exclusive".to_string(),
-        });
-    }
-
-    let current = read_current(ctx, &path).await?;
-    let matches = |l: &str, line: Option<&str>| -> bool {
-        let l = strip_eol(l);
-        if let Some(re) = &regexp {
-            re.is_match(l)
-        } else if let Some(s) = &search {
-            l.contains(s.as_str())
-        } else {
-            Some(l) == line
-        }
-    };
-
-    if state == "absent" {
-        if regexp.is_none() && search.is_none() && line.is_none() {
-            return Err(ModuleError::Args {
-                message: "one of `line`, `regexp` or `search_string` is required with \
-                          `state: absent`"
-                    .to_string(),
-            });
-        }
-        let Some(text) = current.text.as_deref() else {
-            return Ok(Outcome {
-                msg: Some("file not present".to_string()),
-                ..Outcome::default()
-            });
-        };
-        let lines = lines_of(text);
-        let kept: Vec<&String> = lines
-            .iter()
-            .filter(|l| !matches(l, line.as_deref()))
-            .collect();
-        let removed = lines.len() - kept.len();
-        let after: String = kept.into_iter().map(String::as_str).collect();
-        let mut outcome = commit_text(
-            ctx,
-            &args,
-            &path,
-            Some(text),
-            current.mode,
-            &after,
-            if removed > 0 {
-                format!("{removed} line(s) removed")
-            } else {
-                String::new()
-            },
-        )
-        .await?;
-        outcome.data.insert("found".into(), json!(removed));
-        return Ok(outcome);
-    }
-
-    let line = line.ok_or_else(|| ModuleError::Args {
-        message: "`line` is required with `state: present`".to_string(),
-    })?;
-    if backrefs && regexp.is_none() {
-        return Err(ModuleError::Args {
-            message: "`backrefs: yes` needs `regexp`".to_string(),
-        });
-    }
-    let text = base_text(&current, &path, create)?;
-    let mut lines = lines_of(&text);
-    let insert_re = |arg: &Option<String>, name: &str| -> Result<Option<Regex>, ModuleError> {
-        match arg.as_deref() {
-            None | Some("EOF") | Some("BOF") => Ok(None),
-            Some(p) => regex(name, p, false).map(Some),
-        }
-    };
-    let after_re = insert_re(&after_arg, "insertafter")?;
-    let before_re = insert_re(&before_arg, "insertbefore")?;
-
-    // Ansible's scan: the last (or first) matching line, and the insertion anchor.
-    let mut found: Option<usize> = None;
-    let mut anchor: Option<usize> = None;
-    let mut exact = false;
-    for (i, l) in lines.iter().enumerate() {
-        if strip_eol(l) == line {
-            exact = true;
-        }
-        if matches(l, Some(&line)) {
-            found = Some(i);
-            if firstmatch {
-                break;
-            }
-        } else if let Some(re) = &after_re
-            && re.is_match(strip_eol(l))
-        {
-            anchor = Some(i + 1);
-            if firstmatch {
-                break;
-            }
-        } else if let Some(re) = &before_re
-            && re.is_match(strip_eol(l))
-        {
-            anchor = Some(i);
-            if firstmatch {
-                break;
-            }
-        }
-    }
-
-    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
-    let mut msg = String::new();
-    if let Some(i) = found {
-        let new = match (&regexp, backrefs) {
-            (Some(re), true) => {
-                let old = strip_eol(&lines[i]).to_string();
-                match re.captures(&old) {
-                    Some(caps) => {
-                        let mut out = String::new();
-                        caps.expand(&python_replacement(&line), &mut out);
-                        out
-                    }
-                    None => old,
-                }
-            }
-            _ => line.clone(),
-        };
-        if strip_eol(&lines[i]) != new {
-            // Keep the line's own ending (none on a last line without one).
-            let ending = &lines[i][strip_eol(&lines[i]).len()..];
-            lines[i] = format!("{new}{ending}");
-            msg = "line replaced".to_string();
-        }
-    } else if backrefs || ((regexp.is_some() || search.is_some()) && exact) {
-        // backrefs with no match: nothing to do; a regexp that missed but the exact line is
-        // already there: nothing to add (Ansible's rule).
-    } else {
-        let at = match (after_arg.as_deref(), before_arg.as_deref()) {
-            (_, Some("BOF")) | (Some("BOF"), _) => 0,
-            _ => anchor.unwrap_or(lines.len()),
-        };
-        if at > 0 && !lines[at - 1].ends_with('\n') {
-            lines[at - 1].push_str(eol);
-        }
-        lines.insert(at, format!("{line}{eol}"));
-        msg = "line added".to_string();
-    }
-    let after: String = lines.concat();
-    commit_text(
-        ctx,
-        &args,
-        &path,
-        current.text.as_deref(),
-        current.mode,
-        &after,
-        msg,
-    )
-    .await
-}
-
-module!(BlockInFile, BLOCKINFILE, blockinfile);
-
-async fn blockinfile(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
-    let path = args.required_first(PATH_ALIASES)?;
-    let state = args.choice("state", &["present", "absent"], "present")?;
-    let block = args.first_str(&["block", "content"])?.unwrap_or_default();
-    let marker = args
-        .str("marker")?
-        .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".to_string());
-    let begin = marker.replace(
-        "{mark}",
-        &args.str("marker_begin")?.unwrap_or_else(|| "BEGIN".into()),
-    );
-    let end = marker.replace(
-        "{mark}",
-        &args.str("marker_end")?.unwrap_or_else(|| "END".into()),
-    );
-    let create = args.bool("create", false)?;
-    let after_arg = args.str("insertafter")?;
-    let before_arg = args.str("insertbefore")?;
-    let current = read_current(ctx, &path).await?;
-    if current.text.is_none() && (state == "absent" || !create) {
-        if state == "absent" {
-            return Ok(Outcome {
-                msg: Some("file not present".into()),
-                ..Outcome::default()
-            });
-        }
-        return Err(ModuleError::Remote {
-            message: format!("Path {path} does not exist !"),
-        });
-    }
-    let text = current.text.clone().unwrap_or_default();
-    let mut lines = lines_of(&text);
-    let eol = "\n";
-
-    let begin_at = lines.iter().position(|l| strip_eol(l) == begin);
-    let end_at = lines.iter().rposition(|l| strip_eol(l) == end);
-    // An empty block means "absent", as in Ansible.
-    let wanted: Vec<String> = if state == "absent" || block.is_empty() {
-        Vec::new()
-    } else {
-        let mut v = vec![format!("{begin}{eol}")];
-        v.extend(
-            block
-                .trim_end_matches('\n')
-                .split('\n')
-                .map(|l| format!("{l}{eol}")),
-        );
-        v.push(format!("{end}{eol}"));
-        v
-    };
-    let msg = match (begin_at, end_at) {
-        (Some(b), Some(e)) if b <= e => {
-            let _ = lines.splice(b..=e, wanted.iter().cloned());
-            if wanted.is_empty() {
-                "Block removed"
-            } else {
-                "Block inserted"
-            }
-        }
-        _ if wanted.is_empty() => "",
-        _ => {
-            let find_last = |p: &str| -> Result<Option<usize>, ModuleError> {
-                let re = regex("insertafter/insertbefore", p, false)?;
-                Ok(lines.iter().rposition(|l| re.is_match(strip_eol(l))))
-            };
-            let at = match (after_arg.as_deref(), before_arg.as_deref()) {
-                (_, Some("BOF")) => 0,
-                (_, Some(p)) => find_last(p)?.unwrap_or(lines.len()),
-                (Some("EOF") | None, None) => lines.len(),
-                (Some(p), None) => find_last(p)?.map(|i| i + 1).unwrap_or(lines.len()),
-            };
-            if at > 0 && !lines[at - 1].ends_with('\n') {
-                lines[at - 1].push_str(eol);
-            }
-            let _ = lines.splice(at..at, wanted.iter().cloned());
-            "Block inserted"
-        }
-    };
-    let after = lines.concat();
-    let msg = if after == text && current.text.is_some() {
-        String::new()
-    } else {
-        msg.to_string()
-    };
-    commit_text(
-        ctx,
-        &args,
-        &path,
-        current.text.as_deref(),
-        current.mode,
-        &after,
-        msg,
-    )
-    .await
-}
-
 module!(Replace, REPLACE, replace);
 
 async fn replace(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let path = args.required_first(PATH_ALIASES)?;
-    let re = regex("regexp", &args.required_str("regexp")?, true)?;
-    let replacement = python_replacement(&args.str("replace")?.unwrap_or_default());
-    let after_re = match args.str("after")? {
-        Some(p) => Some(regex("after", &p, true)?),
-        None => None,
+    let pattern_of = |name: &str, pattern: &str| {
+        fancy_regex::Regex::new(pattern).map_err(|e| ModuleError::Args {
+            message: format!("argument `{name}` is not a valid regular expression: {e}"),
+        })
     };
-    let before_re = match args.str("before")? {
-        Some(p) => Some(regex("before", &p, true)?),
-        None => None,
+    let regexp = args.required_str("regexp")?;
+    let mre = pattern_of("regexp", &format!("(?m){regexp}"))?;
+    let replacement = checked_replacement(&args.str("replace")?.unwrap_or_default());
+    let current = read_current(ctx, &path, true).await?;
+    if current.kind == Some(Kind::Directory) {
+        return Ok(failed_rc(256, format!("Path {path} is a directory !")));
+    }
+    let Some(contents) = current.text.as_deref() else {
+        return Ok(failed_rc(257, format!("Path {path} does not exist !")));
     };
-    let current = read_current(ctx, &path).await?;
-    let Some(text) = current.text.as_deref() else {
-        return Err(ModuleError::Remote {
-            message: format!("Path {path} does not exist !"),
-        });
+    // The section between `after` and `before`, as Ansible cuts it: one DOTALL pattern
+    // around a `subsection` group, lazy when both are given.
+    let after = args.str("after")?.filter(|s| !s.is_empty());
+    let before = args.str("before")?.filter(|s| !s.is_empty());
+    let section_pattern = match (&after, &before) {
+        (Some(a), Some(b)) => Some(format!("{a}(?P<subsection>.*?){b}")),
+        (Some(a), None) => Some(format!("{a}(?P<subsection>.*)")),
+        (None, Some(b)) => Some(format!("(?P<subsection>.*){b}")),
+        (None, None) => None,
     };
-    // The section between `after` and `before` (exclusive), as Ansible cuts it.
-    let start = after_re
-        .as_ref()
-        .and_then(|r| r.find(text))
-        .map(|m| m.end())
-        .unwrap_or(0);
-    let end = before_re
-        .as_ref()
-        .and_then(|r| r.find(&text[start..]))
-        .map(|m| start + m.start())
-        .unwrap_or(text.len());
-    let section = &text[start..end];
-    let count = re.find_iter(section).count();
-    let replaced = re.replace_all(section, replacement.as_str());
-    let after = format!("{}{}{}", &text[..start], replaced, &text[end..]);
-    let msg = if after != text {
+    let (start, end) = match &section_pattern {
+        None => (0, contents.len()),
+        Some(pattern) => {
+            let re = pattern_of("after/before", &format!("(?s){pattern}"))?;
+            match re
+                .captures(contents)
+                .ok()
+                .flatten()
+                .and_then(|c| c.name("subsection"))
+            {
+                Some(m) => (m.start(), m.end()),
+                None => {
+                    let mut outcome = Outcome {
+                        msg: Some(format!(
+                            "Pattern for before/after params did not match the given file: {pattern}"
+                        )),
+                        ..Outcome::default()
+                    };
+                    outcome.data.insert("rc".into(), json!(0));
+                    return Ok(outcome);
+                }
+            }
+        }
+    };
+    let replacement = match replacement {
+        Ok(replacement) => replacement,
+        Err(why) => {
+            let msg = format!("Unable to process replace due to error: {why}");
+            return Ok(Outcome::failed(msg));
+        }
+    };
+    let section = &contents[start..end];
+    let count = mre.find_iter(section).filter(Result::is_ok).count();
+    let replaced = mre.replace_all(section, replacement.as_str());
+    let changed = count > 0 && replaced != section;
+    let after_text = format!("{}{}{}", &contents[..start], replaced, &contents[end..]);
+    let msg = if changed {
         format!("{count} replacements made")
     } else {
         String::new()
     };
-    commit_text(ctx, &args, &path, Some(text), current.mode, &after, msg).await
+    let new_text = if changed {
+        after_text.as_str()
+    } else {
+        contents
+    };
+    let mut outcome = finish(ctx, &args, &path, &current, new_text, changed, msg, None).await?;
+    outcome.data.insert("rc".into(), json!(0));
+    if changed && ctx.diff {
+        let diff = json!({
+            "before_header": path,
+            "before": contents,
+            "after_header": path,
+            "after": after_text,
+        });
+        outcome.data.insert("diff".into(), diff);
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]

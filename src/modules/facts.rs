@@ -50,6 +50,8 @@ for m in apt-get dnf yum zypper apk pacman; do
 done
 if [ -d /run/systemd/system ]; then echo "service_mgr=systemd";
 else echo "service_mgr=$(u cat /proc/1/comm)"; fi
+py="${DROVER_PYTHON:-$(command -v python3 || command -v python)}"
+if [ -n "$py" ]; then echo "python_executable=$py"; echo "python_version=$(u "$py" --version 2>&1)"; fi
 echo "--os-release--"; u cat /etc/os-release
 echo "--debian-version--"; u cat /etc/debian_version
 echo "--addresses--"; u ip -o addr show
@@ -61,7 +63,23 @@ module!(Setup, SETUP, setup);
 
 async fn setup(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let filters = args.list("filter")?;
-    let out = ctx.sh(SCRIPT).await?;
+    // `ansible_python`: the interpreter the host's `ansible_python_interpreter` names, else
+    // the first python3 on its PATH (asked its version; drover runs no Python itself).
+    let interpreter = ctx
+        .vars
+        .get_attr("ansible_python_interpreter")
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_none())
+        .map(|v| v.to_string())
+        .filter(|p| p.starts_with('/'));
+    let script = match interpreter {
+        Some(py) => format!(
+            "DROVER_PYTHON={}\n{SCRIPT}",
+            crate::template::shell_quote(&py)
+        ),
+        None => SCRIPT.to_string(),
+    };
+    let out = ctx.sh(&script).await?;
     if out.exit_status != Some(0) {
         return Err(ModuleError::Remote {
             message: format!(
@@ -182,6 +200,10 @@ fn parse(output: &str) -> BTreeMap<String, Value> {
     put("pkg_mgr", json!(package_manager(&get("pkg_mgr"))));
     put("service_mgr", json!(get("service_mgr")));
     put("date_time", date_time(&get));
+    let python = get("python_executable");
+    if !python.is_empty() {
+        put("python", python_fact(&python, &get("python_version")));
+    }
 
     let os_release = os_release(sections.get("os-release").map_or("", String::as_str));
     let debian_version = sections
@@ -210,6 +232,31 @@ fn parse(output: &str) -> BTreeMap<String, Value> {
     }
     put("env", Value::Object(environment));
     facts
+}
+
+/// Ansible's `python` fact from the interpreter's path and its `--version` line.
+fn python_fact(executable: &str, version: &str) -> Value {
+    let numbers: Vec<u64> = version
+        .trim()
+        .trim_start_matches("Python")
+        .trim()
+        .split('.')
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let part = |i: usize| numbers.get(i).map_or(Value::Null, |n| json!(n));
+    json!({
+        "executable": executable,
+        "type": "cpython",
+        "version": {
+            "major": part(0),
+            "minor": part(1),
+            "micro": part(2),
+            "releaselevel": "final",
+            "serial": 0,
+        },
+        "version_info": numbers,
+        "has_sslcontext": true,
+    })
 }
 
 fn number(text: &str) -> Value {

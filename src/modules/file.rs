@@ -252,12 +252,31 @@ async fn template(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
 }
 
 /// The task's variables plus those Ansible's `template` module adds: `ansible_managed`,
-/// `template_path`, `template_fullpath`, `template_destpath`, `template_host`, `template_uid`
+/// `template_path`, `template_fullpath`, `template_destpath`, `template_mtime`, `template_host`, `template_uid`
 /// and `template_run_date`.
 fn template_vars(ctx: &Context<'_>, path: &Path, dest: &str) -> minijinja::Value {
     use std::os::unix::fs::MetadataExt as _;
     let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let uid = std::fs::metadata(path).map(|m| m.uid()).unwrap_or(0);
+    let meta = std::fs::metadata(path).ok();
+    let uid = meta.as_ref().map_or(0, |m| m.uid());
+    // Python's `str(datetime.fromtimestamp(mtime))`, in local time.
+    let mtime = meta
+        .and_then(|m| m.modified().ok())
+        .map(|t| {
+            let t = time::OffsetDateTime::from(t);
+            let offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+            let t = t.to_offset(offset);
+            let base = t
+                .format(&time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]"
+                ))
+                .unwrap_or_default();
+            match t.microsecond() {
+                0 => base,
+                us => format!("{base}.{us:06}"),
+            }
+        })
+        .unwrap_or_default();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     let run_date = now
@@ -270,6 +289,7 @@ fn template_vars(ctx: &Context<'_>, path: &Path, dest: &str) -> minijinja::Value
         template_path => path.display().to_string(),
         template_fullpath => full.display().to_string(),
         template_destpath => dest,
+        template_mtime => mtime,
         template_host => host.trim(),
         template_uid => local_user_name(uid).unwrap_or_else(|| uid.to_string()),
         template_run_date => run_date,
@@ -498,6 +518,8 @@ pub(super) async fn put_known(
     outcome
         .data
         .insert("mode".into(), json!(format!("{final_mode:04o}")));
+    // Ansible's copy reports the file's attributes as `file` does.
+    outcome.data.insert("state".into(), json!("file"));
 
     if (content_same && mode_same && owner_same) || (existing.is_some() && !want.force) {
         return Ok(outcome);

@@ -76,6 +76,8 @@ pub(super) struct PathState {
     pub dev: u64,
     /// A symlink's target, as written.
     pub target: Option<String>,
+    /// The whole `st_mode` (file type bits and setuid/setgid/sticky included).
+    pub raw_mode: u32,
 }
 
 impl PathState {
@@ -95,6 +97,7 @@ impl PathState {
             nlink: 0,
             dev: 0,
             target: None,
+            raw_mode: 0,
         }
     }
 
@@ -227,7 +230,7 @@ fn state_script(path: &str, follow: bool) -> String {
          elif [ -e \"$p\" ]; then k=other; deref='{deref}'\n\
          else echo absent; exit 0; fi\n\
          echo \"$k\"\n\
-         stat $deref-c '%a|%U|%u|%G|%g|%s|%Y|%X|%Z|%i|%h|%d' -- \"$p\" || exit 1\n\
+         stat $deref-c '%a|%U|%u|%G|%g|%s|%Y|%X|%Z|%i|%h|%d|%f' -- \"$p\" || exit 1\n\
          if [ \"$k\" = link ]; then readlink -- \"$p\"; fi\n"
     )
 }
@@ -263,6 +266,7 @@ fn parse_state(path: &str, out: &crate::transport::ExecOutput) -> Result<PathSta
         inode,
         nlink,
         dev,
+        raw,
     ] = fields.as_slice()
     else {
         return Err(unreadable());
@@ -282,6 +286,7 @@ fn parse_state(path: &str, out: &crate::transport::ExecOutput) -> Result<PathSta
         inode: num(inode)?,
         nlink: num(nlink)?,
         dev: num(dev)?,
+        raw_mode: u32::from_str_radix(raw, 16).map_err(|_| unreadable())?,
         target: if kind == Kind::Link {
             lines.next().map(str::to_string)
         } else {

@@ -20,6 +20,7 @@ static INCLUDE_VARS: ModuleSpec = ModuleSpec {
         "extensions",
         "depth",
         "ignore_unknown_extensions",
+        "hash_behaviour",
     ],
     required: &[],
     one_of: &[],
@@ -39,9 +40,16 @@ async fn include_vars(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleEr
     let files = match (file, dir) {
         (Some(file), None) => vec![super::file::find_local(ctx, "vars", &file)?],
         (None, Some(dir)) => {
-            // Unlike a file, a directory is not looked up in `vars/`: Ansible takes it
-            // relative to the playbook's directory.
-            let root = ctx.playbook_dir.join(&dir);
+            // Ansible's root: in a role, `ROLE/DIR` when DIR starts with `vars` (and exists),
+            // else `ROLE/vars/DIR`; outside roles, relative to the playbook's directory.
+            let root = match ctx.role_dir {
+                Some(role) if dir.split('/').next() == Some("vars") && role.join(&dir).exists() => {
+                    role.join(&dir)
+                }
+                Some(_) if dir.split('/').next() == Some("vars") => ctx.playbook_dir.join(&dir),
+                Some(role) => role.join("vars").join(&dir),
+                None => ctx.playbook_dir.join(&dir),
+            };
             if !root.is_dir() {
                 return Err(ModuleError::Args {
                     message: format!("`dir`: {} is not a directory", root.display()),
@@ -73,6 +81,7 @@ async fn include_vars(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleEr
             vars.insert(k, v);
         }
     }
+    let hash_behaviour = args.choice("hash_behaviour", &["replace", "merge"], "replace")?;
     let facts = match args.str("name")? {
         Some(name) => {
             let mut wrapped = Map::new();
@@ -80,6 +89,28 @@ async fn include_vars(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleEr
             wrapped
         }
         None => vars,
+    };
+    // `hash_behaviour: merge`: mappings merge into the host's current values, recursively
+    // (Ansible's combine_vars with merge); `replace` (the default) replaces them.
+    let facts = if hash_behaviour == "merge" {
+        facts
+            .into_iter()
+            .map(|(k, v)| {
+                let existing = ctx
+                    .vars
+                    .get_attr(&k)
+                    .ok()
+                    .filter(|e| !e.is_undefined())
+                    .and_then(|e| serde_json::to_value(&e).ok());
+                let merged = match existing {
+                    Some(old) => merge_hashes(old, v),
+                    None => v,
+                };
+                (k, merged)
+            })
+            .collect()
+    } else {
+        facts
     };
     let mut outcome = Outcome::default();
     outcome
@@ -95,6 +126,24 @@ async fn include_vars(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleEr
         ),
     );
     Ok(outcome)
+}
+
+/// Ansible's `merge_hash`: mappings merge key by key (recursively), anything else is
+/// replaced by the new value.
+fn merge_hashes(old: Value, new: Value) -> Value {
+    match (old, new) {
+        (Value::Object(mut old), Value::Object(new)) => {
+            for (k, v) in new {
+                let merged = match old.shift_remove(&k) {
+                    Some(o) => merge_hashes(o, v),
+                    None => v,
+                };
+                old.insert(k, merged);
+            }
+            Value::Object(old)
+        }
+        (_, new) => new,
+    }
 }
 
 /// `file:line:col: message` for a variables file error (the engine reports text).
@@ -164,8 +213,12 @@ fn dir_files(root: &Path, args: &Args) -> Result<Vec<PathBuf>, ModuleError> {
             {
                 continue;
             }
-            let ext = Path::new(&name).extension().and_then(|e| e.to_str());
-            if !ext.is_some_and(|ext| extensions.iter().any(|e| e == ext)) {
+            // No extension is `''`, which `extensions` may list (Python's splitext).
+            let ext = Path::new(&name)
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("");
+            if !extensions.iter().any(|e| e == ext) {
                 if ignore_unknown {
                     continue;
                 }

@@ -116,6 +116,15 @@ fn stat_value(path: &str, s: &PathState) -> Map<String, Value> {
     m.insert("isdir".into(), json!(s.kind == Kind::Directory));
     m.insert("isreg".into(), json!(s.kind == Kind::File));
     m.insert("islnk".into(), json!(s.kind == Kind::Link));
+    // The other file types and the special bits, from the whole st_mode (as Python's
+    // stat.S_IS* and S_ISUID/S_ISGID).
+    let file_type = s.raw_mode & 0o170_000;
+    m.insert("isblk".into(), json!(file_type == 0o060_000));
+    m.insert("ischr".into(), json!(file_type == 0o020_000));
+    m.insert("isfifo".into(), json!(file_type == 0o010_000));
+    m.insert("issock".into(), json!(file_type == 0o140_000));
+    m.insert("isuid".into(), json!(s.raw_mode & 0o4000 != 0));
+    m.insert("isgid".into(), json!(s.raw_mode & 0o2000 != 0));
     m.insert("uid".into(), json!(s.uid));
     m.insert("gid".into(), json!(s.gid));
     m.insert("pw_name".into(), json!(s.owner));
@@ -160,12 +169,50 @@ async fn stat(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
                 m.insert("checksum".into(), json!(sum));
             }
         }
+        let get_mime = args.bool("get_mime", true)?;
+        access_and_mime(ctx, &path, get_mime, &mut m).await?;
         Value::Object(m)
     } else {
         json!({"exists": false})
     };
     outcome.data.insert("stat".into(), value);
     Ok(outcome)
+}
+
+/// `readable`, `writeable`, `executable` for the user the task runs as, and (with
+/// `get_mime`) `mimetype` and `charset` from `file -i`, as Ansible's stat reports them.
+async fn access_and_mime(
+    ctx: &Context<'_>,
+    path: &str,
+    get_mime: bool,
+    m: &mut Map<String, Value>,
+) -> Result<(), ModuleError> {
+    let q = shell_quote(path);
+    let mime = if get_mime {
+        format!("file -i -b -- {q} 2>/dev/null || echo")
+    } else {
+        "echo".to_string()
+    };
+    let out = ctx
+        .sh(&format!(
+            "for t in r w x; do if [ -$t {q} ]; then echo 1; else echo 0; fi; done; {mime}"
+        ))
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    for name in ["readable", "writeable", "executable"] {
+        m.insert(name.into(), json!(lines.next() == Some("1")));
+    }
+    if get_mime && let Some(line) = lines.next().filter(|l| !l.trim().is_empty()) {
+        let (mimetype, charset) = line.split_once(';').unwrap_or((line, ""));
+        m.insert("mimetype".into(), json!(mimetype.trim()));
+        let charset = charset
+            .trim()
+            .strip_prefix("charset=")
+            .unwrap_or(charset.trim());
+        m.insert("charset".into(), json!(charset));
+    }
+    Ok(())
 }
 
 module!(Slurp, SLURP, slurp);

@@ -40,6 +40,7 @@ macro_rules! module {
 
 mod accounts;
 mod archive;
+mod blockinfile;
 mod command;
 mod control;
 mod cron;
@@ -50,6 +51,7 @@ mod file;
 mod filesystem;
 mod include_vars;
 mod inspect;
+mod lineinfile;
 mod mode;
 mod node;
 mod reboot;
@@ -125,8 +127,8 @@ static MODULES: &[&dyn Module] = &[
     &inspect::Stat,
     &inspect::Slurp,
     &inspect::Find,
-    &edit::LineInFile,
-    &edit::BlockInFile,
+    &lineinfile::LineInFile,
+    &blockinfile::BlockInFile,
     &edit::Replace,
     &script::Raw,
     &script::Script,
@@ -406,6 +408,25 @@ pub struct FileDiff {
 pub const DIFF_HIDDEN: &str = "diff not shown: the file holds a secret (a vault value)";
 
 impl FileDiff {
+    /// The diff as a module's result holds it (Ansible's `diff` entries).
+    pub fn to_json(&self) -> serde_json::Value {
+        let before = self.before.as_deref().unwrap_or("");
+        let header = serde_json::json!({
+            "before_header": self.path,
+            "after_header": self.path,
+        });
+        let mut entry = header.as_object().cloned().unwrap_or_default();
+        if crate::sensitive::contains_secret(before)
+            || crate::sensitive::contains_secret(&self.after)
+        {
+            entry.insert("prepared".into(), DIFF_HIDDEN.into());
+        } else {
+            entry.insert("before".into(), before.into());
+            entry.insert("after".into(), self.after.clone().into());
+        }
+        serde_json::Value::Object(entry)
+    }
+
     /// The unified diff, as `diff -u` prints it.
     /// A file holding a secret (a vault value, or text computed from one) has no diff shown,
     /// only a note, as Ansible hides the diff of a `no_log` task.

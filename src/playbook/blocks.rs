@@ -50,6 +50,18 @@ pub struct Include {
     pub dirs: Vec<PathBuf>,
     /// What the included tasks inherit: the include's surroundings and its `apply:`.
     pub(crate) inherit: Inherit,
+    /// `include_role`: the role to read instead of a file of tasks.
+    pub role: Option<RoleInclude>,
+}
+
+/// What `include_role` names: a role (a template rendered per host) and its tasks file.
+#[derive(Debug, Clone)]
+pub struct RoleInclude {
+    pub name: Node,
+    /// `tasks_from` (default `main`), possibly a template.
+    pub tasks_from: Option<Node>,
+    /// `public`: the role's `vars/` and `defaults/` stay visible to the play's later tasks.
+    pub public: bool,
 }
 
 /// A file of tasks brought in by `include_tasks`: its own flat list and structure.

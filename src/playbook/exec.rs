@@ -1,6 +1,7 @@
 //! Execution keywords: how and where a task runs rather than what it does — `become`,
-//! `become_user`, `become_method`, `environment`, `no_log`, `check_mode`, `delegate_to`
-//! (tasks only), `delegate_facts` (only its default, `false`).
+//! `become_user`, `become_method`, `environment` (a mapping, a template of one, or a list of
+//! them), `no_log`, `check_mode`, `diff`, `delegate_to` (tasks only), `delegate_facts` (only its
+//! default, `false`).
 //! Plays and blocks pass them to their tasks; a task's own value overrides (`environment`
 //! mappings merge, inner keys winning). Values stay unrendered: they may be templates.
 
@@ -14,6 +15,8 @@ pub(crate) const PLAY_EXEC_KEYWORDS: &[&str] = &[
     "become_method",
     "environment",
     "no_log",
+    "check_mode",
+    "diff",
 ];
 pub(crate) const BLOCK_EXEC_KEYWORDS: &[&str] = &[
     "become",
@@ -21,6 +24,9 @@ pub(crate) const BLOCK_EXEC_KEYWORDS: &[&str] = &[
     "become_method",
     "environment",
     "no_log",
+    "check_mode",
+    "diff",
+    "delegate_to",
 ];
 pub(crate) const TASK_EXEC_KEYWORDS: &[&str] = &[
     "become",
@@ -29,6 +35,7 @@ pub(crate) const TASK_EXEC_KEYWORDS: &[&str] = &[
     "environment",
     "no_log",
     "check_mode",
+    "diff",
     "delegate_to",
     "delegate_facts",
 ];
@@ -41,10 +48,13 @@ pub struct Execution {
     pub become_user: Option<Node>,
     /// A literal was checked to be `sudo` or `su`; a template is checked when rendered.
     pub become_method: Option<Node>,
-    /// `environment` mappings (or templates giving one), outermost first, each with its file.
+    /// `environment` mappings (or templates giving one), outermost first, each with its file
+    /// (a list of them is its items in order).
     pub environment: Vec<(Node, Source)>,
     pub no_log: Option<Node>,
     pub check_mode: Option<Node>,
+    /// `diff`: show the changes a task makes (else `--diff`).
+    pub diff: Option<Node>,
     /// `delegate_to`: the host whose connection runs the task's module (a name or a
     /// template of one); the task's variables stay those of the host it is for.
     pub delegate_to: Option<Node>,
@@ -113,16 +123,30 @@ impl Execution {
                 )
             }
             "environment" => {
-                let ok = matches!(value.value, NodeValue::Map(_) | NodeValue::Null)
-                    || is_template(value);
-                if matches!(value.value, NodeValue::Map(_)) || is_template(value) {
-                    self.environment.push((value.clone(), source.clone()));
+                // Ansible's `environment` is a list (a mapping is a list of one), each item a
+                // mapping or a template giving one; they merge in order, later keys winning.
+                let items = match &value.value {
+                    NodeValue::Seq(items) => items.iter().collect(),
+                    _ => vec![value],
+                };
+                let mut bad = None;
+                for item in items {
+                    match &item.value {
+                        NodeValue::Map(_) => self.environment.push((item.clone(), source.clone())),
+                        NodeValue::Null => {}
+                        _ if is_template(item) => {
+                            self.environment.push((item.clone(), source.clone()));
+                        }
+                        _ => bad = Some(item.kind()),
+                    }
                 }
                 (
                     true,
-                    (!ok).then(|| {
+                    bad.map(|kind| {
                         problem(
-                            format!("`environment` must be a mapping, not {}", value.kind()),
+                            format!(
+                                "`environment` must be a mapping (or a list of them), not {kind}"
+                            ),
                             "not a mapping",
                             Some("write `environment:` with `NAME: value` lines under it"),
                         )
@@ -136,6 +160,10 @@ impl Execution {
             "check_mode" => {
                 self.check_mode = Some(value.clone());
                 (true, flag("check_mode"))
+            }
+            "diff" => {
+                self.diff = Some(value.clone());
+                (true, flag("diff"))
             }
             "delegate_to" => {
                 self.delegate_to = Some(value.clone());

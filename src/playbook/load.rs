@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod include;
+mod role_include;
 mod rollout;
 mod structure;
 
 pub use include::load_included;
 pub(crate) use include::{find_file, looked_in};
+pub use role_include::{load_role_included, role_tasks_path};
 
 /// Play keywords drover implements.
 const PLAY_KEYWORDS: &[&str] = &[
@@ -90,6 +92,7 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "ignore_errors",
     "tags",
     "vars",
+    "run_once",
 ];
 
 /// Keywords an `import_tasks` takes; `when`, `tags` and `vars` pass to the imported tasks.
@@ -98,13 +101,22 @@ const IMPORT_KEYWORDS: &[&str] = &["name", "when", "tags", "vars"];
 /// Imports nested deeper than this are taken for a cycle the path check missed.
 const MAX_IMPORT_DEPTH: usize = 32;
 
-const TASK_KEYWORDS_LATER: &[&str] = &["include_role", "local_action"];
+const TASK_KEYWORDS_LATER: &[&str] = &["local_action"];
 
 /// Task keywords Ansible also takes on blocks and imports, that drover takes on tasks only.
-const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_to", "delegate_facts"];
+const BLOCK_KEYWORDS_LATER: &[&str] = &["delegate_facts"];
 
 /// Reads and validates a playbook file.
 pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
+    load_with(path, &crate::inventory::Vars::new())
+}
+
+/// Reads and validates a playbook file; `extra_vars` (`-e`) render templated
+/// `import_playbook` names, as Ansible renders them.
+pub fn load_with(
+    path: &Path,
+    extra_vars: &crate::inventory::Vars,
+) -> Result<super::Playbook, PlaybookError> {
     let text = crate::vault::read_to_string(path).map_err(|source| PlaybookError::Read {
         path: path.to_path_buf(),
         source,
@@ -114,7 +126,7 @@ pub fn load(path: &Path) -> Result<super::Playbook, PlaybookError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf);
-    let plays = parse_in(&source, Some(&dir)).map_err(|err| match err {
+    let plays = parse_in(&source, Some(&dir), extra_vars).map_err(|err| match err {
         ParseFailure::Yaml(report) => PlaybookError::Yaml {
             path: path.to_path_buf(),
             detail: report.into(),
@@ -145,12 +157,16 @@ pub(crate) fn parse_for_tests(source: &Source) -> Result<Vec<Play>, String> {
 
 #[cfg(test)]
 pub(super) fn parse(source: &Source) -> Result<Vec<Play>, ParseFailure> {
-    parse_in(source, None)
+    parse_in(source, None, &crate::inventory::Vars::new())
 }
 
 /// Parses a playbook whose `import_tasks` files resolve against `dir` (none: imports are
 /// refused, for text without a file).
-fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailure> {
+fn parse_in(
+    source: &Source,
+    dir: Option<&Path>,
+    extra_vars: &crate::inventory::Vars,
+) -> Result<Vec<Play>, ParseFailure> {
     let root = yaml::parse(&source.text).map_err(|err| {
         ParseFailure::Yaml(serde_saphyr::miette::to_miette_report(
             &err,
@@ -170,10 +186,16 @@ fn parse_in(source: &Source, dir: Option<&Path>) -> Result<Vec<Play>, ParseFailu
         notified: Vec::new(),
         roles_path: dir.map(structure::search_path).unwrap_or_default(),
         roles_seen: Vec::new(),
+        roles_used: Vec::new(),
         role_handlers: Vec::new(),
         role_handler_includes: Vec::new(),
+        current_role: None,
         in_handlers: false,
         playbook_tags: Vec::new(),
+        imports: structure::PlaybookImports {
+            extra_vars: extra_vars.clone(),
+            ..structure::PlaybookImports::default()
+        },
     };
     let plays = checker.plays(&root);
     if checker.problems.is_empty() {
@@ -198,14 +220,20 @@ struct Checker {
     /// Roles the current play already runs, with their params, so a role listed twice (or
     /// a dependency shared by two roles) runs once, as in Ansible.
     roles_seen: Vec<String>,
+    /// The roles the current play uses, each once, with how (for `ansible_role_names`).
+    roles_used: Vec<(String, super::RoleFrom)>,
     /// Handlers of the roles the current play uses, added to its own.
     role_handlers: Vec<Task>,
     /// The `include_tasks` among `role_handlers` (`task` indexes `role_handlers`).
     role_handler_includes: Vec<Include>,
+    /// The role whose tasks are being read: the parent of a role they import or include.
+    current_role: Option<std::sync::Arc<super::Role>>,
     /// Reading `handlers:` (their includes are read when notified).
     in_handlers: bool,
     /// Tags of the `import_playbook`s being read: every play inside gets them.
     playbook_tags: Vec<String>,
+    /// The `when` and `vars` of the `import_playbook`s being read, and `-e`.
+    imports: structure::PlaybookImports,
 }
 
 /// What a play, block, import or include passes down to the tasks under it.
@@ -215,6 +243,8 @@ pub(crate) struct Inherit {
     ignore_errors: Option<Node>,
     tags: Vec<String>,
     exec: Execution,
+    /// `run_once` of a block around: its tasks run once (a task's own wins).
+    run_once: bool,
     /// `vars:` of the blocks and imports around, outermost first (task vars in Ansible's
     /// precedence).
     pub(crate) vars: Vec<RoleVars>,
@@ -286,7 +316,9 @@ impl Checker {
                 entries.iter().find(|(k, _)| {
                     matches!(
                         k.name.as_str(),
-                        "import_playbook" | "ansible.builtin.import_playbook"
+                        "import_playbook"
+                            | "ansible.builtin.import_playbook"
+                            | "ansible.legacy.import_playbook"
                     )
                 })
             });
@@ -318,7 +350,9 @@ impl Checker {
             steps: Vec::new(),
             handlers: Vec::new(),
             handler_includes: Vec::new(),
+            roles: Vec::new(),
             order: HostOrder::Inventory,
+            order_template: None,
             rolling: None,
             phases: None,
             upgrade_path: None,
@@ -341,6 +375,7 @@ impl Checker {
         tags.extend(node.get("tags").map(|t| self.tags(t)).unwrap_or_default());
         let mut inherit = Inherit {
             tags,
+            when: self.imports.when.clone(),
             ..Inherit::default()
         };
         // Likewise `become`, `environment`, … wherever they stand.
@@ -374,7 +409,7 @@ impl Checker {
                     }
                 }
                 "vars" => match &value.value {
-                    NodeValue::Map(vars) => play.vars = vars.clone(),
+                    NodeValue::Map(vars) => play.vars.extend(vars.iter().cloned()),
                     NodeValue::Null => {}
                     _ => self.expect_kind(value, "`vars`", "a mapping"),
                 },
@@ -398,6 +433,7 @@ impl Checker {
                     (play.handlers, play.handler_includes) = self.handlers(value, &inherit);
                 }
                 "tags" => {}
+                "order" if node_has_template(value) => play.order_template = Some(value.clone()),
                 "order" => play.order = self.order(value),
                 "rolling" => play.rolling = self.rolling(value),
                 "phases" => play.phases = self.phases(value, &inherit),
@@ -438,6 +474,8 @@ impl Checker {
                 other => self.unknown_key(key, other, PLAY_KEYWORDS, PLAY_KEYWORDS_LATER, "play"),
             }
         }
+        // An `import_playbook`'s `vars:` rank above the imported play's own.
+        play.vars.extend(self.imports.vars.iter().cloned());
         self.play_sections(&mut play, &sections, &inherit);
         if let Some(key) = gather_key
             && let Some(task) = self.gather_facts(key, &inherit)
@@ -538,14 +576,7 @@ impl Checker {
     }
 
     fn order(&mut self, node: &Node) -> HostOrder {
-        let order = match node.as_str() {
-            Some("inventory") => Some(HostOrder::Inventory),
-            Some("reverse_inventory") => Some(HostOrder::ReverseInventory),
-            Some("sorted") => Some(HostOrder::Sorted),
-            Some("reverse_sorted") => Some(HostOrder::ReverseSorted),
-            Some("shuffle") => Some(HostOrder::Shuffle),
-            _ => None,
-        };
+        let order = node.as_str().and_then(HostOrder::parse);
         order.unwrap_or_else(|| {
             self.problem(
                 node.span,
@@ -696,22 +727,15 @@ impl Checker {
                 .include_tasks(node, key, value, inherit, flat)
                 .map(|include| Step::Include(Box::new(include)));
         }
-        if let Some((key, _)) = entries.iter().find(|(k, _)| {
+        if let Some((key, value)) = entries.iter().find(|(k, _)| {
             matches!(
                 k.name.as_str(),
                 "include_role" | "ansible.builtin.include_role"
             )
         }) {
-            self.problem(
-                key.span,
-                format!(
-                    "`{}` (a role read at run time) is not supported by drover yet",
-                    key.name
-                ),
-                "not supported yet",
-                Some("use `import_role` (read when the playbook loads), or `roles:`".to_string()),
-            );
-            return None;
+            return self
+                .include_role(node, key, value, inherit, flat)
+                .map(|include| Step::Include(Box::new(include)));
         }
         if let Some((key, _)) = entries
             .iter()
@@ -758,6 +782,10 @@ impl Checker {
                 "ignore_errors" => inner.ignore_errors = Some(value.clone()),
                 "tags" => inner.tags.extend(self.tags(value)),
                 "vars" => inner.vars.extend(self.vars_layer(value)),
+                "run_once" => match value.value {
+                    NodeValue::Bool(b) => inner.run_once = b,
+                    _ => self.expect_kind(value, "`run_once`", "true or false"),
+                },
                 "block" | "rescue" | "always" => {}
                 k if BLOCK_EXEC_KEYWORDS.contains(&k) => self.take_exec(&mut inner.exec, k, value),
                 other => self.keyword_elsewhere(key, other, BLOCK_KEYWORDS, "block"),
@@ -1136,7 +1164,7 @@ impl Checker {
             until: None,
             retries: None,
             delay: None,
-            run_once: false,
+            run_once: inherit.run_once,
             tags: inherit.tags.clone(),
             notify: Vec::new(),
             listen: Vec::new(),
@@ -1228,7 +1256,10 @@ impl Checker {
                 }
                 "args" => match &value.value {
                     NodeValue::Map(_) => extra_args = Some(value),
-                    _ => self.expect_kind(value, "`args`", "a mapping"),
+                    NodeValue::Str(text) if is_args_splat(text) => extra_args = Some(value),
+                    _ => {
+                        self.expect_kind(value, "`args`", "a mapping (or one template giving one)")
+                    }
                 },
                 k if TASK_EXEC_KEYWORDS.contains(&k) => self.take_exec(&mut task.exec, k, value),
                 name => {
@@ -1343,6 +1374,10 @@ impl Checker {
         };
         match &task.args.value {
             NodeValue::Map(entries) => {
+                if entries.iter().any(|(arg, _)| arg.name == ARGS_SPLAT) {
+                    // The arguments are known when the task runs.
+                    return;
+                }
                 for (arg, value) in entries {
                     if arg.name == "_raw_params" && spec.free_form {
                         continue;
@@ -1461,8 +1496,19 @@ fn conditions(node: &Node) -> Vec<Node> {
     }
 }
 
+/// The argument holding a template that gives a module's arguments (`module: "{{ x }}"` or
+/// `args: "{{ x }}"`), merged below the arguments written out when the task runs.
+pub(crate) const ARGS_SPLAT: &str = "_variable_params";
+
+/// Text that is one template and nothing else (`"{{ item }}"`).
+fn is_args_splat(text: &str) -> bool {
+    let text = text.trim();
+    text.starts_with("{{") && text.ends_with("}}") && split_words(text).len() == 1
+}
+
 /// Free-form string arguments become `_raw_params`; `args:` entries are added after the
-/// module's own (the module's own win on conflict, as in Ansible).
+/// module's own (the module's own win on conflict, as in Ansible); `args:` written as one
+/// template is an argument splat.
 fn merge_args(args: &Node, extra: &Node) -> Node {
     let mut entries: Vec<(Key, Node)> = match &args.value {
         NodeValue::Map(entries) => entries.clone(),
@@ -1475,6 +1521,15 @@ fn merge_args(args: &Node, extra: &Node) -> Node {
         )],
         _ => Vec::new(),
     };
+    if extra.as_str().is_some_and(is_args_splat)
+        && !entries.iter().any(|(k, _)| k.name == ARGS_SPLAT)
+    {
+        let key = Key {
+            name: ARGS_SPLAT.to_string(),
+            span: extra.span,
+        };
+        entries.insert(0, (key, extra.clone()));
+    }
     for (key, value) in extra.as_map().unwrap_or_default() {
         if !entries.iter().any(|(k, _)| k.name == key.name) {
             entries.push((key.clone(), value.clone()));
@@ -1493,6 +1548,18 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
     let mut entries: Vec<(Key, Node)> = Vec::new();
     let mut rest: Vec<&str> = Vec::new();
     let node = |value: NodeValue| Node { value, span };
+    if !spec.free_form && is_args_splat(text) {
+        // `assert: "{{ item }}"`: the arguments are the mapping the template gives, rendered
+        // when the task runs (Ansible's argument splat).
+        let key = Key {
+            name: ARGS_SPLAT.to_string(),
+            span,
+        };
+        return Ok(node(NodeValue::Map(vec![(
+            key,
+            node(NodeValue::Str(text.to_string())),
+        )])));
+    }
     for word in split_words(text) {
         // A module that takes any argument (`set_fact`) may name one with a template:
         // `set_fact: "{{ item }}=moo"`, rendered when the task runs.
@@ -1507,7 +1574,7 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
                     name: k.to_string(),
                     span,
                 };
-                entries.push((key, node(NodeValue::Str(unquote(v)))));
+                entries.push((key, node(NodeValue::Str(unquote(&decode_escapes(v))))));
             }
             _ if spec.free_form => rest.push(word),
             _ => {
@@ -1529,6 +1596,56 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
         entries.insert(0, (raw, node(NodeValue::Str(rest.join(" ")))));
     }
     Ok(node(NodeValue::Map(entries)))
+}
+
+/// Python's escape sequences in a `key=value` word, decoded as Ansible's `parse_kv` decodes
+/// them (`\n`, `\t`, `\b`, `\\`, `\"`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`); any other
+/// backslash stays as written (`\1`, `\d`).
+fn decode_escapes(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\\') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let hex = |digits: usize| {
+            after
+                .get(1..=digits)
+                .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .and_then(char::from_u32)
+        };
+        let (decoded, used) = match after.chars().next() {
+            Some('\\') => (Some('\\'), 1),
+            Some('\'') => (Some('\''), 1),
+            Some('"') => (Some('"'), 1),
+            Some('a') => (Some('\u{7}'), 1),
+            Some('b') => (Some('\u{8}'), 1),
+            Some('f') => (Some('\u{c}'), 1),
+            Some('n') => (Some('\n'), 1),
+            Some('r') => (Some('\r'), 1),
+            Some('t') => (Some('\t'), 1),
+            Some('v') => (Some('\u{b}'), 1),
+            Some('x') => (hex(2), 3),
+            Some('u') => (hex(4), 5),
+            Some('U') => (hex(8), 9),
+            _ => (None, 0),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &after[used..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Splits on whitespace outside quotes and `{{ … }}`/`{% … %}`, keeping both as written
@@ -1766,6 +1883,9 @@ mod tests {
         assert_eq!(args["dest"], "{{ b }}/c");
         let found = problems("- hosts: all\n  tasks:\n    - copy: a.txt /tmp\n");
         assert!(found[0].contains("`a.txt` is not `key=value`"), "{found:?}");
+        // Python escapes are decoded in values, as Ansible's parse_kv does.
+        assert_eq!(super::decode_escapes(r"a\tb\\c\x41\1"), "a\tb\\cA\\1");
+        assert_eq!(super::decode_escapes(r"'\b(.+)\b'"), "'\u{8}(.+)\u{8}'");
     }
 
     #[test]
@@ -1826,9 +1946,9 @@ mod tests {
         );
         assert_eq!(include.vars.len(), 1);
         let found = problems(
-            "- hosts: all\n  tasks:\n    - include_tasks: {file: \"{{ f }}\", apply: {register: r}}\n      become: true\n      register: x\n    - include_role: {name: r}\n",
+            "- hosts: all\n  tasks:\n    - include_tasks: {file: \"{{ f }}\", apply: {register: r}}\n      become: true\n      register: x\n    - include_role: {name: r, vars_from: x}\n",
         );
-        assert_eq!(found.len(), 4, "{found:#?}");
+        assert_eq!(found.len(), 5, "{found:#?}");
         assert!(
             found[0].contains("`become` on `include_tasks` applies to the include only"),
             "{found:#?}"
@@ -1842,11 +1962,10 @@ mod tests {
             "{found:#?}"
         );
         assert!(
-            found[3].contains(
-                "`include_role` (a role read at run time) is not supported by drover yet"
-            ),
+            found[3].contains("`include_role` argument `vars_from` is not supported by drover yet"),
             "{found:#?}"
         );
+        assert!(found[4].contains("role `r` not found"), "{found:#?}");
     }
 
     #[test]

@@ -14,9 +14,9 @@ pub mod source;
 pub mod tags;
 pub mod yaml;
 
-pub use blocks::{Block, Include, Step, TaskFile, static_includes};
+pub use blocks::{Block, Include, RoleInclude, Step, TaskFile, static_includes};
 pub use exec::Execution;
-pub use role::{Role, RoleVars};
+pub use role::{Role, RoleFrom, RoleVars};
 pub use rollout::{
     About, BackupMode, FailurePolicy, HopMode, Limit, Phase, Phases, Rolling, Stage,
     UpgradePathSpec,
@@ -25,7 +25,7 @@ pub use tags::TagSelection;
 
 pub(crate) use load::is_identifier;
 pub(crate) use load::{find_file, looked_in};
-pub use load::{load, load_included};
+pub use load::{load, load_included, load_role_included, load_with, role_tasks_path};
 pub use source::Source;
 pub use yaml::{Key, Node, NodeValue, Span};
 
@@ -77,8 +77,12 @@ pub struct Play {
     pub handlers: Vec<Task>,
     /// The handlers that are `include_tasks` (each include's `task` indexes `handlers`).
     pub handler_includes: Vec<Include>,
+    /// The roles the play uses (read while loading), each once, with how it uses them.
+    pub roles: Vec<(String, RoleFrom)>,
     /// Ansible's `order`: how the play's hosts are sorted before batching.
     pub order: HostOrder,
+    /// `order` written as a template: rendered when the play is planned, replacing `order`.
+    pub order_template: Option<Node>,
     /// `rolling:` — how a rollout batches, orders and guards its hosts.
     pub rolling: Option<Rolling>,
     /// `phases:` — the rollout's task lists; present iff this play is a rollout.
@@ -109,6 +113,20 @@ pub struct Play {
 /// The name of the flush drover adds before a play's `post_tasks` (Ansible's implicit
 /// `meta: flush_handlers` there).
 pub(crate) const POST_TASKS_FLUSH: &str = "flush handlers (before post_tasks)";
+
+impl HostOrder {
+    /// An `order` word.
+    pub fn parse(word: &str) -> Option<HostOrder> {
+        match word {
+            "inventory" => Some(HostOrder::Inventory),
+            "reverse_inventory" => Some(HostOrder::ReverseInventory),
+            "sorted" => Some(HostOrder::Sorted),
+            "reverse_sorted" => Some(HostOrder::ReverseSorted),
+            "shuffle" => Some(HostOrder::Shuffle),
+            _ => None,
+        }
+    }
+}
 
 impl Play {
     /// Whether the play has a `post_tasks:` section (with its implicit flush before it).

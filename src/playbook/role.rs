@@ -19,6 +19,21 @@ pub struct Role {
     pub entry_vars: RoleVars,
     /// Keys of the `roles:` entry besides `role`/`when`/`tags`/`vars` (Ansible's role params).
     pub params: RoleVars,
+    /// How the play came to run it.
+    pub from: RoleFrom,
+    /// For a role brought in by `import_role`/`include_role` from another role's tasks: that
+    /// role (name and directory), then its own parents (`ansible_parent_role_names`).
+    pub parents: Vec<(String, PathBuf)>,
+}
+
+/// How a role is used: listed in `roles:`, a dependency in `meta/main.yml`, or brought in by
+/// an `import_role`/`include_role` task (Ansible's `ansible_play_role_names` are the first
+/// and last, `ansible_dependent_role_names` the second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleFrom {
+    Play,
+    Dependency,
+    Task,
 }
 
 /// Variables of one layer (a role's file, a role entry's or a block's or task's `vars:`),

@@ -84,6 +84,9 @@ pub const TARGETS: &[Target] = &[
             "check_mode-not-on-cli.yml",
         ],
     ),
+    // drover refuses an unknown module argument when the playbook loads (`drover check`
+    // catches typos before anything runs); this target passes `expand_argument_vars` to
+    // `shell` to see Ansible refuse it at run time, so the whole run stops at load.
     role("command_shell"),
     script("conditionals", &["play.yml"]),
     out(
@@ -94,6 +97,8 @@ pub const TARGETS: &[Target] = &[
         "delegate_to",
         "needs/ssh and Python on the delegated hosts: its inventory points at hosts reached by Ansible's Python modules, interpreter discovery and custom connection plugins",
     ),
+    // Its later plays rely on Ansible gathering facts by default (`ansible_env`); drover
+    // gathers only with `gather_facts: true` (README: a designed difference).
     script("environment", &["test_environment.yml"]),
     role("failed_when"),
     out(
@@ -240,6 +245,8 @@ pub const TARGETS: &[Target] = &[
             "ansible_run_tags.yml -e expect=tagged --tags tagged",
         ],
     ),
+    // Waits for the `user` module (being built in src/modules by the "mods" work): its
+    // first run creates a user before any template is rendered.
     script(
         "template",
         &[

@@ -697,26 +697,32 @@ impl Rollout {
         let shared = &self.shared;
         let play = &shared.playbook.plays[self.play];
         let order_by = play.rolling.as_ref().and_then(|r| r.order_by.as_ref());
-        let ordered = plan::order_hosts(play_plan.hosts.clone(), play, &shared.inventory, |host| {
-            let Some(order_by) = order_by else {
-                return Ok(minijinja::Value::from(()));
-            };
-            let Some(host_state) = state.hosts.get(host) else {
-                return Ok(minijinja::Value::from(()));
-            };
-            let job = self.host_job();
-            let vars = job.context_for(host_state);
-            let ctx = super::vars::jinja(&self.scope, &vars);
-            shared
-                .templates
-                .render_value(
-                    order_by.as_str().unwrap_or_default(),
-                    &ctx,
-                    Origin::Node(&play.source, order_by.span),
-                )
-                .map(|v| from_json(&v))
-                .map_err(|e| e.to_string())
-        });
+        let ordered = plan::order_hosts(
+            play_plan.hosts.clone(),
+            play,
+            play.order,
+            &shared.inventory,
+            |host| {
+                let Some(order_by) = order_by else {
+                    return Ok(minijinja::Value::from(()));
+                };
+                let Some(host_state) = state.hosts.get(host) else {
+                    return Ok(minijinja::Value::from(()));
+                };
+                let job = self.host_job();
+                let vars = job.context_for(host_state);
+                let ctx = super::vars::jinja(&self.scope, &vars);
+                shared
+                    .templates
+                    .render_value(
+                        order_by.as_str().unwrap_or_default(),
+                        &ctx,
+                        Origin::Node(&play.source, order_by.span),
+                    )
+                    .map(|v| from_json(&v))
+                    .map_err(|e| e.to_string())
+            },
+        );
         match ordered {
             Ok(hosts) => hosts,
             Err((hosts, err)) => {

@@ -47,16 +47,16 @@ pub(crate) fn find_file(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
 }
 
 impl Checker {
-    /// `include_tasks:` as a step: the include as a task of its own (its `when`, loop and
-    /// tags are read as any task's), and its file when the name is plain text.
-    pub(super) fn include_tasks(
+    /// The include itself as a task (`include_tasks`, `include_role`): its `name`, `when`,
+    /// loop and `tags`, and its `vars:`; keywords that would apply to the included tasks
+    /// belong under `apply:`.
+    pub(super) fn include_task(
         &mut self,
         node: &Node,
         include_key: &Key,
-        args: &Node,
         inherit: &Inherit,
-        flat: &mut Vec<Task>,
-    ) -> Option<Include> {
+        module: &'static str,
+    ) -> Option<(Task, Vec<(Key, Node)>)> {
         let mut kept = Vec::new();
         let mut vars = Vec::new();
         for (key, value) in node.as_map().unwrap_or_default() {
@@ -72,11 +72,11 @@ impl Checker {
                 }
                 k if BLOCK_EXEC_KEYWORDS.contains(&k) || k == "ignore_errors" => self.problem(
                     key.span,
-                    format!("`{k}` on `include_tasks` applies to the include only, not to the tasks it brings"),
+                    format!("`{k}` on `{module}` applies to the include only, not to the tasks it brings"),
                     "applies to the include only",
-                    Some(format!("put it under `apply:` (`{}: {{file: ..., apply: {{{k}: ...}}}}`)", include_key.name)),
+                    Some(format!("put it under `apply:` (`{}: {{..., apply: {{{k}: ...}}}}`)", include_key.name)),
                 ),
-                other => self.keyword_elsewhere(key, other, INCLUDE_KEYWORDS, "include_tasks"),
+                other => self.keyword_elsewhere(key, other, INCLUDE_KEYWORDS, module),
             }
         }
         // Read as a no-op task, then made the include.
@@ -95,9 +95,23 @@ impl Checker {
             span: node.span,
         };
         let mut task = self.task(&shape, inherit)?;
-        let (file, apply) = self.include_args(args)?;
-        task.module = "include_tasks";
+        task.module = module;
         task.module_span = include_key.span;
+        Some((task, vars))
+    }
+
+    /// `include_tasks:` as a step: the include as a task of its own (its `when`, loop and
+    /// tags are read as any task's), and its file when the name is plain text.
+    pub(super) fn include_tasks(
+        &mut self,
+        node: &Node,
+        include_key: &Key,
+        args: &Node,
+        inherit: &Inherit,
+        flat: &mut Vec<Task>,
+    ) -> Option<Include> {
+        let (mut task, vars) = self.include_task(node, include_key, inherit, "include_tasks")?;
+        let (file, apply) = self.include_args(args)?;
         task.args = file.clone();
         // The included tasks inherit what the include's surroundings give (play, blocks,
         // imports), not the include's own `when` and `tags`; `apply:` adds to that.
@@ -134,6 +148,7 @@ impl Checker {
             vars,
             dirs,
             inherit: inner,
+            role: None,
         })
     }
 
@@ -177,7 +192,7 @@ impl Checker {
     }
 
     /// `apply:` — keywords given to every included task.
-    fn apply(&mut self, inner: &mut Inherit, apply: &Node) {
+    pub(super) fn apply(&mut self, inner: &mut Inherit, apply: &Node) {
         let Some(entries) = apply.as_map() else {
             self.expect_kind(apply, "`apply`", "a mapping of task keywords");
             return;
@@ -252,6 +267,33 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// A checker for a file read at run time, in `play` of `playbook`.
+    pub(super) fn for_file(
+        playbook: &Playbook,
+        play: usize,
+        source: &Source,
+        path: &Path,
+    ) -> Checker {
+        Checker {
+            source: source.clone(),
+            problems: Vec::new(),
+            dir: Some(playbook.dir.clone()),
+            importing: std::fs::canonicalize(path).into_iter().collect(),
+            notified: Vec::new(),
+            roles_path: structure::search_path(&playbook.plays[play].dir),
+            roles_seen: Vec::new(),
+            roles_used: Vec::new(),
+            role_handlers: Vec::new(),
+            role_handler_includes: Vec::new(),
+            current_role: None,
+            in_handlers: false,
+            playbook_tags: Vec::new(),
+            imports: structure::PlaybookImports::default(),
+        }
+    }
+}
+
 /// Reads the file an include names when a host reaches it (its name was a template, or it
 /// includes itself). Mistakes come back as `file:line:col: message` lines, for the hosts
 /// that included it to fail with.
@@ -272,19 +314,7 @@ pub fn load_included(
         )
     })?;
     let the_play = &playbook.plays[play];
-    let mut checker = Checker {
-        source: source.clone(),
-        problems: Vec::new(),
-        dir: Some(playbook.dir.clone()),
-        importing: std::fs::canonicalize(path).into_iter().collect(),
-        notified: Vec::new(),
-        roles_path: structure::search_path(&the_play.dir),
-        roles_seen: Vec::new(),
-        role_handlers: Vec::new(),
-        role_handler_includes: Vec::new(),
-        in_handlers: false,
-        playbook_tags: Vec::new(),
-    };
+    let mut checker = Checker::for_file(playbook, play, &source, path);
     let mut tasks = Vec::new();
     let steps = checker.steps(&root, &include.inherit, &mut tasks);
     checker.check_notified(&the_play.handlers);
@@ -309,7 +339,7 @@ pub fn load_included(
 }
 
 /// Problems as one line each: `file:line:col: message (hint)`.
-fn problem_lines(problems: &[Problem]) -> String {
+pub(super) fn problem_lines(problems: &[Problem]) -> String {
     problems
         .iter()
         .map(|p| {

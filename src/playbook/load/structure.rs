@@ -5,7 +5,7 @@
 
 use super::{Checker, Inherit, MAX_IMPORT_DEPTH, first_key_span};
 use crate::playbook::yaml::{Key, Node, NodeValue, Span};
-use crate::playbook::{Block, Play, Role, RoleVars, Source, Step, Task};
+use crate::playbook::{Block, Play, Role, RoleFrom, RoleVars, Source, Step, Task};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,15 +49,22 @@ pub(super) fn search_path(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// One use of a role: from `roles:`, a dependency in `meta/main.yml`, or `import_role`.
-struct RoleUse<'n> {
-    name: &'n Node,
-    tasks_from: Option<String>,
+pub(super) struct RoleUse<'n> {
+    pub(super) name: &'n Node,
+    pub(super) tasks_from: Option<String>,
     /// The entry's `vars:`.
-    vars: RoleVars,
-    params: RoleVars,
+    pub(super) vars: RoleVars,
+    pub(super) params: RoleVars,
     /// `roles:` entries and dependencies run once per play unless their params differ;
     /// `import_role` runs wherever it stands.
-    once: bool,
+    pub(super) once: bool,
+    pub(super) from: RoleFrom,
+}
+
+/// What marks a role being read, against cycles: its directory and tasks file.
+pub(super) fn role_key(dir: &Path, tasks_from: Option<&str>) -> PathBuf {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    dir.join("tasks").join(tasks_from.unwrap_or("main"))
 }
 
 /// The directory of the file a source was read from.
@@ -69,7 +76,7 @@ pub(super) fn dir_of(source: &Source) -> PathBuf {
 }
 
 /// `DIR/NAME.yml`, `DIR/NAME.yaml` or `DIR/NAME`, whichever exists first.
-fn yaml_file(dir: &Path, name: &str) -> Option<PathBuf> {
+pub(super) fn yaml_file(dir: &Path, name: &str) -> Option<PathBuf> {
     [
         format!("{name}.yml"),
         format!("{name}.yaml"),
@@ -101,6 +108,7 @@ impl Checker {
             }
         }
         self.roles_seen.clear();
+        self.roles_used.clear();
         let mut flat = Vec::new();
         let mut steps = Vec::new();
         if let Some((key, node)) = pre {
@@ -119,6 +127,7 @@ impl Checker {
         }
         play.tasks = flat;
         play.steps = steps;
+        play.roles = std::mem::take(&mut self.roles_used);
         // Ansible lists the roles' handlers before the play's own.
         let mut handlers = std::mem::take(&mut self.role_handlers);
         let mut includes = std::mem::take(&mut self.role_handler_includes);
@@ -144,6 +153,8 @@ impl Checker {
     pub(super) fn gather_facts(&mut self, at: &Key, inherit: &Inherit) -> Option<Task> {
         let play_only = Inherit {
             exec: inherit.exec.clone(),
+            // A false `when` on the import_playbook skips gathering too, as in Ansible.
+            when: self.imports.when.clone(),
             ..Inherit::default()
         };
         self.implicit_task(at, "Gathering Facts", "setup", "", &play_only)
@@ -213,6 +224,11 @@ impl Checker {
                 vars,
                 params,
                 once: true,
+                from: if what == "dependency" {
+                    RoleFrom::Dependency
+                } else {
+                    RoleFrom::Play
+                },
             };
             steps.extend(self.use_role(role, &inner, flat));
         }
@@ -310,6 +326,7 @@ impl Checker {
             vars: RoleVars::empty(&self.source),
             params: RoleVars::empty(&self.source),
             once: false,
+            from: RoleFrom::Task,
         };
         let steps = self.use_role(role, &inner, flat);
         Some(Block {
@@ -375,7 +392,7 @@ impl Checker {
 
     /// Reads one use of a role: its dependencies first (each once per play unless their
     /// params differ), then its tasks as a block; its handlers go to `role_handlers`.
-    fn use_role(
+    pub(super) fn use_role(
         &mut self,
         role: RoleUse<'_>,
         inherit: &Inherit,
@@ -412,7 +429,8 @@ impl Checker {
             );
             return Vec::new();
         };
-        let key = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        // A role may import itself for another tasks file; the same file again is a cycle.
+        let key = role_key(&dir, role.tasks_from.as_deref());
         if self.importing.contains(&key) || self.importing.len() >= MAX_IMPORT_DEPTH {
             self.problem(
                 role.name.span,
@@ -481,21 +499,50 @@ impl Checker {
         }
         let defaults = self.role_vars(&dir, "defaults", role.name.span);
         let vars = self.role_vars(&dir, "vars", role.name.span);
+        // A role named by its path is called by its directory's name, as in Ansible.
+        let role_name = match name.contains('/') {
+            true => Path::new(name)
+                .file_name()
+                .map_or_else(|| name.to_string(), |n| n.to_string_lossy().into_owned()),
+            false => name.to_string(),
+        };
+        if !self
+            .roles_used
+            .iter()
+            .any(|(n, from)| *n == role_name && *from == role.from)
+        {
+            self.roles_used.push((role_name.clone(), role.from));
+        }
         let scope = Arc::new(Role {
-            name: name.to_string(),
+            name: role_name.clone(),
             dir: dir.clone(),
             defaults,
             vars,
             entry_vars: role.vars,
             params: role.params,
+            from: role.from,
+            parents: match (&self.current_role, role.from) {
+                (Some(parent), RoleFrom::Task) => {
+                    std::iter::once((parent.name.clone(), parent.dir.clone()))
+                        .chain(parent.parents.iter().cloned())
+                        .collect()
+                }
+                _ => Vec::new(),
+            },
         });
         self.importing.push(key);
         let mut steps = Vec::new();
         if let Some((source, root)) = meta {
             steps.extend(self.dependencies(&source, &root, inherit, flat));
         }
-        if let Some((source, root)) =
-            self.read_role_file(&dir.join("handlers"), "main", role.name.span)
+        // A role used again (include_role of it once more) brings its handlers once.
+        let handlers_known = self
+            .role_handlers
+            .iter()
+            .any(|h| h.role.as_ref().is_some_and(|r| r.dir == dir));
+        if !handlers_known
+            && let Some((source, root)) =
+                self.read_role_file(&dir.join("handlers"), "main", role.name.span)
         {
             let outer = std::mem::replace(&mut self.source, source);
             let handler_inherit = Inherit {
@@ -520,7 +567,9 @@ impl Checker {
             && let Some((source, root)) = self.read_yaml(&path, role.name.span)
         {
             let outer = std::mem::replace(&mut self.source, source);
+            let outer_role = self.current_role.replace(scope.clone());
             block = self.steps(&root, inherit, flat);
+            self.current_role = outer_role;
             self.source = outer;
         }
         self.importing.pop();
@@ -528,7 +577,7 @@ impl Checker {
             task.role = Some(scope.clone());
         }
         steps.push(Step::Block(Block {
-            name: Some(name.to_string()),
+            name: Some(role_name),
             block,
             rescue: Vec::new(),
             always: Vec::new(),
@@ -585,7 +634,7 @@ impl Checker {
     }
 
     /// A role's named directory: a path as given, else NAME under each search directory.
-    fn find_role(&self, name: &str) -> Option<PathBuf> {
+    pub(super) fn find_role(&self, name: &str) -> Option<PathBuf> {
         let given = Path::new(name);
         if given.is_absolute() {
             return given.is_dir().then(|| given.to_path_buf());
@@ -605,29 +654,32 @@ impl Checker {
         file: &Node,
     ) -> Vec<Play> {
         let mut tags = Vec::new();
+        let mut when = Vec::new();
+        let mut vars: Vec<(Key, Node)> = Vec::new();
         for (key, value) in node.as_map().unwrap_or_default() {
             match key.name.as_str() {
                 k if k == file_key.name => {}
                 "name" => {}
                 "tags" => tags = self.tags(value),
-                "when" | "vars" => self.problem(
-                    key.span,
-                    format!(
-                        "`{}` on `import_playbook` is not supported by drover yet",
-                        key.name
-                    ),
-                    "not supported yet",
-                    Some("put the condition or variables on the imported plays".to_string()),
+                "when" => when.extend(
+                    super::conditions(value)
+                        .into_iter()
+                        .map(|c| (c, self.source.clone())),
                 ),
+                "vars" => match &value.value {
+                    NodeValue::Map(entries) => vars.extend(entries.iter().cloned()),
+                    NodeValue::Null => {}
+                    _ => self.expect_kind(value, "`vars`", "a mapping"),
+                },
                 other => self.problem(
                     key.span,
                     format!("`import_playbook` does not take `{other}`"),
                     "unknown keyword",
-                    Some("`import_playbook` takes: name, tags".to_string()),
+                    Some("`import_playbook` takes: name, tags, when, vars".to_string()),
                 ),
             }
         }
-        let Some(text) = self.static_file_name(file, "import_playbook") else {
+        let Some(text) = self.playbook_file_name(file, &vars) else {
             return Vec::new();
         };
         let dir = dir_of(&self.source);
@@ -655,13 +707,76 @@ impl Checker {
         let outer = std::mem::replace(&mut self.source, source);
         let outer_tags = self.playbook_tags.len();
         self.playbook_tags.extend(tags);
+        let outer_imports = self.imports.clone();
+        self.imports.when.extend(when);
+        self.imports.vars.extend(vars);
         self.importing.push(key);
         let plays = self.plays(&root);
         self.importing.pop();
         self.playbook_tags.truncate(outer_tags);
+        self.imports = outer_imports;
         self.source = outer;
         self.roles_path = outer_roles;
         plays
+    }
+}
+
+/// What the `import_playbook`s around a play give it: their `when` (on every task) and
+/// `vars` (above the play's own), with `-e`, which a templated file name may use.
+#[derive(Debug, Clone, Default)]
+pub(super) struct PlaybookImports {
+    pub(super) when: Vec<(Node, Source)>,
+    pub(super) vars: Vec<(Key, Node)>,
+    pub(super) extra_vars: crate::inventory::Vars,
+}
+
+impl Checker {
+    /// An `import_playbook` file name; a template is rendered with the import's `vars`
+    /// (and those of the imports around it) and `-e`, as Ansible renders it before any
+    /// host exists.
+    fn playbook_file_name(&mut self, file: &Node, vars: &[(Key, Node)]) -> Option<String> {
+        let Some(text) = file.as_str().filter(|t| !t.trim().is_empty()) else {
+            self.expect_kind(file, "`import_playbook`", "a file name");
+            return None;
+        };
+        if !crate::template::has_template_syntax(text) {
+            return Some(text.to_string());
+        }
+        let mut known = crate::template::LazyVars::default();
+        for (key, value) in self.imports.vars.iter().chain(vars) {
+            let written = crate::template::Written::At(self.source.clone(), value.span);
+            known.put_template(&key.name, value.to_json(), written);
+        }
+        for (key, value) in &self.imports.extra_vars {
+            known.put_template(
+                key,
+                value.clone(),
+                crate::template::Written::Layer("extra vars"),
+            );
+        }
+        let templates = crate::template::Templates::new();
+        let ctx = known.context(&templates, &[]);
+        let origin = crate::template::Origin::Node(&self.source, file.span);
+        match templates.render_str(text, &ctx, origin) {
+            Ok(name) if !name.trim().is_empty() => Some(name),
+            Ok(_) => {
+                self.expect_kind(file, "`import_playbook`", "a file name");
+                None
+            }
+            Err(err) => {
+                self.problem(
+                    file.span,
+                    format!("`import_playbook` file name: {err}"),
+                    "cannot render",
+                    Some(
+                        "an imported playbook's name may use the import's `vars` and `-e`, \
+                         never host variables (no host exists yet)"
+                            .to_string(),
+                    ),
+                );
+                None
+            }
+        }
     }
 }
 
