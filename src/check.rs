@@ -8,7 +8,7 @@
 
 use crate::inventory::{Inventory, Vars};
 use crate::plan::Plan;
-use crate::playbook::{Node, NodeValue, Play, Playbook, Problem, Source, Span, Task};
+use crate::playbook::{Node, NodeValue, Play, Playbook, Problem, Source, Span, Step, Task};
 use crate::template::Templates;
 use std::collections::HashSet;
 
@@ -38,7 +38,8 @@ pub fn template_problems(playbook: &Playbook, templates: &Templates) -> Vec<Prob
                 found.node(node, &play.source, false);
             }
         }
-        for task in play_tasks(play) {
+        let soft = soft_failing(play);
+        for task in play_tasks(play).filter(|t| !soft.contains(&addr(t))) {
             found.task(task);
         }
         // Files named by `include_tasks` in plain text were read at load time: check them too.
@@ -88,6 +89,9 @@ impl Finder<'_> {
         }
         if let Some(extended) = &control.extended {
             self.node(extended, source, true);
+        }
+        for condition in &control.break_when {
+            self.node(condition, source, true);
         }
     }
 
@@ -156,6 +160,7 @@ const MAGIC: &[&str] = &[
     "ansible_limit",
     "role_name",
     "role_path",
+    "ansible_search_path",
     "role_names",
     "ansible_role_name",
     "ansible_role_names",
@@ -264,6 +269,44 @@ fn all_tasks(playbook: &Playbook) -> impl Iterator<Item = &Task> {
 }
 
 /// A play's tasks, handlers and rollout phases (with their steps' `undo:`).
+/// Tasks whose failure is a result, not the end of the run: `ignore_errors: true`, or in a
+/// block with a `rescue`. Their mistakes (a bad template, an undefined variable) are
+/// failures of the task when it runs, as in Ansible, not reasons to refuse the playbook;
+/// playbooks written to test that an error happens rely on it.
+fn soft_failing(play: &Play) -> HashSet<usize> {
+    fn walk(steps: &[Step], tasks: &[Task], rescued: bool, out: &mut HashSet<usize>) {
+        for step in steps {
+            match step {
+                Step::Task(i) => {
+                    if let Some(task) = tasks.get(*i)
+                        && (rescued
+                            || task
+                                .ignore_errors
+                                .as_ref()
+                                .is_some_and(|n| matches!(n.value, NodeValue::Bool(true))))
+                    {
+                        out.insert(addr(task));
+                    }
+                }
+                Step::Block(block) => {
+                    let inner = rescued || !block.rescue.is_empty();
+                    walk(&block.block, tasks, inner, out);
+                    walk(&block.rescue, tasks, rescued, out);
+                    walk(&block.always, tasks, rescued, out);
+                }
+                Step::Include(_) => {}
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    walk(&play.steps, &play.tasks, false, &mut out);
+    out
+}
+
+fn addr(task: &Task) -> usize {
+    std::ptr::from_ref(task) as usize
+}
+
 fn play_tasks(play: &Play) -> impl Iterator<Item = &Task> {
     let phases = play
         .phases
@@ -375,7 +418,8 @@ pub fn undefined_problems(
                 known.extend(file.keys().cloned());
             }
         }
-        for task in play_tasks(play) {
+        let soft = soft_failing(play);
+        for task in play_tasks(play).filter(|t| !soft.contains(&addr(t))) {
             let task_known = TaskNames {
                 play: &known,
                 own: task_names(task),
@@ -428,6 +472,16 @@ impl TaskNames<'_> {
         seen: &mut Vec<(String, usize)>,
         problems: &mut Vec<Problem>,
     ) {
+        // A task that `when: false` skips reads nothing (its loop is not even rendered); a
+        // templated `loop_var` names its variable only when the task runs.
+        if task
+            .when
+            .iter()
+            .any(|c| matches!(c.value, NodeValue::Bool(false)))
+            || task.loop_control.loop_var_template.is_some()
+        {
+            return;
+        }
         // Conditions that guard a name (`x is defined`, `x | default(..)`) cover the task.
         let guards: Vec<String> = task
             .when
@@ -445,6 +499,9 @@ impl TaskNames<'_> {
         }
         if let Some(until) = &task.until {
             collect_strings(until, true, &mut strings);
+        }
+        for condition in &task.loop_control.break_when {
+            collect_strings(condition, true, &mut strings);
         }
         if let Some(items) = &task.loop_items {
             collect_strings(items, false, &mut strings);

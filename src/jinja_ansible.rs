@@ -172,8 +172,16 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("sha1", |v: String| digest(&v, "sha1"));
     env.add_filter("md5", |v: String| digest(&v, "md5"));
     env.add_filter("strftime", strftime);
-    env.add_filter("to_yaml", |v: JinjaValue, _kw: Kwargs| to_yaml(&v));
-    env.add_filter("to_nice_yaml", |v: JinjaValue, _kw: Kwargs| to_yaml(&v));
+    env.add_function("now", now);
+    // ansible-core's `finalize` (its internal `ansible._protomatter` collection): a value
+    // with its lazy parts resolved; drover's values are never lazy, so it is the value.
+    env.add_filter("ansible._protomatter.finalize", |v: JinjaValue| v);
+    env.add_filter("to_yaml", |v: JinjaValue, kw: Kwargs| {
+        to_yaml(&v, kw, false)
+    });
+    env.add_filter("to_nice_yaml", |v: JinjaValue, kw: Kwargs| {
+        to_yaml(&v, kw, true)
+    });
     env.add_filter("from_yaml", |v: String| -> Result<JinjaValue, Error> {
         let node = crate::yaml::parse(&v).map_err(|e| invalid(format!("from_yaml: {e}")))?;
         Ok(from_json(&crate::yaml::to_json(&node, &v)))
@@ -197,6 +205,13 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test(
         "contains",
         |a: JinjaValue, x: JinjaValue| -> Result<bool, Error> {
+            // Python's `x in a`: a substring of a string, a key of a mapping.
+            if let (Some(text), Some(part)) = (a.as_str(), x.as_str()) {
+                return Ok(text.contains(part));
+            }
+            if a.kind() == minijinja::value::ValueKind::Map {
+                return Ok(a.get_item(&x).is_ok_and(|v| !v.is_undefined()));
+            }
             Ok(list(&a)?.contains(&to_json(&x)))
         },
     );
@@ -250,7 +265,11 @@ fn combine(
     let list_merge = kw
         .get::<Option<String>>("list_merge")?
         .unwrap_or("replace".into());
-    kw.assert_all_used()?;
+    if kw.args().any(|k| k != "recursive" && k != "list_merge") {
+        return Err(invalid(
+            "'recursive' and 'list_merge' are the only valid keyword arguments",
+        ));
+    }
     if !matches!(
         list_merge.as_str(),
         "replace" | "keep" | "append" | "prepend" | "append_rp" | "prepend_rp"
@@ -270,10 +289,14 @@ fn combine(
             other => layers.push(other),
         }
     }
+    // `None | combine` is `{}`, as in Ansible.
+    layers.retain(|layer| !layer.is_null());
     let mut out = Map::new();
     for layer in layers {
         let Value::Object(map) = layer else {
-            return Err(invalid(format!("combine expects mappings, got {layer}")));
+            return Err(invalid(format!(
+                "failed to combine variables, expected dicts but got {layer}"
+            )));
         };
         merge(&mut out, map, recursive, &list_merge);
     }
@@ -325,7 +348,7 @@ fn digest(text: &str, algorithm: &str) -> Result<String, Error> {
         "md5" => hex(&md5::Md5::digest(bytes)),
         other => {
             return Err(invalid(format!(
-                "hash: drover has md5, sha1, sha224, sha256, sha384 and sha512, not `{other}`"
+                "hash: unsupported hash type {other} (drover has md5, sha1, sha224, sha256, sha384 and sha512)"
             )));
         }
     })
@@ -363,8 +386,70 @@ fn strftime(format: String, second: Option<JinjaValue>, kw: Kwargs) -> Result<St
         .map_err(|e| invalid(format!("strftime: {e}")))
 }
 
-fn to_yaml(v: &JinjaValue) -> Result<String, Error> {
-    serde_saphyr::to_string(&to_json(v)).map_err(|e| invalid(format!("to_yaml: {e}")))
+/// Ansible's `now(utc=False, fmt=None)`: the control machine's clock, formatted with
+/// Python's `strftime` (`%f` is microseconds); without `fmt`, as Python prints a datetime.
+fn now(kw: Kwargs) -> Result<String, Error> {
+    let utc = kw.get::<Option<bool>>("utc")?.unwrap_or(false);
+    let fmt = kw.get::<Option<String>>("fmt")?;
+    kw.assert_all_used()?;
+    let zone = if utc {
+        jiff::tz::TimeZone::UTC
+    } else {
+        jiff::tz::TimeZone::system()
+    };
+    let at = jiff::Timestamp::now().to_zoned(zone);
+    let fmt = fmt.unwrap_or_else(|| "%Y-%m-%d %H:%M:%S.%f".to_string());
+    let micros = format!("{:06}", at.subsec_nanosecond() / 1000);
+    // Python's `%f` is always six digits; jiff's is as many as needed.
+    let mut expanded = String::new();
+    let mut chars = fmt.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('%', Some('%')) => {
+                expanded.push_str("%%");
+                chars.next();
+            }
+            ('%', Some('f')) => {
+                expanded.push_str(&micros);
+                chars.next();
+            }
+            (c, _) => expanded.push(c),
+        }
+    }
+    jiff::fmt::strtime::format(&expanded, &at).map_err(|e| invalid(format!("now: {e}")))
+}
+
+/// `to_yaml(indent=2, default_flow_style=None, sort_keys=True, width=80)` and
+/// `to_nice_yaml(indent=4, …)` (block style always): PyYAML's text, byte for byte.
+fn to_yaml(v: &JinjaValue, kw: Kwargs, nice: bool) -> Result<String, Error> {
+    let indent = kw
+        .get::<Option<usize>>("indent")?
+        .unwrap_or(if nice { 4 } else { 2 });
+    let flow = match kw.get::<Option<JinjaValue>>("default_flow_style")? {
+        Some(v) if v.is_none() => None,
+        Some(v) => Some(v.is_true()),
+        None if nice => Some(false),
+        None => None,
+    };
+    let sort_keys = kw.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
+    let width = kw.get::<Option<usize>>("width")?.unwrap_or(80);
+    // Options PyYAML takes that change nothing in drover's output.
+    for ignored in ["allow_unicode", "explicit_start", "explicit_end"] {
+        let _ = kw.get::<Option<JinjaValue>>(ignored)?;
+    }
+    kw.assert_all_used()?;
+    if !(2..=9).contains(&indent) {
+        return Err(invalid(format!(
+            "to_yaml: indent must be 2 to 9, not {indent}"
+        )));
+    }
+    let style = crate::template::pyyaml::Style {
+        indent,
+        flow,
+        sort_keys,
+        width,
+    };
+    Ok(crate::template::pyyaml::dump(&to_json(v), &style))
 }
 
 /// `human_readable`: bytes as Ansible prints them (`1.00 KB`), or bits with `isbits=True`.
@@ -499,7 +584,7 @@ mod tests {
         for (template, want) in cases {
             assert_eq!(render(template), want, "{template}");
         }
-        assert!(render("{{ 'x' | hash('md4') }}").contains("not `md4`"));
+        assert!(render("{{ 'x' | hash('md4') }}").contains("unsupported hash type md4"));
         assert!(render("{{ {'a': [1]} | to_yaml }}").contains("a:"));
     }
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 mod filters;
 mod lazy;
 mod pyjson;
+pub(crate) mod pyyaml;
 
 pub use lazy::{LazyVars, Written};
 
@@ -148,12 +149,51 @@ impl Templates {
             let name = self
                 .first_undefined(expr, ctx)
                 .or_else(|| compiled.undeclared_variables(false).into_iter().next());
-            return Err(undefined(origin, name));
+            return Err(undefined(origin, name, ctx));
         }
         if let Some(text) = value.as_str() {
             mark_if_secret(expr, text);
         }
         Ok(value)
+    }
+
+    /// The items of a `with_<lookup>` loop: the lookup `name` run on the loop's rendered
+    /// `terms` (a list, or one term), as Ansible runs `with_` loops. `module` is the task's
+    /// (`with_first_found` looks in the directory it names).
+    pub fn with_lookup(
+        &self,
+        name: &str,
+        terms: Value,
+        module: &str,
+        ctx: &JinjaValue,
+        origin: Origin,
+    ) -> Result<Vec<Value>, TemplateError> {
+        let call = minijinja::context! {
+            __drover_with_name => name,
+            __drover_with_terms => from_json(&terms),
+            __drover_with_module => module,
+            ..ctx.clone()
+        };
+        let expr = format!(
+            "{}(__drover_with_name, __drover_with_terms, __drover_with_module)",
+            crate::lookup::WITH_FUNCTION
+        );
+        let compiled = self
+            .env
+            .compile_expression(&expr)
+            .map_err(|err| self.error(err, &expr, ctx, origin))?;
+        let value = compiled.eval(call.clone()).map_err(|err| {
+            let detail = err.detail().map(str::to_string);
+            let mut error = self.error(err, &expr, &call, origin);
+            if let (None, Some(detail)) = (&error.variable, detail) {
+                error.message = detail;
+            }
+            error
+        })?;
+        Ok(match to_json(&value) {
+            Value::Array(items) => items,
+            other => vec![other],
+        })
     }
 
     /// A condition: booleans as they are, strings as expressions, other values by truth.
@@ -241,12 +281,17 @@ impl Templates {
         // operand: that is an undefined variable too.
         let names_undefined = err.kind() == ErrorKind::InvalidOperation
             && err.detail().is_some_and(|d| d.contains("undefined"));
-        let first = names_undefined
-            .then(|| self.first_undefined(text, ctx))
-            .flatten();
+        // A filter given an undefined variable (`missing | dict2items`) fails on what it got;
+        // in Ansible the undefined value is what fails, and that is what the message names.
+        let first = match names_undefined {
+            true => self.first_undefined(text, ctx),
+            false => self
+                .first_undefined(text, ctx)
+                .filter(|name| !name.contains('.')),
+        };
         if err.kind() == ErrorKind::UndefinedError || first.is_some() {
             let name = first.or_else(|| self.first_undefined(text, ctx));
-            let mut error = undefined(origin, name);
+            let mut error = undefined(origin, name, ctx);
             // In a template file, the line within it is what the user needs.
             if let (Origin::File(_), Some(line)) = (origin, err.line()) {
                 error.location = format!("{}:{line}", origin.describe());
@@ -339,9 +384,28 @@ impl Templates {
                 .ok()?
                 .undeclared_variables(true),
         };
-        let mut names: Vec<String> = names.into_iter().collect();
+        let globals: Vec<&str> = self.env.globals().map(|(name, _)| name).collect();
+        let mut names: Vec<String> = names
+            .into_iter()
+            .filter(|path| !globals.contains(&path.split('.').next().unwrap_or_default()))
+            .collect();
         names.sort();
         names.into_iter().find(|path| !path_defined(ctx, path))
+    }
+}
+
+/// Python's name for a value's type, as Ansible's messages print it.
+fn python_type_name(value: &JinjaValue) -> &'static str {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::String => "str",
+        ValueKind::Number if value.as_i64().is_some() => "int",
+        ValueKind::Number => "float",
+        ValueKind::Bool => "bool",
+        ValueKind::None | ValueKind::Undefined => "NoneType",
+        ValueKind::Seq => "list",
+        ValueKind::Map => "dict",
+        _ => "object",
     }
 }
 
@@ -357,9 +421,22 @@ fn path_defined(ctx: &JinjaValue, path: &str) -> bool {
     true
 }
 
-fn undefined(origin: Origin, name: Option<String>) -> TemplateError {
+fn undefined(origin: Origin, name: Option<String>, ctx: &JinjaValue) -> TemplateError {
     let message = match &name {
-        Some(name) => format!("undefined variable `{name}`"),
+        // `r.stdout` where `r` is there: say what Ansible says of the missing attribute.
+        Some(name) => match name.rsplit_once('.') {
+            Some((parent, attr)) if path_defined(ctx, parent) => {
+                let mut value = ctx.clone();
+                for part in parent.split('.') {
+                    value = value.get_attr(part).unwrap_or_default();
+                }
+                format!(
+                    "undefined variable `{name}`: object of type '{}' has no attribute '{attr}'",
+                    python_type_name(&value)
+                )
+            }
+            _ => format!("undefined variable `{name}`"),
+        },
         None => "undefined variable".to_string(),
     };
     TemplateError {

@@ -79,6 +79,9 @@ compat_cases! {
     c41_diff_environment => "41-diff-environment",
     c42_force_handlers => "42-force-handlers",
     c43_force_handlers_aborted_play => "43-force-handlers-aborted-play",
+    c50_with_lookups => "50-with-lookups",
+    c51_until_break_when => "51-until-break-when",
+    c52_yaml_regex_filters => "52-yaml-regex-filters",
 }
 
 fn repo() -> PathBuf {

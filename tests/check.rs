@@ -73,7 +73,7 @@ fn all_problems_of_a_file_are_reported_once_in_one_pass() {
         "did you mean `shell`?",
         "many-problems.yml:5:7",
         "many-problems.yml:7:7",
-        "`with_together` is not supported",
+        "`with_fileglob` is not supported",
         "many-problems.yml:9:17",
     ] {
         assert_eq!(err.matches(needle).count(), 1, "`{needle}` once in:\n{err}");

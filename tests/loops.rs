@@ -100,7 +100,7 @@ fn unsupported_loops_and_loop_mistakes_are_refused_before_connecting() {
         r#"- hosts: lab
   tasks:
     - debug: msg={{ item }}
-      with_nested: [[1], [2]]
+      with_fileglob: ["*.conf"]
     - debug: msg={{ item }}
       loop: [1]
       with_items: [2]
@@ -113,8 +113,8 @@ fn unsupported_loops_and_loop_mistakes_are_refused_before_connecting() {
 "#,
     );
     let run = fleet.run(&playbook).expect_code(4);
-    run.stderr_has("`with_nested` is not supported by drover")
-        .stderr_has("product")
+    run.stderr_has("`with_fileglob` is not supported by drover")
+        .stderr_has("write the loop as `loop:`")
         .stderr_has("a task takes one loop, but this one has `loop` and `with_items`")
         .stderr_has("unknown `loop_control` key `loop_vra`")
         .stderr_has("did you mean `loop_var`?")

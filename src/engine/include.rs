@@ -70,8 +70,21 @@ impl Job {
                 Err(msg) => return failed(msg),
             },
         };
-        let extended = match self.loop_extended(&vars::jinja(&self.scope, vars)) {
+        let ctx = vars::jinja(&self.scope, vars);
+        let extended = match self.loop_extended(&ctx) {
             Ok(extended) => extended,
+            Err(msg) => return failed(msg),
+        };
+        // A templated `loop_var` may name the include's own `vars:`.
+        let mut own = Map::new();
+        for (key, node) in &include.vars {
+            if let Ok(value) = self.shared.templates.render_node(node, &ctx, &task.source) {
+                own.insert(key.name.clone(), value);
+            }
+        }
+        let with_own = vars.with(&own);
+        let control = match self.loop_control_on(&vars::jinja(&self.scope, &with_own)) {
+            Ok(control) => control,
             Err(msg) => return failed(msg),
         };
         let passes: Vec<Option<usize>> = match &items {
@@ -84,8 +97,11 @@ impl Job {
             let mut item_vars = Map::new();
             let mut shown = None;
             if let (Some(items), Some(index)) = (&items, pass) {
-                item_vars = loops::item_vars(&task.loop_control, extended, items, index);
-                shown = Some((index, self.item_label(vars, &item_vars, &items[index])));
+                item_vars = loops::item_vars(&control, extended, items, index);
+                let label = self
+                    .item_label(vars, &item_vars, &items[index])
+                    .unwrap_or_else(|_| items[index].clone());
+                shown = Some((index, label));
             }
             // Copied only when something is added to the host's variables (as in run_item).
             let all: Cow<'_, vars::HostVars> = if item_vars.is_empty() {

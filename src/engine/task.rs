@@ -9,7 +9,7 @@ use super::loops;
 use super::vars::{self, PlayScope};
 use super::{HostState, Shared};
 use crate::modules::{self, Args, Context, ModuleError, Outcome};
-use crate::playbook::loops::LoopKind;
+use crate::playbook::loops::{LoopControl, LoopKind};
 use crate::playbook::{Node, Phase, Role, Section, Task, TaskFile, TaskRef};
 use crate::template::{TemplateError, truthy};
 use crate::transport::Reach;
@@ -330,8 +330,12 @@ impl Job {
             };
         };
 
-        let control = &task.loop_control;
         let ctx = vars::jinja(&self.scope, vars);
+        let control = match self.loop_control_on(&ctx) {
+            Ok(control) => control,
+            Err(msg) => return self.finish(host, Pass::plain(failed(msg)), false),
+        };
+        let control = control.as_ref();
         let extended = match self.loop_extended(&ctx) {
             Ok(b) => b,
             Err(msg) => return self.finish(host, Pass::plain(failed(msg)), false),
@@ -343,17 +347,24 @@ impl Job {
         let mut delegate = None;
         let mut results = Vec::with_capacity(items.len());
         let mut diffs = Vec::new();
+        let mut facts_so_far = Map::new();
         for index in 0..items.len() {
             if index > 0 && pause > 0.0 {
                 tokio::time::sleep(std::time::Duration::from_secs_f64(pause)).await;
             }
             let item_vars = loops::item_vars(control, extended, &items, index);
-            let label = self.item_label(vars, &item_vars, &items[index]);
-            let outcome = self.run_item(host, vars, Some(&item_vars)).await;
+            // Facts an earlier item set are seen by the later ones, as in Ansible.
+            let outcome = if facts_so_far.is_empty() {
+                self.run_item(host, vars, Some(&item_vars)).await
+            } else {
+                let mut seen = facts_so_far.clone();
+                seen.extend(item_vars.clone());
+                self.run_item(host, vars, Some(&seen)).await
+            };
             let (status, result) = match outcome {
                 Ok(pass) => {
                     let mut result = pass.result;
-                    result.extend(item_vars);
+                    result.extend(item_vars.clone());
                     diffs.extend(pass.diff);
                     delegate = pass.delegate;
                     (status_of(&result), result)
@@ -363,15 +374,49 @@ impl Job {
                 }
                 Err(Stop::Failed(msg)) => {
                     let mut result = failed(msg);
-                    result.extend(item_vars);
+                    result.extend(item_vars.clone());
                     delegate = None;
                     (Status::Failed, result)
                 }
             };
             let mut result = result;
+            // The label and `break_when` see the item's result under `register`, as in Ansible.
+            let mut seen = item_vars.clone();
+            if let Some(register) = &task.register {
+                seen.extend(registered(register, &result));
+            }
+            let label = match self.item_label(vars, &seen, &items[index]) {
+                Ok(label) => label,
+                Err(msg) => {
+                    result.insert("failed".into(), json!(true));
+                    result.insert(
+                        "msg".into(),
+                        json!(format!("Failed to template loop_control.label: {msg}")),
+                    );
+                    items[index].clone()
+                }
+            };
+            let status = if result.get("failed") == Some(&json!(true)) {
+                Status::Failed
+            } else {
+                status
+            };
             if control.label.is_some() {
                 result.insert("_ansible_item_label".into(), label.clone());
             }
+            let stop = match self.breaks(control, vars, &seen) {
+                Ok(stop) => stop,
+                Err(msg) => {
+                    result.insert("failed".into(), json!(true));
+                    result.insert("msg".into(), json!(msg));
+                    true
+                }
+            };
+            let status = if result.get("failed") == Some(&json!(true)) {
+                Status::Failed
+            } else {
+                status
+            };
             let (shown_item, shown) = self.shown(host, &label, &result);
             shared.emit(Event::HostItem {
                 host: host.name.clone(),
@@ -383,7 +428,16 @@ impl Job {
                 result: shown,
                 delegate: delegate.clone(),
             });
+            if status != Status::Failed
+                && let Some(Value::Object(facts)) = result.get("ansible_facts")
+            {
+                host.facts.set_all(facts, task.module == "include_vars");
+                facts_so_far.extend(facts.clone());
+            }
             results.push(Value::Object(result));
+            if stop {
+                break;
+            }
         }
         let flag = |key: &str| results.iter().any(|r| r[key] == json!(true));
         let all_skipped =
@@ -418,14 +472,53 @@ impl Job {
 
     /// The task's variables on this host, before any loop item.
     pub(super) fn context(&self, host: &HostState) -> vars::HostVars {
-        host_vars(
+        let mut vars = host_vars(
             &self.shared,
             self.play,
             &self.scope,
             host,
             self.role(),
             &self.task().vars,
-        )
+        );
+        vars.vars
+            .put("ansible_search_path", self.search_path().into());
+        // Ansible's connection gives every task `ansible_host` (the host's name unless the
+        // inventory says otherwise). Only for a local connection here: for SSH the address
+        // the transport resolves (~/.ssh/config's HostName, …) must not be pinned by it.
+        let local = vars.vars.raw("ansible_connection").and_then(Value::as_str) == Some("local");
+        if local && !vars.vars.contains_key("ansible_host") {
+            vars.vars
+                .put("ansible_host", Value::from(host.name.clone()));
+        }
+        vars
+    }
+
+    /// Ansible's `ansible_search_path`: the role's directory (in a role), the directory of
+    /// the task's file, then the playbook's.
+    fn search_path(&self) -> Vec<Value> {
+        let absolute = |p: &std::path::Path| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string()
+        };
+        let mut dirs = Vec::new();
+        if let Some(role) = self.role() {
+            dirs.push(absolute(&role.dir));
+        }
+        let file = std::path::Path::new(&self.task().source.name);
+        if let Some(dir) = file.parent() {
+            dirs.push(absolute(dir));
+        }
+        dirs.push(absolute(&self.shared.playbook.plays[self.play].dir));
+        dirs.dedup();
+        let mut seen = Vec::new();
+        for dir in dirs {
+            if !seen.contains(&dir) {
+                seen.push(dir);
+            }
+        }
+        seen.into_iter().map(Value::String).collect()
     }
 
     /// The task's name as a host's result line shows it: a templated name rendered with the
@@ -459,13 +552,30 @@ impl Job {
         kind: LoopKind,
     ) -> Result<Vec<Value>, String> {
         let ctx = vars::jinja(&self.scope, vars);
-        let value = self
-            .shared
-            .templates
-            .render_node(node, &ctx, &self.task().source)
-            .map_err(|e| e.to_string())?;
-        loops::items(kind, value)
-            .map_err(|msg| format!("{}: {msg}", self.task().source.location(node.span)))
+        let task = self.task();
+        let value = match self.shared.templates.render_node(node, &ctx, &task.source) {
+            Ok(value) => value,
+            // As in Ansible, a loop that names an undefined variable is an error only when
+            // the task's `when` (without an item) does not skip it.
+            Err(err) if err.variable.is_some() => {
+                return match self.skipped_by_when(&ctx) {
+                    Ok(Some(_)) => Ok(Vec::new()),
+                    _ => Err(err.to_string()),
+                };
+            }
+            Err(err) => return Err(err.to_string()),
+        };
+        let location = || task.source.location(node.span);
+        match kind.lookup() {
+            None => loops::items(value).map_err(|msg| format!("{}: {msg}", location())),
+            Some(lookup) => {
+                let origin = crate::template::Origin::Node(&task.source, node.span);
+                self.shared
+                    .templates
+                    .with_lookup(lookup, value, task.module, &ctx, origin)
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 
     /// What the output shows for an item: `loop_control.label` rendered with the item's
@@ -475,15 +585,67 @@ impl Job {
         vars: &vars::HostVars,
         item_vars: &Map<String, Value>,
         item: &Value,
-    ) -> Value {
+    ) -> Result<Value, String> {
         let Some(label) = &self.task().loop_control.label else {
-            return item.clone();
+            return Ok(item.clone());
         };
         let ctx = vars::jinja(&self.scope, &vars.with(item_vars));
         self.shared
             .templates
             .render_node(label, &ctx, &self.task().source)
-            .unwrap_or_else(|_| item.clone())
+            .map_err(|e| e.message)
+    }
+
+    /// `loop_control` with a templated `loop_var` rendered on this host.
+    pub(super) fn loop_control_on(
+        &self,
+        ctx: &minijinja::Value,
+    ) -> Result<Cow<'_, LoopControl>, String> {
+        let task = self.task();
+        let control = &task.loop_control;
+        let Some(node) = &control.loop_var_template else {
+            return Ok(Cow::Borrowed(control));
+        };
+        let name = self
+            .shared
+            .templates
+            .render_node(node, ctx, &task.source)
+            .map_err(|e| e.to_string())?;
+        match name.as_str() {
+            Some(name) if crate::playbook::is_identifier(name) => {
+                let mut control = control.clone();
+                control.loop_var = name.to_string();
+                Ok(Cow::Owned(control))
+            }
+            _ => Err(format!(
+                "{}: `loop_var` must be a variable name, got {name}",
+                task.source.location(node.span)
+            )),
+        }
+    }
+
+    /// Whether `loop_control.break_when` ends the loop after this item.
+    fn breaks(
+        &self,
+        control: &LoopControl,
+        vars: &vars::HostVars,
+        seen: &Map<String, Value>,
+    ) -> Result<bool, String> {
+        if control.break_when.is_empty() {
+            return Ok(false);
+        }
+        let ctx = vars::jinja(&self.scope, &vars.with(seen));
+        for condition in &control.break_when {
+            if !self
+                .shared
+                .templates
+                .is_true(condition, &ctx, &self.task().source)
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// `loop_control.pause`: seconds between items (0 without it).
@@ -535,16 +697,25 @@ impl Job {
         }
 
         if task.until.is_none() && task.retries.is_none() {
-            return self.attempt(host, vars, &ctx).await;
+            return self.attempt(host, vars, &ctx, None).await;
         }
-        // `until` (or, with only `retries`, success) decides; the last attempt's result stands.
+        // Ansible's count: the first run plus `retries` more (3 when only `until` is given);
+        // `attempts` is the run's number, and `retries` when every run failed the condition.
         let retries = self.number(task.retries.as_ref(), &ctx, 3)?;
-        let delay = self.number(task.delay.as_ref(), &ctx, 5)?;
+        let runs = retries + 1;
+        if runs == 1 {
+            return self.attempt(host, vars, &ctx, None).await;
+        }
+        let delay = match &task.delay {
+            None => 5.0,
+            Some(_) => self
+                .seconds(task.delay.as_ref(), &ctx)
+                .map_err(Stop::Failed)?,
+        };
         let mut attempt = 1u32;
         loop {
-            let mut pass = self.attempt(host, vars, &ctx).await?;
+            let mut pass = self.attempt(host, vars, &ctx, Some(attempt)).await?;
             let result = &mut pass.result;
-            result.insert("attempts".into(), json!(attempt));
             let done = match &task.until {
                 Some(until) => {
                     let with_result = match &task.register {
@@ -557,14 +728,14 @@ impl Job {
                 None => status_of(result) != Status::Failed,
             };
             if done {
-                result.remove("failed");
                 return Ok(pass);
             }
-            if attempt > retries {
+            if attempt >= runs {
+                result.insert("attempts".into(), json!(retries));
                 result.insert("failed".into(), json!(true));
                 result
                     .entry("msg")
-                    .or_insert(json!(format!("condition not met after {attempt} attempts")));
+                    .or_insert(json!(format!("condition not met after {retries} retries")));
                 return Ok(pass);
             }
             let name = if self.templated_name() {
@@ -576,10 +747,10 @@ impl Job {
                 host: host.name.clone(),
                 task: name,
                 attempt,
-                retries_left: retries + 1 - attempt,
-                delay_ms: u64::from(delay) * 1000,
+                retries_left: runs - attempt,
+                delay_ms: (delay * 1000.0) as u64,
             });
-            tokio::time::sleep(std::time::Duration::from_secs(u64::from(delay))).await;
+            tokio::time::sleep(std::time::Duration::from_secs_f64(delay)).await;
             attempt += 1;
         }
     }
@@ -657,6 +828,7 @@ impl Job {
         host: &mut HostState,
         vars: &vars::HostVars,
         ctx: &minijinja::Value,
+        attempt: Option<u32>,
     ) -> Result<Pass, Stop> {
         let task = self.task();
         let shared = &self.shared;
@@ -768,6 +940,10 @@ impl Job {
                 .collect::<String>()
         });
         let mut result = to_result(outcome);
+        // Known to changed_when/failed_when already, as in Ansible.
+        if let Some(attempt) = attempt {
+            result.insert("attempts".into(), json!(attempt));
+        }
 
         // changed_when / failed_when see the result under the `register` name, as in Ansible.
         if !task.changed_when.is_empty() || !task.failed_when.is_empty() {
@@ -915,12 +1091,26 @@ impl Job {
     }
 
     fn unreachable(&self, host: &mut HostState, msg: &str, delegate: Option<Delegate>) -> Verdict {
-        host.unreachable = true;
-        self.shared.live.remove(&host.name);
         let mut result = Map::new();
         result.insert("unreachable".into(), json!(true));
         result.insert("changed".into(), json!(false));
         result.insert("msg".into(), json!(msg));
+        let ignored = self.task().ignore_unreachable.as_ref().is_some_and(|node| {
+            let ctx = vars::jinja(&self.scope, &self.context(host));
+            self.shared
+                .templates
+                .is_true(node, &ctx, &self.task().source)
+                .unwrap_or(false)
+        });
+        if ignored {
+            // The host goes on, and later tasks see the result, as in Ansible.
+            if let Some(register) = &self.task().register {
+                host.facts.set(register, Value::Object(result.clone()));
+            }
+        } else {
+            host.unreachable = true;
+            self.shared.live.remove(&host.name);
+        }
         self.shared.emit(Event::HostResult {
             host: host.name.clone(),
             task: self.shown_name(host),
@@ -929,13 +1119,13 @@ impl Job {
             status: Status::Unreachable,
             result: Value::Object(result),
             diff: None,
-            ignored: false,
+            ignored,
             looped: false,
             delegate,
         });
         Verdict {
             status: Status::Unreachable,
-            ignored: false,
+            ignored,
             rescued: false,
         }
     }

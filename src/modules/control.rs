@@ -155,10 +155,28 @@ module!(SetFact, SET_FACT, set_fact);
 async fn set_fact(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError> {
     let mut facts = serde_json::Map::new();
     for (name, value) in args.0 {
-        // A templated name (`"{{ item }}": x`, `"{{ item }}=x"`) is rendered, as Ansible does.
+        // A templated name (`"{{ item }}": x`, `"{{ item }}=x"`) is rendered, as Ansible does;
+        // it keeps its type (`"{{ 1 }}"` is the number 1, not a name).
         let name = if crate::template::has_template_syntax(&name) {
-            ctx.templates
-                .render_str(&name, ctx.vars, Origin::At(ctx.location))?
+            match ctx
+                .templates
+                .render_value(&name, ctx.vars, Origin::At(ctx.location))?
+            {
+                Value::String(name) => name,
+                other => {
+                    let kind = match &other {
+                        Value::Number(n) if n.is_f64() => "float",
+                        Value::Number(_) => "int",
+                        Value::Bool(_) => "bool",
+                        Value::Null => "NoneType",
+                        Value::Array(_) => "list",
+                        _ => "dict",
+                    };
+                    return Err(ModuleError::Args {
+                        message: format!("Invalid variable name '{other}' of type '{kind}'."),
+                    });
+                }
+            }
         } else {
             name
         };
@@ -166,9 +184,14 @@ async fn set_fact(ctx: &Context<'_>, args: Args) -> Result<Outcome, ModuleError>
         if name == "cacheable" {
             continue;
         }
-        if name == "_raw_params" || !crate::playbook::is_identifier(&name) {
+        // Ansible's validate_variable_name: an identifier that is not one of Jinja's names.
+        const JINJA_KEYWORDS: &[&str] = &["true", "false", "none", "True", "False", "None", "not"];
+        if name == "_raw_params"
+            || !crate::playbook::is_identifier(&name)
+            || JINJA_KEYWORDS.contains(&name.as_str())
+        {
             return Err(ModuleError::Args {
-                message: format!("`{name}` is not a valid variable name"),
+                message: format!("Invalid variable name '{name}'."),
             });
         }
         facts.insert(name, value);

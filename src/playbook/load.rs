@@ -57,15 +57,11 @@ const TASK_KEYWORDS: &[&str] = &[
     "when",
     "register",
     "loop",
-    "with_items",
-    "with_list",
-    "with_dict",
-    "with_indexed_items",
-    "with_sequence",
     "loop_control",
     "changed_when",
     "failed_when",
     "ignore_errors",
+    "ignore_unreachable",
     "args",
     "until",
     "retries",
@@ -845,7 +841,10 @@ impl Checker {
                     format!("{what} keyword `{name}` is not supported by drover yet"),
                     "not supported yet",
                 )
-            } else if TASK_KEYWORDS.contains(&name) || modules::find(name).is_some() {
+            } else if TASK_KEYWORDS.contains(&name)
+                || LoopKind::from_keyword(name).is_some()
+                || modules::find(name).is_some()
+            {
                 (
                     format!("`{name}` cannot be used on a {what}"),
                     "not allowed here",
@@ -1161,6 +1160,7 @@ impl Checker {
             changed_when: Vec::new(),
             failed_when: Vec::new(),
             ignore_errors: None,
+            ignore_unreachable: None,
             until: None,
             retries: None,
             delay: None,
@@ -1197,8 +1197,7 @@ impl Checker {
                         None,
                     ),
                 },
-                "loop" | "with_items" | "with_list" | "with_dict" | "with_indexed_items"
-                | "with_sequence" => {
+                k if LoopKind::from_keyword(k).is_some() => {
                     if let Some(first) = loop_key {
                         self.problem(
                             key.span,
@@ -1224,6 +1223,7 @@ impl Checker {
                     loop_control_span = Some(key.span);
                 }
                 "ignore_errors" => task.ignore_errors = Some(value.clone()),
+                "ignore_unreachable" => task.ignore_unreachable = Some(value.clone()),
                 "vars" => task.vars.extend(self.vars_layer(value)),
                 "until" => task.until = Some(value.clone()),
                 "retries" => task.retries = Some(value.clone()),
@@ -1353,6 +1353,7 @@ impl Checker {
         let specs = modules::all();
         let candidates = TASK_KEYWORDS
             .iter()
+            .chain(LoopKind::WITH)
             .copied()
             .chain(specs.iter().map(|m| m.name));
         let help = match did_you_mean(name, candidates) {
@@ -1566,7 +1567,7 @@ fn key_value_args(text: &str, spec: &modules::ModuleSpec, span: Span) -> Result<
         let pair = word.split_once('=').filter(|(k, _)| {
             !k.is_empty()
                 && (k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    || (spec.any_args && k.starts_with("{{") && k.ends_with("}}")))
+                    || (spec.any_args && k.contains("{{") && k.contains("}}")))
         });
         match pair {
             Some((k, v)) if !spec.free_form || spec.args.contains(&k) => {

@@ -4,77 +4,80 @@
 use super::load::is_identifier;
 use super::{Node, NodeValue, Span};
 
-/// Which keyword gave the task its items; each turns the rendered value into items its own
-/// way, as Ansible's lookup plugins of the same names do.
+/// Which keyword gave the task its items: `loop:` (a list, taken as it is) or
+/// `with_<lookup>:`, whose terms go to the lookup of that name (`with_items` to `items`,
+/// `with_nested` to `nested`, …), as Ansible runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoopKind {
-    /// `loop:`: a list, taken as it is.
     #[default]
     Loop,
-    /// `with_items:`: a list flattened one level; a single value is a list of one.
-    Items,
-    /// `with_list:`: a list as it is; a single value is a list of one.
-    List,
-    /// `with_dict:`: a mapping, one `{key, value}` item per entry.
-    Dict,
-    /// `with_indexed_items:`: `[index, item]` pairs over the flattened list.
-    IndexedItems,
-    /// `with_sequence:`: `start=1 end=5 stride=1 format=%d` or `count=3`, as strings.
-    Sequence,
+    /// The `with_…` keyword, as written (one of [`LoopKind::WITH`]).
+    With(&'static str),
 }
 
 impl LoopKind {
-    /// The loop keywords drover runs, and the kind each gives.
-    pub const KEYWORDS: &'static [(&'static str, LoopKind)] = &[
-        ("loop", LoopKind::Loop),
-        ("with_items", LoopKind::Items),
-        ("with_list", LoopKind::List),
-        ("with_dict", LoopKind::Dict),
-        ("with_indexed_items", LoopKind::IndexedItems),
-        ("with_sequence", LoopKind::Sequence),
+    /// The `with_<lookup>` keywords drover runs: one per lookup it has.
+    pub const WITH: &'static [&'static str] = &[
+        "with_env",
+        "with_file",
+        "with_unvault",
+        "with_template",
+        "with_pipe",
+        "with_lines",
+        "with_vars",
+        "with_varnames",
+        "with_first_found",
+        "with_items",
+        "with_list",
+        "with_indexed_items",
+        "with_dict",
+        "with_nested",
+        "with_cartesian",
+        "with_together",
+        "with_subelements",
+        "with_sequence",
+        "with_random_choice",
+        "with_csvfile",
+        "with_ini",
     ];
 
     pub fn from_keyword(name: &str) -> Option<LoopKind> {
-        Self::KEYWORDS
+        if name == "loop" {
+            return Some(LoopKind::Loop);
+        }
+        Self::WITH
             .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, kind)| *kind)
+            .find(|k| **k == name)
+            .map(|k| LoopKind::With(k))
     }
 
     pub fn keyword(self) -> &'static str {
-        Self::KEYWORDS
-            .iter()
-            .find(|(_, k)| *k == self)
-            .map_or("loop", |(name, _)| name)
+        match self {
+            LoopKind::Loop => "loop",
+            LoopKind::With(keyword) => keyword,
+        }
+    }
+
+    /// The lookup a `with_` loop runs.
+    pub fn lookup(self) -> Option<&'static str> {
+        match self {
+            LoopKind::Loop => None,
+            LoopKind::With(keyword) => keyword.strip_prefix("with_"),
+        }
     }
 }
 
 /// `with_*` loops drover refuses, each with the `loop:` form that replaces it.
 pub fn refused_with(name: &str) -> Option<&'static str> {
     Some(match name {
-        "with_nested" | "with_cartesian" => {
-            "write `loop: \"{{ list_a | product(list_b) | list }}\"` (with `item.0`, `item.1`)"
-        }
-        "with_together" => "write `loop: \"{{ list_a | zip(list_b) | list }}\"`",
-        "with_subelements" => "write `loop: \"{{ users | subelements('keys') }}\"`",
         "with_fileglob"
         | "with_filetree"
-        | "with_first_found"
-        | "with_lines"
-        | "with_random_choice"
         | "with_inventory_hostnames"
         | "with_flattened"
-        | "with_together_longest"
-        | "with_env"
-        | "with_file"
-        | "with_template"
         | "with_url"
-        | "with_password"
-        | "with_ini"
-        | "with_csvfile"
-        | "with_pipe" => "write the loop as `loop:` over a list (see \"Loops\" in the README)",
+        | "with_password" => "write the loop as `loop:` over a list (see \"Loops\" in the README)",
         other if other.starts_with("with_") => {
-            "drover runs with_items, with_list, with_dict, with_indexed_items and with_sequence; write others as `loop:`"
+            "drover runs `with_<lookup>` for the lookups it has (see \"Lookups\" in the README); write others as `loop:`"
         }
         _ => return None,
     })
@@ -95,6 +98,11 @@ pub struct LoopControl {
     pub extended: Option<Node>,
     /// With `extended`: whether `ansible_loop.allitems` is set (it copies the whole list).
     pub extended_allitems: bool,
+    /// A `loop_var` written as a template (`"{{ name_var }}"`), rendered when the task runs.
+    pub loop_var_template: Option<Node>,
+    /// Conditions checked after each item (its result registered): the first true one ends
+    /// the loop.
+    pub break_when: Vec<Node>,
 }
 
 impl Default for LoopControl {
@@ -106,6 +114,8 @@ impl Default for LoopControl {
             pause: None,
             extended: None,
             extended_allitems: true,
+            loop_var_template: None,
+            break_when: Vec::new(),
         }
     }
 }
@@ -158,6 +168,13 @@ pub fn loop_control(node: &Node) -> (LoopControl, Vec<LoopProblem>) {
             }
         };
         match key.name.as_str() {
+            "loop_var"
+                if value
+                    .as_str()
+                    .is_some_and(crate::template::has_template_syntax) =>
+            {
+                control.loop_var_template = Some(value.clone());
+            }
             "loop_var" => {
                 if let Some(name) = variable("loop_var") {
                     control.loop_var = name;
@@ -189,12 +206,11 @@ pub fn loop_control(node: &Node) -> (LoopControl, Vec<LoopProblem>) {
                     help: None,
                 }),
             },
-            "break_when" => problems.push(LoopProblem {
-                span: key.span,
-                message: "`loop_control.break_when` is not supported by drover yet".into(),
-                label: "not supported yet",
-                help: Some("see \"Loops\" in the README for the supported subset".into()),
-            }),
+            "break_when" => match &value.value {
+                NodeValue::Seq(items) => control.break_when = items.clone(),
+                NodeValue::Null => {}
+                _ => control.break_when = vec![value.clone()],
+            },
             other => {
                 let help = crate::suggest::did_you_mean(other, LOOP_CONTROL_KEYS.iter().copied())
                     .map(|s| format!("did you mean `{s}`?"))
@@ -233,19 +249,34 @@ mod tests {
         assert_eq!(c.index_var.as_deref(), Some("i"));
         assert!(c.label.is_some() && c.pause.is_some());
 
-        let (_, problems) = control("{loop_var: 'a b', lable: x, pause: [1], break_when: x}");
-        assert_eq!(problems.len(), 4, "{problems:?}");
+        let (c, problems) = control("{loop_var: 'a b', lable: x, pause: [1], break_when: x}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].contains("`loop_var` must be a variable name"));
         assert!(problems[1].contains("unknown `loop_control` key `lable`"));
         assert!(problems[2].contains("`pause` must be a number"));
-        assert!(problems[3].contains("break_when"));
+        assert_eq!(c.break_when.len(), 1);
+
+        let (c, problems) = control("{loop_var: '{{ name }}', break_when: [a, b]}");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(c.loop_var_template.is_some());
+        assert_eq!(c.break_when.len(), 2);
     }
 
     #[test]
     fn loop_keywords_map_to_kinds_and_others_are_refused() {
-        assert_eq!(LoopKind::from_keyword("with_dict"), Some(LoopKind::Dict));
-        assert_eq!(LoopKind::Sequence.keyword(), "with_sequence");
-        assert!(refused_with("with_nested").is_some_and(|h| h.contains("product")));
+        assert_eq!(
+            LoopKind::from_keyword("with_dict"),
+            Some(LoopKind::With("with_dict"))
+        );
+        assert_eq!(LoopKind::With("with_sequence").lookup(), Some("sequence"));
+        for keyword in LoopKind::WITH {
+            let lookup = LoopKind::from_keyword(keyword).and_then(LoopKind::lookup);
+            assert!(
+                lookup.is_some_and(|l| crate::lookup::NAMES.contains(&l)),
+                "{keyword} names no lookup"
+            );
+        }
+        assert!(refused_with("with_fileglob").is_some());
         assert!(refused_with("with_whatever").is_some());
         assert!(refused_with("when").is_none());
     }

@@ -210,6 +210,9 @@ pub struct Task {
     pub changed_when: Vec<Node>,
     pub failed_when: Vec<Node>,
     pub ignore_errors: Option<Node>,
+    /// `ignore_unreachable`: an unreachable host (or delegate) is a result, not the end of
+    /// the host's run.
+    pub ignore_unreachable: Option<Node>,
     /// `until`: retry until this holds (with `retries`, default 3, and `delay`, default 5 s).
     pub until: Option<Node>,
     pub retries: Option<Node>,

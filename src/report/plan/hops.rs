@@ -275,7 +275,7 @@ fn items_on<'a>(
     };
     if !matches!(
         task.loop_kind,
-        LoopKind::Loop | LoopKind::Items | LoopKind::List
+        LoopKind::Loop | LoopKind::With("with_items" | "with_list")
     ) {
         return once;
     }

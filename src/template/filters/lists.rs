@@ -27,21 +27,23 @@ fn extract(
     container: Value,
     morekeys: Option<Value>,
 ) -> Result<Value, Error> {
-    let mut value = container.get_item(&key)?;
+    // Ansible 2.19: a key the container lacks gives undefined (so `| default(x)` works).
+    let _ = state;
+    if container.is_undefined() {
+        return Ok(Value::UNDEFINED);
+    }
+    let mut value = container.get_item(&key).unwrap_or(Value::UNDEFINED);
     if let Some(more) = morekeys {
         let more = match more.kind() {
             ValueKind::Seq => items(&more)?,
             _ => vec![more],
         };
         for k in more {
-            value = value.get_item(&k)?;
+            if value.is_undefined() {
+                break;
+            }
+            value = value.get_item(&k).unwrap_or(Value::UNDEFINED);
         }
-    }
-    if value.is_undefined() {
-        return Err(invalid(format!(
-            "extract: {key} is not in the container ({})",
-            state.name()
-        )));
     }
     Ok(value)
 }

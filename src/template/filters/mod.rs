@@ -8,15 +8,88 @@ mod random;
 mod regex;
 mod tests;
 
-use minijinja::{Environment, Error, ErrorKind};
+use minijinja::value::{Kwargs, Rest, ValueOrKwargs};
+use minijinja::{Environment, Error, ErrorKind, Value};
 
 pub fn register(env: &mut Environment<'static>) {
+    // Jinja's `default(value, default_value='', boolean=False)`, with its keyword.
+    for name in ["default", "d"] {
+        env.add_filter(name, default);
+    }
+    // Ansible's wrappers of Jinja's map/select/reject…: an undefined input gives undefined
+    // (`missing | map('upper') is undefined`) instead of failing.
+    use minijinja::State;
+    use std::borrow::Cow;
+    type Args = Rest<ValueOrKwargs>;
+    env.add_filter("map", |st: &mut State, v: Value, args: Args| {
+        if v.is_undefined() {
+            return Ok(Value::UNDEFINED);
+        }
+        minijinja::filters::map(st, v, args).map(Value::from)
+    });
+    env.add_filter(
+        "select",
+        |st: &mut State, v: Value, t: Option<Cow<'_, str>>, args: Args| {
+            if v.is_undefined() {
+                return Ok(Value::UNDEFINED);
+            }
+            minijinja::filters::select(st, v, t, args).map(Value::from)
+        },
+    );
+    env.add_filter(
+        "reject",
+        |st: &mut State, v: Value, t: Option<Cow<'_, str>>, args: Args| {
+            if v.is_undefined() {
+                return Ok(Value::UNDEFINED);
+            }
+            minijinja::filters::reject(st, v, t, args).map(Value::from)
+        },
+    );
+    env.add_filter(
+        "selectattr",
+        |st: &mut State, v: Value, a: Cow<'_, str>, t: Option<Cow<'_, str>>, args: Args| {
+            if v.is_undefined() {
+                return Ok(Value::UNDEFINED);
+            }
+            minijinja::filters::selectattr(st, v, a, t, args).map(Value::from)
+        },
+    );
+    env.add_filter(
+        "rejectattr",
+        |st: &mut State, v: Value, a: Cow<'_, str>, t: Option<Cow<'_, str>>, args: Args| {
+            if v.is_undefined() {
+                return Ok(Value::UNDEFINED);
+            }
+            minijinja::filters::rejectattr(st, v, a, t, args).map(Value::from)
+        },
+    );
     lists::register(env);
     math::register(env);
     paths::register(env);
     random::register(env);
     regex::register(env);
     tests::register(env);
+}
+
+fn default(
+    value: Value,
+    fallback: Option<Value>,
+    boolean: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let fallback = match fallback {
+        Some(v) => Some(v),
+        None => kwargs.get::<Option<Value>>("default_value")?,
+    };
+    let boolean = match boolean {
+        Some(b) => b,
+        None => kwargs.get::<Option<bool>>("boolean")?.unwrap_or(false),
+    };
+    kwargs.assert_all_used()?;
+    if value.is_undefined() || (boolean && !value.is_true()) {
+        return Ok(fallback.unwrap_or_else(|| Value::from("")));
+    }
+    Ok(value)
 }
 
 fn invalid(message: impl Into<String>) -> Error {

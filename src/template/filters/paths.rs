@@ -1,11 +1,32 @@
 //! Paths and URLs: `relpath`, `realpath`, `expanduser`, `expandvars`, `urldecode`,
-//! `urlsplit`, `win_basename`, `win_dirname`, `win_splitdrive`, `to_uuid`.
+//! `urlsplit`, `win_basename`, `win_dirname`, `win_splitdrive`, `to_uuid`, `fileglob`.
 
 use super::invalid;
+use base64::Engine;
+use minijinja::value::Kwargs;
 use minijinja::{Environment, Error, Value};
 use std::path::{Component, Path, PathBuf};
 
 pub fn register(env: &mut Environment<'static>) {
+    env.add_filter("b64encode", b64encode);
+    env.add_filter("b64decode", b64decode);
+    // The regular files a glob pattern matches on the control machine, as Python's glob
+    // (unsorted, directory order is the file system's; `*` does not match a leading dot).
+    env.add_filter("fileglob", |pattern: String| {
+        let options = glob::MatchOptions {
+            require_literal_leading_dot: true,
+            ..glob::MatchOptions::new()
+        };
+        glob::glob_with(&pattern, options)
+            .map(|paths| {
+                paths
+                    .flatten()
+                    .filter(|p| p.is_file())
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    });
     env.add_filter("relpath", |path: String, start: Option<String>| {
         let start = start.unwrap_or_else(|| {
             std::env::current_dir()
@@ -217,4 +238,92 @@ fn to_uuid(text: &str, namespace: Option<&str>) -> Result<String, Error> {
         &h[16..20],
         &h[20..]
     ))
+}
+
+/// The bytes of `text` in Python's codec `encoding` (`utf-8`, `utf-16-le`, `latin-1`).
+fn encode(text: &str, encoding: &str) -> Result<Vec<u8>, Error> {
+    match encoding.to_lowercase().replace('_', "-").as_str() {
+        "utf-8" | "utf8" => Ok(text.as_bytes().to_vec()),
+        "utf-16-le" | "utf-16le" => Ok(text.encode_utf16().flat_map(u16::to_le_bytes).collect()),
+        "utf-16-be" | "utf-16be" => Ok(text.encode_utf16().flat_map(u16::to_be_bytes).collect()),
+        "latin-1" | "latin1" | "iso-8859-1" => text
+            .chars()
+            .map(|c| {
+                u8::try_from(u32::from(c))
+                    .map_err(|_| invalid(format!("'latin-1' codec can't encode {c:?}")))
+            })
+            .collect(),
+        "ascii" => text
+            .chars()
+            .map(|c| {
+                if c.is_ascii() {
+                    Ok(c as u8)
+                } else {
+                    Err(invalid(format!("'ascii' codec can't encode {c:?}")))
+                }
+            })
+            .collect(),
+        other => Err(invalid(format!("unknown encoding: {other}"))),
+    }
+}
+
+fn decode(bytes: &[u8], encoding: &str) -> Result<String, Error> {
+    match encoding.to_lowercase().replace('_', "-").as_str() {
+        "utf-8" | "utf8" => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        "utf-16-le" | "utf-16le" | "utf-16-be" | "utf-16be" => {
+            let le = encoding.to_lowercase().contains("le");
+            let units: Vec<u16> = bytes
+                .chunks(2)
+                .map(|c| {
+                    let pair = [c[0], *c.get(1).unwrap_or(&0)];
+                    if le {
+                        u16::from_le_bytes(pair)
+                    } else {
+                        u16::from_be_bytes(pair)
+                    }
+                })
+                .collect();
+            Ok(String::from_utf16_lossy(&units))
+        }
+        "latin-1" | "latin1" | "iso-8859-1" | "ascii" => {
+            Ok(bytes.iter().map(|b| char::from(*b)).collect())
+        }
+        other => Err(invalid(format!("unknown encoding: {other}"))),
+    }
+}
+
+/// `b64encode(encoding='utf-8', urlsafe=False)`.
+fn b64encode(value: Value, kwargs: Kwargs) -> Result<String, Error> {
+    let encoding = kwargs
+        .get::<Option<String>>("encoding")?
+        .unwrap_or_else(|| "utf-8".into());
+    let urlsafe = kwargs.get::<Option<bool>>("urlsafe")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let text = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string);
+    let bytes = encode(&text, &encoding)?;
+    Ok(if urlsafe {
+        base64::engine::general_purpose::URL_SAFE.encode(bytes)
+    } else {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    })
+}
+
+/// `b64decode(encoding='utf-8', urlsafe=False)`.
+fn b64decode(value: String, kwargs: Kwargs) -> Result<String, Error> {
+    let encoding = kwargs
+        .get::<Option<String>>("encoding")?
+        .unwrap_or_else(|| "utf-8".into());
+    let urlsafe = kwargs.get::<Option<bool>>("urlsafe")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let engine = if urlsafe {
+        base64::engine::general_purpose::URL_SAFE
+    } else {
+        base64::engine::general_purpose::STANDARD
+    };
+    let bytes = engine
+        .decode(value.trim())
+        .map_err(|e| invalid(format!("b64decode: {e}")))?;
+    decode(&bytes, &encoding)
 }

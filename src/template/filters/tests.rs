@@ -24,7 +24,7 @@ fn regex_test(
         Some("search") => false,
         Some("fullmatch") => {
             let re = build(&format!("^(?:{pattern})$"), ignorecase, multiline)?;
-            return Ok(re.is_match(&value));
+            return matches(&re, &value);
         }
         Some(other) => return Err(invalid(format!("invalid match_type: {other}"))),
     };
@@ -33,15 +33,24 @@ fn regex_test(
     } else {
         pattern
     };
-    Ok(build(&pattern, ignorecase, multiline)?.is_match(&value))
+    matches(&build(&pattern, ignorecase, multiline)?, &value)
 }
 
-fn build(pattern: &str, ignorecase: bool, multiline: bool) -> Result<regex::Regex, Error> {
-    regex::RegexBuilder::new(pattern)
-        .case_insensitive(ignorecase)
-        .multi_line(multiline)
-        .build()
+/// A pattern as Python's `re` reads it: look-around and back-references included.
+fn build(pattern: &str, ignorecase: bool, multiline: bool) -> Result<fancy_regex::Regex, Error> {
+    let flags = match (ignorecase, multiline) {
+        (false, false) => "",
+        (true, false) => "(?i)",
+        (false, true) => "(?m)",
+        (true, true) => "(?im)",
+    };
+    fancy_regex::Regex::new(&format!("{flags}{pattern}"))
         .map_err(|e| invalid(format!("bad regular expression: {e}")))
+}
+
+fn matches(re: &fancy_regex::Regex, value: &str) -> Result<bool, Error> {
+    re.is_match(value)
+        .map_err(|e| invalid(format!("the regular expression failed on {value:?}: {e}")))
 }
 
 pub fn register(env: &mut Environment<'static>) {
