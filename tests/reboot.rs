@@ -25,7 +25,23 @@ fn fleet_with_become(n: usize) -> Fleet {
 /// Writes the node's reboot stand-in (run as root through `become`) and its first boot id;
 /// returns the host variables that make `reboot` use them.
 fn install_reboot_standin(fleet: &Fleet, name: &str, down_dir: &Path) -> String {
+    install_standin(fleet, name, down_dir, true)
+}
+
+/// The stand-in; with `comes_back` false the node goes away for good (its sshd stays down).
+fn install_standin(fleet: &Fleet, name: &str, down_dir: &Path, comes_back: bool) -> String {
     let node = fleet.lab.node(name).expect("node");
+    let back = if comes_back {
+        format!(
+            "echo boot-\\$(date +%s%N) > {boot_id}; /usr/sbin/sshd -f {config} -E {log}; sleep 1; rm -f {down}/{name}",
+            boot_id = node.root.join("boot_id").display(),
+            config = node.sshd_config.display(),
+            log = node.log.display(),
+            down = down_dir.display(),
+        )
+    } else {
+        ":".to_string()
+    };
     let root = &node.root;
     let boot_id = root.join("boot_id");
     std::fs::write(&boot_id, "boot-first\n").expect("boot id");
@@ -48,14 +64,11 @@ while [ "$p" -gt 1 ]; do
     p=$pp
 done
 [ "$found" = 1 ] || {{ echo "not inside a session of this node's sshd" >&2; exit 1; }}
-setsid sh -c "sleep 0.5; kill -TERM $master; kill -KILL $p; sleep 1; echo boot-\$(date +%s%N) > {boot_id}; /usr/sbin/sshd -f {config} -E {log}; sleep 1; rm -f {down}/{name}" </dev/null >/dev/null 2>&1 &
+setsid sh -c "sleep 0.5; kill -TERM $master; kill -KILL $p; sleep 1; {back}" </dev/null >/dev/null 2>&1 &
 "#,
             root = root.display(),
             down = down_dir.display(),
             pid_file = node.pid_file.display(),
-            boot_id = boot_id.display(),
-            config = node.sshd_config.display(),
-            log = node.log.display(),
         ),
     )
     .expect("script");
@@ -323,4 +336,67 @@ fn the_kernel_upgrade_example_reboots_each_node_in_turn_gated_on_https_health() 
     let node1_verified = at(&["\"phase_end\"", "\"node1\"", "\"verify\"", "\"ok\":true"]);
     let node2_upgrade = at(&["\"phase_start\"", "\"node2\"", "\"upgrade\""]);
     assert!(node1_verified < node2_upgrade, "{journal}");
+}
+
+/// A node that never comes back fails its host when `timeout` runs out, naming the host and
+/// what the last attempt saw; the other host carries on to the end of the play.
+#[test]
+fn a_node_that_never_comes_back_fails_wait_for_connection_and_the_other_host_goes_on() {
+    let fleet = fleet_with_become(2);
+    let down = down_dir(&fleet);
+    let vars = install_standin(&fleet, "node1", &down, false);
+    host_vars(&fleet, "node1", &vars);
+    let book = fleet.write(
+        "gone.yml",
+        r#"- hosts: all
+  tasks:
+    - name: node1 goes away for good
+      become: true
+      command: "{{ reboot_command }}"
+      when: inventory_hostname == 'node1'
+    - pause: {seconds: 1}
+    - wait_for_connection: {timeout: 3, sleep: 0.5, connect_timeout: 1}
+    - name: still here
+      command: echo still-here
+"#,
+    );
+    let run = fleet.run(&book).expect_code(2);
+    assert!(
+        run.stdout()
+            .contains("timed out waiting for the connection to node1 (3s)"),
+        "{}",
+        run.dump()
+    );
+    assert!(run.recap("node1").contains("failed=1"), "{}", run.dump());
+    assert!(run.recap("node2").contains("failed=0"), "{}", run.dump());
+    assert!(run.recap("node2").contains("ok=3"), "{}", run.dump());
+}
+
+/// `reboot` on a node that never comes back fails when `reboot_timeout` runs out.
+#[test]
+fn reboot_of_a_node_that_never_comes_back_fails_at_reboot_timeout() {
+    let fleet = fleet_with_become(1);
+    let down = down_dir(&fleet);
+    let vars = install_standin(&fleet, "node1", &down, false);
+    host_vars(&fleet, "node1", &vars);
+    let book = fleet.write(
+        "gone.yml",
+        r#"- hosts: node1
+  become: true
+  tasks:
+    - reboot: {reboot_timeout: 4, connect_timeout: 1, reboot_command: "{{ reboot_command }}", boot_time_command: "{{ boot_time_command }}"}
+    - name: after-the-reboot
+      command: echo never
+"#,
+    );
+    let run = fleet.run(&book).expect_code(2);
+    assert_eq!(reboots(&fleet, "node1"), 1, "{}", run.dump());
+    assert!(
+        run.stdout()
+            .contains("Timed out waiting for node1 to come back after the reboot (4s)"),
+        "{}",
+        run.dump()
+    );
+    assert!(run.recap("node1").contains("failed=1"), "{}", run.dump());
+    assert!(!run.stdout().contains("after-the-reboot"), "{}", run.dump());
 }
