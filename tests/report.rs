@@ -608,6 +608,103 @@ fn a_terminal_shows_live_progress_and_a_pipe_plain_lines() {
     assert!(!out.contains("hosts done"), "a bar in a pipe:\n{out}");
 }
 
+/// Captures a tmux pane running `drover run PLAYBOOK` on the lab until every `wanted` text
+/// has been on the screen (each at some moment); returns the texts never seen.
+fn watch_for(fleet: &Fleet, playbook: &Path, wanted: &[&str]) -> Vec<String> {
+    let socket = format!("drover-wait-{}", std::process::id());
+    let done = fleet.path("watched-done");
+    let script = format!(
+        "cd {dir} && env -u NO_COLOR TERM=xterm-256color {bin} run {pb} -i {inv} --no-journal; touch {done}; sleep 60",
+        dir = fleet.dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_drover"),
+        pb = playbook.display(),
+        inv = fleet.lab.inventory.display(),
+        done = done.display(),
+    );
+    let started = tmux(&socket)
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "live",
+            "-x",
+            "160",
+            "-y",
+            "40",
+            &script,
+        ])
+        .status()
+        .expect("tmux");
+    assert!(started.success());
+    struct Server(String);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = tmux(&self.0).arg("kill-server").status();
+        }
+    }
+    let _server = Server(socket.clone());
+    let mut missing: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !done.exists() && !missing.is_empty() {
+        let out = tmux(&socket)
+            .args(["capture-pane", "-p", "-t", "live"])
+            .output()
+            .expect("capture-pane");
+        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        missing.retain(|w| !screen.contains(w.as_str()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    missing
+}
+
+/// The waiting states are shown as such while they last: a `run_once` step another host
+/// runs (naming it), a verify retrying with its attempts left, the pause between batches.
+#[test]
+fn the_terminal_says_what_a_rollout_waits_for() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "tmux is missing: .ci/run installs it"
+        );
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let fleet = Fleet::up(3);
+    let playbook = fleet.write(
+        "waits.yml",
+        r#"- name: waits
+  hosts: lab
+  order: sorted
+  rolling:
+    batch: 2
+    pause: 4s
+  phases:
+    upgrade:
+      - name: shared migration
+        shell: sleep 3
+        run_once: true
+    verify:
+      - name: health
+        command: "true"
+        register: health
+        until: health.attempts >= 2
+        retries: 3
+        delay: 3
+        changed_when: false
+"#,
+    );
+    let missing = watch_for(
+        &fleet,
+        &playbook,
+        &[
+            "waiting for run_once `shared migration` on node",
+            "health: retrying, 3 attempts left",
+            "pausing 4s after batch 1",
+        ],
+    );
+    assert!(missing.is_empty(), "never on the screen: {missing:?}");
+}
+
 #[test]
 fn runs_show_reads_a_run_still_in_progress() {
     let fleet = Fleet::up(2);

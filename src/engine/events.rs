@@ -194,10 +194,12 @@ pub enum Event {
     AwaitingConfirmation {
         question: String,
     },
-    /// `host` waits for a rollout's `run_once` step `task`, which another host runs for all.
+    /// `host` waits for a rollout's `run_once` step `task`, which another host (`runner`,
+    /// when known) runs for all.
     OnceWait {
         host: String,
         task: String,
+        runner: Option<String>,
     },
     /// Waiting between batches.
     Pause {

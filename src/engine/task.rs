@@ -39,10 +39,17 @@ pub(super) struct Job {
 pub(super) struct OnceResults {
     /// The rollout stage these results belong to (each stage runs its own `run_once`s).
     stage: usize,
-    cells: std::sync::Mutex<Vec<(OnceKey, Arc<tokio::sync::OnceCell<Ran>>)>>,
+    cells: std::sync::Mutex<Vec<(OnceKey, Arc<OnceSlot>)>>,
     /// The steps with an `undo:` that ran and succeeded, oldest first: what a cluster
     /// rollback undoes.
     undoable: std::sync::Mutex<Vec<crate::journal::OnceRun>>,
+}
+
+/// One `run_once` step's result, and the host running it while the others wait.
+#[derive(Default)]
+struct OnceSlot {
+    result: tokio::sync::OnceCell<Ran>,
+    runner: std::sync::Mutex<Option<String>>,
 }
 
 /// A task of a section, or of an included file (told apart by the file's address, stable
@@ -115,12 +122,12 @@ pub(super) struct Ran {
 }
 
 impl OnceResults {
-    fn cell(&self, task: OnceKey) -> Arc<tokio::sync::OnceCell<Ran>> {
+    fn cell(&self, task: OnceKey) -> Arc<OnceSlot> {
         let mut cells = lock(&self.cells);
         if let Some((_, cell)) = cells.iter().find(|(t, _)| *t == task) {
             return cell.clone();
         }
-        let cell = Arc::new(tokio::sync::OnceCell::new());
+        let cell = Arc::new(OnceSlot::default());
         cells.push((task, cell.clone()));
         cell
     }
@@ -222,8 +229,9 @@ impl Job {
         // Whether this host is the one running the step: the others wait, and say so.
         let running_here = std::sync::atomic::AtomicBool::new(false);
         let waiting = (host.name.clone(), self.shown_name(host));
-        let init = cell.get_or_init(|| async {
+        let init = cell.result.get_or_init(|| async {
             running_here.store(true, std::sync::atomic::Ordering::Relaxed);
+            *lock(&cell.runner) = Some(host.name.clone());
             let v = self.run_here(host).await;
             if let (Some(_), None, Section::Phase(phase), Status::Ok | Status::Changed) =
                 (&self.task().undo, &self.file, self.task.section, v.status)
@@ -278,6 +286,7 @@ impl Job {
                         self.shared.emit(Event::OnceWait {
                             host: waiting.0,
                             task: waiting.1,
+                            runner: lock(&cell.runner).clone(),
                         });
                     }
                     init.await.clone()

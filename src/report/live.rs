@@ -191,13 +191,13 @@ impl Live {
                         .magenta()
                 ));
             }
-            Event::OnceWait { host, task } => {
+            Event::OnceWait { host, task, runner } => {
                 let bar = self.host_line(host);
                 let base = bar.message().split(" · ").next().unwrap_or("").to_string();
+                let on = runner.as_deref().unwrap_or("another host");
                 bar.set_message(format!(
                     "{base} · {}",
-                    console::style(format!("waiting for run_once `{task}` on another host"))
-                        .magenta()
+                    console::style(format!("waiting for run_once `{task}` on {on}")).magenta()
                 ));
             }
             Event::HostDone { host, outcome, .. } => {
