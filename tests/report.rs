@@ -514,45 +514,9 @@ fn a_terminal_shows_live_progress_and_a_pipe_plain_lines() {
     }
     let fleet = Fleet::up(2);
     let playbook = fleet.write("watched.yml", &slow_rollout(4.0));
-    let socket = format!("drover-report-{}", std::process::id());
     let done = fleet.path("done");
-    let script = format!(
-        "cd {dir} && env -u NO_COLOR TERM=xterm-256color {bin} run {pb} -i {inv} --no-journal; touch {done}; sleep 60",
-        dir = fleet.dir.path().display(),
-        bin = env!("CARGO_BIN_EXE_drover"),
-        pb = playbook.display(),
-        inv = fleet.lab.inventory.display(),
-        done = done.display(),
-    );
-    let started = tmux(&socket)
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            "live",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &script,
-        ])
-        .status()
-        .expect("tmux");
-    assert!(started.success());
-    struct Server(String);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = tmux(&self.0).arg("kill-server").status();
-        }
-    }
-    let _server = Server(socket.clone());
-    let capture = || {
-        let out = tmux(&socket)
-            .args(["capture-pane", "-p", "-t", "live"])
-            .output()
-            .expect("capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let pane = Pane::run(&fleet, &playbook, &done, "live");
+    let capture = || pane.capture();
     // Mid-rollout (the upgrades take 4 s): the overall bar and a line per host in flight.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut screen = String::new();
@@ -608,49 +572,63 @@ fn a_terminal_shows_live_progress_and_a_pipe_plain_lines() {
     assert!(!out.contains("hosts done"), "a bar in a pipe:\n{out}");
 }
 
-/// Captures a tmux pane running `drover run PLAYBOOK` on the lab until every `wanted` text
-/// has been on the screen (each at some moment); returns the texts never seen.
-fn watch_for(fleet: &Fleet, playbook: &Path, wanted: &[&str]) -> Vec<String> {
-    let socket = format!("drover-wait-{}", std::process::id());
-    let done = fleet.path("watched-done");
-    let script = format!(
-        "cd {dir} && env -u NO_COLOR TERM=xterm-256color {bin} run {pb} -i {inv} --no-journal; touch {done}; sleep 60",
-        dir = fleet.dir.path().display(),
-        bin = env!("CARGO_BIN_EXE_drover"),
-        pb = playbook.display(),
-        inv = fleet.lab.inventory.display(),
-        done = done.display(),
-    );
-    let started = tmux(&socket)
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            "live",
-            "-x",
-            "160",
-            "-y",
-            "40",
-            &script,
-        ])
-        .status()
-        .expect("tmux");
-    assert!(started.success());
-    struct Server(String);
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = tmux(&self.0).arg("kill-server").status();
-        }
+/// A tmux server of its own running `drover run PLAYBOOK` on the lab in a 160x40 pane (then
+/// touching `done`); killed when dropped.
+struct Pane(String);
+
+impl Pane {
+    fn run(fleet: &Fleet, playbook: &Path, done: &Path, name: &str) -> Pane {
+        let socket = format!("drover-{name}-{}", std::process::id());
+        let script = format!(
+            "cd {dir} && env -u NO_COLOR TERM=xterm-256color {bin} run {pb} -i {inv} --no-journal; touch {done}; sleep 60",
+            dir = fleet.dir.path().display(),
+            bin = env!("CARGO_BIN_EXE_drover"),
+            pb = playbook.display(),
+            inv = fleet.lab.inventory.display(),
+            done = done.display(),
+        );
+        let started = tmux(&socket)
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "live",
+                "-x",
+                "160",
+                "-y",
+                "40",
+                &script,
+            ])
+            .status()
+            .expect("tmux");
+        assert!(started.success());
+        Pane(socket)
     }
-    let _server = Server(socket.clone());
-    let mut missing: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !done.exists() && !missing.is_empty() {
-        let out = tmux(&socket)
+
+    fn capture(&self) -> String {
+        let out = tmux(&self.0)
             .args(["capture-pane", "-p", "-t", "live"])
             .output()
             .expect("capture-pane");
-        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Pane {
+    fn drop(&mut self) {
+        let _ = tmux(&self.0).arg("kill-server").status();
+    }
+}
+
+/// Watches `drover run PLAYBOOK` on a terminal until every `wanted` text has been on the
+/// screen (each at some moment); returns the texts never seen.
+fn watch_for(fleet: &Fleet, playbook: &Path, wanted: &[&str]) -> Vec<String> {
+    let done = fleet.path("watched-done");
+    let pane = Pane::run(fleet, playbook, &done, "wait");
+    let mut missing: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !done.exists() && !missing.is_empty() {
+        let screen = pane.capture();
         missing.retain(|w| !screen.contains(w.as_str()));
         std::thread::sleep(Duration::from_millis(100));
     }
